@@ -1,0 +1,59 @@
+"""vecnest: an embedded embedding-retrieval engine.
+
+>>> import vecnest
+>>> db = vecnest.open("./data")                      # doctest: +SKIP
+>>> col = db.create_collection("papers")             # default local model, cosine
+>>> col.add(["a"], ["Attention is all you need"], [{"year": 2017}])
+>>> col.search("transformers", k=5, where={"year": {"$gte": 2015}})
+"""
+
+from __future__ import annotations
+
+from vecnest._version import __version__
+from vecnest.collection import Collection
+from vecnest.database import Database, open
+from vecnest.encode.base import CallableEncoder, Encoder
+from vecnest.errors import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    FormatVersionError,
+    InvalidFilterError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelMismatchError,
+    NoEncoderError,
+    NotAStoreError,
+    NotFoundError,
+    ReadOnlyError,
+    StorageLockedError,
+    VecnestError,
+)
+from vecnest.records import Document, Hit
+
+__all__ = [
+    "CallableEncoder",
+    "Collection",
+    "CollectionExistsError",
+    "CollectionNotFoundError",
+    "Database",
+    "DimensionMismatchError",
+    "Document",
+    "DuplicateIdError",
+    "Encoder",
+    "FormatVersionError",
+    "Hit",
+    "InvalidFilterError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelMismatchError",
+    "NoEncoderError",
+    "NotAStoreError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "StorageLockedError",
+    "VecnestError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,185 @@
+"""``vecnest`` command line: ingest, search, info, demo. Calls only the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+import vecnest
+from vecnest.cli.ingest import JsonlSource
+from vecnest.cli.render import hits_json, hits_table, info_table, ingest_progress
+from vecnest.errors import InvalidInputError, VecnestError
+
+
+def _json_arg(value: str | None, flag: str) -> dict | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            f"{flag} must be a JSON object, e.g. '{{\"year\": {{\"$gte\": 2025}}}}'; could not "
+            f"parse {value!r}: {exc.msg}"
+        ) from None
+    return parsed
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def ingest_source(
+    db: vecnest.Database,
+    collection: str,
+    source: JsonlSource,
+    console: Console,
+    *,
+    model: str = "default",
+    batch_size: int = 512,
+    limit: int | None = None,
+    upsert: bool = False,
+    index_fields: tuple[str, ...] = (),
+) -> tuple[int, float]:
+    """Ingest a JSONL source into ``collection`` with a progress bar; returns (docs, seconds)."""
+    col = db.get_or_create_collection(collection, model, indexed_fields=index_fields)
+    total = source.count()
+    if limit is not None:
+        total = min(total, limit)
+    start = time.perf_counter()
+    done = 0
+    with ingest_progress(console, total, f"ingest → {collection}") as advance:
+        for ids, texts, metas in source.batches(batch_size, limit):
+            writer = col.upsert if upsert else col.add
+            writer(ids, texts, metas, progress=advance)
+            done += len(ids)
+    return done, time.perf_counter() - start
+
+
+def _cmd_ingest(args: argparse.Namespace, console: Console) -> int:
+    source = JsonlSource(
+        Path(args.data),
+        id_field=args.id_field,
+        text_fields=_csv(args.text_fields),
+        metadata_fields=_csv(args.metadata_fields) if args.metadata_fields else None,
+    )
+    with vecnest.open(args.db) as db:
+        n, seconds = ingest_source(
+            db,
+            args.collection,
+            source,
+            console,
+            model=args.model,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            upsert=args.upsert,
+            index_fields=_csv(args.index_fields) if args.index_fields else (),
+        )
+        total = len(db.get_collection(args.collection))
+    console.print(
+        f"[green]ingested[/] {n:,} documents in {seconds:.1f} s ({n / max(seconds, 1e-9):,.0f} "
+        f"docs/s); collection [cyan]{args.collection}[/] now holds {total:,}"
+    )
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace, console: Console) -> int:
+    where = _json_arg(args.where, "--where")
+    where_document = _json_arg(args.where_document, "--where-document")
+    with vecnest.open(args.db, read_only=True) as db:
+        col = db.get_collection(args.collection)
+        start = time.perf_counter()
+        hits = col.search(args.query, k=args.k, where=where, where_document=where_document)
+        elapsed = (time.perf_counter() - start) * 1000
+    if args.json:
+        print(hits_json(hits))
+    else:
+        console.print(hits_table(args.query, hits, elapsed, _csv(args.show) if args.show else ()))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace, console: Console) -> int:
+    with vecnest.open(args.db, read_only=True) as db:
+        info = db.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        console.print(info_table(info))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from vecnest.cli.demo import run_demo
+
+    return run_demo(Path(args.db), console, fresh=args.fresh)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="vecnest", description="Embedded semantic search: ingest, search, inspect."
+    )
+    parser.add_argument("--version", action="version", version=f"vecnest {vecnest.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="embed and store a JSONL file or BEIR directory")
+    p.add_argument("data", help="a .jsonl/.jsonl.gz file, or a BEIR dir with corpus.jsonl")
+    p.add_argument("--db", required=True, help="store directory (created if new)")
+    p.add_argument("-c", "--collection", required=True)
+    p.add_argument("--id-field", default="_id")
+    p.add_argument("--text-fields", default="title,text", help="joined with a space (default: title,text)")
+    p.add_argument("--metadata-fields", default=None, help="comma list; default: all other fields")
+    p.add_argument("--index-fields", default=None, help="metadata fields to index for filtering")
+    p.add_argument("--model", default="default", help="'default' or 'sentence-transformers:NAME'")
+    p.add_argument("--batch-size", type=int, default=512, help="documents per atomic write")
+    p.add_argument("--limit", type=int, default=None, help="ingest only the first N documents")
+    p.add_argument("--upsert", action="store_true", help="replace documents whose id exists")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("search", help="semantic search in a collection")
+    p.add_argument("query")
+    p.add_argument("--db", required=True)
+    p.add_argument("-c", "--collection", required=True)
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--where", default=None, help='metadata filter as JSON, e.g. \'{"year": 2026}\'')
+    p.add_argument("--where-document", default=None, help='text filter, e.g. \'{"$contains": "LLM"}\'')
+    p.add_argument("--show", default=None, help="metadata fields to show (comma list)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.set_defaults(func=_cmd_search)
+
+    p = sub.add_parser("info", help="collections, counts, models and bytes on disk")
+    p.add_argument("--db", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("demo", help="index the bundled arXiv sample and run example searches")
+    p.add_argument("--db", default=".demo/store")
+    p.add_argument("--fresh", action="store_true", help="re-index from scratch")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code. Errors print one line, not a traceback."""
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        return int(args.func(args, console))
+    except VecnestError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        return 2
+    except (OSError, ValueError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted[/]: every completed batch is stored")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,614 @@
+"""The collection façade: add / upsert / update / delete / get / search over the store layers.
+
+A collection composes the catalog (documents and metadata in SQLite), a vector segment
+(append-only float32 rows addressed by slot), an encoder (text → vectors) and an index (exact
+search today). Writes validate everything first, then run in one catalog transaction; reads run
+in one read transaction, so each call sees one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecnest import filter as vfilter
+from vecnest.config import MAX_K, CollectionConfig, Metric
+from vecnest.encode.base import Encoder
+from vecnest.errors import (
+    CollectionNotFoundError,
+    DuplicateIdError,
+    InvalidInputError,
+    NoEncoderError,
+    NotFoundError,
+)
+from vecnest.index.flat import FlatIndex
+from vecnest.kernels.distance import l2_normalize, zero_rows
+from vecnest.records import (
+    Document,
+    Hit,
+    Metadata,
+    check_ids,
+    check_metadata,
+    check_metadatas,
+    check_texts,
+    check_vectors,
+    dump_metadata,
+)
+from vecnest.store.catalog import chunks, docs_table
+from vecnest.store.segments import Segment
+
+if TYPE_CHECKING:
+    from vecnest.database import Database
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a search needs from one committed state of the collection."""
+
+    version: int
+    generation: int
+    index: FlatIndex
+
+
+class Collection:
+    """A named set of documents with vectors, stored on disk. Obtain one from a Database.
+
+    Behaves like a container: ``len(col)``, ``"id" in col``, ``col["id"]`` (a :class:`Document`,
+    or :class:`~vecnest.errors.NotFoundError`, which is a ``KeyError``).
+    """
+
+    def __init__(
+        self, db: Database, cid: int, config: CollectionConfig, encoder: Encoder | None
+    ) -> None:
+        self._db = db
+        self._cid = cid
+        self._table = docs_table(cid)
+        self._config = config
+        self._encoder = encoder
+        self._snapshot: _Snapshot | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return self._config.name
+
+    @property
+    def config(self) -> CollectionConfig:
+        """The collection's manifest (frozen)."""
+        return self._config
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._config.dim
+
+    @property
+    def metric(self) -> Metric:
+        """Similarity metric."""
+        return self._config.metric
+
+    @property
+    def encoder(self) -> Encoder | None:
+        """The attached encoder, or ``None`` for a vectors-only collection."""
+        return self._encoder
+
+    def __repr__(self) -> str:
+        model = self._config.encoder["name"] if self._config.encoder else None
+        return f"Collection(name={self.name!r}, dim={self.dim}, metric={self.metric.value!r}, model={model!r})"
+
+    # ------------------------------------------------------------------ container protocol
+    def count(self) -> int:
+        """Number of documents stored."""
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            return int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __contains__(self, doc_id: object) -> bool:
+        if not isinstance(doc_id, str):
+            return False
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            row = conn.execute(f"SELECT 1 FROM {self._table} WHERE id = ?", (doc_id,)).fetchone()
+        return row is not None
+
+    def __getitem__(self, doc_id: str) -> Document:
+        docs = self.get(ids=[doc_id])
+        if not docs:
+            raise NotFoundError(f"no document with id {doc_id!r} in collection {self.name!r}")
+        return docs[0]
+
+    # ------------------------------------------------------------------ writes
+    def add(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str] | None = None,
+        metadatas: Sequence[Metadata | None] | None = None,
+        vectors: np.ndarray | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        """Add new documents. Ids must not exist yet (use :meth:`upsert` to overwrite).
+
+        Args:
+            ids: one unique string id per document.
+            texts: document texts; embedded with the collection's encoder unless ``vectors``
+                are given.
+            metadatas: JSON-like dicts (str, int, float, bool, None, lists of scalars).
+            vectors: ``(n, dim)`` precomputed vectors (any float dtype).
+            progress: called with the number of documents embedded after each batch.
+
+        The call is atomic and durable: when it returns, the documents survive a crash; when it
+        raises, nothing was stored.
+        """
+        ids, texts, metas, vecs = self._prepare(ids, texts, metadatas, vectors, progress)
+        with self._write() as conn:
+            existing = self._existing_ids(conn, ids)
+            if existing:
+                shown = ", ".join(repr(i) for i in sorted(existing)[:5])
+                raise DuplicateIdError(
+                    f"{len(existing)} id(s) already exist in collection {self.name!r}: {shown}. "
+                    "add() never overwrites; use upsert() to replace documents"
+                )
+            self._append(conn, ids, texts, metas, vecs)
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str] | None = None,
+        metadatas: Sequence[Metadata | None] | None = None,
+        vectors: np.ndarray | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> None:
+        """Insert documents, replacing whole any that already exist (text, metadata, vector)."""
+        ids, texts, metas, vecs = self._prepare(ids, texts, metadatas, vectors, progress)
+        with self._write() as conn:
+            for part in chunks(ids):
+                conn.execute(
+                    f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
+                )
+            self._append(conn, ids, texts, metas, vecs)
+
+    def update(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str] | None = None,
+        metadatas: Sequence[Metadata | None] | None = None,
+        vectors: np.ndarray | None = None,
+    ) -> None:
+        """Change existing documents; what is not given is kept.
+
+        New ``texts`` are re-embedded (unless ``vectors`` are given or the collection has no
+        encoder). New ``metadatas`` replace the old dicts whole. Every id must exist.
+        """
+        ids = check_ids(ids)
+        n = len(ids)
+        if texts is None and metadatas is None and vectors is None:
+            raise InvalidInputError("update() needs at least one of texts, metadatas, vectors")
+        new_texts = check_texts(texts, n) if texts is not None else None
+        new_metas = check_metadatas(metadatas, n) if metadatas is not None else None
+        new_vecs = None
+        if vectors is not None:
+            new_vecs = self._normalize(check_vectors(vectors, n, self.dim))
+        elif new_texts is not None and self._encoder is not None:
+            new_vecs = self._embed(new_texts, None)
+        with self._write() as conn:
+            old = self._rows_by_id(conn, ids)
+            missing = [i for i in ids if i not in old]
+            if missing:
+                shown = ", ".join(repr(i) for i in missing[:5])
+                raise NotFoundError(
+                    f"{len(missing)} id(s) not found in collection {self.name!r}: {shown}. "
+                    "update() changes existing documents only; use upsert() to insert"
+                )
+            texts_out = new_texts or [old[i][1] for i in ids]
+            metas_json = (
+                [dump_metadata(m) for m in new_metas]
+                if new_metas is not None
+                else [old[i][2] for i in ids]
+            )
+            if new_vecs is None:
+                conn.executemany(
+                    f"UPDATE {self._table} SET text = ?, metadata = ? WHERE id = ?",
+                    list(zip(texts_out, metas_json, ids, strict=True)),
+                )
+                self._bump(conn, None)
+                return
+            for part in chunks(ids):
+                conn.execute(
+                    f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
+                )
+            self._append(conn, ids, texts_out, metas_json, new_vecs, metadata_is_json=True)
+
+    def delete(
+        self,
+        ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+    ) -> int:
+        """Delete documents by id and/or filter (both given: documents matching both).
+
+        Unknown ids are ignored. Returns the number of documents deleted.
+        """
+        if ids is None and not where and not where_document:
+            raise InvalidInputError(
+                "delete() needs ids= or a non-empty where= / where_document=; to remove "
+                "everything, drop the collection with db.drop_collection(name)"
+            )
+        clause, params = self._where_clause(ids, where, where_document)
+        with self._write() as conn:
+            cur = conn.execute(f"DELETE FROM {self._table} WHERE {clause}", params)
+            deleted = cur.rowcount
+            if deleted:
+                self._bump(conn, None)
+        return deleted
+
+    # ------------------------------------------------------------------ reads
+    def get(
+        self,
+        ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        include_vectors: bool = False,
+    ) -> list[Document]:
+        """Fetch documents by id and/or filter, in the order of ``ids`` (else insertion order).
+
+        Ids that do not exist are skipped (``col[id]`` raises instead).
+        """
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError(f"limit must be a non-negative int or None; got {limit!r}")
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be a non-negative int; got {offset!r}")
+        if ids is not None:
+            ids = check_ids(ids, allow_existing_dupes=True)
+        clause, params = self._where_clause(ids, where, where_document)
+        sql = f"SELECT slot, id, text, metadata FROM {self._table} WHERE {clause} ORDER BY slot"
+        if limit is not None or offset:
+            sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            rows = conn.execute(sql, params).fetchall()
+            vectors = self._vectors_for([r[0] for r in rows], conn) if include_vectors else None
+        docs = [
+            Document(
+                id=r[1],
+                text=r[2],
+                metadata=json.loads(r[3]),
+                vector=None if vectors is None else vectors[j],
+            )
+            for j, r in enumerate(rows)
+        ]
+        if ids is not None:
+            by_id = {d.id: d for d in docs}
+            docs = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+        return docs
+
+    def search(
+        self,
+        query: str | np.ndarray,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+        include_vectors: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` documents most similar to one query, best first.
+
+        Args:
+            query: a text (embedded with the collection's encoder, as a query) or a
+                ``(dim,)`` vector.
+            k: number of results, ``1..10000``; fewer come back if fewer documents match.
+            where: metadata filter, e.g. ``{"year": {"$gte": 2025}, "categories":
+                {"$contains": "cs.LG"}}`` (see :mod:`vecnest.filter`).
+            where_document: text filter, e.g. ``{"$contains": "transformer"}``.
+            include_vectors: also return each hit's stored vector.
+        """
+        if isinstance(query, str):
+            queries: Sequence[str] | np.ndarray = [query]
+        else:
+            arr = np.asarray(query)
+            if arr.ndim != 1:
+                raise InvalidInputError(
+                    f"search() takes one query (a str or a (dim,) vector); got an array of "
+                    f"shape {arr.shape}. Use search_batch() for several queries"
+                )
+            queries = arr[None, :]
+        return self.search_batch(
+            queries, k, where=where, where_document=where_document, include_vectors=include_vectors
+        )[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str] | np.ndarray,
+        k: int = 10,
+        *,
+        where: dict[str, Any] | None = None,
+        where_document: dict[str, Any] | None = None,
+        include_vectors: bool = False,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for many queries at once (one BLAS product); one hit list per query."""
+        k = _check_k(k)
+        qvecs = self._query_vectors(queries)
+        node = vfilter.parse(where, where_document)
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            snap = self._load_snapshot(conn)
+            candidates = None
+            if not isinstance(node, vfilter.TrueFilter):
+                frag, params = vfilter.to_sql(node)
+                rows = conn.execute(
+                    f"SELECT slot FROM {self._table} WHERE {frag} ORDER BY slot", params
+                ).fetchall()
+                candidates = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            slots, scores = snap.index.search(qvecs, k, candidates)
+            wanted = np.unique(slots[slots >= 0])
+            docs = self._rows_by_slot(conn, wanted)
+            vecs = None
+            if include_vectors and len(wanted):
+                vecs = dict(zip(wanted.tolist(), np.asarray(snap.index.vectors[wanted]), strict=True))
+        out: list[list[Hit]] = []
+        for qi in range(len(qvecs)):
+            hits = []
+            for slot, sc in zip(slots[qi].tolist(), scores[qi].tolist(), strict=True):
+                if slot < 0:
+                    break
+                doc_id, text, meta = docs[slot]
+                hits.append(
+                    Hit(
+                        id=doc_id,
+                        score=float(sc),
+                        text=text,
+                        metadata=meta,
+                        vector=None if vecs is None else vecs[slot],
+                    )
+                )
+            out.append(hits)
+        return out
+
+    # ------------------------------------------------------------------ maintenance
+    def create_index(self, field: str) -> None:
+        """Index a metadata field so filters on it use a B-tree instead of a scan."""
+        check_metadata({field: None}, "field name")
+        if field in self._config.indexed_fields:
+            return
+        with self._write() as conn:
+            self._create_field_index(conn, field)
+            config = replace(self._config, indexed_fields=(*self._config.indexed_fields, field))
+            conn.execute(
+                "UPDATE collections SET config = ? WHERE cid = ?",
+                (json.dumps(config.to_json()), self._cid),
+            )
+        self._config = config
+
+    def _create_field_index(self, conn: sqlite3.Connection, field: str) -> None:
+        position = len(self._config.indexed_fields)
+        conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {self._table}_f{position} ON {self._table}"
+            f"({vfilter.json_extract_sql(field)})"
+        )
+
+    def disk_bytes(self) -> dict[str, int | None]:
+        """Bytes on disk by component: vector segment and catalog tables (with indexes)."""
+        with self._db.catalog.read() as conn:
+            gen = self._check_alive(conn)[1]
+            tables = self._db.catalog.table_bytes(conn, self._table)
+        return {"vectors": self._segment(gen).disk_bytes(), "documents": tables}
+
+    # ------------------------------------------------------------------ internals
+    def _segment(self, generation: int) -> Segment:
+        return Segment(self._db.segments_dir / f"c{self._cid}.g{generation}.f32", self.dim)
+
+    def _check_alive(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        row = conn.execute(
+            "SELECT n_slots, generation, version FROM collections WHERE cid = ?", (self._cid,)
+        ).fetchone()
+        if row is None:
+            raise CollectionNotFoundError(f"collection {self.name!r} was dropped")
+        return int(row[0]), int(row[1]), int(row[2])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._db.catalog.write() as conn:
+            n_slots, gen, _ = self._check_alive(conn)
+            try:
+                yield conn
+            except BaseException:
+                self._segment(gen).truncate(n_slots)
+                raise
+
+    def _bump(self, conn: sqlite3.Connection, n_slots: int | None) -> None:
+        if n_slots is None:
+            conn.execute(
+                "UPDATE collections SET version = version + 1 WHERE cid = ?", (self._cid,)
+            )
+        else:
+            conn.execute(
+                "UPDATE collections SET n_slots = ?, version = version + 1 WHERE cid = ?",
+                (n_slots, self._cid),
+            )
+
+    def _prepare(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str] | None,
+        metadatas: Sequence[Metadata | None] | None,
+        vectors: np.ndarray | None,
+        progress: Progress | None,
+    ) -> tuple[list[str], list[str] | list[None], list[Metadata], np.ndarray]:
+        ids = check_ids(ids)
+        n = len(ids)
+        text_list: list[str] | list[None] = (
+            check_texts(texts, n) if texts is not None else [None] * n
+        )
+        metas = check_metadatas(metadatas, n) if metadatas is not None else [{}] * n
+        if vectors is not None:
+            vecs = self._normalize(check_vectors(vectors, n, self.dim))
+        elif texts is None:
+            raise InvalidInputError("pass texts= (to embed) or vectors= (precomputed), or both")
+        else:
+            vecs = self._embed(text_list, progress)  # type: ignore[arg-type]
+        return ids, text_list, metas, vecs
+
+    def _require_encoder(self) -> Encoder:
+        if self._encoder is None:
+            fp = self._config.encoder
+            hint = (
+                f"it was built with model {fp['name']!r}: pass model= to get_collection() to "
+                "attach that encoder"
+                if fp
+                else "it stores precomputed vectors only: pass vectors= / a query vector"
+            )
+            raise NoEncoderError(f"collection {self.name!r} has no encoder to embed text; {hint}")
+        return self._encoder
+
+    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        encoder = self._require_encoder()
+        vecs = encoder.encode_documents(texts, progress=progress)
+        vecs = check_vectors(vecs, len(texts), self.dim)
+        return vecs if encoder.normalized else self._normalize(vecs)
+
+    def _query_vectors(self, queries: Sequence[str] | np.ndarray) -> np.ndarray:
+        if isinstance(queries, np.ndarray):
+            return self._normalize(check_vectors(queries, None, self.dim))
+        if isinstance(queries, str) or not isinstance(queries, Sequence) or not queries:
+            raise InvalidInputError(
+                f"queries must be a non-empty list of str or a (q, {self.dim}) array; got "
+                f"{type(queries).__name__}"
+            )
+        if all(isinstance(q, str) for q in queries):
+            texts = check_texts(list(queries), len(queries))
+            encoder = self._require_encoder()
+            vecs = check_vectors(encoder.encode_queries(texts), len(texts), self.dim)
+            return vecs if encoder.normalized else self._normalize(vecs)
+        return self._normalize(check_vectors(queries, None, self.dim))
+
+    def _normalize(self, vecs: np.ndarray) -> np.ndarray:
+        if self.metric is not Metric.COSINE:
+            return vecs
+        zeros = zero_rows(vecs)
+        if len(zeros):
+            raise InvalidInputError(
+                f"vectors[{int(zeros[0])}] is all zeros, which has no direction for the cosine "
+                "metric; drop it or use metric='dot' / 'l2'"
+            )
+        return l2_normalize(vecs)
+
+    def _existing_ids(self, conn: sqlite3.Connection, ids: list[str]) -> list[str]:
+        found: list[str] = []
+        for part in chunks(ids):
+            found += [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
+                )
+            ]
+        return found
+
+    def _rows_by_id(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple]:
+        rows: dict[str, tuple] = {}
+        for part in chunks(ids):
+            for r in conn.execute(
+                f"SELECT id, text, metadata, slot FROM {self._table} "
+                f"WHERE id IN ({_marks(len(part))})",
+                tuple(part),
+            ):
+                rows[r[0]] = r
+        return rows
+
+    def _rows_by_slot(
+        self, conn: sqlite3.Connection, slots: np.ndarray
+    ) -> dict[int, tuple[str, str | None, Metadata]]:
+        out: dict[int, tuple[str, str | None, Metadata]] = {}
+        for part in chunks(slots.tolist()):
+            for slot, doc_id, text, meta in conn.execute(
+                f"SELECT slot, id, text, metadata FROM {self._table} "
+                f"WHERE slot IN ({_marks(len(part))})",
+                tuple(part),
+            ):
+                out[slot] = (doc_id, text, json.loads(meta))
+        return out
+
+    def _append(
+        self,
+        conn: sqlite3.Connection,
+        ids: list[str],
+        texts: Sequence[str | None],
+        metas: Sequence[Any],
+        vecs: np.ndarray,
+        *,
+        metadata_is_json: bool = False,
+    ) -> None:
+        n_slots, gen, _ = self._check_alive(conn)
+        self._segment(gen).append(n_slots, vecs)
+        meta_json = metas if metadata_is_json else [dump_metadata(m) for m in metas]
+        conn.executemany(
+            f"INSERT INTO {self._table}(slot, id, text, metadata) VALUES (?, ?, ?, ?)",
+            zip(range(n_slots, n_slots + len(ids)), ids, texts, meta_json, strict=True),
+        )
+        self._bump(conn, n_slots + len(ids))
+
+    def _where_clause(
+        self,
+        ids: Sequence[str] | None,
+        where: dict[str, Any] | None,
+        where_document: dict[str, Any] | None,
+    ) -> tuple[str, list[Any]]:
+        node = vfilter.parse(where, where_document)
+        clause, params = ("1", []) if isinstance(node, vfilter.TrueFilter) else vfilter.to_sql(node)
+        if ids is not None:
+            ids = check_ids(ids, allow_existing_dupes=True)
+            # json_each keeps one statement whatever the number of ids
+            clause = f"({clause}) AND id IN (SELECT value FROM json_each(?))"
+            params = [*params, json.dumps(list(ids))]
+        return clause, list(params)
+
+    def _vectors_for(self, slots: list[int], conn: sqlite3.Connection) -> np.ndarray:
+        n_slots, gen, _ = self._check_alive(conn)
+        vectors = self._segment(gen).map(n_slots)
+        return np.array(vectors[np.asarray(slots, dtype=np.int64)], dtype=np.float32)
+
+    def _load_snapshot(self, conn: sqlite3.Connection) -> _Snapshot:
+        n_slots, gen, version = self._check_alive(conn)
+        snap = self._snapshot
+        if snap is not None and snap.version == version and snap.generation == gen:
+            return snap
+        alive = None
+        count = int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
+        if count < n_slots:  # some slots were freed by delete/upsert: mask them out
+            rows = conn.execute(f"SELECT slot FROM {self._table}").fetchall()
+            alive = np.zeros(n_slots, dtype=bool)
+            alive[np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))] = True
+        index = FlatIndex(self._segment(gen).map(n_slots), alive, l2=self.metric is Metric.L2)
+        snap = _Snapshot(version=version, generation=gen, index=index)
+        self._snapshot = snap
+        return snap
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def _check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidInputError(f"k must be an int between 1 and {MAX_K}; got {k!r}")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidInputError(
+            f"k must be between 1 and {MAX_K}; got {k}. To read many documents, page through "
+            "get(where=..., limit=..., offset=...)"
+        )
+    return int(k)

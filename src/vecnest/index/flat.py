@@ -1,0 +1,92 @@
+"""Exact (brute-force) search: the oracle every approximate index is tested against.
+
+Works on a snapshot of a segment: the ``(n_slots, dim)`` vector map and the mask of live slots.
+A filter arrives as the sorted array of slots that satisfy it; small candidate sets are gathered
+and scored alone, large ones are scored in place and masked, whichever touches less memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
+
+#: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
+GATHER_FRACTION = 0.25
+
+
+class FlatIndex:
+    """Exact top-k over a slot-addressed vector snapshot.
+
+    Args:
+        vectors: ``(n_slots, dim) float32``, typically a read-only memory map.
+        alive: ``(n_slots,) bool`` live-slot mask, or ``None`` if every slot is live.
+        l2: score by negative squared L2 distance instead of inner product.
+    """
+
+    def __init__(self, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool) -> None:
+        self.vectors = vectors
+        self.alive = alive
+        self.l2 = l2
+        self._sq_norms: np.ndarray | None = None
+
+    @property
+    def sq_norms(self) -> np.ndarray | None:
+        """Squared norms of all rows, computed once per snapshot (L2 only)."""
+        if self.l2 and self._sq_norms is None:
+            self._sq_norms = squared_norms(np.asarray(self.vectors))
+        return self._sq_norms
+
+    def search(
+        self, queries: np.ndarray, k: int, candidates: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` slots for each query.
+
+        Args:
+            queries: ``(q, dim) float32`` (normalised already for cosine).
+            k: results per query.
+            candidates: sorted ``(c,) int64`` slots allowed by a filter (all live), or ``None``
+                for every live slot.
+
+        Returns:
+            ``(q, k') int64`` slots and ``(q, k') float32`` scores, best first, ``k' <= k``.
+            Positions with no result hold slot ``-1`` and score ``-inf``.
+        """
+        n = self.vectors.shape[0]
+        if candidates is not None and len(candidates) < GATHER_FRACTION * n:
+            return self._search_subset(queries, k, candidates)
+        mask = self.alive
+        if candidates is not None:
+            mask = np.zeros(n, dtype=bool)
+            mask[candidates] = True
+        slots_out, scores_out = [], []
+        for block in query_blocks(len(queries), n):
+            scores = score(queries[block], self.vectors, l2=self.l2, vector_sq_norms=self.sq_norms)
+            if mask is not None:
+                scores[:, ~mask] = -np.inf
+            idx, best = top_k(scores, k)
+            idx[~np.isfinite(best)] = -1
+            slots_out.append(idx)
+            scores_out.append(best)
+        return _stack(slots_out, scores_out, len(queries))
+
+    def _search_subset(
+        self, queries: np.ndarray, k: int, candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        sub = np.asarray(self.vectors[candidates])
+        norms = self.sq_norms[candidates] if self.l2 else None
+        slots_out, scores_out = [], []
+        for block in query_blocks(len(queries), len(candidates)):
+            scores = score(queries[block], sub, l2=self.l2, vector_sq_norms=norms)
+            idx, best = top_k(scores, k)
+            slots_out.append(candidates[idx] if idx.size else idx)
+            scores_out.append(best)
+        return _stack(slots_out, scores_out, len(queries))
+
+
+def _stack(
+    slots: list[np.ndarray], scores: list[np.ndarray], n_queries: int
+) -> tuple[np.ndarray, np.ndarray]:
+    if not slots:
+        return np.empty((n_queries, 0), dtype=np.int64), np.empty((n_queries, 0), np.float32)
+    return np.concatenate(slots, axis=0), np.concatenate(scores, axis=0)

@@ -1,0 +1,201 @@
+"""What a collection stores and returns (``Document``, ``Hit``), and validation of input batches.
+
+Validation runs before anything touches the store, so a bad batch is rejected whole.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vecnest.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError
+
+JSONScalar = str | int | float | bool | None
+Metadata = dict[str, Any]
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_ID_LEN = 512
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document.
+
+    Attributes:
+        id: the caller's identifier.
+        text: the document's text (``None`` when only a vector was stored).
+        metadata: JSON-like attributes used by filters.
+        vector: ``(dim,) float32`` as stored (normalised for cosine), when asked for.
+    """
+
+    id: str
+    text: str | None
+    metadata: Metadata = field(default_factory=dict)
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result; ``score`` is higher-is-better (see :class:`vecnest.config.Metric`)."""
+
+    id: str
+    score: float
+    text: str | None
+    metadata: Metadata = field(default_factory=dict)
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+def _preview(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _as_list(value: object, what: str, example: str) -> list[Any]:
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise InvalidInputError(
+            f"{what} must be a list (one entry per document); got {type(value).__name__} "
+            f"{_preview(value)}. Batches are lists even for one document: {example}"
+        )
+    return list(value)
+
+
+def check_ids(ids: object, *, allow_existing_dupes: bool = False) -> list[str]:
+    """Validate a batch of ids: a list of unique, non-empty strings."""
+    items = _as_list(ids, "ids", "ids=['doc-1']")
+    if not items:
+        raise InvalidInputError("ids is empty; pass at least one id")
+    seen: set[str] = set()
+    for i, doc_id in enumerate(items):
+        if not isinstance(doc_id, str):
+            raise InvalidInputError(
+                f"ids[{i}] must be a str; got {type(doc_id).__name__} {_preview(doc_id)}. "
+                f"Convert ids with str(), e.g. ids=[str(x) for x in my_ids]"
+            )
+        if not doc_id or len(doc_id) > _MAX_ID_LEN:
+            raise InvalidInputError(
+                f"ids[{i}] must be 1-{_MAX_ID_LEN} characters; got {len(doc_id)} characters"
+            )
+        if doc_id in seen and not allow_existing_dupes:
+            raise DuplicateIdError(
+                f"id {doc_id!r} appears more than once in this batch (again at position {i}); "
+                "ids within one call must be unique"
+            )
+        seen.add(doc_id)
+    return items
+
+
+def check_texts(texts: object, n: int) -> list[str]:
+    """Validate a batch of texts: ``n`` non-empty strings."""
+    items = _as_list(texts, "texts", "texts=['some text']")
+    if len(items) != n:
+        raise InvalidInputError(f"expected {n} texts (one per id); got {len(items)}")
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"texts[{i}] must be a str; got {type(text).__name__} {_preview(text)}"
+            )
+        if not text.strip():
+            raise InvalidInputError(
+                f"texts[{i}] is empty or whitespace; every document needs some text to embed "
+                "(drop the document, or pass vectors= for it)"
+            )
+    return items
+
+
+def _check_value(value: object, where: str) -> object:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not _INT64_MIN <= value <= _INT64_MAX:
+            raise InvalidInputError(f"{where} = {value} does not fit in a signed 64-bit integer")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"{where} = {value}: NaN and infinity are not valid metadata")
+        return value
+    raise InvalidInputError(
+        f"{where} has type {type(value).__name__} ({_preview(value)}); metadata values must be "
+        "str, int, float, bool, None, or a list of str/int/float/bool"
+    )
+
+
+def check_metadata(metadata: object, where: str = "metadata") -> Metadata:
+    """Validate one metadata dict and return a normalised copy (numpy scalars become Python)."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInputError(
+            f"{where} must be a dict of field -> value; got {type(metadata).__name__} "
+            f"{_preview(metadata)}"
+        )
+    out: Metadata = {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key or key.startswith("$") or '"' in key:
+            raise InvalidInputError(
+                f"{where} has key {key!r}; keys must be non-empty strings that do not start "
+                "with '$' and contain no '\"'"
+            )
+        path = f"{where}[{key!r}]"
+        if isinstance(value, (list, tuple, np.ndarray)):
+            items = []
+            for j, item in enumerate(value):
+                checked = _check_value(item, f"{path}[{j}]")
+                if checked is None:
+                    raise InvalidInputError(f"{path}[{j}] is None; lists may not contain None")
+                items.append(checked)
+            out[key] = items
+        else:
+            out[key] = _check_value(value, path)
+    return out
+
+
+def check_metadatas(metadatas: object, n: int) -> list[Metadata]:
+    """Validate a batch of ``n`` metadata dicts (``None`` entries mean empty metadata)."""
+    items = _as_list(metadatas, "metadatas", "metadatas=[{'year': 2025}]")
+    if len(items) != n:
+        raise InvalidInputError(f"expected {n} metadata dicts (one per id); got {len(items)}")
+    return [check_metadata(m, f"metadatas[{i}]") for i, m in enumerate(items)]
+
+
+def check_vectors(vectors: object, n: int | None, dim: int) -> np.ndarray:
+    """Validate vectors and return them as a C-contiguous ``(n, dim) float32`` array."""
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"vectors must be a numeric array of shape (n, {dim}); could not convert: {exc}"
+        ) from None
+    if arr.ndim == 1 and n is None:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise InvalidInputError(
+            f"vectors must be 2-D of shape (n, {dim}); got shape {arr.shape}"
+        )
+    if arr.shape[1] != dim:
+        raise DimensionMismatchError(
+            f"vectors must have dimension {dim} (the collection's); got {arr.shape[1]}. "
+            "Check that the vectors come from the same model as the collection"
+        )
+    if n is not None and arr.shape[0] != n:
+        raise InvalidInputError(f"expected {n} vectors (one per id); got {arr.shape[0]}")
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidInputError(
+            f"vectors[{bad}] contains NaN or infinity; every component must be finite"
+        )
+    return np.ascontiguousarray(arr)
+
+
+def dump_metadata(metadata: Metadata) -> str:
+    """Serialise validated metadata for the catalog (compact JSON, no NaN)."""
+    return json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -1,0 +1,57 @@
+"""Shared fixtures: data locations, seeded randomness, stores, and a cheap deterministic encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecnest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """The shared datasets/embeddings folder: $VECNEST_SHARED_DIR, else ../shared beside the repo."""
+    return Path(os.environ.get("VECNEST_SHARED_DIR", REPO.parent / "shared"))
+
+
+def require_shared(*parts: str) -> Path:
+    """Path under the shared folder; fails (not skips) if it is missing, since CI has it."""
+    path = shared_dir().joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path} (set VECNEST_SHARED_DIR)")
+    return path
+
+
+def hashing_embed(texts: list[str], dim: int = 64) -> np.ndarray:
+    """A deterministic bag-of-words hashing embedder: real lexical similarity, no model needed."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for token in re.findall(r"\w+", text.lower()):
+            h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+            out[i, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+        out[i, (len(text) * 7) % dim] += 0.01  # never all-zero
+    return out
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def hashing_encoder() -> vecnest.CallableEncoder:
+    return vecnest.CallableEncoder(hashing_embed, dim=64, name="hashing-bow-64")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[vecnest.Database]:
+    db = vecnest.open(tmp_path / "store")
+    yield db
+    db.close()
