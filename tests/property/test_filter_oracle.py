@@ -110,51 +110,65 @@ def oracle_document(where_document: dict[str, Any], text: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 FIELDS = ["a", "b", "c.d", "é"]
+
+
+def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], one_in: int = 5) -> st.SearchStrategy[Any]:
+    """Draw from ``rare`` about once in ``one_in`` draws, else from ``common``."""
+    return st.integers(0, one_in - 1).flatmap(lambda i: rare if i == 1 else common)
+
+
 # Mostly small pools that collide (1, 1.0, True; "a" and ["a"]); now and then any int64 / float.
 POOL_NUMBERS = st.sampled_from([0, 1, 1.0, 2, -1, 1.5, 0.0, -0.0, 2**53 + 1, 2.0**53, 2**63 - 1, -(2**63)])
 RANDOM_NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False))
-NUMBERS = st.one_of(POOL_NUMBERS, POOL_NUMBERS, POOL_NUMBERS, RANDOM_NUMBERS)
-STRINGS = st.one_of(
-    st.sampled_from(["", "a", "b", "ab", "B", "é", "2025-06-01", "2025-12-31"]),
-    st.text("abAé-1", max_size=3),
-)
+NUMBERS = mostly(POOL_NUMBERS, RANDOM_NUMBERS)
+STRINGS = mostly(st.sampled_from(["", "a", "b", "ab", "B", "é", "2025-06-01", "2025-12-31"]), st.text("abAé-1", max_size=3))
 ELEMENTS = st.one_of(st.booleans(), NUMBERS, STRINGS)
 SCALARS = st.one_of(st.none(), ELEMENTS)
 META_VALUES = st.one_of(SCALARS, st.lists(ELEMENTS, max_size=3))
 
-SCALAR_LISTS = st.lists(SCALARS, min_size=1, max_size=3)
-OP_VALUES: dict[str, st.SearchStrategy[Any]] = {
-    "$eq": SCALARS,
-    "$ne": SCALARS,
-    "$gt": st.one_of(NUMBERS, STRINGS),
-    "$gte": st.one_of(NUMBERS, STRINGS),
-    "$lt": st.one_of(NUMBERS, STRINGS),
-    "$lte": st.one_of(NUMBERS, STRINGS),
-    "$in": SCALAR_LISTS,
-    "$nin": SCALAR_LISTS,
-    "$exists": st.booleans(),
-    "$contains": SCALARS,
-    "$contains_any": SCALAR_LISTS,
-    "$contains_all": SCALAR_LISTS,
-}
-OPERATOR_DICTS = st.lists(st.sampled_from(sorted(OP_VALUES)), min_size=1, max_size=2, unique=True).flatmap(
-    lambda ops: st.fixed_dictionaries({op: OP_VALUES[op] for op in ops})
-)
-CONDITIONS = st.one_of(SCALARS, OPERATOR_DICTS)
+def where_filters(depth: int, scalars: st.SearchStrategy[Any], ordered: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Filter dicts nested at most ``depth`` logical levels deep.
 
-
-def where_filters(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    """Filter dicts nested at most ``depth`` logical levels deep."""
-    leaf = st.builds(lambda field, cond: {field: cond}, st.sampled_from(FIELDS), CONDITIONS)
+    Args:
+        depth: How many ``$and`` / ``$or`` / ``$not`` levels may still be opened.
+        scalars: Values to compare with (biased towards values present in the documents).
+        ordered: Numbers and strings, for ``$gt`` and friends.
+    """
+    lists = st.lists(scalars, min_size=1, max_size=3)
+    op_values = {
+        "$eq": scalars,
+        "$ne": scalars,
+        "$gt": ordered,
+        "$gte": ordered,
+        "$lt": ordered,
+        "$lte": ordered,
+        "$in": lists,
+        "$nin": lists,
+        "$exists": st.booleans(),
+        "$contains": scalars,
+        "$contains_any": lists,
+        "$contains_all": lists,
+    }
+    operator_dicts = st.lists(st.sampled_from(sorted(op_values)), min_size=1, max_size=2, unique=True).flatmap(
+        lambda ops: st.fixed_dictionaries({op: op_values[op] for op in ops})
+    )
+    conditions = st.one_of(scalars, operator_dicts)
+    leaf = st.builds(lambda field, cond: {field: cond}, st.sampled_from(FIELDS), conditions)
     if depth == 0:
         return leaf
-    sub = where_filters(depth - 1)
+    sub = where_filters(depth - 1, scalars, ordered)
     subs = st.lists(sub, min_size=1, max_size=3)
-    key_values = {**{field: CONDITIONS for field in FIELDS}, "$and": subs, "$or": subs, "$not": sub}
+    key_values = {**{field: conditions for field in FIELDS}, "$and": subs, "$or": subs, "$not": sub}
     mixed = st.lists(st.sampled_from(sorted(key_values)), max_size=2, unique=True).flatmap(
         lambda keys: st.fixed_dictionaries({key: key_values[key] for key in keys})
     )
-    return st.one_of(leaf, mixed, st.builds(lambda s: {"$and": s}, subs), st.builds(lambda s: {"$or": s}, subs))
+    return st.one_of(
+        leaf,
+        mixed,
+        st.builds(lambda s: {"$and": s}, subs),
+        st.builds(lambda s: {"$or": s}, subs),
+        st.builds(lambda s: {"$not": s}, sub),
+    )
 
 
 def document_filters(depth: int) -> st.SearchStrategy[dict[str, Any]]:
@@ -170,11 +184,31 @@ def document_filters(depth: int) -> st.SearchStrategy[dict[str, Any]]:
 DOCUMENTS = st.lists(
     st.tuples(
         st.one_of(st.none(), st.text("abA ", max_size=8)),
-        st.dictionaries(st.sampled_from(FIELDS), META_VALUES, max_size=3),
+        st.dictionaries(st.sampled_from(FIELDS), META_VALUES, max_size=4),
     ),
-    min_size=1,
+    min_size=3,
     max_size=16,
 )
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[list[tuple[str | None, dict[str, Any]]], dict | None, dict | None]:
+    """Documents, then filters whose values are mostly taken from those documents."""
+    docs = draw(DOCUMENTS)
+    seen: dict[tuple[str, str], Any] = {}
+    for _, meta in docs:
+        for value in meta.values():
+            for item in value if isinstance(value, list) else [value]:
+                seen.setdefault((type(item).__name__, repr(item)), item)
+    present = list(seen.values())
+    present_ordered = [v for v in present if kind(v) in ("num", "str")]
+    scalars = mostly(st.sampled_from(present), SCALARS, one_in=3) if present else SCALARS
+    ordered = st.one_of(NUMBERS, STRINGS)
+    if present_ordered:
+        ordered = mostly(st.sampled_from(present_ordered), ordered, one_in=3)
+    where = draw(mostly(where_filters(3, scalars, ordered), st.none(), one_in=8))
+    where_document = draw(mostly(st.none(), document_filters(2), one_in=3))
+    return docs, where, where_document
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,16 +217,9 @@ DOCUMENTS = st.lists(
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(
-    docs=DOCUMENTS,
-    where=st.one_of(st.none(), where_filters(3)),
-    where_document=st.one_of(st.none(), document_filters(2)),
-)
-def test_sql_matches_oracle(
-    docs: list[tuple[str | None, dict[str, Any]]],
-    where: dict[str, Any] | None,
-    where_document: dict[str, Any] | None,
-) -> None:
+@given(case=cases())
+def test_sql_matches_oracle(case: tuple[list[tuple[str | None, dict[str, Any]]], dict | None, dict | None]) -> None:
+    docs, where, where_document = case
     conn = sqlite3.connect(":memory:")
     try:
         conn.execute("CREATE TABLE docs (slot INTEGER PRIMARY KEY, id TEXT, text TEXT, metadata TEXT)")

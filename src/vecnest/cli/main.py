@@ -171,13 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, console))
     except VecnestError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
         return 2
     except (OSError, ValueError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         return 2
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted[/]: every completed batch is stored")
+        Console(stderr=True, soft_wrap=True).print("[yellow]interrupted[/]: every completed batch is stored")
         return 130
 
 
