@@ -8,8 +8,9 @@ Three contenders over the first ``n`` SciFact documents (text = ``(title + " " +
 * ``vecnest`` (b)    — ``vecnest.open`` → ``create_collection`` → ``col.add(ids, texts)`` in
   chunks of 512 (what the CLI does) → ``close``, end to end with SQLite and segment writes.
 
-Runs are interleaved (a, b, a', b per round) so background noise hits every contender; medians
-are reported.
+Runs are interleaved (a, b, a' per round, vecnest always between the two raw loops) so background
+noise hits every contender; medians are reported. A short probe then times the raw sorted loop
+under vecnest's onnxruntime session options, to attribute any gap between (a') and (b).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ ADD_CHUNK = 512
 #: Texts per batch in the hand-written model-card loop.
 RAW_BATCH = 32
 #: One round of the interleaved schedule.
-ROUND = ("raw_fixed", "vecnest", "raw_sorted", "vecnest")
+ROUND = ("raw_fixed", "vecnest", "raw_sorted")
+#: Documents and rounds of the session-options probe.
+PROBE_DOCS = 256
+PROBE_ROUNDS = 2
 
 StartTask = Callable[[str, int], Callable[[int], None]]
 
@@ -74,8 +78,55 @@ def _min_cos(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(a * b, axis=1)))
 
 
+def _vecnest_like_session(model_file: Path, threads: int, *, arena: bool, sequential: bool):  # noqa: ANN202
+    """A raw session with (some of) the options ``MiniLMEncoder._get_session`` sets."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.enable_cpu_mem_arena = arena
+    if sequential:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_file), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _session_probe(
+    texts: list[str], model_file: Path, threads: int, tokenizer, max_batch_tokens: int, start_task: StartTask  # noqa: ANN001
+) -> dict[str, Any]:
+    """Raw sorted loop under onnxruntime defaults vs vecnest's session options, interleaved."""
+    sessions = {
+        "onnxruntime_defaults": load_session(model_file),
+        "arena_off_only": _vecnest_like_session(model_file, threads, arena=False, sequential=False),
+        "vecnest_options": _vecnest_like_session(model_file, threads, arena=False, sequential=True),
+    }
+    for sess in sessions.values():
+        encode_sorted(texts[:32], sess, tokenizer, max_batch_tokens=max_batch_tokens)
+    runs: dict[str, list[float]] = {k: [] for k in sessions}
+    progress = start_task(f"session-options probe ({len(texts)} docs)", PROBE_ROUNDS * len(sessions) * len(texts))
+    for _ in range(PROBE_ROUNDS):
+        for name, sess in sessions.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            encode_sorted(texts, sess, tokenizer, max_batch_tokens=max_batch_tokens, progress=progress)
+            runs[name].append(time.perf_counter() - t0)
+    med = {k: median(v) for k, v in runs.items()}
+    return {
+        "docs": len(texts),
+        "what": "raw length-sorted loop (a') with three onnxruntime session configurations",
+        "vecnest_options": "enable_cpu_mem_arena=False, ORT_SEQUENTIAL, inter_op_num_threads=1, "
+        f"intra_op_num_threads={threads}, ORT_ENABLE_ALL (as MiniLMEncoder._get_session)",
+        "runs_s": runs,
+        "median_s": med,
+        "docs_per_s": {k: len(texts) / v for k, v in med.items()},
+        "slowdown_vs_defaults": {k: v / med["onnxruntime_defaults"] - 1.0 for k, v in med.items()},
+    }
+
+
 def run_ingest(
-    shared: Path, work: Path, n_docs: int | None, reps: int, start_task: StartTask, log: Callable[[str], None]
+    shared: Path, work: Path, n_docs: int | None, reps: int, start_task: StartTask, log: Callable[[str], None],
+    *, probe: bool = True,
 ) -> dict[str, Any]:
     """Run the interleaved ingest comparison; returns the JSON section.
 
@@ -84,6 +135,7 @@ def run_ingest(
         work: scratch folder for stores.
         n_docs: number of SciFact documents (``None``: all).
         reps: rounds of the schedule :data:`ROUND`.
+        probe: also run the session-options probe (:func:`_session_probe`).
         start_task: ``start_task(label, total)`` → progress callback for one run.
         log: one-line status messages.
     """
@@ -164,6 +216,14 @@ def run_ingest(
         store_times.append(_store_only(root, ids, texts, metas, stored))
         shutil.rmtree(root, ignore_errors=True)
 
+    threads = encoder.intra_op_threads or minilm._default_threads()  # noqa: SLF001
+    probe_result = None
+    if probe:
+        log("probe: raw loop under vecnest's onnxruntime session options")
+        probe_result = _session_probe(
+            texts[:PROBE_DOCS], model_file, threads, tok_plain, encoder.max_batch_tokens, start_task
+        )
+
     med = {k: median(v) for k, v in times.items()}
     return {
         "dataset": "scifact",
@@ -181,7 +241,7 @@ def run_ingest(
             "max_batch_tokens": encoder.max_batch_tokens,
             "schedule": schedule,
             "raw_session_options": "onnxruntime defaults (intra_op_num_threads=0: one per physical core)",
-            "vecnest_intra_op_threads": encoder.intra_op_threads or minilm._default_threads(),
+            "vecnest_intra_op_threads": threads,
             "model_file": str(model_file),
             "tokenizer_file": str(tok_file.relative_to(REPO_ROOT)),
         },
@@ -198,5 +258,6 @@ def run_ingest(
             "vecnest_vs_raw_sorted": _min_cos(stored, outputs["raw_sorted"]),
             "vecnest_vs_precomputed_embeddings": _min_cos(stored, precomputed),
         },
+        "session_options_probe": probe_result,
         "store_path": str(last_store),
     }

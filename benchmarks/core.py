@@ -59,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shared", type=Path, default=default_shared_dir(), help="folder with datasets/ and embeddings/ (default: $VECNEST_SHARED_DIR or <repo>/../shared)")
     p.add_argument("--full", action="store_true", help="ingest comparison on all 5,183 SciFact docs")
     p.add_argument("--ingest-docs", type=int, default=1000, help="SciFact docs for the ingest comparison (default 1000)")
-    p.add_argument("--ingest-reps", type=int, default=2, help="rounds of the interleaved schedule raw, vecnest, raw-sorted, vecnest (default 2)")
+    p.add_argument("--ingest-reps", type=int, default=2, help="rounds of the interleaved schedule raw, vecnest, raw-sorted (default 2)")
+    p.add_argument("--no-probe", action="store_true", help="skip the onnxruntime session-options probe (256 docs, ~2 min)")
     p.add_argument("--sizes", default="10000,100000", help="stored-vector counts for the search benchmark (default 10000,100000)")
     p.add_argument("--queries", type=int, default=200, help="held-out title vectors used as queries (default 200)")
     p.add_argument("--open-runs", type=int, default=5, help="fresh processes for the open-time median (default 5)")
@@ -155,19 +156,30 @@ def print_summary(console: Console, res: dict[str, Any]) -> None:
             ov = {"raw_fixed": ing["overhead_vs_raw_fixed"], "raw_sorted": ing["overhead_vs_raw_sorted"]}.get(k)
             t.add_row(labels[k], f"{ing['median_s'][k]:.2f}", f"{ing['docs_per_s'][k]:.1f}", "" if ov is None else f"{ov:+.1%}")
         console.print(t)
+        probe = ing.get("session_options_probe")
+        if probe:
+            console.print(
+                "session-options probe (raw sorted loop, "
+                f"{probe['docs']} docs): "
+                + ", ".join(f"{k} {v:.1f} docs/s" for k, v in probe["docs_per_s"].items())
+            )
     search = res.get("search")
     if search:
-        t = Table(title="Exact search, k=10, one query per call")
-        for col in ("stored", "filter", "indexed", "match %", "p50 ms", "p95 ms", "p99 ms", "QPS", "recall@10"):
+        t = Table(title="Exact search, k=10 (single query per call; batch = all queries in one call)")
+        for col in ("stored", "p50 ms", "p95 ms", "p99 ms", "QPS", "batch QPS", "recall@10", "add vectors/s"):
+            t.add_column(col, justify="right")
+        for s in search["sizes"]:
+            sr = s["search"]
+            t.add_row(f"{s['n']:,}", f"{sr['p50_ms']:.2f}", f"{sr['p95_ms']:.2f}", f"{sr['p99_ms']:.2f}", f"{sr['qps']:.0f}", f"{s['search_batch']['qps']:.0f}", f"{s['exactness']['unfiltered']['recall_at_10']:.3f}", f"{s['add_vectors_per_s']:,.0f}")
+        console.print(t)
+        t = Table(title="Filtered exact search, k=10")
+        for col in ("stored", "filter", "indexed", "match %", "p50 ms", "p95 ms", "p99 ms", "QPS", "SQL ms", "recall@10"):
             t.add_column(col, justify="left" if col in ("filter", "indexed") else "right")
         for s in search["sizes"]:
-            ex = s["exactness"]
-            sr = s["search"]
-            t.add_row(f"{s['n']:,}", "—", "", "100", f"{sr['p50_ms']:.2f}", f"{sr['p95_ms']:.2f}", f"{sr['p99_ms']:.2f}", f"{sr['qps']:.0f}", f"{ex['unfiltered']['recall_at_10']:.3f}")
-            t.add_row(f"{s['n']:,}", "search_batch (200 at once)", "", "100", "", "", "", f"{s['search_batch']['qps']:.0f}", "")
             for f in s["filtered"]:
                 key = f["filter"] + (" [indexed]" if f["indexed_fields"] else "")
-                t.add_row(f"{s['n']:,}", f["filter"], "yes" if f["indexed_fields"] else "no", f"{f['selectivity'] * 100:.1f}", f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", f"{f['qps']:.0f}", f"{ex[key]['recall_at_10']:.3f}")
+                sql = (f.get("diagnostics") or {}).get("candidate_sql_ms_median")
+                t.add_row(f"{s['n']:,}", f["filter"], "yes" if f["indexed_fields"] else "no", f"{f['selectivity'] * 100:.1f}", f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", f"{f['qps']:.0f}", "" if sql is None else f"{sql:.2f}", f"{s['exactness'][key]['recall_at_10']:.3f}")
         console.print(t)
     op = res.get("open")
     if op:
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=150)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="vecnest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     if any(work.iterdir()):
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 log("1. ingest throughput")
                 n_docs = None if args.full else args.ingest_docs
-                res["ingest"] = run_ingest(shared, work, n_docs, args.ingest_reps, start_task, log)
+                res["ingest"] = run_ingest(shared, work, n_docs, args.ingest_reps, start_task, log, probe=not args.no_probe)
                 if res["ingest"]["full_corpus"]:
                     encoded_store = Path(res["ingest"]["store_path"])
                 write_json(args.out, res)

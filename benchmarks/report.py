@@ -145,6 +145,24 @@ def _core_ingest(ing: dict[str, Any]) -> str:
         f"- Raw session: {ing['setup']['raw_session_options']}; vecnest: {ing['setup']['vecnest_intra_op_threads']} intra-op threads, "
         "CPU memory arena off.",
     ]
+    probe = ing.get("session_options_probe")
+    if probe:
+        labels_p = {
+            "onnxruntime_defaults": "onnxruntime defaults (as in (a) and (a′))",
+            "arena_off_only": "`enable_cpu_mem_arena = False` only",
+            "vecnest_options": "vecnest's options (" + probe["vecnest_options"] + ")",
+        }
+        prow = [
+            [labels_p.get(k, k), f"{probe['median_s'][k]:.2f}", ", ".join(f"{t:.2f}" for t in probe["runs_s"][k]), f"{probe['docs_per_s'][k]:.1f}", pct(probe["slowdown_vs_defaults"][k])]
+            for k in probe["median_s"]
+        ]
+        lines += [
+            "",
+            f"Where the time goes — the raw sorted loop (a′) on the first {probe['docs']} documents under three "
+            "onnxruntime session configurations (interleaved, medians):",
+            "",
+            table(["session options", "median s", "runs (s)", "docs/s", "time vs defaults"], prow, "lrrrr"),
+        ]
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from vecnest.errors import (
     StorageLockedError,
     VecnestError,
 )
+from vecnest.eval.evaluate import EvalReport, evaluate
 from vecnest.records import Document, Hit
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Document",
     "DuplicateIdError",
     "Encoder",
+    "EvalReport",
     "FormatVersionError",
     "Hit",
     "InvalidFilterError",
@@ -55,5 +57,6 @@ __all__ = [
     "StorageLockedError",
     "VecnestError",
     "__version__",
+    "evaluate",
     "open",
 ]

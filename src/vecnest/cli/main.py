@@ -113,6 +113,41 @@ def _cmd_info(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from vecnest.cli.render import ingest_progress
+
+    if args.db:
+        db = vecnest.open(args.db, read_only=True)
+        target = db.get_collection(args.collection)
+    else:
+        db, target = None, args.model
+    with ingest_progress(console, None, "embed corpus") as advance:
+        report = vecnest.evaluate(
+            target, args.dataset, _csv(args.metrics), k=args.k,
+            progress=lambda stage, n, total: advance(n),
+        )
+    if db is not None:
+        db.close()
+    table = Table(title=f"[bold]{report.dataset}[/] — {report.n_docs:,} docs, {report.n_queries} queries, "
+                  f"model {report.config['model']}", title_justify="left")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for group in ("quality", "ann_recall", "latency_ms", "throughput_qps", "timings_s", "bytes_per_vector"):
+        for key, value in getattr(report, group).items():
+            table.add_row(f"{group}.{key}", f"{value:,.4f}" if group in ("quality", "ann_recall") else f"{value:,.2f}")
+    table.add_row("disk_bytes", f"{report.disk_bytes:,}")
+    console.print(table)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        console.print(f"wrote {args.out}")
+    if args.markdown:
+        Path(args.markdown).write_text(report.to_markdown())
+        console.print(f"wrote {args.markdown}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from vecnest.cli.demo import run_demo
 
@@ -156,6 +191,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("eval", help="quality and cost of a model/collection on a BEIR dataset")
+    p.add_argument("--dataset", required=True, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--model", default="default", help="model to build a temporary collection with")
+    p.add_argument("--db", default=None, help="evaluate an existing collection instead (with -c)")
+    p.add_argument("-c", "--collection", default=None)
+    p.add_argument("--metrics", default="ndcg@10,recall@100,mrr@10")
+    p.add_argument("-k", type=int, default=100)
+    p.add_argument("--out", default=None, help="write the report as JSON")
+    p.add_argument("--markdown", default=None, help="write the report as Markdown")
+    p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("demo", help="index the bundled arXiv sample and run example searches")
     p.add_argument("--db", default=".demo/store")

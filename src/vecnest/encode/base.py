@@ -21,6 +21,8 @@ __all__ = [
     "ProgressCallback",
     "FINGERPRINT_KEYS",
     "check_texts",
+    "check_batch_size",
+    "check_output",
     "fingerprint_diff",
     "encoders_match",
 ]
@@ -148,7 +150,12 @@ def check_texts(texts: object) -> list[str]:
     return out
 
 
-def _check_batch_size(batch_size: int | None) -> None:
+def check_batch_size(batch_size: int | None) -> None:
+    """Validate a ``batch_size`` argument.
+
+    Raises:
+        InvalidInputError: ``batch_size`` is not None or a positive int.
+    """
     if batch_size is None:
         return
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -157,8 +164,24 @@ def _check_batch_size(batch_size: int | None) -> None:
         )
 
 
-def _validate_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> np.ndarray:
-    """Check what a user callable returned and convert it to ``(n, dim) float32`` C-contiguous."""
+def check_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> np.ndarray:
+    """Check what a model or user callable returned for ``n`` texts.
+
+    Args:
+        raw: the returned array-like.
+        n: number of texts it was given.
+        dim: the declared dimension.
+        name: the encoder's name, for messages.
+        normalized: also require unit rows (within 1e-3).
+
+    Returns:
+        ``(n, dim) float32`` C-contiguous array.
+
+    Raises:
+        InvalidInputError: not a real 2-D array of ``n`` rows, non-finite values, or non-unit rows
+            when ``normalized``.
+        DimensionMismatchError: ``dim`` columns expected, another number found.
+    """
     try:
         arr = np.asarray(raw)
     except Exception as exc:  # a ragged list, an object numpy cannot convert
@@ -257,7 +280,7 @@ class CallableEncoder(Encoder):
             raise InvalidInputError(
                 f"name must be a non-empty string that identifies the model, got {name!r}"
             )
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         self.fn = fn
         self.query_fn = query_fn
         self.dim = int(dim)
@@ -273,20 +296,20 @@ class CallableEncoder(Encoder):
         progress: ProgressCallback | None,
     ) -> np.ndarray:
         items = check_texts(texts)
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         n = len(items)
         if n == 0:
             return np.empty((0, self.dim), dtype=np.float32)
         step = batch_size or self.batch_size or n
         if step >= n:
-            out = _validate_output(fn(items), n, self.dim, self.name, self.normalized)
+            out = check_output(fn(items), n, self.dim, self.name, self.normalized)
             if progress is not None:
                 progress(n)
             return out
         out = np.empty((n, self.dim), dtype=np.float32)
         for start in range(0, n, step):
             chunk = items[start : start + step]
-            out[start : start + len(chunk)] = _validate_output(
+            out[start : start + len(chunk)] = check_output(
                 fn(chunk), len(chunk), self.dim, self.name, self.normalized
             )
             if progress is not None:

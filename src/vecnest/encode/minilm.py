@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecnest.encode.base import Encoder, ProgressCallback, _check_batch_size, check_texts
+from vecnest.encode.base import Encoder, ProgressCallback, check_batch_size, check_texts
 from vecnest.errors import InvalidInputError, ModelIntegrityError
 
 if TYPE_CHECKING:
@@ -274,7 +274,7 @@ class MiniLMEncoder(Encoder):
         progress: ProgressCallback | None,
     ) -> np.ndarray:
         items = check_texts(texts)
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         n = len(items)
         if n == 0:
             return np.empty((0, DIM), dtype=np.float32)

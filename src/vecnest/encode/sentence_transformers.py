@@ -21,8 +21,8 @@ from vecnest._deps import require
 from vecnest.encode.base import (
     Encoder,
     ProgressCallback,
-    _check_batch_size,
-    _validate_output,
+    check_batch_size,
+    check_output,
     check_texts,
 )
 from vecnest.errors import InvalidInputError, ModelMismatchError
@@ -145,7 +145,7 @@ class SentenceTransformerEncoder(Encoder):
                     f"give either {side}_prompt or {side}_prompt_name, not both "
                     f"(got {prompt!r} and {prompt_name!r})"
                 )
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         if max_seq_length is not None and (
             isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 1
         ):
@@ -300,7 +300,7 @@ class SentenceTransformerEncoder(Encoder):
         progress: ProgressCallback | None,
     ) -> np.ndarray:
         items = check_texts(texts)
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         model = self._load()
         dim = self.dim
         n = len(items)
@@ -326,7 +326,7 @@ class SentenceTransformerEncoder(Encoder):
                     convert_to_numpy=True,
                     normalize_embeddings=self.normalize,
                 )
-                out[start : start + len(chunk)] = _validate_output(
+                out[start : start + len(chunk)] = check_output(
                     raw, len(chunk), dim, self.name, normalized=False
                 )
                 if progress is not None:

@@ -1,0 +1,259 @@
+"""``vecnest.evaluate``: how good and how costly a configuration is, on a BEIR dataset.
+
+Quality (nDCG, recall, MRR via ranx), agreement with exact search on the same stored vectors
+(ANN recall@k), query latency percentiles and throughput (one thread, all cores, batched), ingest
+time, and memory: bytes per vector by component, bytes on disk, and the process RSS delta.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecnest._version import __version__
+from vecnest.collection import Collection
+from vecnest.database import open as open_store
+from vecnest.encode.registry import resolve_encoder
+from vecnest.errors import InvalidInputError
+from vecnest.eval.beir import BeirDataset, load_beir
+from vecnest.eval.cache import cached_embeddings, default_cache_dir
+from vecnest.eval.metrics import check_metrics, ir_metrics
+from vecnest.kernels.distance import top_k
+
+DEFAULT_METRICS = ("ndcg@10", "recall@100", "mrr@10")
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The result of one evaluation; every number is measured in this run."""
+
+    dataset: str
+    n_docs: int
+    n_queries: int
+    config: dict[str, Any]
+    quality: dict[str, float]
+    ann_recall: dict[str, float]
+    latency_ms: dict[str, float]
+    throughput_qps: dict[str, float]
+    timings_s: dict[str, float]
+    bytes_per_vector: dict[str, float]
+    disk_bytes: int
+    rss_delta_bytes: int
+    embeddings_cached: bool
+    machine: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        """A Markdown section with one table per group of numbers."""
+        lines = [f"### {self.dataset} — {self.config.get('model')} ({self.config.get('index')})", ""]
+        groups = {
+            "quality": self.quality,
+            "ANN recall vs exact": self.ann_recall,
+            "latency (ms)": self.latency_ms,
+            "throughput (QPS)": self.throughput_qps,
+            "time (s)": self.timings_s,
+            "bytes per vector": self.bytes_per_vector,
+        }
+        lines += ["| group | measure | value |", "|---|---|---:|"]
+        for group, values in groups.items():
+            for key, value in values.items():
+                lines.append(f"| {group} | {key} | {value:,.4g} |")
+        lines.append(f"| memory | disk bytes | {self.disk_bytes:,} |")
+        lines.append(f"| memory | RSS delta bytes | {self.rss_delta_bytes:,} |")
+        return "\n".join(lines) + "\n"
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, Python and vecnest versions, date — stamped on every report."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "vecnest": __version__,
+        "numpy": np.__version__,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def evaluate(
+    target: Collection | Any,
+    dataset: str | Path | BeirDataset,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    *,
+    k: int = 100,
+    metric: str = "cosine",
+    cache_dir: str | Path | None = "default",
+    latency_queries: int = 200,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EvalReport:
+    """Evaluate retrieval on a BEIR dataset.
+
+    Args:
+        target: a :class:`Collection` that already holds the dataset's corpus (same ids), or a
+            model spec (``"default"``, ``"sentence-transformers:…"``, an Encoder) to build a
+            temporary collection from the corpus.
+        dataset: a BEIR directory or a loaded :class:`BeirDataset`.
+        metrics: ranx metric names.
+        k: depth of the ranking per query (must cover the metrics' cut-offs).
+        metric: similarity metric of a collection built here.
+        cache_dir: where embeddings are cached (``"default"``: ``$VECNEST_CACHE_DIR`` or
+            ``~/.cache/vecnest``; ``None``: no cache).
+        latency_queries: queries timed one by one for latency percentiles.
+        progress: optional ``progress(stage, done, total)``.
+    """
+    metrics = check_metrics(metrics)
+    data = dataset if isinstance(dataset, BeirDataset) else load_beir(dataset)
+    if not data.queries:
+        raise InvalidInputError(f"dataset {data.name} has no judged queries to evaluate")
+    cache = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
+    rss0 = _rss_bytes()
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="vecnest-eval-") as tmp:
+        db = None
+        if isinstance(target, Collection):
+            col = target
+            if len(col) != len(data.doc_ids):
+                raise InvalidInputError(
+                    f"collection {col.name!r} holds {len(col)} documents but dataset {data.name} "
+                    f"has {len(data.doc_ids)}; ingest the dataset's corpus.jsonl into it first"
+                )
+            cached = False
+        else:
+            encoder = resolve_encoder(target)
+            if encoder is None:
+                raise InvalidInputError("evaluate() needs a model to embed the dataset's texts")
+            db = open_store(Path(tmp) / "store")
+            col = db.create_collection("eval", encoder, metric=metric)
+            start = time.perf_counter()
+            docs, cached = cached_embeddings(
+                encoder, data.doc_texts, kind="documents", cache_dir=cache,
+                progress=(lambda n, t=len(data.doc_ids): progress("embed", n, t)) if progress else None,
+            )
+            timings["embed_documents"] = time.perf_counter() - start
+            start = time.perf_counter()
+            for lo in range(0, len(docs), 4096):
+                hi = lo + 4096
+                col.add(data.doc_ids[lo:hi], data.doc_texts[lo:hi], data.doc_metadata[lo:hi], docs[lo:hi])
+            timings["store_documents"] = time.perf_counter() - start
+        report = _measure(col, data, metrics, k, cache, latency_queries, timings)
+        disk = sum(p.stat().st_size for p in Path(db.root).rglob("*") if p.is_file()) if db else 0
+        rss = _rss_bytes() - rss0
+        if db is not None:
+            db.close()
+    fp = col.config.encoder or {}
+    return EvalReport(
+        dataset=data.name,
+        n_docs=len(data.doc_ids),
+        n_queries=len(data.queries),
+        config={"model": fp.get("name"), "metric": col.metric.value, "index": "exact", "k": k},
+        embeddings_cached=cached,
+        disk_bytes=disk or sum(v or 0 for v in col.disk_bytes().values()),
+        rss_delta_bytes=rss,
+        machine=machine_info(),
+        **report,
+    )
+
+
+def _measure(
+    col: Collection,
+    data: BeirDataset,
+    metrics: list[str],
+    k: int,
+    cache: Path | None,
+    latency_queries: int,
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    qids = list(data.queries)
+    encoder = col.encoder
+    if encoder is None:
+        raise InvalidInputError(f"collection {col.name!r} has no encoder to embed the queries")
+    start = time.perf_counter()
+    qvecs, _ = cached_embeddings(encoder, [data.queries[q] for q in qids], kind="queries", cache_dir=cache)
+    timings["embed_queries"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    results = col.search_batch(qvecs, k=k)
+    batch_s = time.perf_counter() - start
+    run = {q: {h.id: h.score for h in hits} for q, hits in zip(qids, results, strict=True)}
+    quality = ir_metrics(data.qrels, run, metrics)
+
+    # agreement with exact search over the very vectors stored (the ANN-recall oracle)
+    stored = col.get(include_vectors=True)
+    ids = np.array([d.id for d in stored], dtype=object)
+    matrix = np.stack([d.vector for d in stored]).astype(np.float32)
+    q = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True) if col.metric.value == "cosine" else qvecs
+    ann: dict[str, float] = {}
+    for cut in sorted({10, min(k, 100)}):
+        exact_idx, _ = top_k(q @ matrix.T, cut)  # k' = min(cut, n) columns
+        got = [{h.id for h in hits[:cut]} for hits in results]
+        ann[f"recall@{cut}"] = float(
+            np.mean([len(g & set(ids[row])) / len(row) for g, row in zip(got, exact_idx, strict=True)])
+        )
+
+    sample = qvecs[: min(latency_queries, len(qvecs))]
+    lat = []
+    for vec in sample:
+        t0 = time.perf_counter()
+        col.search(vec, k=10)
+        lat.append((time.perf_counter() - t0) * 1000)
+    lat_arr = np.array(lat)
+    workers = os.cpu_count() or 1
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda v: col.search(v, k=10), sample))
+    all_cores_s = time.perf_counter() - t0
+
+    n = len(stored)
+    sizes = col.disk_bytes()
+    return {
+        "quality": quality,
+        "ann_recall": ann,
+        "latency_ms": {
+            "p50": float(np.percentile(lat_arr, 50)),
+            "p95": float(np.percentile(lat_arr, 95)),
+            "p99": float(np.percentile(lat_arr, 99)),
+        },
+        "throughput_qps": {
+            "single_thread": len(sample) / (lat_arr.sum() / 1000),
+            f"{workers}_threads": len(sample) / all_cores_s,
+            "batched": len(qids) / batch_s,
+        },
+        "timings_s": timings,
+        "bytes_per_vector": {
+            "vectors_float32": (sizes["vectors"] or 0) / max(n, 1),
+            "ids_text_metadata": (sizes["documents"] or 0) / max(n, 1),
+            "index_structures": 0.0,
+        },
+    }
