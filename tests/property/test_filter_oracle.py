@@ -232,26 +232,45 @@ def cases(draw: st.DrawFn) -> Case:
 # ---------------------------------------------------------------------------------------------
 
 
+def pieces(where: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every sub-filter of ``where`` (single-key pieces and nested operands), so no leaf is masked."""
+    found = []
+    for key, value in where.items():
+        found.append({key: value})
+        if key in ("$and", "$or"):
+            for sub in value:
+                found.extend([sub, *pieces(sub)])
+        elif key == "$not":
+            found.extend([value, *pieces(value)])
+    return found
+
+
+def run_sql(conn: sqlite3.Connection, where: dict[str, Any] | None, where_document: dict[str, Any] | None) -> set[str]:
+    sql, params = to_sql(parse(where, where_document))
+    selected = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE {sql}", params)}
+    rejected = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE NOT {sql}", params)}
+    assert not selected & rejected, "a row both matched and failed: SQL NULL leaked"
+    return selected
+
+
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(case=cases())
 def test_sql_matches_oracle(case: Case) -> None:
     docs, where, where_document = case
     conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE docs (slot INTEGER PRIMARY KEY, id TEXT, text TEXT, metadata TEXT)")
+    conn.executemany(
+        "INSERT INTO docs (id, text, metadata) VALUES (?, ?, ?)",
+        [(f"d{i}", text, json.dumps(meta, ensure_ascii=False)) for i, (text, meta) in enumerate(docs)],
+    )
     try:
-        conn.execute("CREATE TABLE docs (slot INTEGER PRIMARY KEY, id TEXT, text TEXT, metadata TEXT)")
-        conn.executemany(
-            "INSERT INTO docs (id, text, metadata) VALUES (?, ?, ?)",
-            [(f"d{i}", text, json.dumps(meta, ensure_ascii=False)) for i, (text, meta) in enumerate(docs)],
-        )
-        sql, params = to_sql(parse(where, where_document))
-        got = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE {sql}", params)}
-        negated = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE NOT {sql}", params)}
+        checks = [(where, where_document)] + [(piece, None) for piece in pieces(where or {})]
+        for sub_where, sub_document in checks:
+            expected = {
+                f"d{i}"
+                for i, (text, meta) in enumerate(docs)
+                if oracle_where(sub_where or {}, meta) and oracle_document(sub_document or {}, text)
+            }
+            assert run_sql(conn, sub_where, sub_document) == expected, (sub_where, sub_document)
     finally:
         conn.close()
-    expected = {
-        f"d{i}"
-        for i, (text, meta) in enumerate(docs)
-        if oracle_where(where or {}, meta) and oracle_document(where_document or {}, text)
-    }
-    assert got == expected
-    assert negated == {f"d{i}" for i in range(len(docs))} - expected
