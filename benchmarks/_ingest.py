@@ -16,6 +16,7 @@ under vecnest's onnxruntime session options, to attribute any gap between (a') a
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -35,8 +36,8 @@ RAW_BATCH = 32
 #: One round of the interleaved schedule.
 ROUND = ("raw_fixed", "vecnest", "raw_sorted")
 #: Documents and rounds of the session-options probe.
-PROBE_DOCS = 256
-PROBE_ROUNDS = 2
+PROBE_DOCS = 128
+PROBE_ROUNDS = 3
 
 StartTask = Callable[[str, int], Callable[[int], None]]
 
@@ -186,6 +187,7 @@ def run_ingest(
     shutil.rmtree(work / "ingest-warmup", ignore_errors=True)
 
     times: dict[str, list[float]] = {"raw_fixed": [], "raw_sorted": [], "vecnest": []}
+    loadavg: list[float] = []
     outputs: dict[str, np.ndarray] = {}
     schedule = [name for _ in range(reps) for name in ROUND]
     last_store: Path | None = None
@@ -212,7 +214,8 @@ def run_ingest(
                 )
             times[name].append(time.perf_counter() - t0)
             outputs[name] = out
-        log(f"{name}: {times[name][-1]:.2f} s ({n / times[name][-1]:.1f} docs/s)")
+        loadavg.append(os.getloadavg()[0])
+        log(f"{name}: {times[name][-1]:.2f} s ({n / times[name][-1]:.1f} docs/s), load {loadavg[-1]:.2f}")
 
     # vectors vecnest stored in the last run, in input order
     assert last_store is not None
@@ -259,6 +262,7 @@ def run_ingest(
         },
         "init_s": {"raw_session": raw_init, "vecnest_first_encode_4_docs": vecnest_init},
         "runs_s": times,
+        "loadavg_1m_after_each_run": loadavg,
         "median_s": med,
         "docs_per_s": {k: n / v for k, v in med.items()},
         "overhead_vs_raw_fixed": med["vecnest"] / med["raw_fixed"] - 1.0,

@@ -257,7 +257,7 @@ def run_size(
                 col.create_index(field)
             out["create_index_s"] = time.perf_counter() - t0
         for name, where in FILTERS:
-            progress = start_task(f"{size:,}: filter {name}{' [indexed]' if indexed else ''}", len(queries))
+            progress = start_task(f"{size:,}: filter {name}{' (indexed)' if indexed else ''}", len(queries))
             times, f_ids, f_scores = _timed_searches(col, queries, where, progress)
             bf_ids, bf_scores = _brute_force(qn, vn, masks[name], ids)
             entry = {
@@ -270,8 +270,8 @@ def run_size(
                 "diagnostics": _plan(db, col, where),
             }
             filtered.append(entry)
-            checks[f"{name}{' [indexed]' if indexed else ''}"] = _compare(f_ids, f_scores, bf_ids, bf_scores)
-            log(f"{size:,}: {name}{' [indexed]' if indexed else ''}: p50 {entry['p50_ms']:.2f} ms")
+            checks[f"{name}{' (indexed)' if indexed else ''}"] = _compare(f_ids, f_scores, bf_ids, bf_scores)
+            log(f"{size:,}: {name}{' (indexed)' if indexed else ''}: p50 {entry['p50_ms']:.2f} ms")
     out["filtered"] = filtered
     out["exactness"] = checks
     out["all_exact"] = all(c["recall_at_10"] == 1.0 for c in checks.values())

@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="ingest comparison on all 5,183 SciFact docs")
     p.add_argument("--ingest-docs", type=int, default=1000, help="SciFact docs for the ingest comparison (default 1000)")
     p.add_argument("--ingest-reps", type=int, default=2, help="rounds of the interleaved schedule raw, vecnest, raw-sorted (default 2)")
-    p.add_argument("--no-probe", action="store_true", help="skip the onnxruntime session-options probe (256 docs, ~2 min)")
+    p.add_argument("--no-probe", action="store_true", help="skip the onnxruntime session-options probe (128 docs x 3 rounds, ~2 min)")
     p.add_argument("--sizes", default="10000,100000", help="stored-vector counts for the search benchmark (default 10000,100000)")
     p.add_argument("--queries", type=int, default=200, help="held-out title vectors used as queries (default 200)")
     p.add_argument("--open-runs", type=int, default=5, help="fresh processes for the open-time median (default 5)")
@@ -177,7 +177,7 @@ def print_summary(console: Console, res: dict[str, Any]) -> None:
             t.add_column(col, justify="left" if col in ("filter", "indexed") else "right")
         for s in search["sizes"]:
             for f in s["filtered"]:
-                key = f["filter"] + (" [indexed]" if f["indexed_fields"] else "")
+                key = f["filter"] + (" (indexed)" if f["indexed_fields"] else "")
                 sql = (f.get("diagnostics") or {}).get("candidate_sql_ms_median")
                 t.add_row(f"{s['n']:,}", f["filter"], "yes" if f["indexed_fields"] else "no", f"{f['selectivity'] * 100:.1f}", f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", f"{f['qps']:.0f}", "" if sql is None else f"{sql:.2f}", f"{s['exactness'][key]['recall_at_10']:.3f}")
         console.print(t)

@@ -142,6 +142,9 @@ def _core_ingest(ing: dict[str, Any]) -> str:
         f"= {ing['store_only_share_of_vecnest'] * 100:.1f}% of vecnest's ingest time.",
         f"- Same vectors: min cosine vecnest vs (a) {agree['vecnest_vs_raw_fixed']:.6f}, vs (a′) "
         f"{agree['vecnest_vs_raw_sorted']:.6f}, vs `shared/embeddings` {agree['vecnest_vs_precomputed_embeddings']:.6f}.",
+        (f"- 1-minute load average after each run (other work shares the machine): "
+         + ", ".join(f"{x:.1f}" for x in ing["loadavg_1m_after_each_run"]) + "."
+         if ing.get("loadavg_1m_after_each_run") else "- Load average not recorded."),
         f"- Raw session: {ing['setup']['raw_session_options']}; vecnest: {ing['setup']['vecnest_intra_op_threads']} intra-op threads, "
         "CPU memory arena off.",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from vecnest._version import __version__
 from vecnest.collection import Collection
+from vecnest.config import IndexConfig
 from vecnest.database import Database, open
 from vecnest.encode.base import CallableEncoder, Encoder
 from vecnest.errors import (
@@ -31,7 +32,7 @@ from vecnest.errors import (
     VecnestError,
 )
 from vecnest.eval.evaluate import EvalReport, evaluate
-from vecnest.records import Document, Hit
+from vecnest.records import Document, Hit, Hits
 
 __all__ = [
     "CallableEncoder",
@@ -46,6 +47,8 @@ __all__ = [
     "EvalReport",
     "FormatVersionError",
     "Hit",
+    "Hits",
+    "IndexConfig",
     "InvalidFilterError",
     "InvalidInputError",
     "MissingDependencyError",

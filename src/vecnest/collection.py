@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vecnest import filter as vfilter
-from vecnest.config import MAX_K, CollectionConfig, Metric
+from vecnest.config import MAX_K, CollectionConfig, IndexConfig, IndexKind, Metric
 from vecnest.encode.base import Encoder
 from vecnest.errors import (
     CollectionNotFoundError,
@@ -27,11 +28,14 @@ from vecnest.errors import (
     NoEncoderError,
     NotFoundError,
 )
+from vecnest.index.ann import AnnIndex
+from vecnest.index.calibrate import calibrate
 from vecnest.index.flat import FlatIndex
 from vecnest.kernels.distance import l2_normalize, zero_rows
 from vecnest.records import (
     Document,
     Hit,
+    Hits,
     Metadata,
     check_ids,
     check_metadata,
@@ -41,21 +45,14 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.store.catalog import chunks, docs_table
+from vecnest.search.planner import SearchOptions, execute
+from vecnest.search.snapshot import Snapshot, calibration_from_json, load_live_slots
 from vecnest.store.segments import Segment
 
 if TYPE_CHECKING:
     from vecnest.database import Database
 
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class _Snapshot:
-    """What a search needs from one committed state of the collection."""
-
-    version: int
-    generation: int
-    index: FlatIndex
 
 
 class Collection:
@@ -73,7 +70,8 @@ class Collection:
         self._table = docs_table(cid)
         self._config = config
         self._encoder = encoder
-        self._snapshot: _Snapshot | None = None
+        self._snapshot: Snapshot | None = None
+        self._ann_cache: tuple[str, AnnIndex] | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -162,6 +160,7 @@ class Collection:
                     "add() never overwrites; use upsert() to replace documents"
                 )
             self._append(conn, ids, texts, metas, vecs)
+        self._maybe_optimize()
 
     def upsert(
         self,
@@ -180,6 +179,7 @@ class Collection:
                     f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
                 )
             self._append(conn, ids, texts, metas, vecs)
+        self._maybe_optimize()
 
     def update(
         self,
@@ -231,6 +231,7 @@ class Collection:
                     f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
                 )
             self._append(conn, ids, texts_out, metas_json, new_vecs, metadata_is_json=True)
+        self._maybe_optimize()
 
     def delete(
         self,
@@ -253,6 +254,8 @@ class Collection:
             deleted = cur.rowcount
             if deleted:
                 self._bump(conn, None)
+        if deleted:
+            self._maybe_optimize()
         return deleted
 
     # ------------------------------------------------------------------ reads
@@ -306,7 +309,12 @@ class Collection:
         where: dict[str, Any] | None = None,
         where_document: dict[str, Any] | None = None,
         include_vectors: bool = False,
-    ) -> list[Hit]:
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+        target_recall: float | None = None,
+        strategy: str | None = None,
+        explain: bool = False,
+    ) -> Hits:
         """The ``k`` documents most similar to one query, best first.
 
         Args:
@@ -317,6 +325,14 @@ class Collection:
                 {"$contains": "cs.LG"}}`` (see :mod:`vecnest.filter`).
             where_document: text filter, e.g. ``{"$contains": "transformer"}``.
             include_vectors: also return each hit's stored vector.
+            ef_search / nprobe: index effort (HNSW / IVF); default: the calibrated value.
+            target_recall: pick the effort from the build-time recall@10 table instead.
+            strategy: force a planner strategy (``exact``, ``exact_filtered``, ``ann``,
+                ``ann_filtered``, ``post_filter``); normally the planner chooses.
+            explain: attach the execution plan as ``hits.plan``.
+
+        Returns:
+            :class:`~vecnest.records.Hits` (a list of :class:`Hit`).
         """
         if isinstance(query, str):
             queries: Sequence[str] | np.ndarray = [query]
@@ -329,7 +345,9 @@ class Collection:
                 )
             queries = arr[None, :]
         return self.search_batch(
-            queries, k, where=where, where_document=where_document, include_vectors=include_vectors
+            queries, k, where=where, where_document=where_document, include_vectors=include_vectors,
+            ef_search=ef_search, nprobe=nprobe, target_recall=target_recall, strategy=strategy,
+            explain=explain,
         )[0]
 
     def search_batch(
@@ -340,30 +358,31 @@ class Collection:
         where: dict[str, Any] | None = None,
         where_document: dict[str, Any] | None = None,
         include_vectors: bool = False,
-    ) -> list[list[Hit]]:
-        """:meth:`search` for many queries at once (one BLAS product); one hit list per query."""
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+        target_recall: float | None = None,
+        strategy: str | None = None,
+        explain: bool = False,
+    ) -> list[Hits]:
+        """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
         k = _check_k(k)
+        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
         qvecs = self._query_vectors(queries)
         node = vfilter.parse(where, where_document)
         with self._db.catalog.read() as conn:
             self._check_alive(conn)
             snap = self._load_snapshot(conn)
-            candidates = None
-            if not isinstance(node, vfilter.TrueFilter):
-                frag, params = vfilter.to_sql(node)
-                rows = conn.execute(
-                    f"SELECT slot FROM {self._table} WHERE {frag} ORDER BY slot", params
-                ).fetchall()
-                candidates = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            slots, scores = snap.index.search(qvecs, k, candidates)
+            slots, scores, plan = execute(snap, qvecs, k, node, conn, opts)
+            t0 = time.perf_counter()
             wanted = np.unique(slots[slots >= 0])
             docs = self._rows_by_slot(conn, wanted)
             vecs = None
             if include_vectors and len(wanted):
-                vecs = dict(zip(wanted.tolist(), np.asarray(snap.index.vectors[wanted]), strict=True))
-        out: list[list[Hit]] = []
+                vecs = dict(zip(wanted.tolist(), np.asarray(snap.flat.vectors[wanted]), strict=True))
+            plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
+        out: list[Hits] = []
         for qi in range(len(qvecs)):
-            hits = []
+            hits = Hits()
             for slot, sc in zip(slots[qi].tolist(), scores[qi].tolist(), strict=True):
                 if slot < 0:
                     break
@@ -377,8 +396,98 @@ class Collection:
                         vector=None if vecs is None else vecs[slot],
                     )
                 )
+            if explain:
+                hits.plan = plan
             out.append(hits)
         return out
+
+    # ------------------------------------------------------------------ index
+    def optimize(self, *, rebuild: bool = False) -> dict[str, Any]:
+        """Merge fresh rows into the approximate index (building it if needed) and recalibrate.
+
+        Called automatically after writes once the unindexed delta exceeds
+        ``IndexConfig.delta_limit``; call it yourself after a bulk load. Rebuilds from scratch
+        when ``rebuild=True`` or when too many indexed rows were deleted or replaced.
+
+        Returns:
+            What was done: ``{"action": "none" | "built" | "merged" | "rebuilt", ...}``.
+        """
+        cfg = self._config.index or IndexConfig()
+        if cfg.kind is IndexKind.EXACT:
+            return {"action": "none", "reason": "index kind is exact"}
+        start = time.perf_counter()
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            snap = self._load_snapshot(conn)
+            state = self._index_state(conn)
+        if snap.n_live < cfg.min_rows:
+            return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {cfg.min_rows}"}
+        l2 = self.metric is Metric.L2
+        dead_in_index = 0
+        if snap.ann is not None:
+            dead_in_index = snap.built_upto - int(snap.alive[: snap.built_upto].sum())
+        if snap.ann is None or rebuild or dead_in_index > cfg.rebuild_dead_fraction * max(snap.ann.ntotal, 1):
+            action = "built" if snap.ann is None else "rebuilt"
+            live = snap.live_slots
+            ann = AnnIndex.build(np.asarray(snap.flat.vectors[live]), live, cfg, l2=l2)
+        else:
+            action = "merged"
+            ann = AnnIndex.load(self._db.segments_dir / state[0], cfg, l2=l2, mmap=False)
+            fresh = snap.built_upto + np.flatnonzero(snap.alive[snap.built_upto :])
+            ann.add(np.asarray(snap.flat.vectors[fresh]), fresh)
+        built = time.perf_counter() - start
+        built_upto = snap.n_slots
+        flat = FlatIndex(snap.flat.vectors, snap.alive, l2=l2)
+        cal = calibrate(ann, flat, snap.live_slots, rng=np.random.default_rng(built_upto))
+        name = f"c{self._cid}.{cfg.kind.value}.{built_upto}.{snap.version}.faiss"
+        ann.save(self._db.segments_dir / name)
+        with self._db.catalog.write() as conn:
+            if self._index_state(conn) != state:  # another process indexed meanwhile
+                (self._db.segments_dir / name).unlink(missing_ok=True)
+                return {"action": "none", "reason": "another writer updated the index first"}
+            conn.execute(
+                "INSERT OR REPLACE INTO index_state(cid, file, built_upto, n_indexed, calibration) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (self._cid, name, built_upto, ann.ntotal, json.dumps(cal.to_json())),
+            )
+            self._bump(conn, None)
+        if state[0] and state[0] != name:
+            (self._db.segments_dir / state[0]).unlink(missing_ok=True)
+        self._ann_cache = (name, ann)
+        return {
+            "action": action,
+            "rows_indexed": ann.ntotal,
+            "build_seconds": built,
+            "total_seconds": time.perf_counter() - start,
+            "calibration": cal.to_json(),
+        }
+
+    def _index_state(self, conn: sqlite3.Connection) -> tuple[str | None, int, str | None]:
+        if not self._db.catalog.has_table(conn, "index_state"):
+            return (None, 0, None)
+        row = conn.execute(
+            "SELECT file, built_upto, calibration FROM index_state WHERE cid = ?", (self._cid,)
+        ).fetchone()
+        return (row[0], int(row[1]), row[2]) if row else (None, 0, None)
+
+    def _maybe_optimize(self) -> None:
+        cfg = self._config.index
+        if cfg is None or cfg.kind is IndexKind.EXACT:
+            return
+        with self._db.catalog.read() as conn:
+            n_slots, _, _ = self._check_alive(conn)
+            file, built_upto, _ = self._index_state(conn)
+            n_live = int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
+        if n_live < cfg.min_rows:
+            return
+            dead = 0
+            if file is not None:
+                indexed_live = conn.execute(
+                    f"SELECT COUNT(*) FROM {self._table} WHERE slot < ?", (built_upto,)
+                ).fetchone()[0]
+                dead = built_upto - int(indexed_live)
+        if file is None or n_slots - built_upto >= cfg.delta_limit or dead > cfg.rebuild_dead_fraction * max(built_upto, 1):
+            self.optimize()
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:
@@ -582,19 +691,36 @@ class Collection:
         vectors = self._segment(gen).map(n_slots)
         return np.array(vectors[np.asarray(slots, dtype=np.int64)], dtype=np.float32)
 
-    def _load_snapshot(self, conn: sqlite3.Connection) -> _Snapshot:
+    def _load_snapshot(self, conn: sqlite3.Connection) -> Snapshot:
         n_slots, gen, version = self._check_alive(conn)
         snap = self._snapshot
         if snap is not None and snap.version == version and snap.generation == gen:
             return snap
-        alive = None
-        count = int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
-        if count < n_slots:  # some slots were freed by delete/upsert: mask them out
-            rows = conn.execute(f"SELECT slot FROM {self._table}").fetchall()
-            alive = np.zeros(n_slots, dtype=bool)
-            alive[np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))] = True
-        index = FlatIndex(self._segment(gen).map(n_slots), alive, l2=self.metric is Metric.L2)
-        snap = _Snapshot(version=version, generation=gen, index=index)
+        live, alive = load_live_slots(conn, self._table, n_slots)
+        l2 = self.metric is Metric.L2
+        flat = FlatIndex(self._segment(gen).map(n_slots), None if len(live) == n_slots else alive, l2=l2)
+        file, built_upto, cal_json = self._index_state(conn)
+        ann = None
+        cfg = self._config.index or IndexConfig()
+        if file is not None and cfg.kind is not IndexKind.EXACT:
+            if self._ann_cache is not None and self._ann_cache[0] == file:
+                ann = self._ann_cache[1]
+            else:
+                ann = AnnIndex.load(self._db.segments_dir / file, cfg, l2=l2, mmap=True)
+                self._ann_cache = (file, ann)
+        else:
+            built_upto = 0
+        snap = Snapshot(
+            version=version,
+            generation=gen,
+            table=self._table,
+            live_slots=live,
+            alive=alive,
+            flat=flat,
+            ann=ann,
+            built_upto=built_upto if ann is not None else 0,
+            calibration=calibration_from_json(cal_json) if ann is not None else None,
+        )
         self._snapshot = snap
         return snap
 

@@ -60,6 +60,7 @@ class CollectionConfig:
             answered from the index instead of a scan. Costs write time and disk.
         format_version: on-disk format version that wrote this collection.
         created_by: vecnest version that created it.
+        index: the approximate index kept beside the exact vectors (exact only by default).
     """
 
     name: str
@@ -69,12 +70,14 @@ class CollectionConfig:
     indexed_fields: tuple[str, ...] = field(default_factory=tuple)
     format_version: int = 1
     created_by: str = ""
+    index: IndexConfig | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the manifest form)."""
         out = asdict(self)
         out["metric"] = self.metric.value
         out["indexed_fields"] = list(self.indexed_fields)
+        out["index"] = (self.index or IndexConfig()).to_json()
         return out
 
     @classmethod
@@ -88,4 +91,89 @@ class CollectionConfig:
             indexed_fields=tuple(data.get("indexed_fields", ())),
             format_version=int(data.get("format_version", 1)),
             created_by=data.get("created_by", ""),
+            index=IndexConfig.from_json(data.get("index")),
         )
+
+
+class IndexKind(StrEnum):
+    """Which search structure a collection keeps beside its exact vectors."""
+
+    EXACT = "exact"  #: brute force over float32 rows; always exact, fine up to ~100k vectors
+    HNSW = "hnsw"  #: FAISS HNSW graph over float32 vectors; best recall/QPS in RAM
+    IVF = "ivf"  #: FAISS inverted lists (k-means cells) over float32 vectors; fast build
+    IVF_PQ = "ivf_pq"  #: inverted lists over product-quantized codes, rescored exactly from disk
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Parameters of a collection's approximate index. Every search still merges in the exact
+    scan of rows not yet indexed (the delta) and honours deletions immediately.
+
+    Attributes:
+        kind: the structure (see :class:`IndexKind`).
+        m: HNSW links per node. More links: higher recall at a given ``ef_search``, more memory
+            (``m * 2 * 4`` bytes per vector for links) and slower builds.
+        ef_construction: HNSW candidate list while building. Higher: better graph, slower build.
+        ef_search: HNSW candidate list at query time (default when no ``target_recall``).
+        nlist: IVF cells; ``None`` picks ``4 * sqrt(n)``. More cells: faster probes, more training.
+        nprobe: IVF cells visited per query (default when no ``target_recall``).
+        pq_m: product-quantizer sub-vectors for ``ivf_pq`` (must divide ``dim``); bytes per code.
+        rescore_multiplier: ``ivf_pq`` fetches ``k * rescore_multiplier`` candidates and rescores
+            them with the exact float32 vectors.
+        min_rows: below this many rows the index is not built; exact search is fast and exact.
+        delta_limit: rows appended since the last build that are searched exactly before they
+            are merged into the index (automatically after a write, or by ``optimize()``).
+        rebuild_dead_fraction: rebuild the index from scratch when this fraction of its rows
+            has been deleted or replaced, so churn never rots it.
+    """
+
+    kind: IndexKind = IndexKind.EXACT
+    m: int = 32
+    ef_construction: int = 128
+    ef_search: int = 64
+    nlist: int | None = None
+    nprobe: int = 16
+    pq_m: int = 48
+    rescore_multiplier: int = 4
+    min_rows: int = 5_000
+    delta_limit: int = 10_000
+    rebuild_dead_fraction: float = 0.25
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the manifest."""
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> IndexConfig:
+        """Inverse of :meth:`to_json` (``None``: exact)."""
+        if not data:
+            return cls()
+        return cls(**{**data, "kind": IndexKind(data["kind"])})
+
+
+def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
+    """``"hnsw"`` / ``IndexConfig(...)`` / ``None`` → a validated :class:`IndexConfig`."""
+    if index is None:
+        return IndexConfig()
+    if isinstance(index, IndexConfig):
+        cfg = index
+    else:
+        try:
+            cfg = IndexConfig(kind=IndexKind(index))
+        except ValueError:
+            raise InvalidInputError(
+                f"index must be one of {[k.value for k in IndexKind]} or an IndexConfig; got {index!r}"
+            ) from None
+    for name in ("m", "ef_construction", "ef_search", "nprobe", "pq_m", "rescore_multiplier", "min_rows", "delta_limit"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidInputError(f"IndexConfig.{name} must be a positive int; got {value!r}")
+    if cfg.nlist is not None and (not isinstance(cfg.nlist, int) or cfg.nlist < 1):
+        raise InvalidInputError(f"IndexConfig.nlist must be a positive int or None; got {cfg.nlist!r}")
+    if not 0 < cfg.rebuild_dead_fraction <= 1:
+        raise InvalidInputError(
+            f"IndexConfig.rebuild_dead_fraction must be in (0, 1]; got {cfg.rebuild_dead_fraction!r}"
+        )
+    return cfg

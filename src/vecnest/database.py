@@ -19,7 +19,7 @@ from typing import Any
 
 from vecnest._version import __version__
 from vecnest.collection import Collection
-from vecnest.config import CollectionConfig, check_collection_name, parse_metric
+from vecnest.config import CollectionConfig, IndexConfig, check_collection_name, parse_index, parse_metric
 from vecnest.encode.base import Encoder, encoders_match
 from vecnest.encode.registry import encoder_from_fingerprint, resolve_encoder
 from vecnest.errors import (
@@ -84,6 +84,7 @@ class Database:
             self.catalog = Catalog(
                 root / CATALOG_NAME, read_only=read_only, lock_timeout=lock_timeout
             )
+            self.catalog.ensure_schema()
         self._open: dict[str, Collection] = {}
 
     @staticmethod
@@ -125,6 +126,7 @@ class Database:
         metric: str = "cosine",
         dim: int | None = None,
         indexed_fields: tuple[str, ...] | list[str] = (),
+        index: str | IndexConfig | None = None,
         exist_ok: bool = False,
     ) -> Collection:
         """Create a collection.
@@ -138,11 +140,15 @@ class Database:
             metric: ``"cosine"``, ``"dot"`` or ``"l2"``.
             dim: vector dimension; taken from the model when one is given.
             indexed_fields: metadata fields to index for fast filtering.
+            index: approximate index kept beside the exact vectors: ``"hnsw"``, ``"ivf"``,
+                ``"ivf_pq"``, an :class:`~vecnest.config.IndexConfig`, or ``None``/``"exact"``
+                (default: exact search only). Built once the collection has ``min_rows`` rows.
             exist_ok: return the existing collection instead of raising if the name is taken
                 (its model must match).
         """
         check_collection_name(name)
         metric_ = parse_metric(metric)
+        index_ = parse_index(index)
         encoder = resolve_encoder(model)
         if encoder is None:
             if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
@@ -167,7 +173,12 @@ class Database:
             indexed_fields=(),
             format_version=FORMAT_VERSION,
             created_by=f"vecnest {__version__}",
+            index=index_,
         )
+        if index_.kind.value == "ivf_pq" and config.dim % index_.pq_m:
+            raise InvalidInputError(
+                f"IndexConfig.pq_m={index_.pq_m} must divide the dimension {config.dim}; pick a divisor"
+            )
         with self.catalog.write() as conn:
             if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
                 raise CollectionExistsError(

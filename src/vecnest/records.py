@@ -50,6 +50,17 @@ class Hit:
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
+class Hits(list[Hit]):
+    """The results of one search: a list of :class:`Hit`, best first.
+
+    Attributes:
+        plan: how the search was executed (a :class:`vecnest.search.planner.Plan`) when it was
+            asked for with ``explain=True``, else ``None``.
+    """
+
+    plan: Any = None
+
+
 def _preview(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

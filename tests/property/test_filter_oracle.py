@@ -146,8 +146,8 @@ def conditions(
         ordered: Numbers and strings, for ``$gt`` and friends.
         elements: Values for ``$contains*`` (biased towards list elements present in the field).
     """
-    scalar_lists = st.lists(scalars, min_size=1, max_size=3)
-    element_lists = st.lists(elements, min_size=1, max_size=3)
+    scalar_lists = mostly(st.lists(scalars, min_size=2, max_size=3), st.lists(scalars, min_size=1, max_size=1))
+    element_lists = mostly(st.lists(elements, min_size=2, max_size=3), st.lists(elements, min_size=1, max_size=1))
     op_values = {
         "$eq": scalars,
         "$ne": scalars,

@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS collections (
     version INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS index_state (
+    cid INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    built_upto INTEGER NOT NULL,
+    n_indexed INTEGER NOT NULL,
+    calibration TEXT
+);
 """
 
 #: SQLite caps bound parameters per statement; id lists are sent in chunks of this size.
@@ -71,6 +78,25 @@ class Catalog:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+
+    def ensure_schema(self) -> None:
+        """Add tables introduced after a store was created (additive, format-compatible)."""
+        if self.read_only:
+            return
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "index_state" not in present:
+            self.init_schema_tables()
+
+    def has_table(self, conn: sqlite3.Connection, name: str) -> bool:
+        """Whether the catalog has table ``name``."""
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+    def init_schema_tables(self) -> None:
+        """Create any missing catalog table."""
+        with self.write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
 
     def init_schema(self, format_version: int, created_by: str) -> None:
         """Create the catalog tables of a new store."""

@@ -1,0 +1,147 @@
+"""Approximate indexes through FAISS: HNSW, IVF-Flat and IVF-PQ, labelled by slot.
+
+Labels are the collection's slots, so deletions are a bitmap over slots (an ``IDSelectorBitmap``)
+and filters are the same bitmap ANDed with the filter's mask. Fresh rows not yet in the index are
+searched exactly by the caller and merged here later with :meth:`AnnIndex.add`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from vecnest.config import IndexConfig, IndexKind
+
+#: FAISS's own thread pool: single-query latency is best with one thread per query on 2 cores.
+_THREADS = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or None
+
+
+def _metric(l2: bool) -> int:
+    return faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT
+
+
+class AnnIndex:
+    """A FAISS index whose labels are slots.
+
+    Args:
+        index: the FAISS index (an ``IndexIDMap2`` around HNSW, or an IVF index).
+        config: the collection's index parameters.
+        l2: FAISS returns squared distances for L2 (negated here so higher is better).
+    """
+
+    def __init__(self, index: faiss.Index, config: IndexConfig, *, l2: bool) -> None:
+        self.index = index
+        self.config = config
+        self.l2 = l2
+
+    # ------------------------------------------------------------------ build / persist
+    @classmethod
+    def build(
+        cls, vectors: np.ndarray, slots: np.ndarray, config: IndexConfig, *, l2: bool, seed: int = 1234
+    ) -> AnnIndex:
+        """Build over ``vectors`` (``(n, dim) float32``) labelled by ``slots`` (``(n,) int64``)."""
+        dim = vectors.shape[1]
+        if config.kind is IndexKind.HNSW:
+            inner = faiss.IndexHNSWFlat(dim, config.m, _metric(l2))
+            inner.hnsw.efConstruction = config.ef_construction
+            index = faiss.IndexIDMap2(inner)
+        else:
+            nlist = config.nlist or max(1, int(4 * math.sqrt(len(vectors))))
+            nlist = min(nlist, max(1, len(vectors) // 39))  # FAISS wants >= 39 points per cell
+            quantizer = faiss.IndexFlatIP(dim) if not l2 else faiss.IndexFlatL2(dim)
+            if config.kind is IndexKind.IVF_PQ:
+                index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, 8, _metric(l2))
+            else:
+                index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
+            rng = np.random.default_rng(seed)
+            sample = vectors[rng.choice(len(vectors), size=min(len(vectors), nlist * 64), replace=False)]
+            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+            index.own_fields = True
+            quantizer.this.disown()
+        out = cls(index, config, l2=l2)
+        out.add(vectors, slots)
+        return out
+
+    def add(self, vectors: np.ndarray, slots: np.ndarray) -> None:
+        """Insert rows (HNSW links them into the graph; IVF assigns them to cells)."""
+        if len(slots):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots.astype(np.int64))
+
+    @property
+    def ntotal(self) -> int:
+        """Rows in the index (dead ones included until a rebuild)."""
+        return int(self.index.ntotal)
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` atomically (temp file, fsync, rename)."""
+        tmp = path.with_name(path.name + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, config: IndexConfig, *, l2: bool, mmap: bool) -> AnnIndex:
+        """Read an index; ``mmap=True`` maps it read-only (fast open for readers)."""
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        return cls(faiss.read_index(str(path), flags), config, l2=l2)
+
+    def nbytes_structure(self, n_vectors: int, dim: int) -> dict[str, float]:
+        """Approximate bytes per vector held by the index, by component."""
+        if self.config.kind is IndexKind.HNSW:
+            return {"vectors_in_index": 4.0 * dim, "graph_links": 2 * self.config.m * 4 + 8 + 8}
+        if self.config.kind is IndexKind.IVF_PQ:
+            return {"pq_codes": float(self.config.pq_m), "ids": 8.0}
+        return {"vectors_in_index": 4.0 * dim, "ids": 8.0}
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        *,
+        allowed: np.ndarray | None,
+        ef_search: int | None = None,
+        nprobe: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Approximate top-``k``.
+
+        Args:
+            queries: ``(q, dim) float32``.
+            k: results per query.
+            allowed: ``(n_slots,) bool`` mask of slots that may be returned (deletions and
+                filters), or ``None`` for every indexed slot.
+            ef_search / nprobe: search-time effort (HNSW / IVF).
+
+        Returns:
+            ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
+            better), and the number of distance computations FAISS made.
+        """
+        sel = None
+        packed = None
+        if allowed is not None:
+            packed = np.packbits(allowed, bitorder="little")
+            sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
+        if self.config.kind is IndexKind.HNSW:
+            params = faiss.SearchParametersHNSW(efSearch=max(ef_search or self.config.ef_search, k), sel=sel)
+            stats = faiss.cvar.hnsw_stats
+        else:
+            params = faiss.SearchParametersIVF(nprobe=nprobe or self.config.nprobe, sel=sel)
+            stats = faiss.cvar.indexIVF_stats
+        stats.reset()
+        if _THREADS:
+            faiss.omp_set_num_threads(_THREADS)
+        dist, labels = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        del packed  # the selector borrowed it until here
+        visited = int(getattr(stats, "ndis", 0))
+        scores = -dist if self.l2 else dist
+        scores = scores.astype(np.float32, copy=False)
+        scores[labels < 0] = -np.inf
+        return labels, scores, visited

@@ -1,0 +1,1 @@
+"""Query execution: snapshots of a collection and the filter-aware planner."""

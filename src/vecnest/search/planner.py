@@ -1,0 +1,260 @@
+"""The filter-aware planner: pick a strategy per query batch from the filter's selectivity.
+
+Strategies (see :class:`Strategy`): an exact scan of all rows or of the matching rows only; the
+approximate index restricted by the filter bitmap, with ``ef_search``/``nprobe`` raised as the
+selectivity falls; or post-filtering an oversampled unfiltered index search, with retries when
+too few results pass. The switch points come from the index's build-time calibration
+(:mod:`vecnest.index.calibrate`) and can be overridden per search. Rows appended since the last
+index build (the delta) are always scanned exactly and merged in; deleted rows never come back.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from vecnest import filter as vfilter
+from vecnest.config import IndexKind
+from vecnest.errors import InvalidInputError
+from vecnest.kernels.distance import score, top_k
+from vecnest.search.snapshot import Snapshot
+
+_MAX_RETRIES = 3
+
+
+class Strategy(StrEnum):
+    """How one search was (or must be) executed."""
+
+    EXACT = "exact"  #: brute force over every live row
+    EXACT_FILTERED = "exact_filtered"  #: brute force over the rows that match the filter
+    ANN = "ann"  #: approximate index (+ exact delta), no filter
+    ANN_FILTERED = "ann_filtered"  #: index search restricted to the filter bitmap, adaptive effort
+    POST_FILTER = "post_filter"  #: oversampled unfiltered index search, filtered afterwards
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Per-search knobs; ``None`` means "calibrated default".
+
+    Attributes:
+        ef_search: HNSW candidate list size.
+        nprobe: IVF cells to visit.
+        target_recall: pick ``ef_search``/``nprobe`` from the build-time recall table.
+        strategy: force a strategy (for experiments); the planner otherwise chooses.
+        exact_below: scan matching rows exactly below this selectivity (overrides calibration).
+        post_filter_above: post-filter at or above this selectivity (overrides calibration).
+    """
+
+    ef_search: int | None = None
+    nprobe: int | None = None
+    target_recall: float | None = None
+    strategy: Strategy | None = None
+    exact_below: float | None = None
+    post_filter_above: float | None = None
+
+    def validated(self) -> SearchOptions:
+        """Raise a clear error for out-of-range knobs."""
+        for name in ("ef_search", "nprobe"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000):
+                raise InvalidInputError(f"{name} must be an int in 1..100000; got {value!r}")
+        if self.target_recall is not None and not (
+            isinstance(self.target_recall, (int, float)) and 0 < self.target_recall <= 1
+        ):
+            raise InvalidInputError(f"target_recall must be in (0, 1]; got {self.target_recall!r}")
+        for name in ("exact_below", "post_filter_above"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1.1):
+                raise InvalidInputError(f"{name} must be a selectivity in [0, 1]; got {value!r}")
+        if self.strategy is not None:
+            try:
+                object.__setattr__(self, "strategy", Strategy(self.strategy))
+            except ValueError:
+                raise InvalidInputError(
+                    f"strategy must be one of {[s.value for s in Strategy]}; got {self.strategy!r}"
+                ) from None
+        return self
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a search did, returned with ``explain=True``.
+
+    Attributes:
+        strategy: the strategy used.
+        reason: why the planner chose it.
+        n_live: documents in the collection.
+        n_matching: documents matching the filter (counted from the filter bitmap).
+        estimated_selectivity: ``n_matching / n_live``: what the planner decided on.
+        actual_selectivity: for post-filtering, the fraction of index candidates that passed the
+            filter (the selectivity seen near the query); else ``None``.
+        knob: the effort used (``ef_search`` or ``nprobe``), if an index was searched.
+        delta_rows: rows scanned exactly because they are not in the index yet.
+        candidates_visited: distance computations (index + exact scan).
+        retries: post-filter retries with a larger oversampling.
+        timings_ms: time per stage.
+    """
+
+    strategy: Strategy
+    reason: str
+    n_live: int
+    n_matching: int
+    estimated_selectivity: float
+    actual_selectivity: float | None
+    knob: dict[str, int]
+    delta_rows: int
+    candidates_visited: int
+    retries: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    slots = np.concatenate([a[0], b[0]], axis=1)
+    scores = np.concatenate([a[1], b[1]], axis=1)
+    idx, best = top_k(scores, k)
+    out = np.take_along_axis(slots, idx, axis=1)
+    out[~np.isfinite(best)] = -1
+    return out, best
+
+
+def _choose(
+    snap: Snapshot, filtered: bool, sel: float, opts: SearchOptions
+) -> tuple[Strategy, str]:
+    if opts.strategy is not None:
+        if snap.ann is None and opts.strategy not in (Strategy.EXACT, Strategy.EXACT_FILTERED):
+            return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), "no index built yet: exact"
+        return opts.strategy, "forced by the caller"
+    if snap.ann is None:
+        reason = "no approximate index (kind exact, or fewer rows than min_rows)"
+        return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), reason
+    cal = snap.calibration
+    exact_below = opts.exact_below if opts.exact_below is not None else (cal.exact_below if cal else 0.01)
+    post_above = opts.post_filter_above if opts.post_filter_above is not None else (cal.post_filter_above if cal else 1.1)
+    if not filtered:
+        if exact_below > 1.0:
+            return Strategy.EXACT, "calibration: an exact scan beats the index at this size"
+        return Strategy.ANN, "no filter"
+    if sel < exact_below:
+        return Strategy.EXACT_FILTERED, f"selectivity {sel:.4f} < exact_below {exact_below:.4f}"
+    if sel >= post_above:
+        return Strategy.POST_FILTER, f"selectivity {sel:.4f} >= post_filter_above {post_above:.4f}"
+    return Strategy.ANN_FILTERED, f"exact_below {exact_below:.4f} <= selectivity {sel:.4f} < post_filter_above {post_above:.4f}"
+
+
+def execute(
+    snap: Snapshot,
+    queries: np.ndarray,
+    k: int,
+    node: vfilter.Node,
+    conn: sqlite3.Connection,
+    opts: SearchOptions,
+) -> tuple[np.ndarray, np.ndarray, Plan]:
+    """Run one batch of queries; returns slots, scores (``-1``/``-inf`` padded) and the plan."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    filtered = not isinstance(node, vfilter.TrueFilter)
+    allowed = snap.filter_mask(node, conn)
+    n_match = int(allowed.sum()) if filtered else snap.n_live
+    timings["filter_ms"] = (time.perf_counter() - t0) * 1000
+    sel = n_match / max(snap.n_live, 1)
+    strategy, reason = _choose(snap, filtered, sel, opts)
+    visited, retries, actual, knob = 0, 0, None, {}
+
+    t0 = time.perf_counter()
+    if strategy in (Strategy.EXACT, Strategy.EXACT_FILTERED) or n_match == 0:
+        cand = np.flatnonzero(allowed) if (filtered or snap.n_live < snap.n_slots) else None
+        slots, scores = snap.flat.search(queries, k, cand)
+        visited = len(queries) * (n_match if cand is not None else snap.n_slots)
+        timings["exact_ms"] = (time.perf_counter() - t0) * 1000
+        return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, None, {}, 0, visited, 0, timings)
+
+    ann = snap.ann
+    assert ann is not None
+    cal = snap.calibration
+    knob_name = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
+    base = getattr(opts, knob_name) or (
+        cal.knob_for_recall(opts.target_recall)[0] if (opts.target_recall and cal) else getattr(ann.config, knob_name)
+    )
+    if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
+        base = cal.knob_for_selectivity(sel, base)
+    knob = {knob_name: int(base)}
+    pq = ann.config.kind is IndexKind.IVF_PQ
+    fetch = k * ann.config.rescore_multiplier if pq else k
+    indexed = allowed[: snap.built_upto]
+    all_indexed_live = indexed.all()
+
+    if strategy is Strategy.POST_FILTER:
+        live_idx = snap.alive[: snap.built_upto]
+        kk = min(int(math.ceil(fetch / max(sel, 1e-9) * 1.5)), snap.n_live)
+        while True:
+            eff = max(base, kk) if knob_name == "ef_search" else base
+            raw, raw_scores, v = ann.search(queries, kk, allowed=None if live_idx.all() else live_idx, **{knob_name: eff})
+            visited += v
+            ok = (raw >= 0) & allowed[np.maximum(raw, 0)]
+            enough = ok.sum(axis=1).min() >= min(fetch, n_match)
+            if enough or retries >= _MAX_RETRIES or kk >= snap.n_live:
+                break
+            retries += 1
+            kk = min(kk * 2, snap.n_live)
+        returned = int((raw >= 0).sum())
+        actual = float(ok.sum() / returned) if returned else 0.0
+        knob = {knob_name: int(eff), "oversampled_k": int(kk)}
+        scores_pf = np.where(ok, raw_scores, -np.inf).astype(np.float32)
+        idx, best = top_k(scores_pf, fetch)
+        ann_slots = np.take_along_axis(raw, idx, axis=1)
+        ann_slots[~np.isfinite(best)] = -1
+        ann_res = (ann_slots, best)
+    else:
+        ann_slots, ann_scores, v = ann.search(
+            queries, fetch, allowed=None if all_indexed_live else indexed, **{knob_name: int(base)}
+        )
+        visited += v
+        ann_res = (ann_slots, ann_scores)
+    timings["ann_ms"] = (time.perf_counter() - t0) * 1000
+
+    if pq:  # rescore the candidates with the exact float32 vectors
+        t0 = time.perf_counter()
+        ann_res = _rescore(snap, queries, ann_res[0], k)
+        timings["rescore_ms"] = (time.perf_counter() - t0) * 1000
+
+    delta_rows = snap.n_slots - snap.built_upto
+    if delta_rows:
+        t0 = time.perf_counter()
+        delta = snap.built_upto + np.flatnonzero(allowed[snap.built_upto :])
+        visited += len(queries) * len(delta)
+        if len(delta):
+            ann_res = _merge(ann_res, snap.flat.search(queries, k, delta), k)
+        timings["delta_ms"] = (time.perf_counter() - t0) * 1000
+    slots, scores = ann_res
+    if slots.shape[1] > k:
+        slots, scores = slots[:, :k], scores[:, :k]
+    if strategy is Strategy.ANN_FILTERED and n_match >= k and (slots < 0).any():
+        # the graph ran out of matching neighbours: finish those queries exactly
+        t0 = time.perf_counter()
+        short = np.flatnonzero((slots < 0).any(axis=1))
+        exact_slots, exact_scores = snap.flat.search(queries[short], k, np.flatnonzero(allowed))
+        slots[short], scores[short] = exact_slots, exact_scores
+        reason += f"; {len(short)} query(s) completed exactly"
+        timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
+    return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings)
+
+
+def _rescore(snap: Snapshot, queries: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    out_slots = np.full((len(queries), k), -1, dtype=np.int64)
+    out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    norms = snap.flat.sq_norms
+    for i, row in enumerate(cand):
+        row = row[row >= 0]
+        if not len(row):
+            continue
+        vecs = np.asarray(snap.flat.vectors[row])
+        s = score(queries[i : i + 1], vecs, l2=snap.flat.l2, vector_sq_norms=None if norms is None else norms[row])
+        idx, best = top_k(s, k)
+        out_slots[i, : idx.shape[1]] = row[idx[0]]
+        out_scores[i, : idx.shape[1]] = best[0]
+    return out_slots, out_scores

@@ -1,0 +1,116 @@
+"""A snapshot: what searches need from one committed state of a collection, loaded once per state.
+
+It holds the memory map of the vector segment, the live slots, the approximate index (if built)
+with the row count it covers, its calibration, and typed metadata columns loaded lazily the first
+time a filter names a field.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vecnest import filter as vfilter
+from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
+from vecnest.index.ann import AnnIndex
+from vecnest.index.calibrate import Calibration
+from vecnest.index.flat import FlatIndex
+
+
+@dataclass
+class Snapshot:
+    """One committed state of a collection (never mutated after load, except caches)."""
+
+    version: int
+    generation: int
+    table: str
+    live_slots: np.ndarray  # (n_live,) int64, sorted
+    alive: np.ndarray  # (n_slots,) bool
+    flat: FlatIndex
+    ann: AnnIndex | None
+    built_upto: int  # slots below this are in ``ann``; the rest is the exact delta
+    calibration: Calibration | None
+    _columns: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def n_slots(self) -> int:
+        """Rows in the segment (live and dead)."""
+        return int(self.alive.shape[0])
+
+    @property
+    def n_live(self) -> int:
+        """Documents."""
+        return int(self.live_slots.shape[0])
+
+    def filter_mask(self, node: vfilter.Node, conn: sqlite3.Connection) -> np.ndarray:
+        """``(n_slots,) bool``: live rows matching ``node``."""
+        if isinstance(node, vfilter.TrueFilter):
+            return self.alive
+        rows = evaluate(node, self.n_live, lambda f: self._column(f, conn), lambda t: self._text(t, conn))
+        out = np.zeros(self.n_slots, dtype=bool)
+        out[self.live_slots[rows]] = True
+        return out
+
+    def _positions(self, slots: list[int] | np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.live_slots, np.asarray(slots, dtype=np.int64))
+
+    def _column(self, name: str, conn: sqlite3.Connection) -> Column:
+        col = self._columns.get(name)
+        if col is not None:
+            return col
+        expr = vfilter.json_extract_sql(name)
+        path = expr[expr.index(",") + 1 : -1].strip()  # the quoted JSON path literal
+        # the docs table holds exactly the live slots, so row i (by slot) is position i
+        rows = conn.execute(
+            f"SELECT json_type(metadata, {path}), {expr} FROM {self.table} ORDER BY slot"
+        ).fetchall()
+        kinds = [sql_kind(r[0]) for r in rows]
+        values = [r[1] for r in rows]
+        el_kinds: list[int] = []
+        el_values: list[object] = []
+        el_slots: list[int] = []
+        if ARRAY in kinds:
+            for slot, jtype, atom in conn.execute(
+                f"SELECT d.slot, j.type, j.atom FROM {self.table} AS d, json_each(d.metadata, {path}) AS j "
+                f"WHERE json_type(d.metadata, {path}) = 'array'"
+            ):
+                el_slots.append(slot)
+                el_kinds.append(sql_kind(jtype))
+                el_values.append(atom)
+        el_rows = self._positions(el_slots) if el_slots else np.empty(0, dtype=np.int64)
+        col = Column(
+            values=Values.build(kinds, values),
+            elements=Values.build(el_kinds, el_values),
+            element_row=el_rows.astype(np.int64),
+        )
+        self._columns[name] = col
+        return col
+
+    def _text(self, node: vfilter.TextContains, conn: sqlite3.Connection) -> np.ndarray:
+        rows = conn.execute(
+            f"SELECT slot FROM {self.table} WHERE instr(text, ?) > 0 ORDER BY slot", (node.substring,)
+        ).fetchall()
+        hit = np.zeros(self.n_live, dtype=bool)
+        if rows:
+            hit[self._positions([r[0] for r in rows])] = True
+        return ~hit if node.negate else hit
+
+
+def load_live_slots(conn: sqlite3.Connection, table: str, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted live slots and the ``(n_slots,) bool`` alive mask."""
+    count = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    if count == n_slots:
+        return np.arange(n_slots, dtype=np.int64), np.ones(n_slots, dtype=bool)
+    rows = conn.execute(f"SELECT slot FROM {table} ORDER BY slot").fetchall()
+    live = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    alive = np.zeros(n_slots, dtype=bool)
+    alive[live] = True
+    return live, alive
+
+
+def calibration_from_json(text: str | None) -> Calibration | None:
+    """Parse a stored calibration."""
+    return Calibration.from_json(json.loads(text)) if text else None
