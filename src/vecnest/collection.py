@@ -27,6 +27,7 @@ from vecnest.errors import (
     InvalidInputError,
     NoEncoderError,
     NotFoundError,
+    StorageLockedError,
 )
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import calibrate
@@ -308,6 +309,7 @@ class Collection:
         *,
         where: dict[str, Any] | None = None,
         where_document: dict[str, Any] | None = None,
+        include: Sequence[str] = ("text", "metadata"),
         include_vectors: bool = False,
         ef_search: int | None = None,
         nprobe: int | None = None,
@@ -324,6 +326,8 @@ class Collection:
             where: metadata filter, e.g. ``{"year": {"$gte": 2025}, "categories":
                 {"$contains": "cs.LG"}}`` (see :mod:`vecnest.filter`).
             where_document: text filter, e.g. ``{"$contains": "transformer"}``.
+            include: which document fields to return with each hit: ``"text"``,
+                ``"metadata"``; ``()`` returns ids and scores only (fastest: no catalog read).
             include_vectors: also return each hit's stored vector.
             ef_search / nprobe: index effort (HNSW / IVF); default: the calibrated value.
             target_recall: pick the effort from the build-time recall@10 table instead.
@@ -345,7 +349,8 @@ class Collection:
                 )
             queries = arr[None, :]
         return self.search_batch(
-            queries, k, where=where, where_document=where_document, include_vectors=include_vectors,
+            queries, k, where=where, where_document=where_document, include=include,
+            include_vectors=include_vectors,
             ef_search=ef_search, nprobe=nprobe, target_recall=target_recall, strategy=strategy,
             explain=explain,
         )[0]
@@ -357,6 +362,7 @@ class Collection:
         *,
         where: dict[str, Any] | None = None,
         where_document: dict[str, Any] | None = None,
+        include: Sequence[str] = ("text", "metadata"),
         include_vectors: bool = False,
         ef_search: int | None = None,
         nprobe: int | None = None,
@@ -366,33 +372,43 @@ class Collection:
     ) -> list[Hits]:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
         k = _check_k(k)
+        fields = _check_include(include)
         opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
         qvecs = self._query_vectors(queries)
         node = vfilter.parse(where, where_document)
-        with self._db.catalog.read() as conn:
-            self._check_alive(conn)
-            snap = self._load_snapshot(conn)
-            slots, scores, plan = execute(snap, qvecs, k, node, conn, opts)
-            t0 = time.perf_counter()
-            wanted = np.unique(slots[slots >= 0])
-            docs = self._rows_by_slot(conn, wanted)
-            vecs = None
-            if include_vectors and len(wanted):
-                vecs = dict(zip(wanted.tolist(), np.asarray(snap.flat.vectors[wanted]), strict=True))
-            plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
+        for _ in range(5):  # a concurrent write between the stages of a search: run it again
+            snap = self._current_snapshot()
+            try:
+                slots, scores, plan = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts)
+                t0 = time.perf_counter()
+                wanted = np.unique(slots[slots >= 0])
+                docs: dict[int, tuple[str, str | None, Metadata]] = {}
+                if fields and len(wanted):
+                    with self._pinned_read(snap) as conn:
+                        docs = self._rows_by_slot(conn, wanted)
+                break
+            except _Stale:
+                continue
+        else:
+            raise StorageLockedError(f"collection {self.name!r} changed during 5 consecutive searches; retry")
+        vecs = None
+        if include_vectors and len(wanted):
+            vecs = dict(zip(wanted.tolist(), np.asarray(snap.flat.vectors[wanted]), strict=True))
+        plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
+        want_text, want_meta = "text" in fields, "metadata" in fields
         out: list[Hits] = []
         for qi in range(len(qvecs)):
             hits = Hits()
             for slot, sc in zip(slots[qi].tolist(), scores[qi].tolist(), strict=True):
                 if slot < 0:
                     break
-                doc_id, text, meta = docs[slot]
+                doc = docs.get(slot)
                 hits.append(
                     Hit(
-                        id=doc_id,
+                        id=snap.ids[slot],
                         score=float(sc),
-                        text=text,
-                        metadata=meta,
+                        text=doc[1] if (doc and want_text) else None,
+                        metadata=doc[2] if (doc and want_meta) else {},
                         vector=None if vecs is None else vecs[slot],
                     )
                 )
@@ -400,6 +416,22 @@ class Collection:
                 hits.plan = plan
             out.append(hits)
         return out
+
+    def _current_snapshot(self) -> Snapshot:
+        """The snapshot of the latest committed state; validated with one cheap PRAGMA."""
+        snap = self._snapshot
+        if snap is not None and snap.stamp == self._db.catalog.stamp():
+            return snap
+        with self._db.catalog.read() as conn:
+            return self._load_snapshot(conn)
+
+    @contextmanager
+    def _pinned_read(self, snap: Snapshot) -> Iterator[sqlite3.Connection]:
+        """A read transaction that raises ``_Stale`` unless it sees ``snap``'s version."""
+        with self._db.catalog.read() as conn:
+            if self._check_alive(conn)[2] != snap.version:
+                raise _Stale
+            yield conn
 
     # ------------------------------------------------------------------ index
     def optimize(self, *, rebuild: bool = False) -> dict[str, Any]:
@@ -478,15 +510,14 @@ class Collection:
             n_slots, _, _ = self._check_alive(conn)
             file, built_upto, _ = self._index_state(conn)
             n_live = int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
+            indexed_live = conn.execute(
+                f"SELECT COUNT(*) FROM {self._table} WHERE slot < ?", (built_upto,)
+            ).fetchone()[0]
         if n_live < cfg.min_rows:
             return
-            dead = 0
-            if file is not None:
-                indexed_live = conn.execute(
-                    f"SELECT COUNT(*) FROM {self._table} WHERE slot < ?", (built_upto,)
-                ).fetchone()[0]
-                dead = built_upto - int(indexed_live)
-        if file is None or n_slots - built_upto >= cfg.delta_limit or dead > cfg.rebuild_dead_fraction * max(built_upto, 1):
+        dead = built_upto - int(indexed_live)
+        stale = n_slots - built_upto >= cfg.delta_limit
+        if file is None or stale or dead > cfg.rebuild_dead_fraction * max(built_upto, 1):
             self.optimize()
 
     # ------------------------------------------------------------------ maintenance
@@ -696,7 +727,8 @@ class Collection:
         snap = self._snapshot
         if snap is not None and snap.version == version and snap.generation == gen:
             return snap
-        live, alive = load_live_slots(conn, self._table, n_slots)
+        stamp = self._db.catalog.stamp()
+        live, alive, ids = load_live_slots(conn, self._table, n_slots)
         l2 = self.metric is Metric.L2
         flat = FlatIndex(self._segment(gen).map(n_slots), None if len(live) == n_slots else alive, l2=l2)
         file, built_upto, cal_json = self._index_state(conn)
@@ -713,7 +745,9 @@ class Collection:
         snap = Snapshot(
             version=version,
             generation=gen,
+            stamp=stamp,
             table=self._table,
+            ids=ids,
             live_slots=live,
             alive=alive,
             flat=flat,
@@ -723,6 +757,22 @@ class Collection:
         )
         self._snapshot = snap
         return snap
+
+
+class _Stale(Exception):
+    """The collection changed between two stages of one search."""
+
+
+def _check_include(include: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(include, str):
+        include = (include,)
+    bad = [f for f in include if f not in ("text", "metadata")]
+    if bad:
+        raise InvalidInputError(
+            f"include may name 'text' and 'metadata'; got {bad!r}. Use include=() for ids and "
+            "scores only, include_vectors=True for vectors"
+        )
+    return tuple(include)
 
 
 def _marks(n: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -157,15 +157,15 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
     """``"hnsw"`` / ``IndexConfig(...)`` / ``None`` → a validated :class:`IndexConfig`."""
     if index is None:
         return IndexConfig()
-    if isinstance(index, IndexConfig):
-        cfg = index
-    else:
-        try:
+    try:
+        if isinstance(index, IndexConfig):
+            cfg = replace(index, kind=IndexKind(index.kind))
+        else:
             cfg = IndexConfig(kind=IndexKind(index))
-        except ValueError:
-            raise InvalidInputError(
-                f"index must be one of {[k.value for k in IndexKind]} or an IndexConfig; got {index!r}"
-            ) from None
+    except ValueError:
+        raise InvalidInputError(
+            f"index must be one of {[k.value for k in IndexKind]} or an IndexConfig; got {index!r}"
+        ) from None
     for name in ("m", "ef_construction", "ef_search", "nprobe", "pq_m", "rescore_multiplier", "min_rows", "delta_limit"):
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -16,8 +16,15 @@ import numpy as np
 
 from vecnest.config import IndexConfig, IndexKind
 
-#: FAISS's own thread pool: single-query latency is best with one thread per query on 2 cores.
-_THREADS = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or None
+#: Threads FAISS may use for builds and large query batches (``VECNEST_FAISS_THREADS`` overrides).
+_MAX_THREADS = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or faiss.omp_get_max_threads()
+#: Below this many queries a search runs on one thread: waking an OpenMP team costs more than it
+#: saves for one query, and on a busy machine the spinning threads cost 10-100x (measured).
+_PARALLEL_MIN_QUERIES = 16
+
+
+def _use_threads(n_queries: int | None = None) -> None:
+    faiss.omp_set_num_threads(1 if n_queries is not None and n_queries < _PARALLEL_MIN_QUERIES else _MAX_THREADS)
 
 
 def _metric(l2: bool) -> int:
@@ -59,6 +66,7 @@ class AnnIndex:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
             sample = vectors[rng.choice(len(vectors), size=min(len(vectors), nlist * 64), replace=False)]
+            _use_threads()
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
             index.own_fields = True
             quantizer.this.disown()
@@ -69,6 +77,7 @@ class AnnIndex:
     def add(self, vectors: np.ndarray, slots: np.ndarray) -> None:
         """Insert rows (HNSW links them into the graph; IVF assigns them to cells)."""
         if len(slots):
+            _use_threads()
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots.astype(np.int64))
 
     @property
@@ -136,8 +145,7 @@ class AnnIndex:
             params = faiss.SearchParametersIVF(nprobe=nprobe or self.config.nprobe, sel=sel)
             stats = faiss.cvar.indexIVF_stats
         stats.reset()
-        if _THREADS:
-            faiss.omp_set_num_threads(_THREADS)
+        _use_threads(len(queries))
         dist, labels = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del packed  # the selector borrowed it until here
         visited = int(getattr(stats, "ndis", 0))

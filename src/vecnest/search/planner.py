@@ -11,7 +11,6 @@ index build (the delta) are always scanned exactly and merged in; deleted rows n
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,7 +21,7 @@ from vecnest import filter as vfilter
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import score, top_k
-from vecnest.search.snapshot import Snapshot
+from vecnest.search.snapshot import Reader, Snapshot
 
 _MAX_RETRIES = 3
 
@@ -151,14 +150,14 @@ def execute(
     queries: np.ndarray,
     k: int,
     node: vfilter.Node,
-    conn: sqlite3.Connection,
+    read: Reader,
     opts: SearchOptions,
 ) -> tuple[np.ndarray, np.ndarray, Plan]:
     """Run one batch of queries; returns slots, scores (``-1``/``-inf`` padded) and the plan."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     filtered = not isinstance(node, vfilter.TrueFilter)
-    allowed = snap.filter_mask(node, conn)
+    allowed = snap.filter_mask(node, read)
     n_match = int(allowed.sum()) if filtered else snap.n_live
     timings["filter_ms"] = (time.perf_counter() - t0) * 1000
     sel = n_match / max(snap.n_live, 1)

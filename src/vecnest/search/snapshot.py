@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +28,9 @@ class Snapshot:
 
     version: int
     generation: int
+    stamp: tuple[int, int]  # Catalog.stamp() when loaded
     table: str
+    ids: np.ndarray  # (n_slots,) object: the id at each slot (None if dead)
     live_slots: np.ndarray  # (n_live,) int64, sorted
     alive: np.ndarray  # (n_slots,) bool
     flat: FlatIndex
@@ -45,11 +49,28 @@ class Snapshot:
         """Documents."""
         return int(self.live_slots.shape[0])
 
-    def filter_mask(self, node: vfilter.Node, conn: sqlite3.Connection) -> np.ndarray:
-        """``(n_slots,) bool``: live rows matching ``node``."""
+    def filter_mask(self, node: vfilter.Node, read: Reader) -> np.ndarray:
+        """``(n_slots,) bool``: live rows matching ``node``.
+
+        Args:
+            node: the parsed filter.
+            read: opens a read transaction pinned to this snapshot's version (it raises if the
+                collection changed since), used to load columns the first time they are needed.
+        """
         if isinstance(node, vfilter.TrueFilter):
             return self.alive
-        rows = evaluate(node, self.n_live, lambda f: self._column(f, conn), lambda t: self._text(t, conn))
+
+        def column(name: str) -> Column:
+            if name in self._columns:
+                return self._columns[name]
+            with read() as conn:
+                return self._column(name, conn)
+
+        def text(t: vfilter.TextContains) -> np.ndarray:
+            with read() as conn:
+                return self._text(t, conn)
+
+        rows = evaluate(node, self.n_live, column, text)
         out = np.zeros(self.n_slots, dtype=bool)
         out[self.live_slots[rows]] = True
         return out
@@ -99,16 +120,21 @@ class Snapshot:
         return ~hit if node.negate else hit
 
 
-def load_live_slots(conn: sqlite3.Connection, table: str, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted live slots and the ``(n_slots,) bool`` alive mask."""
-    count = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    if count == n_slots:
-        return np.arange(n_slots, dtype=np.int64), np.ones(n_slots, dtype=bool)
-    rows = conn.execute(f"SELECT slot FROM {table} ORDER BY slot").fetchall()
-    live = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+Reader = Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+
+def load_live_slots(conn: sqlite3.Connection, table: str, n_slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted live slots, the ``(n_slots,) bool`` alive mask and the id of each slot."""
+    rows = conn.execute(f"SELECT slot, id FROM {table} ORDER BY slot").fetchall()
+    ids = np.full(n_slots, None, dtype=object)
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.zeros(n_slots, dtype=bool), ids
+    slots, names = zip(*rows, strict=True)
+    live = np.fromiter(slots, dtype=np.int64, count=len(rows))
+    ids[live] = names
     alive = np.zeros(n_slots, dtype=bool)
     alive[live] = True
-    return live, alive
+    return live, alive, ids
 
 
 def calibration_from_json(text: str | None) -> Calibration | None:

@@ -66,6 +66,8 @@ class Catalog:
         self.read_only = read_only
         self.lock_timeout = lock_timeout
         self._lock = threading.RLock()
+        #: commits made through this connection (SQLite's data_version only counts others')
+        self.local_commits = 0
         if read_only:
             uri = f"file:{path}?mode=ro"
             self.conn = sqlite3.connect(
@@ -148,6 +150,12 @@ class Catalog:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
+            self.local_commits += 1
+
+    def stamp(self) -> tuple[int, int]:
+        """Changes to the store, ours and other processes', as a cheap comparable value."""
+        with self._lock:
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.local_commits
 
     def now(self) -> str:
         """UTC timestamp for created_at columns."""
