@@ -55,3 +55,34 @@ def store(tmp_path: Path) -> Iterator[vecnest.Database]:
     db = vecnest.open(tmp_path / "store")
     yield db
     db.close()
+
+
+def arxiv_titles(n: int, n_queries: int = 100, seed: int = 0) -> tuple[list[str], np.ndarray, list[dict], np.ndarray]:
+    """``n`` real arXiv title vectors (precomputed all-MiniLM-L6-v2) with their real metadata,
+    plus ``n_queries`` held-out title vectors as queries."""
+    import json
+
+    emb = require_shared("embeddings")
+    ids = json.loads((emb / "arxiv-daily-cs.titles.ids.json").read_text())
+    vecs = np.load(emb / "arxiv-daily-cs.titles.f16.npy", mmap_mode="r")
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(ids), size=n + n_queries, replace=False))
+    wanted = {ids[i] for i in pick}
+    meta: dict[str, dict] = {}
+    keep = ("primary_category", "categories", "year", "month", "n_authors", "listing_date")
+    with open(require_shared("datasets", "arxiv-daily-cs", "corpus.jsonl"), encoding="utf-8") as fh:
+        for line in fh:
+            doc_id = line[9 : line.index('"', 9)]  # {"_id": "<id>", ...
+            if doc_id in wanted:
+                import json as _json
+
+                row = _json.loads(line)
+                meta[doc_id] = {k: row[k] for k in keep}
+    order = rng.permutation(pick)
+    store_idx, query_idx = order[:n], order[n:]
+    return (
+        [ids[i] for i in store_idx],
+        np.asarray(vecs[store_idx], dtype=np.float32),
+        [meta[ids[i]] for i in store_idx],
+        np.asarray(vecs[query_idx], dtype=np.float32),
+    )

@@ -173,6 +173,7 @@ class Columns:
     def __init__(self, n: int, scalars: dict[str, np.ndarray], lists: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         self.n = n
         self.scalars = scalars
+        self.lists = lists
         self._postings: dict[str, dict[Any, np.ndarray]] = {}
         for field, (values, indptr) in lists.items():
             rows = np.repeat(np.arange(n), np.diff(indptr))

@@ -455,22 +455,30 @@ class Collection:
         if snap.n_live < cfg.min_rows:
             return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {cfg.min_rows}"}
         l2 = self.metric is Metric.L2
+        rng = np.random.default_rng(snap.n_slots)
         dead_in_index = 0
         if snap.ann is not None:
             dead_in_index = snap.built_upto - int(snap.alive[: snap.built_upto].sum())
+        flat = FlatIndex(snap.flat.vectors, snap.alive, l2=l2)
+        cal = calibration_from_json(state[2])
         if snap.ann is None or rebuild or dead_in_index > cfg.rebuild_dead_fraction * max(snap.ann.ntotal, 1):
             action = "built" if snap.ann is None else "rebuilt"
-            live = snap.live_slots
-            ann = AnnIndex.build(np.asarray(snap.flat.vectors[live]), live, cfg, l2=l2)
+            held = np.sort(rng.choice(snap.live_slots, size=min(_CALIBRATION_QUERIES, snap.n_live // 10), replace=False))
+            rest = np.setdiff1d(snap.live_slots, held, assume_unique=True)
+            ann = AnnIndex.build(np.asarray(snap.flat.vectors[rest]), rest, cfg, l2=l2)
+            cal = calibrate(ann, flat, rest, held, rng=rng)
+            ann.add(np.asarray(snap.flat.vectors[held]), held)
         else:
             action = "merged"
             ann = AnnIndex.load(self._db.segments_dir / state[0], cfg, l2=l2, mmap=False)
             fresh = snap.built_upto + np.flatnonzero(snap.alive[snap.built_upto :])
+            if len(fresh) >= _CALIBRATION_QUERIES // 2:  # fresh rows are natural held-out queries
+                held = rng.choice(fresh, size=min(_CALIBRATION_QUERIES, len(fresh)), replace=False)
+                indexed = snap.live_slots[snap.live_slots < snap.built_upto]
+                cal = calibrate(ann, flat, indexed, held, rng=rng)
             ann.add(np.asarray(snap.flat.vectors[fresh]), fresh)
         built = time.perf_counter() - start
         built_upto = snap.n_slots
-        flat = FlatIndex(snap.flat.vectors, snap.alive, l2=l2)
-        cal = calibrate(ann, flat, snap.live_slots, rng=np.random.default_rng(built_upto))
         name = f"c{self._cid}.{cfg.kind.value}.{built_upto}.{snap.version}.faiss"
         ann.save(self._db.segments_dir / name)
         with self._db.catalog.write() as conn:
@@ -480,7 +488,7 @@ class Collection:
             conn.execute(
                 "INSERT OR REPLACE INTO index_state(cid, file, built_upto, n_indexed, calibration) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (self._cid, name, built_upto, ann.ntotal, json.dumps(cal.to_json())),
+                (self._cid, name, built_upto, ann.ntotal, json.dumps(cal.to_json()) if cal else None),
             )
             self._bump(conn, None)
         if state[0] and state[0] != name:
@@ -491,7 +499,7 @@ class Collection:
             "rows_indexed": ann.ntotal,
             "build_seconds": built,
             "total_seconds": time.perf_counter() - start,
-            "calibration": cal.to_json(),
+            "calibration": cal.to_json() if cal else None,
         }
 
     def _index_state(self, conn: sqlite3.Connection) -> tuple[str | None, int, str | None]:
@@ -757,6 +765,10 @@ class Collection:
         )
         self._snapshot = snap
         return snap
+
+
+#: Held-out queries for an index's calibration.
+_CALIBRATION_QUERIES = 64
 
 
 class _Stale(Exception):

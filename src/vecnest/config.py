@@ -114,9 +114,12 @@ class IndexConfig:
         m: HNSW links per node. More links: higher recall at a given ``ef_search``, more memory
             (``m * 2 * 4`` bytes per vector for links) and slower builds.
         ef_construction: HNSW candidate list while building. Higher: better graph, slower build.
-        ef_search: HNSW candidate list at query time (default when no ``target_recall``).
+        ef_search: HNSW candidate list at query time when no recall target applies.
         nlist: IVF cells; ``None`` picks ``4 * sqrt(n)``. More cells: faster probes, more training.
-        nprobe: IVF cells visited per query (default when no ``target_recall``).
+        nprobe: IVF cells visited per query when no recall target applies.
+        target_recall: default recall@10 target: searches use the cheapest ``ef_search`` /
+            ``nprobe`` that reached it in the build-time calibration (``None``: use the fixed
+            values above). A search's own ``target_recall=`` / ``ef_search=`` wins.
         pq_m: product-quantizer sub-vectors for ``ivf_pq`` (must divide ``dim``); bytes per code.
         rescore_multiplier: ``ivf_pq`` fetches ``k * rescore_multiplier`` candidates and rescores
             them with the exact float32 vectors.
@@ -133,6 +136,7 @@ class IndexConfig:
     ef_search: int = 64
     nlist: int | None = None
     nprobe: int = 16
+    target_recall: float | None = 0.95
     pq_m: int = 48
     rescore_multiplier: int = 4
     min_rows: int = 5_000
@@ -172,6 +176,8 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
             raise InvalidInputError(f"IndexConfig.{name} must be a positive int; got {value!r}")
     if cfg.nlist is not None and (not isinstance(cfg.nlist, int) or cfg.nlist < 1):
         raise InvalidInputError(f"IndexConfig.nlist must be a positive int or None; got {cfg.nlist!r}")
+    if cfg.target_recall is not None and not 0 < cfg.target_recall <= 1:
+        raise InvalidInputError(f"IndexConfig.target_recall must be in (0, 1] or None; got {cfg.target_recall!r}")
     if not 0 < cfg.rebuild_dead_fraction <= 1:
         raise InvalidInputError(
             f"IndexConfig.rebuild_dead_fraction must be in (0, 1]; got {cfg.rebuild_dead_fraction!r}"

@@ -110,6 +110,8 @@ def oracle_document(where_document: dict[str, Any], text: str | None) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 FIELDS = ["a", "b", "c.d", "é"]
+OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"]
+OPERATORS += ["$contains_any", "$contains_all"]
 
 
 def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], one_in: int = 5) -> st.SearchStrategy[Any]:
@@ -124,7 +126,9 @@ POOL_STRINGS = st.sampled_from(["", "a", "b", "ab", "B", "é", "2025-06-01", "20
 STRINGS = mostly(POOL_STRINGS, st.text("abAé-1", max_size=3))
 ELEMENTS = st.one_of(st.booleans(), NUMBERS, STRINGS)
 SCALARS = st.one_of(st.none(), ELEMENTS)
+ORDERED = st.one_of(NUMBERS, STRINGS)
 META_VALUES = mostly(SCALARS, st.lists(ELEMENTS, max_size=3), one_in=3)
+NEEDLES = st.text("abA ", max_size=2)
 
 DOCUMENTS = st.lists(
     st.tuples(
@@ -135,95 +139,81 @@ DOCUMENTS = st.lists(
     max_size=16,
 )
 
-
-def conditions(
-    scalars: st.SearchStrategy[Any], ordered: st.SearchStrategy[Any], elements: st.SearchStrategy[Any]
-) -> st.SearchStrategy[Any]:
-    """What may follow a field name: mostly a dict of 1-2 operators, sometimes a bare scalar.
-
-    Args:
-        scalars: Values for ``$eq $ne $in $nin``.
-        ordered: Numbers and strings, for ``$gt`` and friends.
-        elements: Values for ``$contains*`` (biased towards list elements present in the field).
-    """
-    scalar_lists = mostly(st.lists(scalars, min_size=2, max_size=3), st.lists(scalars, min_size=1, max_size=1))
-    element_lists = mostly(st.lists(elements, min_size=2, max_size=3), st.lists(elements, min_size=1, max_size=1))
-    op_values = {
-        "$eq": scalars,
-        "$ne": scalars,
-        "$gt": ordered,
-        "$gte": ordered,
-        "$lt": ordered,
-        "$lte": ordered,
-        "$in": scalar_lists,
-        "$nin": scalar_lists,
-        "$exists": st.booleans(),
-        "$contains": elements,
-        "$contains_any": element_lists,
-        "$contains_all": element_lists,
-    }
-    operator_dicts = st.lists(st.sampled_from(sorted(op_values)), min_size=1, max_size=2, unique=True).flatmap(
-        lambda ops: st.fixed_dictionaries({op: op_values[op] for op in ops})
-    )
-    return mostly(operator_dicts, scalars, one_in=4)
+Docs = list[tuple[str | None, dict[str, Any]]]
 
 
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for part in parts:
-        merged.update(part)
-    return merged
+class FilterDrawer:
+    """Draws filters whose values mostly come from the same field of the drawn documents."""
+
+    def __init__(self, draw: st.DrawFn, docs: Docs) -> None:
+        self.draw = draw
+        self.items: dict[str, list[Any]] = {}  # scalar values and list elements, per field
+        self.elements: dict[str, list[Any]] = {}  # list elements only, per field
+        for field in FIELDS:
+            values = [meta[field] for _, meta in docs if field in meta]
+            self.elements[field] = [e for v in values if isinstance(v, list) for e in v]
+            self.items[field] = [v for v in values if not isinstance(v, list)] + self.elements[field]
+
+    def one_in(self, n: int) -> bool:
+        return self.draw(st.integers(0, n - 1)) == 1
+
+    def pick(self, present: list[Any], fallback: st.SearchStrategy[Any]) -> Any:
+        """Mostly one of ``present``, sometimes anything from ``fallback``."""
+        if not present or self.one_in(4):
+            return self.draw(fallback)
+        return present[self.draw(st.integers(0, len(present) - 1))]
+
+    def operand(self, field: str, op: str) -> Any:
+        if op == "$exists":
+            return self.draw(st.booleans())
+        if op in ("$gt", "$gte", "$lt", "$lte"):
+            return self.pick([v for v in self.items[field] if kind(v) in ("num", "str")], ORDERED)
+        pool = self.elements[field] if op.startswith("$contains") else self.items[field]
+        if op in ("$eq", "$ne", "$contains"):
+            return self.pick(pool, SCALARS)
+        size = 1 if self.one_in(5) else self.draw(st.integers(2, 3))
+        return [self.pick(pool, SCALARS) for _ in range(size)]
+
+    def leaf(self) -> dict[str, Any]:
+        field = self.draw(st.sampled_from(FIELDS))
+        if self.one_in(4):
+            return {field: self.pick(self.items[field], SCALARS)}  # $eq shorthand
+        ops = self.draw(st.lists(st.sampled_from(OPERATORS), min_size=1, max_size=2, unique=True))
+        return {field: {op: self.operand(field, op) for op in ops}}
+
+    def where(self, depth: int) -> dict[str, Any]:
+        """A filter with at most ``depth`` levels of ``$and`` / ``$or`` / ``$not``."""
+        shape = self.draw(st.sampled_from(["leaf", "logical", "mixed"])) if depth else "leaf"
+        if shape == "leaf":
+            return self.leaf()
+        if shape == "logical":
+            op = self.draw(st.sampled_from(["$and", "$or", "$not"]))
+            if op == "$not":
+                return {op: self.where(depth - 1)}
+            return {op: [self.where(depth - 1) for _ in range(self.draw(st.integers(1, 3)))]}
+        merged: dict[str, Any] = {}  # several keys in one dict; may stay {}
+        for _ in range(self.draw(st.integers(0, 3))):
+            merged.update(self.where(depth - 1) if self.one_in(3) else self.leaf())
+        return merged
+
+    def where_document(self, depth: int) -> dict[str, Any]:
+        """A ``where_document`` filter nested at most ``depth`` levels deep."""
+        if depth and self.one_in(3):
+            op = self.draw(st.sampled_from(["$and", "$or"]))
+            return {op: [self.where_document(depth - 1) for _ in range(self.draw(st.integers(1, 3)))]}
+        return {self.draw(st.sampled_from(["$contains", "$not_contains"])): self.draw(NEEDLES)}
 
 
-def where_filters(depth: int, leaf: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
-    """Filter dicts with at most ``depth`` levels of ``$and`` / ``$or`` / ``$not`` above ``leaf``."""
-    if depth == 0:
-        return leaf
-    sub = where_filters(depth - 1, leaf)
-    subs = st.lists(sub, min_size=1, max_size=3)
-    logical = st.one_of(
-        st.builds(lambda s: {"$and": s}, subs),
-        st.builds(lambda s: {"$or": s}, subs),
-        st.builds(lambda s: {"$not": s}, sub),
-    )
-    mixed = st.lists(st.one_of(leaf, logical), max_size=3).map(merge)  # several keys; may be {}
-    return st.one_of(leaf, logical, mixed)
-
-
-def document_filters(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    """``where_document`` dicts nested at most ``depth`` levels deep."""
-    needle = st.text("abA ", max_size=2)
-    leaf = st.one_of(st.builds(lambda s: {"$contains": s}, needle), st.builds(lambda s: {"$not_contains": s}, needle))
-    if depth == 0:
-        return leaf
-    subs = st.lists(document_filters(depth - 1), min_size=1, max_size=3)
-    return st.one_of(leaf, st.builds(lambda s: {"$and": s}, subs), st.builds(lambda s: {"$or": s}, subs))
-
-
-def biased(present: list[Any], fallback: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """Mostly one of the values ``present`` in the documents, sometimes anything from ``fallback``."""
-    return mostly(st.sampled_from(present), fallback, one_in=4) if present else fallback
-
-
-Case = tuple[list[tuple[str | None, dict[str, Any]]], dict[str, Any] | None, dict[str, Any] | None]
+Case = tuple[Docs, dict[str, Any] | None, dict[str, Any] | None]
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """Documents, then filters whose values are mostly taken from the same field of those documents."""
+    """Documents, then a ``where`` (depth ≤ 3) and a ``where_document`` (either may be None)."""
     docs = draw(DOCUMENTS)
-    leaves = []
-    for field in FIELDS:
-        values = [meta[field] for _, meta in docs if field in meta]
-        items = [v for v in values if not isinstance(v, list)]
-        elements = [e for v in values if isinstance(v, list) for e in v]
-        scalars = biased(items + elements, SCALARS)
-        ordered = biased([v for v in items + elements if kind(v) in ("num", "str")], st.one_of(NUMBERS, STRINGS))
-        leaves.append(
-            conditions(scalars, ordered, biased(elements, SCALARS)).map(lambda cond, field=field: {field: cond})
-        )
-    where = draw(mostly(where_filters(3, st.one_of(leaves)), st.none(), one_in=10))
-    where_document = draw(mostly(st.none(), document_filters(2), one_in=3))
+    drawer = FilterDrawer(draw, docs)
+    where = None if drawer.one_in(10) else drawer.where(3)
+    where_document = drawer.where_document(2) if drawer.one_in(3) else None
     return docs, where, where_document
 
 

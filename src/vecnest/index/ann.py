@@ -11,8 +11,12 @@ import math
 import os
 from pathlib import Path
 
-import faiss
-import numpy as np
+# OpenMP threads that spin while idle steal the CPU from the next query on small machines;
+# passive waiting costs nothing measurable on a quiet one. Respect a value the user has set.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
 
 from vecnest.config import IndexConfig, IndexKind
 
@@ -61,7 +65,9 @@ class AnnIndex:
             nlist = min(nlist, max(1, len(vectors) // 39))  # FAISS wants >= 39 points per cell
             quantizer = faiss.IndexFlatIP(dim) if not l2 else faiss.IndexFlatL2(dim)
             if config.kind is IndexKind.IVF_PQ:
-                index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, 8, _metric(l2))
+                # 2**nbits centroids per sub-quantizer need >= 39 training points each
+                nbits = max(4, min(8, int(math.log2(max(len(vectors), 1) / 39))))
+                index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, nbits, _metric(l2))
             else:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vecnest._threads import blas_threads_for
 from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
 
 #: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
@@ -52,6 +53,12 @@ class FlatIndex:
             ``(q, k') int64`` slots and ``(q, k') float32`` scores, best first, ``k' <= k``.
             Positions with no result hold slot ``-1`` and score ``-inf``.
         """
+        with blas_threads_for(len(queries)):
+            return self._search(queries, k, candidates)
+
+    def _search(
+        self, queries: np.ndarray, k: int, candidates: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         n = self.vectors.shape[0]
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:
             return self._search_subset(queries, k, candidates)
@@ -69,6 +76,28 @@ class FlatIndex:
             slots_out.append(idx)
             scores_out.append(best)
         return _stack(slots_out, scores_out, len(queries))
+
+    def rescore(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` among per-query candidate slots (``-1`` = none), e.g. from PQ codes.
+
+        Args:
+            queries: ``(q, dim) float32``.
+            candidates: ``(q, c) int64`` slots.
+            k: results per query.
+        """
+        out_slots = np.full((len(queries), k), -1, dtype=np.int64)
+        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        with blas_threads_for(1):
+            for i, row in enumerate(candidates):
+                row = row[row >= 0]
+                if not len(row):
+                    continue
+                norms = self.sq_norms[row] if self.l2 else None
+                s = score(queries[i : i + 1], np.asarray(self.vectors[row]), l2=self.l2, vector_sq_norms=norms)
+                idx, best = top_k(s, k)
+                out_slots[i, : idx.shape[1]] = row[idx[0]]
+                out_scores[i, : idx.shape[1]] = best[0]
+        return out_slots, out_scores
 
     def _search_subset(
         self, queries: np.ndarray, k: int, candidates: np.ndarray

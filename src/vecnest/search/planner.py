@@ -20,10 +20,12 @@ import numpy as np
 from vecnest import filter as vfilter
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
-from vecnest.kernels.distance import score, top_k
+from vecnest.kernels.distance import top_k
 from vecnest.search.snapshot import Reader, Snapshot
 
 _MAX_RETRIES = 3
+#: Effort multiplier over the calibrated filtered knob (calibration uses random masks).
+_FILTER_MARGIN = 1.5
 
 
 class Strategy(StrEnum):
@@ -176,11 +178,13 @@ def execute(
     assert ann is not None
     cal = snap.calibration
     knob_name = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
+    target = opts.target_recall or ann.config.target_recall
     base = getattr(opts, knob_name) or (
-        cal.knob_for_recall(opts.target_recall)[0] if (opts.target_recall and cal) else getattr(ann.config, knob_name)
+        cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
     )
     if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
-        base = cal.knob_for_selectivity(sel, base)
+        # calibrated on random masks; real predicates cluster, so keep a safety margin
+        base = int(cal.knob_for_selectivity(sel, base) * _FILTER_MARGIN)
     knob = {knob_name: int(base)}
     pq = ann.config.kind is IndexKind.IVF_PQ
     fetch = k * ann.config.rescore_multiplier if pq else k
@@ -191,7 +195,7 @@ def execute(
         live_idx = snap.alive[: snap.built_upto]
         kk = min(int(math.ceil(fetch / max(sel, 1e-9) * 1.5)), snap.n_live)
         while True:
-            eff = max(base, kk) if knob_name == "ef_search" else base
+            eff = max(base, 2 * kk) if knob_name == "ef_search" else base
             raw, raw_scores, v = ann.search(queries, kk, allowed=None if live_idx.all() else live_idx, **{knob_name: eff})
             visited += v
             ok = (raw >= 0) & allowed[np.maximum(raw, 0)]
@@ -218,7 +222,7 @@ def execute(
 
     if pq:  # rescore the candidates with the exact float32 vectors
         t0 = time.perf_counter()
-        ann_res = _rescore(snap, queries, ann_res[0], k)
+        ann_res = snap.flat.rescore(queries, ann_res[0], k)
         timings["rescore_ms"] = (time.perf_counter() - t0) * 1000
 
     delta_rows = snap.n_slots - snap.built_upto
@@ -241,19 +245,3 @@ def execute(
         reason += f"; {len(short)} query(s) completed exactly"
         timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
     return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings)
-
-
-def _rescore(snap: Snapshot, queries: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    out_slots = np.full((len(queries), k), -1, dtype=np.int64)
-    out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-    norms = snap.flat.sq_norms
-    for i, row in enumerate(cand):
-        row = row[row >= 0]
-        if not len(row):
-            continue
-        vecs = np.asarray(snap.flat.vectors[row])
-        s = score(queries[i : i + 1], vecs, l2=snap.flat.l2, vector_sq_norms=None if norms is None else norms[row])
-        idx, best = top_k(s, k)
-        out_slots[i, : idx.shape[1]] = row[idx[0]]
-        out_scores[i, : idx.shape[1]] = best[0]
-    return out_slots, out_scores

@@ -1,0 +1,72 @@
+"""Chroma (``chromadb``) embedded: ``PersistentClient(path)``; HNSW with Chroma's documented
+defaults (``max_neighbors`` 16, ``ef_construction`` 100, ``ef_search`` 100), space ``ip`` (the
+vectors are unit length, so inner product = cosine). The unfiltered sweep changes ``ef_search``
+with ``collection.modify(configuration={"hnsw": {"ef_search": …}})`` between query chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from peers.predicates import Columns, Pred, to_chroma
+from peers.systems import System
+
+HNSW = {"space": "ip", "ef_construction": 100, "max_neighbors": 16, "ef_search": 100}
+
+
+class Chroma(System):
+    name = "chroma"
+    family = "chroma"
+    distributions = ("chromadb",)
+    filter_note = "where= (metadata filter, evaluated by Chroma before/with the HNSW search); $gt/$gte compare numbers only, so dates use date_int"
+
+    @classmethod
+    def check(cls) -> None:
+        import chromadb  # noqa: F401
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "client": "chromadb.PersistentClient(path)",
+            "hnsw": dict(HNSW),
+            "add": f"collection.add(ids, embeddings, metadatas) in batches of client.get_max_batch_size() ({getattr(self, 'batch', '?')})",
+            "query": "collection.query(query_embeddings=[q], n_results=10, where=..., include=['distances'])",
+            "knob": "ef_search (collection.modify)",
+        }
+
+    def build(self, base: np.ndarray, metas: list[dict[str, Any]] | None, cols: Columns | None) -> dict[str, Any]:
+        import chromadb
+
+        self.client = chromadb.PersistentClient(path=str(self.workdir / "chroma"))
+        self.col = self.client.create_collection("bench", configuration={"hnsw": dict(HNSW)}, embedding_function=None)
+        self.batch = int(self.client.get_max_batch_size())
+        for s in range(0, len(base), self.batch):
+            e = min(s + self.batch, len(base))
+            self.col.add(
+                ids=[str(i) for i in range(s, e)],
+                embeddings=base[s:e],
+                metadatas=metas[s:e] if metas is not None else None,
+            )
+        self._ef = HNSW["ef_search"]
+        # a first query makes sure the index is loaded and queryable
+        self.col.query(query_embeddings=base[:1], n_results=1, include=["distances"])
+        return {"max_batch_size": self.batch}
+
+    def knobs(self) -> list[dict[str, Any]]:
+        return [{"ef_search": v} for v in (10, 20, 40, 100, 200, 400)]
+
+    def set_knob(self, knob: dict[str, Any]) -> None:
+        ef = int(knob.get("ef_search", HNSW["ef_search"]))
+        if ef != self._ef:
+            self.col.modify(configuration={"hnsw": {"ef_search": ef}})
+            self.col = self.client.get_collection("bench", embedding_function=None)
+            self._ef = ef
+        self.knob = dict(knob)
+
+    def prepare_filter(self, pred: Pred | None) -> Any:
+        return to_chroma(pred) if pred else None
+
+    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
+        res = self.col.query(query_embeddings=q[None, :], n_results=k, where=flt, include=["distances"])
+        return np.asarray([int(i) for i in res["ids"][0]], dtype=np.int64)
