@@ -111,13 +111,12 @@ class Snapshot:
         return col
 
     def _text(self, node: vfilter.TextContains, conn: sqlite3.Connection) -> np.ndarray:
-        rows = conn.execute(
-            f"SELECT slot FROM {self.table} WHERE instr(text, ?) > 0 ORDER BY slot", (node.substring,)
-        ).fetchall()
+        frag, params = vfilter.to_sql(node)  # one definition of the text semantics: SQL's
+        rows = conn.execute(f"SELECT slot FROM {self.table} WHERE {frag} ORDER BY slot", params).fetchall()
         hit = np.zeros(self.n_live, dtype=bool)
         if rows:
             hit[self._positions([r[0] for r in rows])] = True
-        return ~hit if node.negate else hit
+        return hit
 
 
 Reader = Callable[[], AbstractContextManager[sqlite3.Connection]]
