@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=500, help="held-out arXiv titles used as queries (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-1m", type=int, default=1_000_000, help="minimum number of chunks for the large point")
-    p.add_argument("--build-threads", type=int, default=2, help="threads for index builds that take a thread count (queries always use 1)")
+    p.add_argument("--build-threads", type=int, default=1, help="threads for index builds (OpenMP / the library's thread argument); queries always use 1. Default 1: on a shared 2-core machine OpenMP with 2 threads was up to 4x slower (FAISS PQ training: 15 s on 1 thread, 70 s on 2)")
     p.add_argument("--budget-min", type=float, default=58.0, help="wall-clock budget for the whole run; the 1M point builds only what fits")
     p.add_argument("--task-scale", type=float, default=1.0, help="multiply every per-task query time budget")
     p.add_argument("--chunk", type=int, default=25, help="queries per interleaving chunk")
@@ -184,13 +184,16 @@ class Run:
         from peers.data import DATA_FORMAT
 
         dest.mkdir(parents=True, exist_ok=True)
-        np.save(dest / "base.npy", np.load(folder / "base.npy")[:n])
+        rows = np.sort(np.random.default_rng(self.args.seed).choice(meta["n"], size=n, replace=False))
+        np.save(dest / "base.npy", np.load(folder / "base.npy")[rows])
         shutil.copy(folder / "queries.npy", dest / "queries.npy")
         z = np.load(folder / "cols.npz")
-        indptr = z["cat_indptr"][: n + 1]
-        cols = {f: z[f][:n] for f in z.files if not f.startswith("cat_")}
-        np.savez(dest / "cols.npz", **cols, cat_values=z["cat_values"][: indptr[-1]], cat_indptr=indptr)
-        sub = {**meta, "n": n, "name": "arxiv-10k", "vectors": meta["vectors"] + f" (first {n:,} indexed rows)", "key": {"format": DATA_FORMAT, "subset": n}}
+        ind = z["cat_indptr"]
+        lens = ind[rows + 1] - ind[rows]
+        values = np.concatenate([z["cat_values"][ind[r] : ind[r + 1]] for r in rows.tolist()])
+        cols = {f: z[f][rows] for f in z.files if not f.startswith("cat_")}
+        np.savez(dest / "cols.npz", **cols, cat_values=values, cat_indptr=np.concatenate([[0], np.cumsum(lens)]))
+        sub = {**meta, "n": n, "name": "arxiv-10k", "vectors": meta["vectors"] + f" (a random {n:,} of the indexed rows)", "key": {"format": DATA_FORMAT, "subset": n}}
         c = load_columns(dest)
         sub["workloads"] = {w: {**s, "n_match": int(c.mask(s["pred"]).sum())} for w, s in meta["workloads"].items()}
         for s in sub["workloads"].values():

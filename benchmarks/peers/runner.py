@@ -51,6 +51,7 @@ class Worker:
                 "MKL_NUM_THREADS": "1",
                 "RAYON_NUM_THREADS": "1",
                 "LANCE_CPU_THREADS": "1",
+                "OMP_WAIT_POLICY": "PASSIVE",
                 "TOKENIZERS_PARALLELISM": "false",
                 "ANONYMIZED_TELEMETRY": "False",
                 "HF_HUB_OFFLINE": "1",

@@ -463,7 +463,8 @@ class Collection:
         cal = calibration_from_json(state[2])
         if snap.ann is None or rebuild or dead_in_index > cfg.rebuild_dead_fraction * max(snap.ann.ntotal, 1):
             action = "built" if snap.ann is None else "rebuilt"
-            held = np.sort(rng.choice(snap.live_slots, size=min(_CALIBRATION_QUERIES, snap.n_live // 10), replace=False))
+            n_held = max(1, min(_CALIBRATION_QUERIES, snap.n_live // 10))
+            held = np.sort(rng.choice(snap.live_slots, size=n_held, replace=False))
             rest = np.setdiff1d(snap.live_slots, held, assume_unique=True)
             ann = AnnIndex.build(np.asarray(snap.flat.vectors[rest]), rest, cfg, l2=l2)
             cal = calibrate(ann, flat, rest, held, rng=rng)
@@ -551,11 +552,19 @@ class Collection:
         )
 
     def disk_bytes(self) -> dict[str, int | None]:
-        """Bytes on disk by component: vector segment and catalog tables (with indexes)."""
+        """Bytes on disk by component: vector segment, catalog tables (with their indexes) and
+        the approximate index file."""
         with self._db.catalog.read() as conn:
             gen = self._check_alive(conn)[1]
             tables = self._db.catalog.table_bytes(conn, self._table)
-        return {"vectors": self._segment(gen).disk_bytes(), "documents": tables}
+            file = self._index_state(conn)[0]
+        index = 0
+        if file:
+            try:
+                index = (self._db.segments_dir / file).stat().st_size
+            except FileNotFoundError:
+                index = 0
+        return {"vectors": self._segment(gen).disk_bytes(), "documents": tables, "index": index}
 
     # ------------------------------------------------------------------ internals
     def _segment(self, generation: int) -> Segment:

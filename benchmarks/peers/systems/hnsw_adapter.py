@@ -23,7 +23,7 @@ class Hnswlib(System):
     family = "hnswlib"
     distributions = ("hnswlib",)
     needs_metas = False
-    filter_note = "knn_query(filter=lambda label: mask[label]) with a numpy mask evaluated per query (timed)"
+    filter_note = "knn_query(filter=lambda label: mask[label]) with a numpy mask evaluated per query (timed); when the filtered walk finds fewer than k labels hnswlib raises, so k is halved and retried (timed)"
     M, EF_CONSTRUCTION = 16, 200
 
     @classmethod
@@ -52,12 +52,20 @@ class Hnswlib(System):
         self.knob = dict(knob)
 
     def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
-        if flt:
-            allowed = self.cols.mask(flt).tobytes()
-            labels, _ = self.index.knn_query(q, k=k, num_threads=1, filter=lambda i: allowed[i])
-        else:
+        if not flt:
             labels, _ = self.index.knn_query(q, k=k, num_threads=1)
-        return labels[0].astype(np.int64)
+            return labels[0].astype(np.int64)
+        allowed = self.cols.mask(flt).tobytes()
+        # hnswlib raises when the filtered walk finds fewer than k labels; ask for fewer, as an
+        # application would (the retries are inside the timed query)
+        kk = k
+        while kk >= 1:
+            try:
+                labels, _ = self.index.knn_query(q, k=kk, num_threads=1, filter=lambda i: allowed[i])
+                return labels[0].astype(np.int64)
+            except RuntimeError:
+                kk //= 2
+        return np.empty(0, dtype=np.int64)
 
     def disk_bytes(self) -> int | None:
         return tree_bytes(self.workdir / "index.hnswlib")

@@ -116,35 +116,44 @@ def _cmd_info(args: argparse.Namespace, console: Console) -> int:
 def _cmd_eval(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
-    from vecnest.cli.render import ingest_progress
+    from vecnest.eval.sweep import load_sweep, plot_sweep, run_sweep
 
-    if args.db:
-        db = vecnest.open(args.db, read_only=True)
-        target = db.get_collection(args.collection)
+    if args.sweep:
+        spec = load_sweep(args.sweep)
+        with console.status("sweep") as status:
+            reports = run_sweep(spec, progress=lambda msg: status.update(msg))
     else:
-        db, target = None, args.model
-    with ingest_progress(console, None, "embed corpus") as advance:
-        report = vecnest.evaluate(
-            target, args.dataset, _csv(args.metrics), k=args.k,
-            progress=lambda stage, n, total: advance(n),
+        if not args.dataset:
+            raise InvalidInputError("vecnest eval needs --dataset DIR (or --sweep FILE.toml)")
+        db = vecnest.open(args.db, read_only=True) if args.db else None
+        target = db.get_collection(args.collection) if db else args.model
+        with console.status("evaluating"):
+            reports = [vecnest.evaluate(target, args.dataset, _csv(args.metrics), k=args.k, index=args.index)]
+        if db is not None:
+            db.close()
+    table = Table(title=f"[bold]{reports[0].dataset}[/] — {reports[0].n_docs:,} docs, "
+                  f"{reports[0].n_queries} queries, model {reports[0].config['model']}", title_justify="left")
+    for col, justify in (("config", "left"), ("search", "left"), *((m, "right") for m in reports[0].quality),
+                         ("recall@10 vs exact", "right"), ("p50 ms", "right"), ("p99 ms", "right"),
+                         ("QPS 1 thread", "right"), ("bytes/vector", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in reports:
+        table.add_row(
+            r.config.get("name", r.config["index"]), json.dumps(r.config["search"]) if r.config["search"] else "",
+            *(f"{v:.4f}" for v in r.quality.values()), f"{r.ann_recall.get('recall@10', 0):.4f}",
+            f"{r.latency_ms['p50']:.2f}", f"{r.latency_ms['p99']:.2f}",
+            f"{r.throughput_qps['single_thread']:,.0f}", f"{sum(r.bytes_per_vector.values()):,.0f}",
         )
-    if db is not None:
-        db.close()
-    table = Table(title=f"[bold]{report.dataset}[/] — {report.n_docs:,} docs, {report.n_queries} queries, "
-                  f"model {report.config['model']}", title_justify="left")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for group in ("quality", "ann_recall", "latency_ms", "throughput_qps", "timings_s", "bytes_per_vector"):
-        for key, value in getattr(report, group).items():
-            table.add_row(f"{group}.{key}", f"{value:,.4f}" if group in ("quality", "ann_recall") else f"{value:,.2f}")
-    table.add_row("disk_bytes", f"{report.disk_bytes:,}")
     console.print(table)
     if args.out:
-        Path(args.out).write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        console.print(f"wrote {args.out}")
-    if args.markdown:
-        Path(args.markdown).write_text(report.to_markdown())
-        console.print(f"wrote {args.markdown}")
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps([r.to_json() for r in reports], indent=2) + "\n")
+        (out / "eval.md").write_text("\n".join(r.to_markdown() for r in reports))
+        written = ["eval.json", "eval.md"]
+        if args.sweep or len(reports) > 1:
+            written += [p.name for p in plot_sweep(reports, out)]
+        console.print(f"wrote {', '.join(str(out / w) for w in written)}")
     return 0
 
 
@@ -193,14 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("eval", help="quality and cost of a model/collection on a BEIR dataset")
-    p.add_argument("--dataset", required=True, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--dataset", default=None, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--sweep", default=None, help="a sweep file (TOML): many configs, plots")
+    p.add_argument("--index", default=None, help="index of the collection built: exact, hnsw, ivf, ivf_pq")
     p.add_argument("--model", default="default", help="model to build a temporary collection with")
     p.add_argument("--db", default=None, help="evaluate an existing collection instead (with -c)")
     p.add_argument("-c", "--collection", default=None)
     p.add_argument("--metrics", default="ndcg@10,recall@100,mrr@10")
     p.add_argument("-k", type=int, default=100)
-    p.add_argument("--out", default=None, help="write the report as JSON")
-    p.add_argument("--markdown", default=None, help="write the report as Markdown")
+    p.add_argument("--out", default=None, help="folder for eval.json, eval.md and plots")
     p.set_defaults(func=_cmd_eval)
 
     p = sub.add_parser("demo", help="index the bundled arXiv sample and run example searches")

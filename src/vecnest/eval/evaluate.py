@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ import numpy as np
 
 from vecnest._version import __version__
 from vecnest.collection import Collection
+from vecnest.config import IndexConfig, parse_index
+from vecnest.database import Database
 from vecnest.database import open as open_store
 from vecnest.encode.registry import resolve_encoder
 from vecnest.errors import InvalidInputError
@@ -114,6 +116,8 @@ def evaluate(
     *,
     k: int = 100,
     metric: str = "cosine",
+    index: str | IndexConfig | None = None,
+    search: dict[str, Any] | None = None,
     cache_dir: str | Path | None = "default",
     latency_queries: int = 200,
     progress: Callable[[str, int, int], None] | None = None,
@@ -128,6 +132,8 @@ def evaluate(
         metrics: ranx metric names.
         k: depth of the ranking per query (must cover the metrics' cut-offs).
         metric: similarity metric of a collection built here.
+        index: approximate index of a collection built here (``"hnsw"``, an IndexConfig…).
+        search: extra search arguments, e.g. ``{"ef_search": 64}`` or ``{"target_recall": 0.9}``.
         cache_dir: where embeddings are cached (``"default"``: ``$VECNEST_CACHE_DIR`` or
             ``~/.cache/vecnest``; ``None``: no cache).
         latency_queries: queries timed one by one for latency percentiles.
@@ -137,52 +143,91 @@ def evaluate(
     data = dataset if isinstance(dataset, BeirDataset) else load_beir(dataset)
     if not data.queries:
         raise InvalidInputError(f"dataset {data.name} has no judged queries to evaluate")
-    cache = default_cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
+    cache = resolve_cache(cache_dir)
     rss0 = _rss_bytes()
-    timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="vecnest-eval-") as tmp:
-        db = None
         if isinstance(target, Collection):
-            col = target
+            col, db, timings, cached = target, None, {}, False
             if len(col) != len(data.doc_ids):
                 raise InvalidInputError(
                     f"collection {col.name!r} holds {len(col)} documents but dataset {data.name} "
                     f"has {len(data.doc_ids)}; ingest the dataset's corpus.jsonl into it first"
                 )
-            cached = False
         else:
-            encoder = resolve_encoder(target)
-            if encoder is None:
-                raise InvalidInputError("evaluate() needs a model to embed the dataset's texts")
-            db = open_store(Path(tmp) / "store")
-            col = db.create_collection("eval", encoder, metric=metric)
-            start = time.perf_counter()
-            docs, cached = cached_embeddings(
-                encoder, data.doc_texts, kind="documents", cache_dir=cache,
-                progress=(lambda n, t=len(data.doc_ids): progress("embed", n, t)) if progress else None,
-            )
-            timings["embed_documents"] = time.perf_counter() - start
-            start = time.perf_counter()
-            for lo in range(0, len(docs), 4096):
-                hi = lo + 4096
-                col.add(data.doc_ids[lo:hi], data.doc_texts[lo:hi], data.doc_metadata[lo:hi], docs[lo:hi])
-            timings["store_documents"] = time.perf_counter() - start
-        report = _measure(col, data, metrics, k, cache, latency_queries, timings)
-        disk = sum(p.stat().st_size for p in Path(db.root).rglob("*") if p.is_file()) if db else 0
-        rss = _rss_bytes() - rss0
+            db, col, timings, cached = build_collection(target, data, Path(tmp), metric=metric, index=index, cache=cache, progress=progress)
+        measured = _measure(col, data, metrics, k, cache, latency_queries, dict(timings), search or {})
+        report = _report(col, data, k, cached, _rss_bytes() - rss0, search or {}, measured)
         if db is not None:
             db.close()
+    return report
+
+
+def resolve_cache(cache_dir: str | Path | None) -> Path | None:
+    """``"default"`` → the default cache folder; ``None`` → no cache."""
+    if cache_dir == "default":
+        return default_cache_dir()
+    return Path(cache_dir) if cache_dir else None
+
+
+def build_collection(
+    model: Any,
+    data: BeirDataset,
+    root: Path,
+    *,
+    metric: str = "cosine",
+    index: str | IndexConfig | None = None,
+    cache: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    name: str = "eval",
+) -> tuple[Database, Collection, dict[str, float], bool]:
+    """Embed (or reuse cached embeddings of) the corpus and store it in a new collection.
+
+    Returns:
+        The open store, the collection, timings (embed / store / index build) and whether the
+        embeddings came from the cache.
+    """
+    encoder = resolve_encoder(model)
+    if encoder is None:
+        raise InvalidInputError("evaluate() needs a model to embed the dataset's texts")
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    docs, cached = cached_embeddings(
+        encoder, data.doc_texts, kind="documents", cache_dir=cache,
+        progress=(lambda n, t=len(data.doc_ids): progress("embed", n, t)) if progress else None,
+    )
+    timings["embed_documents"] = time.perf_counter() - start
+    db = open_store(root / name)
+    cfg = parse_index(index)
+    # build the index once, after the load, as a bulk loader would
+    col = db.create_collection(name, encoder, metric=metric, index=replace(cfg, delta_limit=10**12))
+    start = time.perf_counter()
+    for lo in range(0, len(docs), 4096):
+        hi = lo + 4096
+        col.add(data.doc_ids[lo:hi], data.doc_texts[lo:hi], data.doc_metadata[lo:hi], docs[lo:hi])
+    timings["store_documents"] = time.perf_counter() - start
+    start = time.perf_counter()
+    col.optimize()
+    timings["build_index"] = time.perf_counter() - start
+    return db, col, timings, cached
+
+
+def _report(
+    col: Collection, data: BeirDataset, k: int, cached: bool, rss: int, search: dict[str, Any], measured: dict[str, Any]
+) -> EvalReport:
     fp = col.config.encoder or {}
+    sizes = col.disk_bytes()
+    index = (col.config.index or IndexConfig()).to_json()
     return EvalReport(
         dataset=data.name,
         n_docs=len(data.doc_ids),
         n_queries=len(data.queries),
-        config={"model": fp.get("name"), "metric": col.metric.value, "index": "exact", "k": k},
+        config={"model": fp.get("name"), "metric": col.metric.value, "index": index["kind"],
+                "index_config": index, "search": search, "k": k},
         embeddings_cached=cached,
-        disk_bytes=disk or sum(v or 0 for v in col.disk_bytes().values()),
+        disk_bytes=sum(v or 0 for v in sizes.values()),
         rss_delta_bytes=rss,
         machine=machine_info(),
-        **report,
+        **measured,
     )
 
 
@@ -194,6 +239,7 @@ def _measure(
     cache: Path | None,
     latency_queries: int,
     timings: dict[str, float],
+    search: dict[str, Any],
 ) -> dict[str, Any]:
     qids = list(data.queries)
     encoder = col.encoder
@@ -204,7 +250,7 @@ def _measure(
     timings["embed_queries"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    results = col.search_batch(qvecs, k=k)
+    results = col.search_batch(qvecs, k=k, include=(), **search)
     batch_s = time.perf_counter() - start
     run = {q: {h.id: h.score for h in hits} for q, hits in zip(qids, results, strict=True)}
     quality = ir_metrics(data.qrels, run, metrics)
@@ -215,7 +261,7 @@ def _measure(
     matrix = np.stack([d.vector for d in stored]).astype(np.float32)
     q = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True) if col.metric.value == "cosine" else qvecs
     ann: dict[str, float] = {}
-    for cut in sorted({10, min(k, 100)}):
+    for cut in sorted({min(10, k), min(k, 100)}):
         exact_idx, _ = top_k(q @ matrix.T, cut)  # k' = min(cut, n) columns
         got = [{h.id for h in hits[:cut]} for hits in results]
         ann[f"recall@{cut}"] = float(
@@ -226,13 +272,13 @@ def _measure(
     lat = []
     for vec in sample:
         t0 = time.perf_counter()
-        col.search(vec, k=10)
+        col.search(vec, k=10, include=(), **search)
         lat.append((time.perf_counter() - t0) * 1000)
     lat_arr = np.array(lat)
     workers = os.cpu_count() or 1
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda v: col.search(v, k=10), sample))
+        list(pool.map(lambda v: col.search(v, k=10, include=(), **search), sample))
     all_cores_s = time.perf_counter() - t0
 
     n = len(stored)
@@ -254,6 +300,6 @@ def _measure(
         "bytes_per_vector": {
             "vectors_float32": (sizes["vectors"] or 0) / max(n, 1),
             "ids_text_metadata": (sizes["documents"] or 0) / max(n, 1),
-            "index_structures": 0.0,
+            "index_file": (sizes["index"] or 0) / max(n, 1),
         },
     }

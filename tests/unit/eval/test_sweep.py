@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import vecnest
+from conftest import REPO
+from vecnest.eval.sweep import load_sweep, plot_sweep, run_sweep
+
+TINY = REPO / "tests" / "data" / "tiny-beir"
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(body)
+    return path
+
+
+def test_sweep_builds_each_config_once_and_plots(tmp_path: Path) -> None:
+    spec = load_sweep(_write(tmp_path, f'''
+dataset = "{TINY}"
+metrics = ["ndcg@10", "recall@5"]
+k = 5
+[[config]]
+name = "exact"
+[[config]]
+name = "hnsw"
+index = "hnsw"
+min_rows = 2
+ef_search = [4, 32]
+'''))
+    reports = run_sweep(spec, cache_dir=tmp_path / "cache")
+    assert [(r.config["name"], r.config["search"]) for r in reports] == [
+        ("exact", {}), ("hnsw", {"ef_search": 4}), ("hnsw", {"ef_search": 32})]
+    for r in reports:
+        assert r.ann_recall["recall@5"] == 1.0  # six documents: every index is exact here
+        assert r.quality["ndcg@10"] > 0.5
+    assert reports[1].bytes_per_vector["index_file"] > 0 == reports[0].bytes_per_vector["index_file"]
+    assert list((tmp_path / "cache").glob("*.documents.npy"))  # embedded once, cached
+    paths = plot_sweep(reports, tmp_path / "plots")
+    assert [p.name for p in paths] == ["recall_vs_qps.png", "quality_vs_bytes.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ('metrics = ["ndcg@10"]\n', "needs 'dataset"),
+        ('dataset = "x"\n[[config]]\nname = "a"\nefsearch = 3\n', "unknown keys"),
+        ('dataset = "x"\n[[config\n', "cannot read sweep file"),
+    ],
+)
+def test_bad_sweep_files(tmp_path: Path, body: str, match: str) -> None:
+    with pytest.raises(vecnest.InvalidInputError, match=match):
+        load_sweep(_write(tmp_path, body))
