@@ -187,11 +187,12 @@ class Run:
         rows = np.sort(np.random.default_rng(self.args.seed).choice(meta["n"], size=n, replace=False))
         np.save(dest / "base.npy", np.load(folder / "base.npy")[rows])
         shutil.copy(folder / "queries.npy", dest / "queries.npy")
-        z = np.load(folder / "cols.npz")
-        ind = z["cat_indptr"]
+        with np.load(folder / "cols.npz") as npz:
+            z = {f: npz[f] for f in npz.files}
+        ind, all_values = z["cat_indptr"], z["cat_values"]
         lens = ind[rows + 1] - ind[rows]
-        values = np.concatenate([z["cat_values"][ind[r] : ind[r + 1]] for r in rows.tolist()])
-        cols = {f: z[f][rows] for f in z.files if not f.startswith("cat_")}
+        values = np.concatenate([all_values[ind[r] : ind[r + 1]] for r in rows.tolist()])
+        cols = {f: a[rows] for f, a in z.items() if not f.startswith("cat_")}
         np.savez(dest / "cols.npz", **cols, cat_values=values, cat_indptr=np.concatenate([[0], np.cumsum(lens)]))
         sub = {**meta, "n": n, "name": "arxiv-10k", "vectors": meta["vectors"] + f" (a random {n:,} of the indexed rows)", "key": {"format": DATA_FORMAT, "subset": n}}
         c = load_columns(dest)

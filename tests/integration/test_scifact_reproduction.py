@@ -48,7 +48,7 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 
 def exact_top_k(queries: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact cosine top-k of unit rows: ``(q, k) int64`` doc indices and ``(q, k) float32`` scores."""
+    """Exact cosine top-k of unit rows: ``(q, k)`` int64 doc indices and float32 scores."""
     scores = queries @ docs.T
     k = min(k, docs.shape[0])
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings
@@ -112,109 +113,140 @@ def oracle_document(where_document: dict[str, Any], text: str | None) -> bool:
 FIELDS = ["a", "b", "c.d", "é"]
 OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains"]
 OPERATORS += ["$contains_any", "$contains_all"]
-
-
-def mostly(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any], one_in: int = 5) -> st.SearchStrategy[Any]:
-    """Draw from ``rare`` about once in ``one_in`` draws, else from ``common``."""
-    return st.integers(0, one_in - 1).flatmap(lambda i: rare if i == 1 else common)
-
-
-POOL_NUMBERS = st.sampled_from([0, 1, 1.0, 2, -1, 1.5, 0.0, -0.0, 2**53 + 1, 2.0**53, 2**63 - 1, -(2**63)])
-RANDOM_NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False))
-NUMBERS = mostly(POOL_NUMBERS, RANDOM_NUMBERS)
-POOL_STRINGS = st.sampled_from(["", "a", "b", "ab", "B", "é", "2025-06-01", "2025-12-31"])
-STRINGS = mostly(POOL_STRINGS, st.text("abAé-1", max_size=3))
-ELEMENTS = st.one_of(st.booleans(), NUMBERS, STRINGS)
-SCALARS = st.one_of(st.none(), ELEMENTS)
-ORDERED = st.one_of(NUMBERS, STRINGS)
-META_VALUES = mostly(SCALARS, st.lists(ELEMENTS, max_size=3), one_in=3)
-NEEDLES = st.text("abA ", max_size=2)
-
-DOCUMENTS = st.lists(
-    st.tuples(
-        st.one_of(st.none(), st.text("abA ", max_size=8)),
-        st.fixed_dictionaries({}, optional={field: META_VALUES for field in FIELDS}),
-    ),
-    min_size=3,
-    max_size=16,
-)
-
 Docs = list[tuple[str | None, dict[str, Any]]]
 
 
-class FilterDrawer:
-    """Draws filters whose values mostly come from the same field of the drawn documents."""
+POOL_NUMBERS = [0, 1, 1.0, 2, -1, 1.5, 0.0, -0.0, 2**53 + 1, 2.0**53, 2**63 - 1, -(2**63)]
+POOL_STRINGS = ["", "a", "b", "ab", "B", "é", "2025-06-01", "2025-12-31"]
+INT64 = st.integers(-(2**63), 2**63 - 1)
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+SHORT_TEXT = st.text("abAé-1", max_size=3)
+DOC_TEXT = st.text("abA ", max_size=8)
+NEEDLES = st.text("abA ", max_size=2)
 
-    def __init__(self, draw: st.DrawFn, docs: Docs) -> None:
+
+class Drawer:
+    """Draws documents, then filters whose values mostly come from the same field of those documents.
+
+    Values are drawn from small pools so that they collide (1, 1.0, True; "a" and ["a"]; null and
+    missing), now and then from all int64 / finite floats / short strings.
+    """
+
+    def __init__(self, draw: st.DrawFn) -> None:
         self.draw = draw
         self.items: dict[str, list[Any]] = {}  # scalar values and list elements, per field
         self.elements: dict[str, list[Any]] = {}  # list elements only, per field
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def integer(self, low: int, high: int) -> int:
+        return self.draw(st.integers(low, high))
+
+    def one_in(self, n: int) -> bool:
+        return self.integer(0, n - 1) == 1
+
+    def choice(self, options: list[Any]) -> Any:
+        return options[self.integer(0, len(options) - 1)]
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def number(self) -> int | float:
+        if self.one_in(5):
+            return self.draw(INT64 if self.one_in(2) else FLOATS)
+        return self.choice(POOL_NUMBERS)
+
+    def string(self) -> str:
+        return self.draw(SHORT_TEXT) if self.one_in(5) else self.choice(POOL_STRINGS)
+
+    def element(self) -> bool | int | float | str:
+        family = self.integer(0, 2)
+        return self.choice([True, False]) if family == 0 else self.number() if family == 1 else self.string()
+
+    def scalar(self) -> Any:
+        return None if self.one_in(5) else self.element()
+
+    def meta_value(self) -> Any:
+        if self.one_in(3):
+            return [self.element() for _ in range(self.integer(0, 3))]
+        return self.scalar()
+
+    def documents(self) -> Docs:
+        docs = []
+        for _ in range(self.integer(3, 16)):
+            text = None if self.one_in(4) else self.draw(DOC_TEXT)
+            docs.append((text, {field: self.meta_value() for field in FIELDS if self.integer(0, 2)}))
         for field in FIELDS:
             values = [meta[field] for _, meta in docs if field in meta]
             self.elements[field] = [e for v in values if isinstance(v, list) for e in v]
             self.items[field] = [v for v in values if not isinstance(v, list)] + self.elements[field]
+        return docs
 
-    def one_in(self, n: int) -> bool:
-        return self.draw(st.integers(0, n - 1)) == 1
+    # -- filters ------------------------------------------------------------------------------
 
-    def pick(self, present: list[Any], fallback: st.SearchStrategy[Any]) -> Any:
-        """Mostly one of ``present``, sometimes anything from ``fallback``."""
-        if not present or self.one_in(4):
-            return self.draw(fallback)
-        return present[self.draw(st.integers(0, len(present) - 1))]
+    def pick(self, present: list[Any], fallback: Callable[[], Any]) -> Any:
+        """Mostly one of ``present``, sometimes a fresh value from ``fallback``."""
+        return self.choice(present) if present and not self.one_in(4) else fallback()
+
+    def ordered(self) -> int | float | str:
+        return self.number() if self.one_in(2) else self.string()
 
     def operand(self, field: str, op: str) -> Any:
         if op == "$exists":
-            return self.draw(st.booleans())
+            return self.one_in(2)
         if op in ("$gt", "$gte", "$lt", "$lte"):
-            return self.pick([v for v in self.items[field] if kind(v) in ("num", "str")], ORDERED)
+            return self.pick([v for v in self.items[field] if kind(v) in ("num", "str")], self.ordered)
         pool = self.elements[field] if op.startswith("$contains") else self.items[field]
         if op in ("$eq", "$ne", "$contains"):
-            return self.pick(pool, SCALARS)
-        size = 1 if self.one_in(5) else self.draw(st.integers(2, 3))
-        return [self.pick(pool, SCALARS) for _ in range(size)]
+            return self.pick(pool, self.scalar)
+        size = 1 if self.one_in(5) else self.integer(2, 3)
+        return [self.pick(pool, self.scalar) for _ in range(size)]
 
     def leaf(self) -> dict[str, Any]:
-        field = self.draw(st.sampled_from(FIELDS))
+        field = self.choice(FIELDS)
         if self.one_in(4):
-            return {field: self.pick(self.items[field], SCALARS)}  # $eq shorthand
-        ops = self.draw(st.lists(st.sampled_from(OPERATORS), min_size=1, max_size=2, unique=True))
+            return {field: self.pick(self.items[field], self.scalar)}  # $eq shorthand
+        ops = [self.choice(OPERATORS)]
+        if self.one_in(3):
+            ops.append(self.choice(OPERATORS))
         return {field: {op: self.operand(field, op) for op in ops}}
 
     def where(self, depth: int) -> dict[str, Any]:
         """A filter with at most ``depth`` levels of ``$and`` / ``$or`` / ``$not``."""
-        shape = self.draw(st.sampled_from(["leaf", "logical", "mixed"])) if depth else "leaf"
+        shape = self.choice(["leaf", "logical", "mixed"]) if depth else "leaf"
         if shape == "leaf":
             return self.leaf()
         if shape == "logical":
-            op = self.draw(st.sampled_from(["$and", "$or", "$not"]))
+            op = self.choice(["$and", "$or", "$not"])
             if op == "$not":
                 return {op: self.where(depth - 1)}
-            return {op: [self.where(depth - 1) for _ in range(self.draw(st.integers(1, 3)))]}
+            return {op: [self.where(depth - 1) for _ in range(self.integer(1, 3))]}
         merged: dict[str, Any] = {}  # several keys in one dict; may stay {}
-        for _ in range(self.draw(st.integers(0, 3))):
+        for _ in range(self.integer(0, 3)):
             merged.update(self.where(depth - 1) if self.one_in(3) else self.leaf())
         return merged
 
     def where_document(self, depth: int) -> dict[str, Any]:
         """A ``where_document`` filter nested at most ``depth`` levels deep."""
         if depth and self.one_in(3):
-            op = self.draw(st.sampled_from(["$and", "$or"]))
-            return {op: [self.where_document(depth - 1) for _ in range(self.draw(st.integers(1, 3)))]}
-        return {self.draw(st.sampled_from(["$contains", "$not_contains"])): self.draw(NEEDLES)}
+            op = self.choice(["$and", "$or"])
+            return {op: [self.where_document(depth - 1) for _ in range(self.integer(1, 3))]}
+        return {self.choice(["$contains", "$not_contains"]): self.draw(NEEDLES)}
 
 
-Case = tuple[Docs, dict[str, Any] | None, dict[str, Any] | None]
+Case = tuple[Docs, list[tuple[dict[str, Any] | None, dict[str, Any] | None]]]
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """Documents, then a ``where`` (depth ≤ 3) and a ``where_document`` (either may be None)."""
-    docs = draw(DOCUMENTS)
-    drawer = FilterDrawer(draw, docs)
-    where = None if drawer.one_in(10) else drawer.where(3)
-    where_document = drawer.where_document(2) if drawer.one_in(3) else None
-    return docs, where, where_document
+    """Documents and three filter pairs: a ``where`` (depth ≤ 3) and a ``where_document``."""
+    drawer = Drawer(draw)
+    docs = drawer.documents()
+    filters = []
+    for _ in range(3):
+        where = None if drawer.one_in(10) else drawer.where(3)
+        where_document = drawer.where_document(2) if drawer.one_in(2) else None
+        filters.append((where, where_document))
+    return docs, filters
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,7 +278,7 @@ def run_sql(conn: sqlite3.Connection, where: dict[str, Any] | None, where_docume
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(case=cases())
 def test_sql_matches_oracle(case: Case) -> None:
-    docs, where, where_document = case
+    docs, filters = case
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE docs (slot INTEGER PRIMARY KEY, id TEXT, text TEXT, metadata TEXT)")
     conn.executemany(
@@ -254,13 +286,16 @@ def test_sql_matches_oracle(case: Case) -> None:
         [(f"d{i}", text, json.dumps(meta, ensure_ascii=False)) for i, (text, meta) in enumerate(docs)],
     )
     try:
-        checks = [(where, where_document)] + [(piece, None) for piece in pieces(where or {})]
-        for sub_where, sub_document in checks:
-            expected = {
-                f"d{i}"
-                for i, (text, meta) in enumerate(docs)
-                if oracle_where(sub_where or {}, meta) and oracle_document(sub_document or {}, text)
-            }
-            assert run_sql(conn, sub_where, sub_document) == expected, (sub_where, sub_document)
+        for where, where_document in filters:
+            checks = [(where, where_document)]
+            checks += [(piece, None) for piece in pieces(where or {})]
+            checks += [(None, piece) for piece in pieces(where_document or {})]
+            for sub_where, sub_document in checks:
+                expected = {
+                    f"d{i}"
+                    for i, (text, meta) in enumerate(docs)
+                    if oracle_where(sub_where or {}, meta) and oracle_document(sub_document or {}, text)
+                }
+                assert run_sql(conn, sub_where, sub_document) == expected, (sub_where, sub_document)
     finally:
         conn.close()

@@ -1,7 +1,8 @@
 """Encoders: text → ``(n, dim) float32`` vectors.
 
-The default model is all-MiniLM-L6-v2 as an int8 ONNX graph (offline, CPU). Any sentence-transformers
-model can be used with the ``torch`` extra, and any callable through :class:`CallableEncoder`.
+The default model is all-MiniLM-L6-v2 as an int8 ONNX graph (offline, CPU). Any
+sentence-transformers model can be used with the ``torch`` extra, and any callable through
+:class:`CallableEncoder`.
 """
 
 from __future__ import annotations

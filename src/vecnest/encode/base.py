@@ -1,8 +1,9 @@
 """The :class:`Encoder` interface, the :class:`CallableEncoder` wrapper and fingerprint comparison.
 
-An encoder turns texts into ``(n, dim) float32`` C-contiguous arrays. Every encoder can describe itself
-with :meth:`Encoder.fingerprint`, a small JSON-serialisable dict that a collection records in its
-manifest; :func:`encoders_match` compares two fingerprints on the keys that change the vectors.
+An encoder turns texts into ``(n, dim) float32`` C-contiguous arrays. Every encoder can describe
+itself with :meth:`Encoder.fingerprint`, a small JSON-serialisable dict that a collection records
+in its manifest; :func:`encoders_match` compares two fingerprints on the keys that change the
+vectors.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = [
     "encoders_match",
 ]
 
-#: ``progress(n_done_increment)``: called as batches complete with the number of texts just finished.
+#: ``progress(n_done_increment)``: called as batches complete, with the number of texts just done.
 ProgressCallback = Callable[[int], None]
 
 #: The keys of a fingerprint that decide which vectors an encoder produces, in manifest order.
@@ -50,12 +51,12 @@ _UNIT_NORM_TOL = 1e-3
 class Encoder(abc.ABC):
     """Turns texts into dense vectors.
 
-    Subclasses set the attributes ``name``, ``dim`` and ``normalized`` (plain attributes or properties)
-    and implement :meth:`encode_documents`, :meth:`encode_queries` and :meth:`fingerprint`.
+    Subclasses set ``name``, ``dim`` and ``normalized`` (plain attributes or properties) and
+    implement :meth:`encode_documents`, :meth:`encode_queries` and :meth:`fingerprint`.
 
     Attributes:
-        name: identity of the model, e.g. ``"all-MiniLM-L6-v2"``. For the built-in encoders it is also
-            a spec that :func:`vecnest.encode.resolve_encoder` accepts.
+        name: identity of the model, e.g. ``"all-MiniLM-L6-v2"``. For the built-in encoders it is
+            also a spec that :func:`vecnest.encode.resolve_encoder` accepts.
         dim: number of columns of every array the encoder returns.
         normalized: True if every output row has unit L2 norm (cosine = dot product).
     """
@@ -75,11 +76,11 @@ class Encoder(abc.ABC):
         """Encode documents (passages) to be stored.
 
         Args:
-            texts: the documents, already composed (e.g. ``title + " " + body``). A list of one for a
-                single text; a bare ``str`` is rejected.
+            texts: the documents, already composed (e.g. ``title + " " + body``). A list of one
+                for a single text; a bare ``str`` is rejected.
             batch_size: upper bound on the number of texts per model call; ``None`` lets the encoder
                 choose.
-            progress: optional ``progress(n)`` called after each batch with the number of texts done.
+            progress: optional ``progress(n)`` called after each batch with its number of texts.
 
         Returns:
             ``(len(texts), dim) float32`` C-contiguous array, rows in the order of ``texts``.
@@ -137,15 +138,13 @@ def check_texts(texts: object) -> list[str]:
             "wrap one text in a list: [text]"
         )
     if not isinstance(texts, Iterable):
-        raise InvalidInputError(
-            f"expected a sequence of strings, got {type(texts).__name__}"
-        )
+        raise InvalidInputError(f"expected a sequence of strings, got {type(texts).__name__}")
     out = list(texts)
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise InvalidInputError(
-                f"expected a sequence of strings, but item {i} is a {type(t).__name__} ({t!r:.60}); "
-                "convert it with str() or drop it"
+                f"expected a sequence of strings, but item {i} is a {type(t).__name__} "
+                f"({t!r:.60}); convert it with str() or drop it"
             )
     return out
 
@@ -159,9 +158,7 @@ def check_batch_size(batch_size: int | None) -> None:
     if batch_size is None:
         return
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(
-            f"batch_size must be a positive int or None, got {batch_size!r}"
-        )
+        raise InvalidInputError(f"batch_size must be a positive int or None, got {batch_size!r}")
 
 
 def check_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> np.ndarray:
@@ -186,18 +183,18 @@ def check_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> 
         arr = np.asarray(raw)
     except Exception as exc:  # a ragged list, an object numpy cannot convert
         raise InvalidInputError(
-            f"encoder {name!r}: the callable returned {type(raw).__name__}, which is not convertible "
-            f"to an array ({exc}); it must return an (n, {dim}) float array"
+            f"encoder {name!r}: the callable returned {type(raw).__name__}, which is not "
+            f"convertible to an array ({exc}); it must return an (n, {dim}) float array"
         ) from exc
     if arr.dtype.kind not in "fiu":
         raise InvalidInputError(
-            f"encoder {name!r}: the callable returned an array of dtype {arr.dtype}; expected a real "
-            f"float array of shape ({n}, {dim})"
+            f"encoder {name!r}: the callable returned an array of dtype {arr.dtype}; expected a "
+            f"real float array of shape ({n}, {dim})"
         )
     if arr.ndim != 2:
         raise InvalidInputError(
-            f"encoder {name!r}: the callable returned an array of shape {arr.shape}; expected a 2-D "
-            f"array of shape ({n}, {dim}), one row per text"
+            f"encoder {name!r}: the callable returned an array of shape {arr.shape}; expected a "
+            f"2-D array of shape ({n}, {dim}), one row per text"
         )
     if arr.shape[0] != n:
         raise InvalidInputError(
@@ -206,8 +203,8 @@ def check_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> 
         )
     if arr.shape[1] != dim:
         raise DimensionMismatchError(
-            f"encoder {name!r}: the callable returned vectors of dim {arr.shape[1]}, but the encoder "
-            f"was declared with dim={dim}; fix the dim= argument or the callable"
+            f"encoder {name!r}: the callable returned vectors of dim {arr.shape[1]}, but the "
+            f"encoder was declared with dim={dim}; fix the dim= argument or the callable"
         )
     out = np.ascontiguousarray(arr, dtype=np.float32)
     finite = np.isfinite(out)
@@ -224,7 +221,8 @@ def check_output(raw: object, n: int, dim: int, name: str, normalized: bool) -> 
             i = int(off[0])
             raise InvalidInputError(
                 f"encoder {name!r} was declared normalized=True, but row {i} has L2 norm "
-                f"{float(norms[i]):.6g}; normalise the rows in the callable or pass normalized=False"
+                f"{float(norms[i]):.6g}; normalise the rows in the callable or pass "
+                "normalized=False"
             )
     return out
 
@@ -248,10 +246,11 @@ class CallableEncoder(Encoder):
             changes).
         normalized: True if ``fn`` returns unit-norm rows (checked on every call).
         query_fn: optional different callable for queries (asymmetric models); defaults to ``fn``.
-        batch_size: default number of texts per call of ``fn``; ``None`` passes all texts in one call.
+        batch_size: default number of texts per call of ``fn``; ``None`` passes all in one call.
 
     Raises:
-        InvalidInputError: ``fn`` is not callable, ``dim`` is not a positive int or ``name`` is empty.
+        InvalidInputError: ``fn`` is not callable, ``dim`` is not a positive int, or ``name`` is
+            empty.
     """
 
     backend = "callable"

@@ -41,15 +41,16 @@ def resolve_encoder(model: object, **options: Any) -> Encoder | None:
         model: ``"default"``, ``"all-MiniLM-L6-v2"``, ``"sentence-transformers:NAME_OR_PATH"``, an
             :class:`Encoder`, or ``None``.
         **options: keyword arguments for the encoder's constructor (e.g. ``intra_op_threads`` for
-            the default model; ``query_prompt``, ``normalize``, ``device`` for sentence-transformers).
-            Without options the default model is the shared :func:`default_encoder`.
+            the default model; ``query_prompt``, ``normalize``, ``device`` for
+            sentence-transformers). Without options the default model is the shared
+            :func:`default_encoder`.
 
     Returns:
         The encoder, or ``None`` when ``model`` is ``None``.
 
     Raises:
-        InvalidInputError: an unknown spec, a bare callable (wrap it in ``CallableEncoder``), options
-            given with an Encoder instance or None, or any other type.
+        InvalidInputError: an unknown spec, a bare callable (wrap it in ``CallableEncoder``),
+            options given with an Encoder instance or None, or any other type.
         MissingDependencyError: a ``sentence-transformers:`` spec without the ``torch`` extra.
     """
     if model is None or isinstance(model, Encoder):
@@ -106,11 +107,13 @@ def encoder_from_fingerprint(fingerprint: Mapping[str, Any]) -> Encoder | None:
         enc = default_encoder()
         diff = fingerprint_diff(fingerprint, enc.fingerprint())
         if diff:
-            details = "; ".join(f"{k}: recorded {a!r}, available {b!r}" for k, (a, b) in diff.items())
+            details = "; ".join(
+                f"{k}: recorded {a!r}, available {b!r}" for k, (a, b) in diff.items()
+            )
             raise ModelMismatchError(
-                f"the collection was built with a different build of {MODEL_NAME} than this vecnest "
-                f"ships ({details}); re-embed into a new collection, or open it with model=None "
-                "for vector queries only"
+                f"the collection was built with a different build of {MODEL_NAME} than this "
+                f"vecnest ships ({details}); re-embed into a new collection, or open it with "
+                "model=None for vector queries only"
             )
         return enc
     if backend == ST_BACKEND and isinstance(name, str) and name.startswith(ST_PREFIX):

@@ -89,8 +89,8 @@ class SentenceTransformerEncoder(Encoder):
 
     Prompts are resolved the way sentence-transformers' ``encode_query`` / ``encode_document`` do:
     an explicit prompt, else the named prompt from the model's ``prompts``, else the model's
-    ``"query"`` (resp. ``"document"`` / ``"passage"`` / ``"corpus"``) prompt, else its default prompt,
-    else none. The resolved strings are what :meth:`fingerprint` records.
+    ``"query"`` (resp. ``"document"`` / ``"passage"`` / ``"corpus"``) prompt, else its default
+    prompt, else none. The resolved strings are what :meth:`fingerprint` records.
 
     Args:
         model_name_or_path: a local model folder, or a hub id present in the local cache.
@@ -147,7 +147,9 @@ class SentenceTransformerEncoder(Encoder):
                 )
         check_batch_size(batch_size)
         if max_seq_length is not None and (
-            isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or max_seq_length < 1
+            isinstance(max_seq_length, bool)
+            or not isinstance(max_seq_length, int)
+            or max_seq_length < 1
         ):
             raise InvalidInputError(
                 f"max_seq_length must be a positive int or None, got {max_seq_length!r}"
@@ -207,7 +209,11 @@ class SentenceTransformerEncoder(Encoder):
             path = Path(self.model_name_or_path).expanduser()
             local = path.is_dir()
             digest = weights_sha256(path) if local else None
-            if self._expected_sha256 is not None and digest is not None and digest != self._expected_sha256:
+            if (
+                self._expected_sha256 is not None
+                and digest is not None
+                and digest != self._expected_sha256
+            ):
                 raise ModelMismatchError(
                     f"the weights in {path} have SHA-256 {digest}, but {self._expected_sha256} was "
                     "recorded; the model files changed since the collection was built. Restore "
@@ -231,7 +237,12 @@ class SentenceTransformerEncoder(Encoder):
             prompts: dict[str, str] = dict(getattr(model, "prompts", None) or {})
             default_name: str | None = getattr(model, "default_prompt_name", None)
             self._query_prompt = self._resolve_prompt(
-                "query", self._query_prompt_arg, self._query_prompt_name, ("query",), prompts, default_name
+                "query",
+                self._query_prompt_arg,
+                self._query_prompt_name,
+                ("query",),
+                prompts,
+                default_name,
             )
             self._document_prompt = self._resolve_prompt(
                 "document",
@@ -276,17 +287,19 @@ class SentenceTransformerEncoder(Encoder):
     def dim(self) -> int:  # type: ignore[override]
         """Output dimension (loads the model)."""
         model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(model, "get_embedding_dimension", None)
+        if getter is None:  # older sentence-transformers
+            getter = model.get_sentence_embedding_dimension
         dim = getter()
         if dim is None:  # the model does not declare it: measure it once
-            dim = int(np.asarray(model.encode(["dimension probe"], show_progress_bar=False)).shape[-1])
+            dim = int(
+                np.asarray(model.encode(["dimension probe"], show_progress_bar=False)).shape[-1]
+            )
         return int(dim)
 
     @property
     def normalized(self) -> bool:  # type: ignore[override]
-        """True if rows are unit-norm: ``normalize=True`` or the model ends in a Normalize module."""
+        """True if rows are unit-norm: ``normalize=True`` or the model has a Normalize module."""
         if self.normalize:
             return True
         model = self._load()

@@ -90,12 +90,32 @@ def test_callable_encoder_query_fn_is_used_for_queries() -> None:
 @pytest.mark.parametrize(
     ("fn", "error", "match"),
     [
-        (lambda ts: np.ones(len(ts)), InvalidInputError, r"shape \(2,\); expected a 2-D array of shape \(2, 4\)"),
+        (
+            lambda ts: np.ones(len(ts)),
+            InvalidInputError,
+            r"shape \(2,\); expected a 2-D array of shape \(2, 4\)",
+        ),
         (lambda ts: np.ones((len(ts) + 1, 4)), InvalidInputError, r"returned 3 rows for 2 texts"),
-        (lambda ts: np.ones((len(ts), 5)), DimensionMismatchError, r"dim 5, but the encoder was declared with dim=4"),
-        (lambda ts: np.full((len(ts), 4), np.nan), InvalidInputError, r"non-finite values \(NaN or inf\) in 2 row\(s\), first at row 0"),
-        (lambda ts: np.array([[1, 2, 3, 4], [0, 0, np.inf, 0]]), InvalidInputError, r"non-finite .* first at row 1"),
-        (lambda ts: np.array([["a"] * 4] * len(ts)), InvalidInputError, r"dtype <U1; expected a real float array"),
+        (
+            lambda ts: np.ones((len(ts), 5)),
+            DimensionMismatchError,
+            r"dim 5, but the encoder was declared with dim=4",
+        ),
+        (
+            lambda ts: np.full((len(ts), 4), np.nan),
+            InvalidInputError,
+            r"non-finite values \(NaN or inf\) in 2 row\(s\), first at row 0",
+        ),
+        (
+            lambda ts: np.array([[1, 2, 3, 4], [0, 0, np.inf, 0]]),
+            InvalidInputError,
+            r"non-finite .* first at row 1",
+        ),
+        (
+            lambda ts: np.array([["a"] * 4] * len(ts)),
+            InvalidInputError,
+            r"dtype <U1; expected a real float array",
+        ),
         (lambda ts: None, InvalidInputError, r"dtype object"),
         (lambda ts: [[1.0, 2.0], [1.0]], InvalidInputError, r"not convertible to an array"),
     ],
@@ -115,7 +135,9 @@ def test_dimension_mismatch_is_an_invalid_input_error() -> None:
 def test_callable_encoder_checks_normalized_claim() -> None:
     CallableEncoder(unit, dim=4, name="unit", normalized=True).encode_documents(["a"])
     enc = CallableEncoder(ones, dim=4, name="ones", normalized=True)
-    with pytest.raises(InvalidInputError, match=r"declared normalized=True, but row 0 has L2 norm 2"):
+    with pytest.raises(
+        InvalidInputError, match=r"declared normalized=True, but row 0 has L2 norm 2"
+    ):
         enc.encode_documents(["a"])
 
 
@@ -127,8 +149,14 @@ def test_callable_encoder_checks_normalized_claim() -> None:
         ({"fn": ones, "dim": 4.0, "name": "x"}, r"dim must be a positive int, got 4.0"),
         ({"fn": ones, "dim": True, "name": "x"}, r"dim must be a positive int, got True"),
         ({"fn": ones, "dim": 4, "name": " "}, r"name must be a non-empty string"),
-        ({"fn": ones, "dim": 4, "name": "x", "batch_size": 0}, r"batch_size must be a positive int or None, got 0"),
-        ({"fn": ones, "dim": 4, "name": "x", "query_fn": "no"}, r"query_fn must be callable or None, got str"),
+        (
+            {"fn": ones, "dim": 4, "name": "x", "batch_size": 0},
+            r"batch_size must be a positive int or None, got 0",
+        ),
+        (
+            {"fn": ones, "dim": 4, "name": "x", "query_fn": "no"},
+            r"query_fn must be callable or None, got str",
+        ),
     ],
 )
 def test_callable_encoder_rejects_bad_arguments(kwargs: dict, match: str) -> None:
@@ -184,7 +212,9 @@ def test_encoders_match_detects_identity_changes() -> None:
     assert fingerprint_diff(a, dict(a, dim=768)) == {"dim": (384, 768)}
     assert not encoders_match(a, dict(a, query_prompt="query: "))
     assert not encoders_match(a, dict(a, weights_sha256="0" * 64))
-    assert not encoders_match(a, CallableEncoder(ones, dim=384, name="all-MiniLM-L6-v2").fingerprint())
+    assert not encoders_match(
+        a, CallableEncoder(ones, dim=384, name="all-MiniLM-L6-v2").fingerprint()
+    )
 
 
 def test_unknown_weights_hash_is_not_a_mismatch() -> None:
@@ -220,23 +250,34 @@ def test_resolve_passes_encoders_and_none_through() -> None:
 
 
 def test_resolve_rejects_plain_callable() -> None:
-    with pytest.raises(InvalidInputError, match=r"model=ones is a plain callable.*CallableEncoder\(ones, dim=\.\.\., name=\.\.\.\)"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"model=ones is a plain callable.*CallableEncoder\(ones, dim=\.\.\., name=\.\.\.\)",
+    ):
         resolve_encoder(ones)
 
 
 @pytest.mark.parametrize("spec", ["bge-small", "", "sentence-transformer:x"])
 def test_resolve_rejects_unknown_strings(spec: str) -> None:
-    with pytest.raises(InvalidInputError, match=r"unknown model .*\"default\" or \"all-MiniLM-L6-v2\".*sentence-transformers:NAME_OR_PATH.*CallableEncoder.*None"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"unknown model .*\"default\" or \"all-MiniLM-L6-v2\".*"
+        r"sentence-transformers:NAME_OR_PATH.*CallableEncoder.*None",
+    ):
         resolve_encoder(spec)
 
 
 def test_resolve_rejects_other_types() -> None:
-    with pytest.raises(InvalidInputError, match=r"model must be a string, an Encoder or None, got int"):
+    with pytest.raises(
+        InvalidInputError, match=r"model must be a string, an Encoder or None, got int"
+    ):
         resolve_encoder(3)
 
 
 def test_resolve_sentence_transformers_needs_a_target() -> None:
-    with pytest.raises(InvalidInputError, match=r"needs a model name or local path after the colon"):
+    with pytest.raises(
+        InvalidInputError, match=r"needs a model name or local path after the colon"
+    ):
         resolve_encoder("sentence-transformers:  ")
 
 

@@ -1,4 +1,4 @@
-"""The default encoder (all-MiniLM-L6-v2, int8 ONNX) against the precomputed reference embeddings."""
+"""The default encoder (all-MiniLM-L6-v2, int8 ONNX) against the precomputed embeddings."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecnest.encode import MiniLMEncoder, default_encoder
-from vecnest.encode import minilm
+from vecnest.encode import MiniLMEncoder, default_encoder, minilm
 from vecnest.errors import InvalidInputError, ModelIntegrityError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -103,10 +102,13 @@ def test_empty_list(encoder: MiniLMEncoder) -> None:
         assert out.dtype == np.float32
 
 
-def test_order_preserved_with_mixed_lengths(encoder: MiniLMEncoder, scifact_docs: list[dict]) -> None:
+def test_order_preserved_with_mixed_lengths(
+    encoder: MiniLMEncoder, scifact_docs: list[dict]
+) -> None:
     long_docs = [doc_text(d) for d in scifact_docs[:6]]
     short = ["graph neural networks", "x", "protein folding with deep learning", "cats", "", "BM25"]
-    texts = [t for pair in zip(short, long_docs, strict=True) for t in pair]  # short, long, short, ...
+    # short, long, short, long, ...
+    texts = [t for pair in zip(short, long_docs, strict=True) for t in pair]
     alone = np.vstack([encoder.encode_documents([t]) for t in texts])
     together = encoder.encode_documents(texts)
     np.testing.assert_allclose(together, alone, atol=1e-5)
@@ -148,7 +150,9 @@ def test_truncation_at_256_tokens(encoder: MiniLMEncoder) -> None:
 def test_checksum_mismatch_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(minilm, "WEIGHTS_SHA256", "0" * 64)
     enc = MiniLMEncoder()
-    with pytest.raises(ModelIntegrityError, match=r"has SHA-256 8199be6f.*, expected 0{64}.*force-reinstall"):
+    with pytest.raises(
+        ModelIntegrityError, match=r"has SHA-256 8199be6f.*, expected 0{64}.*force-reinstall"
+    ):
         enc.encode_documents(["hello"])
     assert enc._session is None
 
