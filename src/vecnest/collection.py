@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,6 @@ from vecnest.errors import (
     InvalidInputError,
     NoEncoderError,
     NotFoundError,
-    StorageLockedError,
 )
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import calibrate
@@ -376,21 +375,26 @@ class Collection:
         opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
         qvecs = self._query_vectors(queries)
         node = vfilter.parse(where, where_document)
-        for _ in range(5):  # a concurrent write between the stages of a search: run it again
-            snap = self._current_snapshot()
+        result = None
+        snap = self._snapshot
+        if not fields and snap is not None and snap.stamp == self._db.catalog.stamp():
+            # fast path: nothing changed since the last snapshot and no catalog read is needed
             try:
-                slots, scores, plan = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts)
-                t0 = time.perf_counter()
-                wanted = np.unique(slots[slots >= 0])
-                docs: dict[int, tuple[str, str | None, Metadata]] = {}
-                if fields and len(wanted):
-                    with self._pinned_read(snap) as conn:
-                        docs = self._rows_by_slot(conn, wanted)
-                break
+                result = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts)
             except _Stale:
-                continue
-        else:
-            raise StorageLockedError(f"collection {self.name!r} changed during 5 consecutive searches; retry")
+                result = None
+        t0 = time.perf_counter()
+        docs: dict[int, tuple[str, str | None, Metadata]] = {}
+        if result is None:  # one read transaction: the snapshot, the search and the documents agree
+            with self._db.catalog.read() as conn:
+                self._check_alive(conn)
+                snap = self._load_snapshot(conn)
+                result = execute(snap, qvecs, k, node, lambda: nullcontext(conn), opts)
+                t0 = time.perf_counter()
+                if fields:
+                    docs = self._rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
+        slots, scores, plan = result
+        wanted = np.unique(slots[slots >= 0]) if include_vectors else slots[:0]
         vecs = None
         if include_vectors and len(wanted):
             vecs = dict(zip(wanted.tolist(), np.asarray(snap.flat.vectors[wanted]), strict=True))
@@ -416,14 +420,6 @@ class Collection:
                 hits.plan = plan
             out.append(hits)
         return out
-
-    def _current_snapshot(self) -> Snapshot:
-        """The snapshot of the latest committed state; validated with one cheap PRAGMA."""
-        snap = self._snapshot
-        if snap is not None and snap.stamp == self._db.catalog.stamp():
-            return snap
-        with self._db.catalog.read() as conn:
-            return self._load_snapshot(conn)
 
     @contextmanager
     def _pinned_read(self, snap: Snapshot) -> Iterator[sqlite3.Connection]:
