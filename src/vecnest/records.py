@@ -119,6 +119,11 @@ def check_texts(texts: object, n: int) -> list[str]:
 
 
 def _check_value(value: object, where: str) -> object:
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInputError(
+            f"{where} contains a NUL character (\\x00), which SQLite's JSON functions cut strings at; "
+            "remove it or encode the value"
+        )
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.generic):
@@ -150,10 +155,16 @@ def check_metadata(metadata: object, where: str = "metadata") -> Metadata:
         )
     out: Metadata = {}
     for key, value in metadata.items():
-        if not isinstance(key, str) or not key or key.startswith("$") or '"' in key:
+        if (
+            not isinstance(key, str)
+            or not key
+            or key.startswith("$")
+            or any(ch in '"\\' or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in key)
+        ):
             raise InvalidInputError(
                 f"{where} has key {key!r}; keys must be non-empty strings that do not start "
-                "with '$' and contain no '\"'"
+                "with '$' and contain no '\"', no backslash and no control character (the "
+                "filter language could not address them)"
             )
         path = f"{where}[{key!r}]"
         if isinstance(value, (list, tuple, np.ndarray)):

@@ -9,6 +9,7 @@ strict JSON types, ``$ne``/``$nin`` true for missing fields, lists matched only 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,30 +28,67 @@ def sql_kind(json_type: str | None) -> int:
     return MISSING if json_type is None else _SQL_KIND[json_type]
 
 
+_EXACT_FLOAT = 2**53  # integers beyond this are not all representable as float64
+
+
 @dataclass(frozen=True)
 class Values:
-    """Typed values: kind codes, numbers (NaN elsewhere), text codes into a sorted vocabulary."""
+    """Typed values: kind codes, numbers, text codes into a sorted vocabulary.
+
+    Integers are kept exactly (``int64``) beside a float64 copy, so comparisons agree with
+    SQLite's, which never rounds an integer: ``2**53 + 1 != 2.0**53``.
+    """
 
     kind: np.ndarray  # (n,) int8
-    num: np.ndarray  # (n,) float64
+    num: np.ndarray  # (n,) float64, NaN unless kind == NUMBER
+    ival: np.ndarray  # (n,) int64, the exact value of integer entries (0 elsewhere)
+    is_int: np.ndarray  # (n,) bool
     code: np.ndarray  # (n,) int32, -1 unless kind == TEXT
     vocab: np.ndarray  # (v,) str, sorted (code point order == SQLite's byte order for UTF-8)
 
     @classmethod
     def build(cls, kinds: list[int], values: list[object]) -> Values:
         """From per-row kind codes and raw values (number, str or anything else)."""
+        n = len(kinds)
         kind = np.asarray(kinds, dtype=np.int8)
-        num = np.full(len(kinds), np.nan)
-        is_num = kind == NUMBER
-        if is_num.any():
-            num[is_num] = np.asarray([v for v, k in zip(values, kinds, strict=True) if k == NUMBER], dtype=np.float64)
-        is_text = kind == TEXT
-        texts = [v for v, k in zip(values, kinds, strict=True) if k == TEXT]
+        num = np.full(n, np.nan)
+        ival = np.zeros(n, dtype=np.int64)
+        is_int = np.zeros(n, dtype=bool)
+        texts: list[str] = []
+        text_rows: list[int] = []
+        for i, (k, v) in enumerate(zip(kinds, values, strict=True)):
+            if k == NUMBER:
+                num[i] = float(v)  # type: ignore[arg-type]
+                if isinstance(v, int):
+                    ival[i] = v
+                    is_int[i] = True
+            elif k == TEXT:
+                texts.append(v)  # type: ignore[arg-type]
+                text_rows.append(i)
         vocab = np.unique(np.asarray(texts, dtype=str)) if texts else np.asarray([], dtype=str)
-        code = np.full(len(kinds), -1, dtype=np.int32)
+        code = np.full(n, -1, dtype=np.int32)
         if texts:
-            code[is_text] = np.searchsorted(vocab, np.asarray(texts, dtype=str))
-        return cls(kind, num, code, vocab)
+            code[text_rows] = np.searchsorted(vocab, np.asarray(texts, dtype=str))
+        return cls(kind, num, ival, is_int, code, vocab)
+
+    def _numbers(self, value: int | float, test: str) -> np.ndarray:
+        """Exact numeric comparison ``row <test> value`` for every NUMBER row."""
+        is_real = (self.kind == NUMBER) & ~self.is_int
+        out = np.zeros(len(self.kind), dtype=bool)
+        integral = isinstance(value, int) or float(value).is_integer()
+        if integral and abs(int(value)) < 2**63:
+            v = int(value)
+            out[self.is_int] = _OPS[test](self.ival[self.is_int], v)
+        elif test in ("gt", "gte"):  # non-integral v: i > v <=> i >= ceil(v)
+            out[self.is_int] = self.ival[self.is_int] >= math.ceil(value)
+        elif test in ("lt", "lte"):
+            out[self.is_int] = self.ival[self.is_int] <= math.floor(value)
+        if abs(value) < _EXACT_FLOAT or isinstance(value, float):
+            out[is_real] = _OPS[test](self.num[is_real], float(value))
+        else:  # a huge integer against reals: let Python compare float and int exactly
+            rows = np.flatnonzero(is_real)
+            out[rows] = [_PY_OPS[test](float(x), value) for x in self.num[rows]]
+        return out
 
     def equals(self, value: Scalar) -> np.ndarray:
         """Rows whose value equals ``value`` under strict JSON typing."""
@@ -59,7 +97,7 @@ class Values:
         if isinstance(value, bool):
             return self.kind == (TRUE if value else FALSE)
         if isinstance(value, (int, float)):
-            return (self.kind == NUMBER) & (self.num == float(value))
+            return self._numbers(value, "eq")
         pos = int(np.searchsorted(self.vocab, value))
         if pos < len(self.vocab) and self.vocab[pos] == value:
             return self.code == pos
@@ -78,15 +116,16 @@ class Values:
             if op is Op.LT:
                 return is_text & (code < left)
             return is_text & (code < right)
-        v = float(value)  # type: ignore[arg-type]
-        with np.errstate(invalid="ignore"):
-            if op is Op.GT:
-                return self.num > v
-            if op is Op.GTE:
-                return self.num >= v
-            if op is Op.LT:
-                return self.num < v
-            return self.num <= v
+        return self._numbers(value, op.value)  # type: ignore[arg-type]
+
+
+_OPS = {
+    "eq": np.equal, "gt": np.greater, "gte": np.greater_equal, "lt": np.less, "lte": np.less_equal,
+}
+_PY_OPS = {
+    "eq": lambda a, b: a == b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b,
+}
 
 
 @dataclass(frozen=True)
