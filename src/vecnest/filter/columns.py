@@ -76,7 +76,7 @@ class Values:
         is_real = (self.kind == NUMBER) & ~self.is_int
         out = np.zeros(len(self.kind), dtype=bool)
         integral = isinstance(value, int) or float(value).is_integer()
-        if integral and abs(int(value)) < 2**63:
+        if integral and -(2**63) <= int(value) < 2**63:
             v = int(value)
             out[self.is_int] = _OPS[test](self.ival[self.is_int], v)
         elif test in ("gt", "gte"):  # non-integral v: i > v <=> i >= ceil(v)
