@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vecnest.errors import InvalidInputError
+from vecnest.jsonl import iter_jsonl, open_text
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class JsonlSource:
 
     def count(self) -> int:
         """Number of non-empty lines (documents) in the file."""
-        with _open_text(self.file) as fh:
+        with open_text(self.file) as fh:
             return sum(1 for line in fh if line.strip())
 
     def batches(self, size: int, limit: int | None = None) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
@@ -70,39 +69,24 @@ class JsonlSource:
     def _records(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         path = self.file
         skip = {self.id_field, *self.text_fields}
-        with _open_text(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InvalidInputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-                if not isinstance(obj, dict):
-                    raise InvalidInputError(f"{path}:{lineno}: expected a JSON object per line")
-                if self.id_field not in obj:
-                    raise InvalidInputError(
-                        f"{path}:{lineno}: no id field {self.id_field!r} (fields: "
-                        f"{sorted(obj)}); choose it with --id-field"
-                    )
-                text = " ".join(
-                    str(obj[f]).strip() for f in self.text_fields if obj.get(f)
-                ).strip()
-                if not text:
-                    raise InvalidInputError(
-                        f"{path}:{lineno}: no text in fields {list(self.text_fields)}; choose "
-                        "them with --text-fields"
-                    )
-                keep: Sequence[str] = (
-                    self.metadata_fields
-                    if self.metadata_fields is not None
-                    else [k for k in obj if k not in skip]
+        for lineno, obj in iter_jsonl(path):
+            if self.id_field not in obj:
+                raise InvalidInputError(
+                    f"{path}:{lineno}: no id field {self.id_field!r} (fields: "
+                    f"{sorted(obj)}); choose it with --id-field"
                 )
-                meta = {k: obj[k] for k in keep if k in obj}
-                yield str(obj[self.id_field]), text, meta
-
-
-def _open_text(path: Path):  # noqa: ANN202 - a text file handle
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")  # noqa: SIM115
+            text = " ".join(
+                str(obj[f]).strip() for f in self.text_fields if obj.get(f)
+            ).strip()
+            if not text:
+                raise InvalidInputError(
+                    f"{path}:{lineno}: no text in fields {list(self.text_fields)}; choose "
+                    "them with --text-fields"
+                )
+            keep: Sequence[str] = (
+                self.metadata_fields
+                if self.metadata_fields is not None
+                else [k for k in obj if k not in skip]
+            )
+            meta = {k: obj[k] for k in keep if k in obj}
+            yield str(obj[self.id_field]), text, meta

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vecnest.errors import InvalidInputError
+from vecnest.jsonl import iter_jsonl
 
 
 class DatasetError(InvalidInputError):
@@ -49,17 +49,10 @@ class BeirDataset:
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict) or "_id" not in obj:
-                raise DatasetError(f"{path}:{lineno}: expected a JSON object with an '_id' field")
-            rows.append(obj)
+    for lineno, obj in iter_jsonl(path, DatasetError):
+        if "_id" not in obj:
+            raise DatasetError(f"{path}:{lineno}: expected a JSON object with an '_id' field")
+        rows.append(obj)
     return rows
 
 
