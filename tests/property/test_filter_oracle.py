@@ -115,14 +115,13 @@ OPERATORS = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists
 OPERATORS += ["$contains_any", "$contains_all"]
 Docs = list[tuple[str | None, dict[str, Any]]]
 
-
 POOL_NUMBERS = [0, 1, 1.0, 2, -1, 1.5, 0.0, -0.0, 2**53 + 1, 2.0**53, 2**63 - 1, -(2**63)]
 POOL_STRINGS = ["", "a", "b", "ab", "B", "é", "2025-06-01", "2025-12-31"]
 INT64 = st.integers(-(2**63), 2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
-SHORT_TEXT = st.text("abAé-1", max_size=3)
-DOC_TEXT = st.text("abA ", max_size=8)
-NEEDLES = st.text("abA ", max_size=2)
+SHORT_TEXT = st.text("abAé-1\"\\\n😀", max_size=3)
+DOC_TEXT = st.text("abA é😀", max_size=8)
+NEEDLES = st.text("abA é😀", max_size=2)
 
 
 class Drawer:
@@ -233,20 +232,31 @@ class Drawer:
         return {self.choice(["$contains", "$not_contains"]): self.draw(NEEDLES)}
 
 
-Case = tuple[Docs, list[tuple[dict[str, Any] | None, dict[str, Any] | None]]]
+Filters = tuple[dict[str, Any] | None, dict[str, Any] | None]
+Case = tuple[Docs, dict[str, Any] | None, dict[str, Any] | None]
+
+
+def draw_filters(drawer: Drawer) -> Filters:
+    """A ``where`` (depth ≤ 3; sometimes None) and a ``where_document`` (depth ≤ 2; often None)."""
+    where = None if drawer.one_in(10) else drawer.where(3)
+    where_document = drawer.where_document(2) if drawer.one_in(2) else None
+    return where, where_document
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """Documents and three filter pairs: a ``where`` (depth ≤ 3) and a ``where_document``."""
+    """Documents and one filter pair: ``(docs, where, where_document)``."""
     drawer = Drawer(draw)
     docs = drawer.documents()
-    filters = []
-    for _ in range(3):
-        where = None if drawer.one_in(10) else drawer.where(3)
-        where_document = drawer.where_document(2) if drawer.one_in(2) else None
-        filters.append((where, where_document))
-    return docs, filters
+    return (docs, *draw_filters(drawer))
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[Docs, list[Filters]]:
+    """Documents and three filter pairs to check against them."""
+    drawer = Drawer(draw)
+    docs = drawer.documents()
+    return docs, [draw_filters(drawer) for _ in range(3)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +265,7 @@ def cases(draw: st.DrawFn) -> Case:
 
 
 def pieces(where: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every sub-filter of ``where`` (single-key pieces and nested operands), so no leaf is masked."""
+    """Every sub-filter of a filter dict (single-key pieces and nested operands), so no leaf is masked."""
     found = []
     for key, value in where.items():
         found.append({key: value})
@@ -268,17 +278,20 @@ def pieces(where: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run_sql(conn: sqlite3.Connection, where: dict[str, Any] | None, where_document: dict[str, Any] | None) -> set[str]:
+    """Ids the compiled filter selects from ``docs``; also checks ``NOT filter`` selects the rest."""
     sql, params = to_sql(parse(where, where_document))
     selected = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE {sql}", params)}
-    rejected = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE NOT {sql}", params)}
-    assert not selected & rejected, "a row both matched and failed: SQL NULL leaked"
+    rejected = {row[0] for row in conn.execute(f"SELECT id FROM docs WHERE NOT ({sql})", params)}
+    everything = {row[0] for row in conn.execute("SELECT id FROM docs")}
+    assert selected | rejected == everything, "a row neither matched nor failed: SQL NULL leaked"
+    assert not selected & rejected
     return selected
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(case=cases())
-def test_sql_matches_oracle(case: Case) -> None:
-    docs, filters = case
+@given(batch=batches())
+def test_sql_matches_oracle(batch: tuple[Docs, list[Filters]]) -> None:
+    docs, filters = batch
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE docs (slot INTEGER PRIMARY KEY, id TEXT, text TEXT, metadata TEXT)")
     conn.executemany(

@@ -241,6 +241,9 @@ def _scalar(value: object, loc: str, expected: str) -> Scalar:
             _fail(loc, "a finite number", value, "NaN and infinity cannot be stored or compared.")
         return float(value)
     if isinstance(value, str):
+        if "\x00" in value:
+            # SQLite's json_extract cuts a decoded string at NUL, so such values cannot match exactly.
+            _fail(loc, "a str without NUL characters", value, "Remove the '\\x00' characters.")
         return str(value)
     hint = "Convert dates to ISO strings such as '2025-06-01'." if hasattr(value, "isoformat") else ""
     _fail(loc, expected, value, hint or "Convert the value to one of these types.")

@@ -20,9 +20,15 @@ Positive leaves keep a bare ``json_extract(metadata, '$."field"') = ?`` (or ``> 
 term in an AND conjunct, so SQLite can use an expression index created on exactly
 :func:`json_extract_sql` (``CREATE INDEX … ON docs(json_extract(metadata, '$."year"'))``).
 
-Storage contract: metadata must be serialized with ``json.dumps(..., ensure_ascii=False)`` —
-SQLite (before 3.45) matches path labels against the key *as written* in the JSON text, so an
-escaped key (``"\\u00e9"``) would not be found by ``$."é"``.
+Storage contract (SQLite 3.40 JSON1 behaviour the store must respect):
+
+* serialize metadata with ``json.dumps(..., ensure_ascii=False)``: path labels are matched against
+  the key *as written* in the JSON text, so an escaped key (``"\\u00e9"``) is not found by ``$."é"``;
+* accept only keys that pass :func:`~vecnest.filter.parse.check_field_name` (no ``"``, ``\\`` or
+  control characters — an escaped label can never be addressed);
+* reject strings containing NUL: ``json_extract`` cuts them at the NUL, so ``"a\\x00b"`` would
+  equal ``"a"`` (filters refuse such values for the same reason);
+* reject NaN / infinity and ints outside int64, which JSON1 cannot read back exactly.
 """
 
 from __future__ import annotations

@@ -170,6 +170,8 @@ def test_error_is_a_value_error_with_status_400() -> None:
         ({"x": float("nan")}, r"expected a finite number, got float nan"),
         ({"x": {"$gt": float("inf")}}, r"expected a finite number, got float inf"),
         ({"x": {"$in": [1, float("-inf")]}}, r"expected a finite number"),
+        ({"x": "a\x00b"}, r"where\['x'\]: expected a str without NUL characters"),
+        ({"x": {"$in": ["ok", "\x00"]}}, r"\['\$in'\]\[1\]: expected a str without NUL"),
         ({"x": 2**63}, r"expected an int within the signed 64-bit range, got int 9223372036854775808"),
         ({"x": {"$lt": -(2**63) - 1}}, r"signed 64-bit range"),
     ],
