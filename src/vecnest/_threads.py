@@ -8,11 +8,17 @@ run on one BLAS thread; large batches keep the library's own setting.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
+
+# OpenMP threads that spin while idle steal the CPU from the next query on small machines;
+# passive waiting costs nothing measurable on a quiet one. Set before FAISS is first imported
+# (every vecnest module imports this one first); a value the user has set is respected.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: Query batches smaller than this are scored on one BLAS thread.
 PARALLEL_MIN_QUERIES = 16
@@ -41,3 +47,13 @@ def blas_threads_for(n_queries: int) -> Iterator[None]:
             yield
         finally:
             lib.set_num_threads(before)
+
+
+def faiss_threads_for(n_queries: int | None = None) -> None:
+    """Set FAISS's OpenMP threads: one for small query batches, all (or
+    ``VECNEST_FAISS_THREADS``) for builds and large batches."""
+    import faiss
+
+    limit = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or len(os.sched_getaffinity(0))
+    small = n_queries is not None and n_queries < PARALLEL_MIN_QUERIES
+    faiss.omp_set_num_threads(1 if small else limit)

@@ -11,25 +11,12 @@ import math
 import os
 from pathlib import Path
 
-# OpenMP threads that spin while idle steal the CPU from the next query on small machines;
-# passive waiting costs nothing measurable on a quiet one. Respect a value the user has set.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from vecnest._threads import faiss_threads_for  # sets OMP_WAIT_POLICY before faiss loads
 
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
+import faiss  # noqa: I001
+import numpy as np
 
 from vecnest.config import IndexConfig, IndexKind
-
-#: Threads FAISS may use for builds and large query batches (``VECNEST_FAISS_THREADS`` overrides).
-_MAX_THREADS = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or faiss.omp_get_max_threads()
-#: Below this many queries a search runs on one thread: waking an OpenMP team costs more than it
-#: saves for one query, and on a busy machine the spinning threads cost 10-100x (measured).
-_PARALLEL_MIN_QUERIES = 16
-
-
-def _use_threads(n_queries: int | None = None) -> None:
-    faiss.omp_set_num_threads(1 if n_queries is not None and n_queries < _PARALLEL_MIN_QUERIES else _MAX_THREADS)
-
 
 def _metric(l2: bool) -> int:
     return faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT
@@ -72,7 +59,7 @@ class AnnIndex:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
             sample = vectors[rng.choice(len(vectors), size=min(len(vectors), nlist * 64), replace=False)]
-            _use_threads()
+            faiss_threads_for()
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
             index.own_fields = True
             quantizer.this.disown()
@@ -83,7 +70,7 @@ class AnnIndex:
     def add(self, vectors: np.ndarray, slots: np.ndarray) -> None:
         """Insert rows (HNSW links them into the graph; IVF assigns them to cells)."""
         if len(slots):
-            _use_threads()
+            faiss_threads_for()
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots.astype(np.int64))
 
     @property
@@ -151,7 +138,7 @@ class AnnIndex:
             params = faiss.SearchParametersIVF(nprobe=nprobe or self.config.nprobe, sel=sel)
             stats = faiss.cvar.indexIVF_stats
         stats.reset()
-        _use_threads(len(queries))
+        faiss_threads_for(len(queries))
         dist, labels = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
         del packed  # the selector borrowed it until here
         visited = int(getattr(stats, "ndis", 0))
