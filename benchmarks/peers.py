@@ -40,12 +40,13 @@ TITLE = "Peers: vecnest vs Chroma, LanceDB, Qdrant, FAISS, hnswlib, usearch, Mil
 #: Per scale point: systems, workloads, queries, per-task time budget (s of summed latency).
 POINTS: dict[str, dict[str, Any]] = {
     "scifact": {"systems": list(SYSTEMS), "workloads": [], "queries": None, "task_s": 8.0},
-    "arxiv-75k": {"systems": list(SYSTEMS), "workloads": list(WORKLOADS), "queries": None, "task_s": 15.0},
+    "arxiv-75k": {"systems": list(SYSTEMS), "workloads": list(WORKLOADS), "queries": None, "task_s": 10.0},
     "arxiv-1m": {
-        "systems": ["vecnest", "vecnest-hnsw", "vecnest-ivf_pq", "faiss-flat", "faiss-hnsw", "faiss-ivfpq", "hnswlib", "usearch", "lance-ivfpq", "chroma"],
+        # in priority order: each is built only if its estimated build fits the remaining budget
+        "systems": ["vecnest", "faiss-flat", "vecnest-hnsw", "faiss-hnsw", "faiss-ivfpq", "vecnest-ivf_pq", "hnswlib", "lance-ivfpq", "usearch", "chroma", "milvus-lite"],
         "workloads": ["sel_1%", "sel_10%"],
         "queries": 300,
-        "task_s": 12.0,
+        "task_s": 10.0,
     },
     "arxiv-10k": {"systems": list(SYSTEMS), "workloads": list(WORKLOADS), "queries": 30, "task_s": 2.0},
 }
@@ -66,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--build-threads", type=int, default=1, help="threads for index builds (OpenMP / the library's thread argument); queries always use 1. Default 1: on a shared 2-core machine OpenMP with 2 threads was up to 4x slower (FAISS PQ training: 15 s on 1 thread, 70 s on 2)")
     p.add_argument("--budget-min", type=float, default=58.0, help="wall-clock budget for the whole run; the 1M point builds only what fits")
     p.add_argument("--task-scale", type=float, default=1.0, help="multiply every per-task query time budget")
-    p.add_argument("--chunk", type=int, default=25, help="queries per interleaving chunk")
+    p.add_argument("--chunk", type=int, default=10, help="queries per interleaving chunk in the filtered workloads")
+    p.add_argument("--chunk-unfiltered", type=int, default=50, help="queries per interleaving chunk in the unfiltered knob sweep (larger: fewer knob switches, which cost Chroma a client rebuild)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "peers.json")
     p.add_argument("--cache", type=Path, default=CACHE, help="scale-point vectors and the stores (gitignored)")
     p.add_argument("--keep-stores", action="store_true")
@@ -145,7 +147,7 @@ class Run:
                     advance(1)
                     continue
                 w = Worker(s, args.cache / "logs" / name, args.build_threads)
-                timeout = max(60.0, self.remaining() - 120) if name == "arxiv-1m" else None
+                timeout = max(60.0, self.remaining() - 360) if name == "arxiv-1m" else None
                 try:
                     resp = w.request({"op": "build", "system": s, "data": str(folder), "work": str(work_root / s), "threads": args.build_threads, "disk_sample": s == "qdrant-local" and name != "scifact"}, timeout=timeout)
                 except WorkerError as exc:
@@ -212,7 +214,7 @@ class Run:
             return f"not built at {previous['name']} ({prev.get('status', 'not run')})"
         growth = BUILD_GROWTH["hnsw"] if any(h in system for h in ("hnsw", "chroma", "usearch", "milvus")) else BUILD_GROWTH["default"]
         est = prev["build_s"] * n / previous["n"] * growth
-        reserve = 300.0  # queries and the report after the last build
+        reserve = 480.0  # queries and the report after the last build
         if est > self.remaining() - reserve:
             return f"estimated build {est / 60:.1f} min (from {prev['build_s']:.0f} s at {previous['n']:,}) exceeds the remaining budget {max(0.0, self.remaining() - reserve) / 60:.1f} min"
         try:
@@ -228,6 +230,8 @@ class Run:
 
     def _record_system(self, res: dict[str, Any], s: str, build: dict[str, Any]) -> None:
         entry = res["systems"].setdefault(s, {"status": build.get("status")})
+        if build.get("versions"):
+            entry["versions"] = build["versions"]
         if build.get("status") == "ok":
             entry.update({"status": "ok", "family": build.get("family"), "settings": build.get("settings"), "filter_note": build.get("filter_note"), "supports_filter": build.get("supports_filter"), "exact": build.get("exact")})
             for d, v in (build.get("versions") or {}).items():
@@ -245,7 +249,7 @@ class Run:
                 knobs = [knobs[0], knobs[-1]]
             tasks += [(s, kb) for kb in knobs]
         advance = self.start_task(f"{name}: unfiltered ({len(tasks)} system×knob)", len(tasks) * len(query_idx))
-        state = run_interleaved(workers, tasks, query_idx, workload=None, pred=None, chunk=self.args.chunk, budget_s=out["task_budget_s"], min_queries=min(50, len(query_idx)), advance=advance, on_error=self._on_error)
+        state = run_interleaved(workers, tasks, query_idx, workload=None, pred=None, chunk=self.args.chunk_unfiltered, budget_s=out["task_budget_s"], min_queries=min(50, len(query_idx)), advance=advance, on_error=self._on_error)
         for t, (s, kb) in enumerate(tasks):
             st = state[t]
             row: dict[str, Any] = {"system": s, "knob": kb, "label": knob_label(kb)}
@@ -265,7 +269,7 @@ class Run:
         tasks = [(s, out["operating_knobs"][s]) for s in workers if out["builds"][s].get("supports_filter")]
         for w, spec in workloads.items():
             advance = self.start_task(f"{name}: {w} ({spec['selectivity']:.2%})", len(tasks) * len(query_idx))
-            state = run_interleaved(workers, tasks, query_idx, workload=w, pred=spec["pred"], chunk=self.args.chunk, budget_s=out["task_budget_s"], min_queries=min(25, len(query_idx)), advance=advance, on_error=self._on_error)
+            state = run_interleaved(workers, tasks, query_idx, workload=w, pred=spec["pred"], chunk=self.args.chunk, budget_s=out["task_budget_s"], min_queries=min(20, len(query_idx)), advance=advance, on_error=self._on_error)
             rows = []
             for t, (s, kb) in enumerate(tasks):
                 st = state[t]
@@ -342,10 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "build_threads": args.build_threads,
             "query_threads": 1,
-            "threads_note": "every system runs in its own subprocess; queries are issued one at a time; env OMP_NUM_THREADS="
+            "threads_note": "queries are issued one at a time (single-threaded loop); env OMP_NUM_THREADS="
             f"{args.build_threads} (FAISS builds; set to 1 by omp_set_num_threads after each build), OPENBLAS/MKL/RAYON/LANCE_CPU_THREADS=1; "
             "hnswlib/usearch builds get num_threads/threads=build_threads, their queries 1",
-            "interleaving": f"queries in chunks of {args.chunk}; each chunk runs on every system×knob in turn, starting task rotating",
+            "interleaving": f"queries in chunks ({args.chunk_unfiltered} in the unfiltered sweep, {args.chunk} in filtered workloads); each chunk runs on every system×knob in turn, the starting task rotating; knob changes are untimed",
             "budget_min": args.budget_min,
             "quick": args.quick,
         },

@@ -264,7 +264,8 @@ def _arxiv_chunks(shared: Path, out: Path, n_queries: int, seed: int, target: in
         "n_queries": int(len(held)),
         "n_papers": int(len(keep)),
         "vectors": f"WordLlama static embeddings of real text: every sentence of the {len(keep):,} indexed arXiv abstracts "
-        f"plus every run of 2..{window} consecutive sentences (overlapping chunks); each chunk carries its paper's attributes",
+        + ("plus every pair of consecutive sentences" if window == 2 else f"plus every run of 2..{window} consecutive sentences")
+        + " (overlapping chunks); each chunk carries its paper's attributes",
         "encoder": info,
         "embed_seconds": embed_s,
         "queries_from": f"the {len(held)} held-out titles (seed {seed}) embedded with the same WordLlama model; none of their papers' chunks are indexed",

@@ -59,8 +59,16 @@ class Chroma(System):
     def set_knob(self, knob: dict[str, Any]) -> None:
         ef = int(knob.get("ef_search", HNSW["ef_search"]))
         if ef != self._ef:
+            # modify() stores the new ef_search, but the HNSW segment already loaded in this
+            # process keeps the old one (measured: recall unchanged) until the client is rebuilt
+            import chromadb
+            from chromadb.api.client import SharedSystemClient
+
             self.col.modify(configuration={"hnsw": {"ef_search": ef}})
+            SharedSystemClient.clear_system_cache()
+            self.client = chromadb.PersistentClient(path=str(self.workdir / "chroma"))
             self.col = self.client.get_collection("bench", embedding_function=None)
+            self.col.query(query_embeddings=[[0.0] * (self.dim - 1) + [1.0]], n_results=1, include=["distances"])
             self._ef = ef
         self.knob = dict(knob)
 
