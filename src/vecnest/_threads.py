@@ -49,11 +49,15 @@ def blas_threads_for(n_queries: int) -> Iterator[None]:
             lib.set_num_threads(before)
 
 
+@lru_cache(maxsize=1)
+def _faiss_limit() -> int:
+    return int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or len(os.sched_getaffinity(0))
+
+
 def faiss_threads_for(n_queries: int | None = None) -> None:
     """Set FAISS's OpenMP threads: one for small query batches, all (or
-    ``VECNEST_FAISS_THREADS``) for builds and large batches."""
+    ``VECNEST_FAISS_THREADS``, read once) for builds and large batches."""
     import faiss
 
-    limit = int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or len(os.sched_getaffinity(0))
     small = n_queries is not None and n_queries < PARALLEL_MIN_QUERIES
-    faiss.omp_set_num_threads(1 if small else limit)
+    faiss.omp_set_num_threads(1 if small else _faiss_limit())

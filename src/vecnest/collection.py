@@ -31,7 +31,7 @@ from vecnest.errors import (
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import calibrate
 from vecnest.index.flat import FlatIndex
-from vecnest.kernels.distance import l2_normalize, zero_rows
+from vecnest.kernels.distance import l2_normalize, row_norms
 from vecnest.records import (
     Document,
     Hit,
@@ -401,19 +401,20 @@ class Collection:
         plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
         want_text, want_meta = "text" in fields, "metadata" in fields
         out: list[Hits] = []
+        found = slots >= 0  # results are best first; -1 pads the end of a short list
         for qi in range(len(qvecs)):
             hits = Hits()
-            for slot, sc in zip(slots[qi].tolist(), scores[qi].tolist(), strict=True):
-                if slot < 0:
-                    break
+            n = int(found[qi].argmin()) if not found[qi].all() else slots.shape[1]
+            row = slots[qi, :n]
+            for slot, doc_id, sc in zip(row.tolist(), snap.ids[row].tolist(), scores[qi, :n].tolist(), strict=True):
                 doc = docs.get(slot)
                 hits.append(
                     Hit(
-                        id=snap.ids[slot],
-                        score=float(sc),
-                        text=doc[1] if (doc and want_text) else None,
-                        metadata=doc[2] if (doc and want_meta) else {},
-                        vector=None if vecs is None else vecs[slot],
+                        doc_id,
+                        sc,
+                        doc[1] if (doc and want_text) else None,
+                        doc[2] if (doc and want_meta) else {},
+                        None if vecs is None else vecs[slot],
                     )
                 )
             if explain:
@@ -653,13 +654,18 @@ class Collection:
     def _normalize(self, vecs: np.ndarray) -> np.ndarray:
         if self.metric is not Metric.COSINE:
             return vecs
-        zeros = zero_rows(vecs)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            sq = (vecs * vecs).sum(axis=1)  # float32: the fast path for ordinary vectors
+        if sq.all() and np.isfinite(sq).all():
+            return vecs / np.sqrt(sq)[:, None]
+        norms = row_norms(vecs)  # float64: exact for tiny and huge components
+        zeros = np.flatnonzero(norms == 0)
         if len(zeros):
             raise InvalidInputError(
                 f"vectors[{int(zeros[0])}] is all zeros, which has no direction for the cosine "
                 "metric; drop it or use metric='dot' / 'l2'"
             )
-        return l2_normalize(vecs)
+        return l2_normalize(vecs, norms)
 
     def _existing_ids(self, conn: sqlite3.Connection, ids: list[str]) -> list[str]:
         found: list[str] = []

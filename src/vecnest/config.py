@@ -122,7 +122,9 @@ class IndexConfig:
             values above). A search's own ``target_recall=`` / ``ef_search=`` wins.
         pq_m: product-quantizer sub-vectors for ``ivf_pq`` (must divide ``dim``); bytes per code.
         rescore_multiplier: ``ivf_pq`` fetches ``k * rescore_multiplier`` candidates and rescores
-            them with the exact float32 vectors.
+            them with the exact float32 vectors. Measured on 74k arXiv title embeddings (48-byte
+            codes, nprobe 64): recall@10 0.917 at 4, 0.957 at 10, 0.965 at 20 — below 10 the
+            codes, not the probed cells, cap the recall.
         min_rows: below this many rows the index is not built; exact search is fast and exact.
         delta_limit: rows appended since the last build that are searched exactly before they
             are merged into the index (automatically after a write, or by ``optimize()``).
@@ -138,7 +140,7 @@ class IndexConfig:
     nprobe: int = 16
     target_recall: float | None = 0.95
     pq_m: int = 48
-    rescore_multiplier: int = 4
+    rescore_multiplier: int = 10
     min_rows: int = 5_000
     delta_limit: int = 10_000
     rebuild_dead_fraction: float = 0.25

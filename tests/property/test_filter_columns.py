@@ -17,21 +17,37 @@ from vecnest.search.snapshot import Snapshot
 from .test_filter_oracle import Case, cases, oracle_document, oracle_where, pieces, run_sql
 
 
-def run_columns(conn: sqlite3.Connection, n: int, where: dict[str, Any] | None, where_document: dict[str, Any] | None) -> set[str]:
-    live = np.arange(1, n + 1, dtype=np.int64)  # rowids 1..n
-    alive = np.ones(n + 1, dtype=bool)
-    alive[0] = False
-    snap = Snapshot(
-        version=0, generation=0, stamp=(0, 0), table="docs", ids=np.array([None] + [f"d{i}" for i in range(n)], dtype=object),
-        live_slots=live, alive=alive, flat=None, ann=None, built_upto=0, calibration=None,  # type: ignore[arg-type]
+def _snapshot(n: int, dead_first_slot: bool, table: str) -> Snapshot:
+    first = 1 if dead_first_slot else 0  # slot 0 dead (slots 1..n live) or every slot live
+    live = np.arange(first, n + first, dtype=np.int64)
+    alive = np.zeros(n + first, dtype=bool)
+    alive[live] = True
+    ids = np.array([None] * first + [f"d{i}" for i in range(n)], dtype=object)
+    return Snapshot(
+        version=0, generation=0, stamp=(0, 0), table=table, ids=ids, live_slots=live,
+        alive=alive, flat=None, ann=None, built_upto=0, calibration=None,  # type: ignore[arg-type]
     )
 
+
+def run_columns(conn: sqlite3.Connection, n: int, where: dict[str, Any] | None, where_document: dict[str, Any] | None) -> set[str]:
     @contextmanager
     def read() -> Iterator[sqlite3.Connection]:
         yield conn
 
-    mask = snap.filter_mask(parse(where, where_document), read)
-    return {f"d{s - 1}" for s in np.flatnonzero(mask)}
+    node = parse(where, where_document)
+    # the same rows at slots 0..n-1: no dead slot, so the evaluator's rows are the slots
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS docs0 AS SELECT slot - 1 AS slot, id, text, metadata FROM docs")
+    results = []
+    for dead_first_slot, table in ((True, "docs"), (False, "docs0")):
+        snap = _snapshot(n, dead_first_slot, table)
+        mask = snap.filter_mask(node, read)
+        for _ in range(2):  # evaluated, then from the snapshot's mask cache
+            cached, count = snap.match(node, read)
+            np.testing.assert_array_equal(cached, mask)
+            assert count == int(mask.sum())
+        results.append({snap.ids[s] for s in np.flatnonzero(mask)})
+    assert results[0] == results[1]
+    return results[0]
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)

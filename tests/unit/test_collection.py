@@ -219,3 +219,11 @@ def test_create_index_persists_and_is_used(tmp_path: Path, rng: np.random.Genera
         )
         assert "INDEX" in plan.upper()
         assert len(c.search(np.ones(DIM), k=50, where={"year": 3})) == 10
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e30])
+def test_tiny_and_huge_query_vectors_are_normalised_exactly(col: vecnest.Collection, scale: float) -> None:
+    # float32 squares of these underflow to 0 / overflow to inf: the float64 path must take over
+    d = col.get(ids=["d3"], include_vectors=True)[0]
+    hits = col.search((d.vector * scale).astype(np.float32), k=1)
+    assert hits[0].id == "d3" and hits[0].score == pytest.approx(1.0, abs=1e-5)

@@ -40,7 +40,9 @@ def ir_metrics(qrels: Qrels, run: RunDict, metrics: Sequence[str]) -> dict[str, 
     metrics = check_metrics(metrics)
     full_run = {q: dict(run.get(q, {})) or {"\x00none": 0.0} for q in qrels}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # numba type-safety chatter inside ranx
+        # ranx's numba kernels warn about their own casts while compiling (and with warnings
+        # as errors, that warning would abort the evaluation)
+        warnings.filterwarnings("ignore", message="unsafe cast from")
         scores = ranx.evaluate(
             ranx.Qrels({q: dict(d) for q, d in qrels.items()}),
             ranx.Run(full_run),

@@ -71,23 +71,34 @@ class Values:
             code[text_rows] = np.searchsorted(vocab, np.asarray(texts, dtype=str))
         return cls(kind, num, ival, is_int, code, vocab)
 
+    def __post_init__(self) -> None:
+        # derived once per column, so a comparison is one vectorised pass per number kind
+        is_real = (self.kind == NUMBER) & ~self.is_int
+        object.__setattr__(self, "_int_rows", np.flatnonzero(self.is_int))
+        object.__setattr__(self, "_int_vals", self.ival[self.is_int])
+        object.__setattr__(self, "_real_rows", np.flatnonzero(is_real))
+        object.__setattr__(self, "_real_vals", self.num[is_real])
+        object.__setattr__(self, "_all_int", bool(self.is_int.all()))
+
     def _numbers(self, value: int | float, test: str) -> np.ndarray:
         """Exact numeric comparison ``row <test> value`` for every NUMBER row."""
-        is_real = (self.kind == NUMBER) & ~self.is_int
-        out = np.zeros(len(self.kind), dtype=bool)
+        ints: np.ndarray | None = None
         integral = isinstance(value, int) or float(value).is_integer()
         if integral and -(2**63) <= int(value) < 2**63:
-            v = int(value)
-            out[self.is_int] = _OPS[test](self.ival[self.is_int], v)
+            ints = _OPS[test](self._int_vals, int(value))
         elif test in ("gt", "gte"):  # non-integral v: i > v <=> i >= ceil(v)
-            out[self.is_int] = self.ival[self.is_int] >= math.ceil(value)
+            ints = self._int_vals >= math.ceil(value)
         elif test in ("lt", "lte"):
-            out[self.is_int] = self.ival[self.is_int] <= math.floor(value)
+            ints = self._int_vals <= math.floor(value)
+        if self._all_int and ints is not None:  # the common case: an integer field
+            return ints
+        out = np.zeros(len(self.kind), dtype=bool)
+        if ints is not None:
+            out[self._int_rows] = ints
         if abs(value) < _EXACT_FLOAT or isinstance(value, float):
-            out[is_real] = _OPS[test](self.num[is_real], float(value))
+            out[self._real_rows] = _OPS[test](self._real_vals, float(value))
         else:  # a huge integer against reals: let Python compare float and int exactly
-            rows = np.flatnonzero(is_real)
-            out[rows] = [_PY_OPS[test](float(x), value) for x in self.num[rows]]
+            out[self._real_rows] = [_PY_OPS[test](float(x), value) for x in self._real_vals]
         return out
 
     def equals(self, value: Scalar) -> np.ndarray:
@@ -136,9 +147,24 @@ class Column:
     elements: Values  # one entry per list element
     element_row: np.ndarray  # (e,) int64: row of each element
 
+    def __post_init__(self) -> None:
+        # posting lists of the string elements: the rows holding each vocabulary entry, so that
+        # membership costs O(matches) instead of a pass over every element
+        codes = self.elements.code
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(self.elements.vocab) + 1))
+        object.__setattr__(self, "_postings", (self.element_row[order], bounds))
+
     def contains(self, value: Scalar) -> np.ndarray:
         """Rows whose list value has an element equal to ``value``."""
         out = np.zeros(len(self.values.kind), dtype=bool)
+        if isinstance(value, str):
+            rows, bounds = self._postings
+            vocab = self.elements.vocab
+            pos = int(np.searchsorted(vocab, value))
+            if pos < len(vocab) and vocab[pos] == value:
+                out[rows[bounds[pos] : bounds[pos + 1]]] = True
+            return out
         out[self.element_row[self.elements.equals(value)]] = True
         return out
 

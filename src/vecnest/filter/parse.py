@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from typing import NoReturn
 
@@ -106,7 +107,24 @@ def parse(
     Raises:
         InvalidFilterError: Either filter is malformed.
     """
-    return _and([parse_where(where), parse_where_document(where_document)])
+    if where is None and where_document is None:
+        return MATCH_ALL
+    # applications repeat their filters: remember the last trees built, keyed by the inputs'
+    # repr (which tells True from 1 and 1 from 1.0, as the filter language does)
+    key = (repr(where), repr(where_document))
+    node = _PARSED.get(key)
+    if node is None:
+        node = _and([parse_where(where), parse_where_document(where_document)])
+        with _PARSED_LOCK:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.pop(next(iter(_PARSED)))
+            _PARSED[key] = node
+    return node
+
+
+_PARSED: dict[tuple[str, str], Node] = {}
+_PARSED_MAX = 256
+_PARSED_LOCK = threading.Lock()
 
 
 def check_field_name(name: object, where: str = "field name") -> str:

@@ -35,6 +35,9 @@ class AnnIndex:
         self.index = index
         self.config = config
         self.l2 = l2
+        # unfiltered search parameters by effort: built once (a SWIG object costs microseconds
+        # per query) and only read by FAISS, so threads may share them
+        self._params: dict[int, faiss.SearchParameters] = {}
 
     # ------------------------------------------------------------------ build / persist
     @classmethod
@@ -104,6 +107,11 @@ class AnnIndex:
         return {"vectors_in_index": 4.0 * dim, "ids": 8.0}
 
     # ------------------------------------------------------------------ search
+    def _make_params(self, effort: int, sel: faiss.IDSelector | None) -> faiss.SearchParameters:
+        if self.config.kind is IndexKind.HNSW:
+            return faiss.SearchParametersHNSW(efSearch=effort, sel=sel)
+        return faiss.SearchParametersIVF(nprobe=effort, sel=sel)
+
     def search(
         self,
         queries: np.ndarray,
@@ -126,17 +134,18 @@ class AnnIndex:
             ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
             better), and the number of distance computations FAISS made.
         """
-        sel = None
+        hnsw = self.config.kind is IndexKind.HNSW
+        effort = max(ef_search or self.config.ef_search, k) if hnsw else (nprobe or self.config.nprobe)
         packed = None
-        if allowed is not None:
+        if allowed is None:
+            params = self._params.get(effort)
+            if params is None:
+                params = self._params[effort] = self._make_params(effort, None)
+        else:
             packed = np.packbits(allowed, bitorder="little")
             sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
-        if self.config.kind is IndexKind.HNSW:
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search or self.config.ef_search, k), sel=sel)
-            stats = faiss.cvar.hnsw_stats
-        else:
-            params = faiss.SearchParametersIVF(nprobe=nprobe or self.config.nprobe, sel=sel)
-            stats = faiss.cvar.indexIVF_stats
+            params = self._make_params(effort, sel)
+        stats = faiss.cvar.hnsw_stats if hnsw else faiss.cvar.indexIVF_stats
         stats.reset()
         faiss_threads_for(len(queries))
         dist, labels = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)

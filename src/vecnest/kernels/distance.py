@@ -12,22 +12,24 @@ import numpy as np
 SCORE_BLOCK_ELEMENTS = 16 * 1024 * 1024
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
+def row_norms(x: np.ndarray) -> np.ndarray:
+    """``(n,) float64`` Euclidean norm of each row of ``(n, dim) float32`` ``x`` (accumulated in
+    float64: it cannot overflow, and it is zero exactly for all-zero rows)."""
+    return np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+
+
+def l2_normalize(x: np.ndarray, norms: np.ndarray | None = None) -> np.ndarray:
     """Return ``x`` with unit-norm rows.
 
     Args:
         x: ``(n, dim) float32``; rows must be non-zero.
+        norms: ``row_norms(x)``, if already computed.
 
     Returns:
         ``(n, dim) float32`` (a new array).
     """
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / norms).astype(np.float32, copy=False)
-
-
-def zero_rows(x: np.ndarray) -> np.ndarray:
-    """Indices of the rows of ``x`` whose norm is zero."""
-    return np.flatnonzero(~np.any(x != 0, axis=1))
+    norms = row_norms(x) if norms is None else norms
+    return (x / norms[:, None]).astype(np.float32)  # in float64: a norm may exceed float32
 
 
 def squared_norms(x: np.ndarray) -> np.ndarray:

@@ -159,8 +159,7 @@ def execute(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     filtered = not isinstance(node, vfilter.TrueFilter)
-    allowed = snap.filter_mask(node, read)
-    n_match = int(allowed.sum()) if filtered else snap.n_live
+    allowed, n_match = snap.match(node, read)
     timings["filter_ms"] = (time.perf_counter() - t0) * 1000
     sel = n_match / max(snap.n_live, 1)
     strategy, reason = _choose(snap, filtered, sel, opts)
@@ -189,7 +188,7 @@ def execute(
     pq = ann.config.kind is IndexKind.IVF_PQ
     fetch = k * ann.config.rescore_multiplier if pq else k
     indexed = allowed[: snap.built_upto]
-    all_indexed_live = indexed.all()
+    all_indexed_live = bool(indexed.all()) if filtered else snap.indexed_all_live
 
     if strategy is Strategy.POST_FILTER:
         live_idx = snap.alive[: snap.built_upto]

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,9 @@ from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration
 from vecnest.index.flat import FlatIndex
+
+#: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
+MASK_CACHE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass
@@ -38,6 +42,8 @@ class Snapshot:
     built_upto: int  # slots below this are in ``ann``; the rest is the exact delta
     calibration: Calibration | None
     _columns: dict[str, Column] = field(default_factory=dict)
+    _masks: OrderedDict[str, tuple[np.ndarray, int]] = field(default_factory=OrderedDict)
+    _indexed_all_live: bool | None = None
 
     @property
     def n_slots(self) -> int:
@@ -49,8 +55,44 @@ class Snapshot:
         """Documents."""
         return int(self.live_slots.shape[0])
 
+    @property
+    def indexed_all_live(self) -> bool:
+        """Whether no row in the approximate index has been deleted (no deletion bitmap needed)."""
+        if self._indexed_all_live is None:
+            self._indexed_all_live = bool(self.alive[: self.built_upto].all())
+        return self._indexed_all_live
+
+    def match(self, node: vfilter.Node, read: Reader) -> tuple[np.ndarray, int]:
+        """The read-only ``(n_slots,) bool`` mask of live rows matching ``node``, and its count.
+
+        The masks of recently used filters are kept (least recently used first out, at most
+        :data:`MASK_CACHE_BYTES` in all): a snapshot never changes, and applications repeat
+        their filters (a tenant, a category, a date window), so a repeated filter costs a
+        dictionary lookup instead of a pass over the metadata columns. The key is the filter's
+        ``repr``, which tells ``True`` from ``1`` and ``1`` from ``1.0`` (equal in Python, not
+        in the filter language).
+
+        Args:
+            node: the parsed filter.
+            read: see :meth:`filter_mask`.
+        """
+        if isinstance(node, vfilter.TrueFilter):
+            return self.alive, self.n_live
+        key = repr(node)
+        hit = self._masks.get(key)
+        if hit is not None:
+            self._masks.move_to_end(key)
+            return hit
+        mask = self.filter_mask(node, read)
+        mask.flags.writeable = False
+        entry = (mask, int(np.count_nonzero(mask)))
+        self._masks[key] = entry
+        while len(self._masks) > max(1, MASK_CACHE_BYTES // max(self.n_slots, 1)):
+            self._masks.popitem(last=False)
+        return entry
+
     def filter_mask(self, node: vfilter.Node, read: Reader) -> np.ndarray:
-        """``(n_slots,) bool``: live rows matching ``node``.
+        """``(n_slots,) bool``: live rows matching ``node``, evaluated now (see :meth:`match`).
 
         Args:
             node: the parsed filter.
@@ -71,6 +113,8 @@ class Snapshot:
                 return self._text(t, conn)
 
         rows = evaluate(node, self.n_live, column, text)
+        if self.n_live == self.n_slots:  # no dead slots: row i is slot i
+            return rows
         out = np.zeros(self.n_slots, dtype=bool)
         out[self.live_slots[rows]] = True
         return out

@@ -217,3 +217,14 @@ def test_check_field_name() -> None:
     assert check_field_name("year") == "year"
     with pytest.raises(InvalidFilterError, match=r"not starting with '\$'"):
         check_field_name("$year")
+
+
+def test_parse_remembers_trees_but_keeps_types_apart() -> None:
+    a = parse({"year": {"$gte": 2020}, "flag": True})
+    assert parse({"year": {"$gte": 2020}, "flag": True}) is a  # the same input: the same tree
+    b = parse({"year": {"$gte": 2020}, "flag": 1})  # True and 1 differ in the language
+    assert b is not a and repr(b) != repr(a)
+    assert repr(parse({"x": 1.0})) != repr(parse({"x": 1}))
+    for _ in range(2):  # a malformed filter raises every time (errors are not remembered)
+        with pytest.raises(InvalidFilterError, match=r"\$gte"):
+            parse({"year": {"$gte": [1]}})

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vecnest.kernels.distance import l2_normalize, query_blocks, score, squared_norms, top_k, zero_rows
+from vecnest.kernels.distance import l2_normalize, query_blocks, row_norms, score, squared_norms, top_k
 
 
 def test_score_inner_product_by_hand() -> None:
@@ -40,10 +40,16 @@ def test_top_k_matches_full_sort(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(idx, np.argsort(-s, axis=1)[:, :17])
 
 
-def test_normalize_and_zero_rows() -> None:
-    x = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 2.0]], dtype=np.float32)
-    np.testing.assert_array_equal(zero_rows(x), [1])
+def test_row_norms_and_normalize() -> None:
+    x = np.array([[3.0, 4.0], [0.0, 0.0], [0.0, 2.0], [3e38, 3e38]], dtype=np.float32)
+    norms = row_norms(x)
+    assert norms.dtype == np.float64
+    np.testing.assert_allclose(norms, [5.0, 0.0, 2.0, 3e38 * np.sqrt(2)], rtol=1e-6)  # no overflow
+    np.testing.assert_array_equal(np.flatnonzero(norms == 0), [1])
     np.testing.assert_allclose(l2_normalize(x[[0, 2]]), [[0.6, 0.8], [0.0, 1.0]])
+    out = l2_normalize(x[[0, 3]], norms[[0, 3]])
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0.8], [2**-0.5, 2**-0.5]], rtol=1e-6)
 
 
 def test_query_blocks_cover_all_queries() -> None:

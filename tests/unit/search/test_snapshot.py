@@ -1,0 +1,71 @@
+"""The snapshot's filter-mask cache: repeated filters are not re-evaluated, never conflated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecnest
+from vecnest.filter import parse
+from vecnest.search import snapshot as snapshot_module
+
+
+@pytest.fixture
+def col(store: vecnest.Database, rng: np.random.Generator) -> vecnest.Collection:
+    c = store.create_collection("m", model=None, dim=4)
+    # "flag" is True for some rows and the integer 1 for others: equal in Python, not in filters
+    metas = [{"flag": True if i % 3 == 0 else 1, "n": i} for i in range(30)]
+    c.add([f"d{i}" for i in range(30)], vectors=rng.normal(size=(30, 4)), metadatas=metas)
+    return c
+
+
+def _snap(col: vecnest.Collection) -> snapshot_module.Snapshot:
+    col.search(np.ones(4), k=1, include=())  # loads the snapshot
+    snap = col._snapshot
+    assert snap is not None
+    return snap
+
+
+def _read(col: vecnest.Collection):  # noqa: ANN202
+    return lambda: col._pinned_read(col._snapshot)
+
+
+def test_repeated_filter_is_served_from_the_cache(col: vecnest.Collection) -> None:
+    snap = _snap(col)
+    node = parse({"n": {"$lt": 10}})
+    mask, count = snap.match(node, _read(col))
+    again, count2 = snap.match(parse({"n": {"$lt": 10}}), _read(col))
+    assert again is mask and count == count2 == 10
+    assert not mask.flags.writeable  # shared between searches: nobody may change it
+    with pytest.raises(ValueError):
+        mask[0] = False
+
+
+def test_true_and_one_are_different_filters(col: vecnest.Collection) -> None:
+    snap = _snap(col)
+    t, n_true = snap.match(parse({"flag": True}), _read(col))
+    o, n_one = snap.match(parse({"flag": 1}), _read(col))
+    f, n_float = snap.match(parse({"flag": 1.0}), _read(col))
+    assert (n_true, n_one) == (10, 20) and not (t & o).any()
+    assert n_float == 20  # 1.0 == 1 for numbers, as in SQL
+    assert {h.id for h in col.search(np.ones(4), k=30, where={"flag": True}, include=())} == {
+        f"d{i}" for i in range(0, 30, 3)
+    }
+
+
+def test_cache_is_bounded(col: vecnest.Collection, monkeypatch: pytest.MonkeyPatch) -> None:
+    snap = _snap(col)
+    monkeypatch.setattr(snapshot_module, "MASK_CACHE_BYTES", 3 * snap.n_slots)
+    for i in range(10):
+        snap.match(parse({"n": {"$gte": i}}), _read(col))
+    assert len(snap._masks) == 3
+    assert list(snap._masks) == [repr(parse({"n": {"$gte": i}})) for i in (7, 8, 9)]  # LRU order
+
+
+def test_a_write_is_never_hidden_by_a_cached_mask(col: vecnest.Collection) -> None:
+    where = {"n": {"$lt": 5}}
+    assert len(col.search(np.ones(4), k=30, where=where, include=())) == 5
+    col.delete(ids=["d0", "d1"])
+    assert {h.id for h in col.search(np.ones(4), k=30, where=where, include=())} == {"d2", "d3", "d4"}
+    col.upsert(["d1"], vectors=np.ones((1, 4)), metadatas=[{"n": 1, "flag": 1}])
+    assert {h.id for h in col.search(np.ones(4), k=30, where=where, include=())} == {"d1", "d2", "d3", "d4"}
