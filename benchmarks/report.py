@@ -443,6 +443,9 @@ def _peers_point(p: dict[str, Any]) -> str:
             rrows.append(rrow)
         parts += ["", "**Filtered QPS (ratio to the reference peer of each workload)**", "", table(["system", "knob"] + list(filt), qrows)]
         parts += ["", "**Filtered recall@10 vs exact filtered search** (`short`: queries that got fewer than min(k, matches) results)", "", table(["system"] + list(filt), rrows)]
+    targets = _peers_targets(p)
+    if targets:
+        parts += ["", "**Targets of the ANN / filter-planner issue** (vecnest-hnsw, measured in this run)", "", targets]
     plans = p.get("vecnest_plans") or {}
     if plans:
         rows = []
@@ -455,6 +458,37 @@ def _peers_point(p: dict[str, Any]) -> str:
     for path in p.get("plots") or []:
         parts += ["", f"![{Path(path).stem}]({path})"]
     return "\n".join(parts)
+
+
+#: (peer, goal): vecnest-hnsw's unfiltered QPS at recall@10 >= 0.95 over the peer's.
+UNFILTERED_GOALS = (("faiss-hnsw", 0.9), ("chroma", 3.0), ("lance-ivfpq", 3.0))
+
+
+def _peers_targets(p: dict[str, Any], system: str = "vecnest-hnsw") -> str | None:
+    """The issue's goals against this point's numbers: met or not, with the measured ratio."""
+    unf = {u["system"]: u for u in (p.get("tables") or {}).get("unfiltered") or []}
+    rows: list[list[Any]] = []
+    ours = unf.get(system)
+    for peer, goal in UNFILTERED_GOALS if ours else ():
+        theirs = unf.get(peer)
+        if theirs is None:
+            continue
+        a, b = ours.get("qps@0.95"), theirs.get("qps@0.95")
+        if a and b:
+            rows.append([f"unfiltered QPS at recall@10 ≥ 0.95, {system} / {peer}", f"≥ {goal:g}×", f"{a / b:.2f}×", "met" if a / b >= goal else "**not met**"])
+        elif a:
+            rows.append([f"unfiltered QPS at recall@10 ≥ 0.95, {system} / {peer}", f"≥ {goal:g}×", f"{peer} never reaches 0.95 (max {theirs.get('max_recall')})", "met"])
+        else:
+            rows.append([f"unfiltered QPS at recall@10 ≥ 0.95, {system} / {peer}", f"≥ {goal:g}×", f"{system} never reaches 0.95", "**not met**"])
+    for w, block in (p.get("filtered") or {}).items():
+        r = next((x for x in block["rows"] if x["system"] == system), None)
+        if r is None or r.get("recall") is None:
+            continue
+        rows.append([f"{w}: recall@10", "≥ 0.95", f"{r['recall']:.3f}", "met" if r["recall"] >= 0.95 else "**not met**"])
+        if r.get("qps_ratio") is not None:
+            ref = block.get("reference") or "best peer"
+            rows.append([f"{w}: QPS / {ref}", "≥ 1×", f"{r['qps_ratio']:.2f}×", "met" if r["qps_ratio"] >= 1.0 else "**not met**"])
+    return table(["goal", "target", "measured", "verdict"], rows, "lrrl") if rows else None
 
 
 def render_peers(data: dict[str, Any]) -> str:

@@ -563,6 +563,14 @@ class Collection:
                 index = 0
         return {"vectors": self._segment(gen).disk_bytes(), "documents": tables, "index": index}
 
+    def index_bytes(self) -> dict[str, int]:
+        """Bytes of the approximate index by component (see :meth:`AnnIndex.component_bytes`),
+        measured on the index as loaded; ``{}`` when no index is built."""
+        with self._db.catalog.read() as conn:
+            self._check_alive(conn)
+            snap = self._load_snapshot(conn)
+        return snap.ann.component_bytes() if snap.ann is not None else {}
+
     # ------------------------------------------------------------------ internals
     def _segment(self, generation: int) -> Segment:
         return Segment(self._db.segments_dir / f"c{self._cid}.g{generation}.f32", self.dim)

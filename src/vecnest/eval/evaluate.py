@@ -304,9 +304,24 @@ def _measure(
             "batched": len(qids) / batch_s,
         },
         "timings_s": timings,
-        "bytes_per_vector": {
-            "vectors_float32": (sizes["vectors"] or 0) / max(n, 1),
-            "ids_text_metadata": (sizes["documents"] or 0) / max(n, 1),
-            "index_file": (sizes["index"] or 0) / max(n, 1),
-        },
+        "bytes_per_vector": _bytes_per_vector(sizes, col.index_bytes(), n),
     }
+
+
+def _bytes_per_vector(sizes: dict[str, int | None], index_parts: dict[str, int], n: int) -> dict[str, float]:
+    """Bytes per stored vector by component; the values add up to the bytes on disk.
+
+    ``vectors_float32`` is the exact tier (the segment), ``ids_text_metadata`` the catalog's
+    tables, ``index_<part>`` each part of the approximate index as measured in its FAISS
+    structures, and ``index_other`` the rest of the index file (headers).
+    """
+    n = max(n, 1)
+    out = {
+        "vectors_float32": (sizes["vectors"] or 0) / n,
+        "ids_text_metadata": (sizes["documents"] or 0) / n,
+    }
+    for part, nbytes in index_parts.items():
+        out[f"index_{part}"] = nbytes / n
+    if sizes["index"]:
+        out["index_other"] = max(0, sizes["index"] - sum(index_parts.values())) / n
+    return out

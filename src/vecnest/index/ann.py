@@ -98,13 +98,34 @@ class AnnIndex:
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         return cls(faiss.read_index(str(path), flags), config, l2=l2)
 
-    def nbytes_structure(self, n_vectors: int, dim: int) -> dict[str, float]:
-        """Approximate bytes per vector held by the index, by component."""
-        if self.config.kind is IndexKind.HNSW:
-            return {"vectors_in_index": 4.0 * dim, "graph_links": 2 * self.config.m * 4 + 8 + 8}
+    def component_bytes(self) -> dict[str, int]:
+        """Bytes held by each part of the index, read from the FAISS structures themselves.
+
+        HNSW: ``vectors`` (the float32 copy the graph walks), ``graph_links`` (neighbour lists,
+        their offsets and node levels), ``ids`` (the slot of each row). IVF: ``vectors`` or
+        ``pq_codes`` (the inverted lists' codes), ``ids``, ``centroids`` (coarse quantizer and,
+        for PQ, the sub-quantizer codebooks). What the file holds beyond these is headers.
+        """
+        out: dict[str, int] = {}
+        index = faiss.downcast_index(self.index)
+        if isinstance(index, faiss.IndexIDMap2):
+            out["ids"] = int(index.id_map.size()) * 8
+            index = faiss.downcast_index(index.index)
+        if isinstance(index, faiss.IndexHNSW):
+            h = index.hnsw
+            out["graph_links"] = int(h.neighbors.size()) * 4 + int(h.offsets.size()) * 8 + int(h.levels.size()) * 4
+            out["vectors"] = int(faiss.downcast_index(index.storage).codes.size())
+            return out
+        ivf = faiss.extract_index_ivf(index)
+        lists = ivf.invlists
+        rows = sum(int(lists.list_size(i)) for i in range(lists.nlist))
+        out["pq_codes" if self.config.kind is IndexKind.IVF_PQ else "vectors"] = rows * int(lists.code_size)
+        out["ids"] = rows * 8
+        centroids = int(ivf.quantizer.ntotal) * int(ivf.d) * 4
         if self.config.kind is IndexKind.IVF_PQ:
-            return {"pq_codes": float(self.config.pq_m), "ids": 8.0}
-        return {"vectors_in_index": 4.0 * dim, "ids": 8.0}
+            centroids += int(faiss.downcast_index(index).pq.centroids.size()) * 4
+        out["centroids"] = centroids
+        return out
 
     # ------------------------------------------------------------------ search
     def _make_params(self, effort: int, sel: faiss.IDSelector | None) -> faiss.SearchParameters:

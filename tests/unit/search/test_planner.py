@@ -191,3 +191,19 @@ def test_bad_index_parameters(store: vecnest.Database) -> None:
         with pytest.raises(vecnest.InvalidInputError, match=match):
             col.search(np.ones(8), **kw)
     assert col.optimize()["action"] == "none"  # below min_rows: exact is exact and fast
+
+
+def test_index_bytes_are_measured_by_component(built: dict, data: tuple) -> None:
+    for kind, (path, col) in built.items():
+        parts = col.index_bytes()
+        file_bytes = col.disk_bytes()["index"]
+        assert 0.95 * file_bytes <= sum(parts.values()) <= file_bytes, kind  # the rest: headers
+        assert parts["ids"] == N * 8, kind
+        if kind == "hnsw":
+            assert parts["vectors"] == N * 384 * 4
+            assert parts["graph_links"] >= N * 2 * 32 * 4  # level 0 holds 2 * m links per node
+        elif kind == "ivf":
+            assert parts["vectors"] == N * 384 * 4 and parts["centroids"] > 0
+        else:
+            # pq_m sub-codes of 4..8 bits (fewer bits when too few rows train 256 centroids)
+            assert parts["pq_codes"] % N == 0 and 48 * 4 / 8 <= parts["pq_codes"] / N <= 48
