@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-peers clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@ $(VENV)/.stamp-base
 
+$(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	touch $@ $(VENV)/.stamp-dev $(VENV)/.stamp-base
+
 demo: $(VENV)/.stamp-base
 	$(BIN)/vecnest demo
 
@@ -27,6 +31,9 @@ test: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/core.py
+
+bench-peers: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/peers.py --all
 
 clean:
 	rm -rf .demo .pytest_cache .hypothesis

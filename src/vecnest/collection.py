@@ -470,7 +470,11 @@ class Collection:
             action = "merged"
             ann = AnnIndex.load(self._db.segments_dir / state[0], cfg, l2=l2, mmap=False)
             fresh = snap.built_upto + np.flatnonzero(snap.alive[snap.built_upto :])
-            if len(fresh) >= _CALIBRATION_QUERIES // 2:  # fresh rows are natural held-out queries
+            after = int(snap.alive[: snap.built_upto].sum()) + len(fresh)
+            # re-measure once the index has grown by a quarter since it was last measured (a
+            # bulk load merges many deltas; calibrating each one would cost more than merging)
+            grown = cal is None or after >= _RECALIBRATE_GROWTH * max(cal.n_indexed, 1)
+            if grown and len(fresh) >= _CALIBRATION_QUERIES // 2:  # fresh rows: held-out queries
                 held = rng.choice(fresh, size=min(_CALIBRATION_QUERIES, len(fresh)), replace=False)
                 indexed = snap.live_slots[snap.live_slots < snap.built_upto]
                 cal = calibrate(ann, flat, indexed, held, rng=rng)
@@ -788,6 +792,8 @@ class Collection:
 
 #: Held-out queries for an index's calibration.
 _CALIBRATION_QUERIES = 64
+#: A merge re-measures the calibration once the index has grown by this factor since.
+_RECALIBRATE_GROWTH = 1.25
 
 
 class _Stale(Exception):

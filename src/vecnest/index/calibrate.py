@@ -44,6 +44,7 @@ class Calibration:
     filtered: list[dict[str, float]] = field(default_factory=list)
     exact_below: float = 0.01
     post_filter_above: float = 1.1
+    n_indexed: int = 0  #: rows in the index when it was measured
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -58,6 +59,7 @@ class Calibration:
             filtered=list(data.get("filtered", [])),
             exact_below=float(data["exact_below"]),
             post_filter_above=float(data["post_filter_above"]),
+            n_indexed=int(data.get("n_indexed", 0)),
         )
 
     def knob_for_recall(self, target: float) -> tuple[int, float]:
@@ -135,7 +137,7 @@ def calibrate(
         return flat.rescore(q, slots, k)[0] if pq else slots
 
     recall = [(v, _recall(ann_search(queries, allowed, v), truth)) for v in ladder]
-    cal = Calibration(knob=knob, recall=recall)
+    cal = Calibration(knob=knob, recall=recall, n_indexed=len(indexed_slots))
     if not with_filters:
         return cal
 
@@ -177,4 +179,7 @@ def calibrate(
         if row["post_ms"] < row["ann_ms"] and row["post_ms"] < row["exact_ms"]:
             post_above = row["selectivity"]
             break
-    return Calibration(knob=knob, recall=recall, filtered=rows, exact_below=exact_below, post_filter_above=post_above)
+    return Calibration(
+        knob=knob, recall=recall, filtered=rows, exact_below=exact_below,
+        post_filter_above=post_above, n_indexed=len(indexed_slots),
+    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,7 @@ class Snapshot:
     calibration: Calibration | None
     _columns: dict[str, Column] = field(default_factory=dict)
     _masks: OrderedDict[str, tuple[np.ndarray, int]] = field(default_factory=OrderedDict)
+    _masks_lock: threading.Lock = field(default_factory=threading.Lock)
     _indexed_all_live: bool | None = None
 
     @property
@@ -79,16 +81,18 @@ class Snapshot:
         if isinstance(node, vfilter.TrueFilter):
             return self.alive, self.n_live
         key = repr(node)
-        hit = self._masks.get(key)
-        if hit is not None:
-            self._masks.move_to_end(key)
-            return hit
+        with self._masks_lock:  # searches may run in several threads
+            hit = self._masks.get(key)
+            if hit is not None:
+                self._masks.move_to_end(key)
+                return hit
         mask = self.filter_mask(node, read)
         mask.flags.writeable = False
         entry = (mask, int(np.count_nonzero(mask)))
-        self._masks[key] = entry
-        while len(self._masks) > max(1, MASK_CACHE_BYTES // max(self.n_slots, 1)):
-            self._masks.popitem(last=False)
+        with self._masks_lock:
+            self._masks[key] = entry
+            while len(self._masks) > max(1, MASK_CACHE_BYTES // max(self.n_slots, 1)):
+                self._masks.popitem(last=False)
         return entry
 
     def filter_mask(self, node: vfilter.Node, read: Reader) -> np.ndarray:

@@ -207,3 +207,18 @@ def test_index_bytes_are_measured_by_component(built: dict, data: tuple) -> None
         else:
             # pq_m sub-codes of 4..8 bits (fewer bits when too few rows train 256 centroids)
             assert parts["pq_codes"] % N == 0 and 48 * 4 / 8 <= parts["pq_codes"] / N <= 48
+
+
+def test_merges_recalibrate_only_after_the_index_grew_by_a_quarter(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, _, _ = data
+    with vecnest.open(tmp_path / "s") as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids[:2000], vectors=vecs[:2000])
+        first = col.optimize()["calibration"]
+        assert first["n_indexed"] == 2000 - 64  # measured with 64 rows held out
+        col.add(ids[2000:2300], vectors=vecs[2000:2300])  # +15%: merged, calibration kept
+        merged = col.optimize()
+        assert merged["action"] == "merged" and merged["calibration"] == first
+        col.add(ids[2300:2600], vectors=vecs[2300:2600])  # now +30% since the measurement
+        again = col.optimize()["calibration"]
+        assert again["n_indexed"] == 2300 and again["recall"] != []
