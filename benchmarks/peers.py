@@ -278,6 +278,7 @@ class Run:
                     row["error"] = st["error"]
                 if st["lat"]:
                     row.update(summarize(st["lat"], st["ids"], truth[w], st["q"]))
+                row["first_ms"] = st["first_ms"]
                 rows.append(row)
             out["filtered"][w] = {"rows": rows}
 
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads_note": "queries are issued one at a time (single-threaded loop); env OMP_NUM_THREADS="
             f"{args.build_threads} (FAISS builds; set to 1 by omp_set_num_threads after each build), OPENBLAS/MKL/RAYON/LANCE_CPU_THREADS=1; "
             "hnswlib/usearch builds get num_threads/threads=build_threads, their queries 1",
-            "interleaving": f"queries in chunks ({args.chunk_unfiltered} in the unfiltered sweep, {args.chunk} in filtered workloads); each chunk runs on every system×knob in turn, the starting task rotating; knob changes are untimed",
+            "interleaving": f"queries in chunks ({args.chunk_unfiltered} in the unfiltered sweep, {args.chunk} in filtered workloads); each chunk runs on every system×knob in turn, the starting task rotating; knob changes are untimed; before its timed queries each system×knob answers one untimed warm-up query per workload (its latency is reported as the first-query time)",
             "budget_min": args.budget_min,
             "quick": args.quick,
         },

@@ -380,6 +380,8 @@ def _peers_point(p: dict[str, Any]) -> str:
         enc = p["encoder"]
         parts.append(f"- **Encoder**: {enc.get('package')} — {enc.get('model')}; {enc.get('pooling')}; embedding took {p.get('embed_seconds', 0) / 60:.1f} min (cached afterwards)")
     parts.append(f"- **Per-task query budget**: {p.get('task_budget_s')} s of summed latency per system×knob and workload (slow systems answer fewer queries; `n` says how many)")
+    if p.get("note"):
+        parts.append(f"- **Note**: {p['note']}")
     builds = p.get("builds") or {}
     bad = [f"`{s}` {b.get('status')}: {b.get('reason') or b.get('error')}" for s, b in builds.items() if b.get("status") != "ok"]
     if bad:
@@ -443,6 +445,13 @@ def _peers_point(p: dict[str, Any]) -> str:
             rrows.append(rrow)
         parts += ["", "**Filtered QPS (ratio to the reference peer of each workload)**", "", table(["system", "knob"] + list(filt), qrows)]
         parts += ["", "**Filtered recall@10 vs exact filtered search** (`short`: queries that got fewer than min(k, matches) results)", "", table(["system"] + list(filt), rrows)]
+        frows = []
+        for s in systems:
+            cells = [next((x.get("first_ms") for x in filt[w]["rows"] if x["system"] == s), None) for w in filt]
+            if any(c is not None for c in cells):
+                frows.append([s] + [c if c is not None else "–" for c in cells])
+        if frows:
+            parts += ["", "**First query of each workload, ms** (untimed warm-up, not in the QPS above: lazy loading of indexes, filter columns or segments)", "", table(["system"] + list(filt), frows)]
     targets = _peers_targets(p)
     if targets:
         parts += ["", "**Targets of the ANN / filter-planner issue** (vecnest-hnsw, measured in this run)", "", targets]
