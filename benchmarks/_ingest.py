@@ -105,7 +105,7 @@ def _session_probe(
     sessions = {
         "onnxruntime_defaults": load_session(model_file),
         "arena_off_only": _vecnest_like_session(model_file, threads, arena=False, sequential=False),
-        "vecnest_options": _vecnest_like_session(model_file, threads, arena=False, sequential=True),
+        "vecnest_options": _vecnest_like_session(model_file, threads, arena=encoder.memory_arena, sequential=True),
     }
     for sess in sessions.values():
         encode_sorted(texts[:32], sess, tokenizer, max_batch_tokens=max_batch_tokens)
@@ -127,7 +127,7 @@ def _session_probe(
     return {
         "docs": len(texts),
         "what": "raw length-sorted loop (a') with three onnxruntime session configurations",
-        "vecnest_options": "enable_cpu_mem_arena=False, ORT_SEQUENTIAL, inter_op_num_threads=1, "
+        "vecnest_options": f"enable_cpu_mem_arena={encoder.memory_arena}, ORT_SEQUENTIAL, inter_op_num_threads=1, "
         f"intra_op_num_threads={threads}, ORT_ENABLE_ALL (as MiniLMEncoder._get_session)",
         "vecnest_encoder": "MiniLMEncoder.encode_documents on the same texts (no store)",
         "runs_s": runs,
@@ -257,6 +257,7 @@ def run_ingest(
             "schedule": schedule,
             "raw_session_options": "onnxruntime defaults (intra_op_num_threads=0: one per physical core)",
             "vecnest_intra_op_threads": threads,
+            "vecnest_memory_arena": bool(getattr(encoder, "memory_arena", False)),
             "model_file": str(model_file),
             "tokenizer_file": str(tok_file.relative_to(REPO_ROOT)),
         },

@@ -106,6 +106,11 @@ def machine_block(data: dict[str, Any]) -> str:
 
 
 def _core_ingest(ing: dict[str, Any]) -> str:
+    note = f"{ing['note']}\n\n" if ing.get("note") else ""
+    return note + _core_ingest_body(ing)
+
+
+def _core_ingest_body(ing: dict[str, Any]) -> str:
     labels = {
         "raw_fixed": "(a) raw tokenizers + onnxruntime, fixed batches of 32 in input order",
         "raw_sorted": "(a′) raw, vecnest's batching (length-sorted, token budget, per 512-doc chunk)",
@@ -146,7 +151,7 @@ def _core_ingest(ing: dict[str, Any]) -> str:
          + ", ".join(f"{x:.1f}" for x in ing["loadavg_1m_after_each_run"]) + "."
          if ing.get("loadavg_1m_after_each_run") else "- Load average not recorded."),
         f"- Raw session: {ing['setup']['raw_session_options']}; vecnest: {ing['setup']['vecnest_intra_op_threads']} intra-op threads, "
-        "CPU memory arena off.",
+        f"CPU memory arena {'on' if ing['setup'].get('vecnest_memory_arena') else 'off'}.",
     ]
     probe = ing.get("session_options_probe")
     if probe:

@@ -178,6 +178,11 @@ class MiniLMEncoder(Encoder):
             more transient memory (about 70 MB per 1,000 tokens of budget at 256-token rows) and,
             on CPU, is no faster.
         providers: onnxruntime execution providers; ``None`` means ``["CPUExecutionProvider"]``.
+        memory_arena: let onnxruntime keep its CPU memory arena (reused activation buffers).
+            On by default: with batches bounded by ``max_batch_tokens`` the arena stays small,
+            and without it every call allocates afresh — measured on 384 SciFact passages
+            (2 cores): 19.4 docs/s with the arena, 12.4 without; peak RSS 897 vs 622–806 MiB.
+            (Unbounded batches of long passages are what once took the arena to ~3 GB.)
         allow_spinning: let idle onnxruntime threads busy-wait for work. Off by default: each
             model call is large enough that spinning gains nothing, and on a shared machine
             (2 cores, load 5) it made a 16×256-token batch 15% slower and cost 18% more CPU.
@@ -200,6 +205,7 @@ class MiniLMEncoder(Encoder):
         max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         providers: Sequence[str] | None = None,
         allow_spinning: bool = False,
+        memory_arena: bool = True,
     ) -> None:
         if intra_op_threads is not None and (
             isinstance(intra_op_threads, bool)
@@ -221,6 +227,7 @@ class MiniLMEncoder(Encoder):
         self.max_batch_tokens = max_batch_tokens
         self.providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
         self.allow_spinning = bool(allow_spinning)
+        self.memory_arena = bool(memory_arena)
         self._session: onnxruntime.InferenceSession | None = None
         self._session_lock = threading.Lock()
 
@@ -237,9 +244,9 @@ class MiniLMEncoder(Encoder):
                 path = model_path()
                 verify_model_file(path, WEIGHTS_SHA256)
                 opts = ort.SessionOptions()
-                # The arena keeps the largest activation buffers ever seen: on long passages peak
-                # RSS reaches ~3 GB with it; without it, memory follows the batch actually run.
-                opts.enable_cpu_mem_arena = False
+                # The arena keeps the largest activation buffers ever seen; the token budget per
+                # call bounds them (see ``memory_arena``).
+                opts.enable_cpu_mem_arena = self.memory_arena
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 opts.intra_op_num_threads = self.intra_op_threads or _default_threads()
