@@ -668,7 +668,7 @@ class Collection:
             return vecs
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             sq = (vecs * vecs).sum(axis=1)  # float32: the fast path for ordinary vectors
-        if sq.all() and np.isfinite(sq).all():
+        if sq.min(initial=np.inf) > 1e-30 and np.isfinite(sq).all():  # far from under/overflow
             return vecs / np.sqrt(sq)[:, None]
         norms = row_norms(vecs)  # float64: exact for tiny and huge components
         zeros = np.flatnonzero(norms == 0)
