@@ -8,7 +8,9 @@ in one read transaction, so each call sees one consistent snapshot.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -337,8 +339,10 @@ class Collection:
         Returns:
             :class:`~vecnest.records.Hits` (a list of :class:`Hit`).
         """
-        if isinstance(query, str):
-            queries: Sequence[str] | np.ndarray = [query]
+        if type(query) is np.ndarray and query.ndim == 1 and query.dtype == np.float32:
+            qvecs = self._one_query_vector(query)  # the common case, kept lean
+        elif isinstance(query, str):
+            qvecs = self._query_vectors([query])
         else:
             arr = np.asarray(query)
             if arr.ndim != 1:
@@ -346,12 +350,10 @@ class Collection:
                     f"search() takes one query (a str or a (dim,) vector); got an array of "
                     f"shape {arr.shape}. Use search_batch() for several queries"
                 )
-            queries = arr[None, :]
-        return self.search_batch(
-            queries, k, where=where, where_document=where_document, include=include,
-            include_vectors=include_vectors,
-            ef_search=ef_search, nprobe=nprobe, target_recall=target_recall, strategy=strategy,
-            explain=explain,
+            qvecs = self._query_vectors(arr[None, :])
+        return self._search(
+            qvecs, k, where, where_document, include, include_vectors,
+            _options(ef_search, nprobe, target_recall, strategy), explain,
         )[0]
 
     def search_batch(
@@ -370,10 +372,25 @@ class Collection:
         explain: bool = False,
     ) -> list[Hits]:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
+        opts = _options(ef_search, nprobe, target_recall, strategy)
+        return self._search(
+            self._query_vectors(queries), k, where, where_document, include, include_vectors,
+            opts, explain,
+        )
+
+    def _search(
+        self,
+        qvecs: np.ndarray,
+        k: int,
+        where: dict[str, Any] | None,
+        where_document: dict[str, Any] | None,
+        include: Sequence[str],
+        include_vectors: bool,
+        opts: SearchOptions,
+        explain: bool,
+    ) -> list[Hits]:
         k = _check_k(k)
         fields = _check_include(include)
-        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
-        qvecs = self._query_vectors(queries)
         node = vfilter.parse(where, where_document)
         result = None
         snap = self._snapshot
@@ -383,8 +400,8 @@ class Collection:
                 result = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts)
             except _Stale:
                 result = None
-        t0 = time.perf_counter()
         docs: dict[int, tuple[str, str | None, Metadata]] = {}
+        t0 = time.perf_counter()
         if result is None:  # one read transaction: the snapshot, the search and the documents agree
             with self._db.catalog.read() as conn:
                 self._check_alive(conn)
@@ -394,30 +411,35 @@ class Collection:
                 if fields:
                     docs = self._rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
         slots, scores, plan = result
-        wanted = np.unique(slots[slots >= 0]) if include_vectors else slots[:0]
         vecs = None
-        if include_vectors and len(wanted):
+        if include_vectors:
+            wanted = np.unique(slots[slots >= 0])
             vecs = dict(zip(wanted.tolist(), np.asarray(snap.flat.vectors[wanted]), strict=True))
-        plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
         want_text, want_meta = "text" in fields, "metadata" in fields
         out: list[Hits] = []
-        found = slots >= 0  # results are best first; -1 pads the end of a short list
-        for qi in range(len(qvecs)):
-            hits = Hits()
-            n = int(found[qi].argmin()) if not found[qi].all() else slots.shape[1]
-            row = slots[qi, :n]
-            for slot, doc_id, sc in zip(row.tolist(), snap.ids[row].tolist(), scores[qi, :n].tolist(), strict=True):
-                doc = docs.get(slot)
-                hits.append(
-                    Hit(
-                        doc_id,
-                        sc,
-                        doc[1] if (doc and want_text) else None,
-                        doc[2] if (doc and want_meta) else {},
-                        None if vecs is None else vecs[slot],
+        ids = snap.ids
+        for qi, (row, row_scores) in enumerate(zip(slots.tolist(), scores.tolist(), strict=True)):
+            if row and min(row) < 0:  # results are best first; -1 pads the end of a short list
+                n = row.index(-1)
+                row, row_scores = row[:n], row_scores[:n]
+            row_ids = ids[row].tolist() if row else []
+            if not docs and vecs is None:  # ids and scores only
+                hits = Hits(map(Hit, row_ids, row_scores, _NONES))
+            else:
+                hits = Hits()
+                for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
+                    doc = docs.get(slot)
+                    hits.append(
+                        Hit(
+                            doc_id,
+                            sc,
+                            doc[1] if (doc and want_text) else None,
+                            doc[2] if (doc and want_meta) else {},
+                            None if vecs is None else vecs[slot],
+                        )
                     )
-                )
             if explain:
+                plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000
                 hits.plan = plan
             out.append(hits)
         return out
@@ -663,6 +685,19 @@ class Collection:
             return vecs if encoder.normalized else self._normalize(vecs)
         return self._normalize(check_vectors(queries, None, self.dim))
 
+    def _one_query_vector(self, query: np.ndarray) -> np.ndarray:
+        """``(1, dim)`` from one float32 vector: validated and, for cosine, normalised; the
+        single-query hot path (one dot product; odd inputs take the general route)."""
+        if query.shape[0] != self.dim:
+            return self._query_vectors(query[None, :])  # raises the dimension error
+        if self.metric is not Metric.COSINE:
+            return self._query_vectors(query[None, :])
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            sq = float(np.dot(query, query))
+        if not 1e-30 < sq < 1e30:  # zero, tiny, huge, NaN or infinite: the careful route
+            return self._query_vectors(query[None, :])
+        return (query * (1.0 / math.sqrt(sq)))[None, :]
+
     def _normalize(self, vecs: np.ndarray) -> np.ndarray:
         if self.metric is not Metric.COSINE:
             return vecs
@@ -810,6 +845,24 @@ def _check_include(include: Sequence[str]) -> tuple[str, ...]:
             "scores only, include_vectors=True for vectors"
         )
     return tuple(include)
+
+
+#: Validated search options by their arguments (a search usually repeats the same few).
+_OPTIONS: dict[tuple[Any, ...], SearchOptions] = {}
+_NONES = itertools.repeat(None)
+
+
+def _options(ef_search: Any, nprobe: Any, target_recall: Any, strategy: Any) -> SearchOptions:
+    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy)
+    try:
+        opts = _OPTIONS.get(key)
+    except TypeError:  # unhashable: let validation explain
+        opts = None
+    if opts is None:
+        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()
+        if len(_OPTIONS) < 1024:
+            _OPTIONS[key] = opts
+    return opts
 
 
 def _marks(n: int) -> str:

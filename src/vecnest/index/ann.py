@@ -38,6 +38,8 @@ class AnnIndex:
         # unfiltered search parameters by effort: built once (a SWIG object costs microseconds
         # per query) and only read by FAISS, so threads may share them
         self._params: dict[int, faiss.SearchParameters] = {}
+        self._hnsw = config.kind is IndexKind.HNSW
+        self._stats = faiss.cvar.hnsw_stats if self._hnsw else faiss.cvar.indexIVF_stats
 
     # ------------------------------------------------------------------ build / persist
     @classmethod
@@ -155,8 +157,10 @@ class AnnIndex:
             ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
             better), and the number of distance computations FAISS made.
         """
-        hnsw = self.config.kind is IndexKind.HNSW
-        effort = max(ef_search or self.config.ef_search, k) if hnsw else (nprobe or self.config.nprobe)
+        if self._hnsw:
+            effort = max(ef_search or self.config.ef_search, k)
+        else:
+            effort = nprobe or self.config.nprobe
         packed = None
         if allowed is None:
             params = self._params.get(effort)
@@ -166,13 +170,16 @@ class AnnIndex:
             packed = np.packbits(allowed, bitorder="little")
             sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
             params = self._make_params(effort, sel)
-        stats = faiss.cvar.hnsw_stats if hnsw else faiss.cvar.indexIVF_stats
+        stats = self._stats
         stats.reset()
         faiss_threads_for(len(queries))
-        dist, labels = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+        if queries.dtype != np.float32 or not queries.flags.c_contiguous:
+            queries = np.ascontiguousarray(queries, dtype=np.float32)
+        dist, labels = self.index.search(queries, k, params=params)
         del packed  # the selector borrowed it until here
-        visited = int(getattr(stats, "ndis", 0))
+        visited = int(stats.ndis)
         scores = -dist if self.l2 else dist
-        scores = scores.astype(np.float32, copy=False)
-        scores[labels < 0] = -np.inf
+        missing = labels < 0  # FAISS pads short result lists with -1
+        if missing.any():
+            scores[missing] = -np.inf
         return labels, scores, visited

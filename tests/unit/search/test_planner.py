@@ -107,14 +107,26 @@ def test_planner_picks_exact_for_tiny_and_index_for_broad(built: dict, data: tup
     _, col = built["hnsw"]
     q = data[3][0]
     tiny = col.search(q, k=10, where={"primary_category": "cs.IT"}, explain=True).plan
-    broad = col.search(q, k=10, where={"n_authors": {"$lt": 1000}}, explain=True).plan
+    broad = col.search(q, k=10, where={"$not": {"primary_category": "cs.IT"}}, explain=True).plan
     assert tiny.strategy == "exact_filtered" and tiny.estimated_selectivity < 0.03
-    assert broad.strategy in ("ann_filtered", "post_filter") and broad.estimated_selectivity > 0.9
+    assert broad.strategy in ("ann_filtered", "post_filter") and 0.9 < broad.estimated_selectivity < 1
     assert broad.knob and broad.candidates_visited > 0
     assert set(broad.timings_ms) >= {"filter_ms", "ann_ms", "fetch_ms"}
     # overrides move the switch points
     forced = col.search(q, k=10, where={"primary_category": "cs.IT"}, strategy="ann_filtered", explain=True).plan
     assert forced.strategy == "ann_filtered" and forced.reason == "forced by the caller"
+
+
+def test_a_filter_that_keeps_everything_is_skipped(built: dict, data: tuple) -> None:
+    _, col = built["hnsw"]
+    q = data[3][0]
+    everything = {"n_authors": {"$lt": 1000}}
+    assert len(col.get(where=everything)) == N
+    got = col.search(q, k=10, where=everything, explain=True)
+    plain = col.search(q, k=10, explain=True)
+    assert got.plan.strategy == "ann" and "matches all" in got.plan.reason
+    assert got.plan.knob == plain.plan.knob  # the unfiltered effort, not a filtered one
+    assert [h.id for h in got] == [h.id for h in plain]
 
 
 def test_post_filter_reports_actual_selectivity(built: dict, data: tuple) -> None:
