@@ -397,7 +397,7 @@ class Collection:
         if not fields and snap is not None and snap.stamp == self._db.catalog.stamp():
             # fast path: nothing changed since the last snapshot and no catalog read is needed
             try:
-                result = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts)
+                result = execute(snap, qvecs, k, node, lambda s=snap: self._pinned_read(s), opts, explain=explain)
             except _Stale:
                 result = None
         docs: dict[int, tuple[str, str | None, Metadata]] = {}
@@ -406,7 +406,7 @@ class Collection:
             with self._db.catalog.read() as conn:
                 self._check_alive(conn)
                 snap = self._load_snapshot(conn)
-                result = execute(snap, qvecs, k, node, lambda: nullcontext(conn), opts)
+                result = execute(snap, qvecs, k, node, lambda: nullcontext(conn), opts, explain=explain)
                 t0 = time.perf_counter()
                 if fields:
                     docs = self._rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
@@ -422,7 +422,9 @@ class Collection:
             if row and min(row) < 0:  # results are best first; -1 pads the end of a short list
                 n = row.index(-1)
                 row, row_scores = row[:n], row_scores[:n]
-            row_ids = ids[row].tolist() if row else []
+                row_ids = ids[slots[qi, :n]].tolist()
+            else:
+                row_ids = ids[slots[qi]].tolist()
             if not docs and vecs is None:  # ids and scores only
                 hits = Hits(map(Hit, row_ids, row_scores, _NONES))
             else:
@@ -692,8 +694,7 @@ class Collection:
             return self._query_vectors(query[None, :])  # raises the dimension error
         if self.metric is not Metric.COSINE:
             return self._query_vectors(query[None, :])
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            sq = float(np.dot(query, query))
+        sq = float(np.vdot(query, query))  # vdot: no floating-point warning on overflow
         if not 1e-30 < sq < 1e30:  # zero, tiny, huge, NaN or infinite: the careful route
             return self._query_vectors(query[None, :])
         return (query * (1.0 / math.sqrt(sq)))[None, :]

@@ -143,6 +143,7 @@ class AnnIndex:
         allowed: np.ndarray | None,
         ef_search: int | None = None,
         nprobe: int | None = None,
+        count: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Approximate top-``k``.
 
@@ -152,6 +153,7 @@ class AnnIndex:
             allowed: ``(n_slots,) bool`` mask of slots that may be returned (deletions and
                 filters), or ``None`` for every indexed slot.
             ef_search / nprobe: search-time effort (HNSW / IVF).
+            count: read FAISS's distance-computation counter (else 0 is returned for it).
 
         Returns:
             ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
@@ -170,14 +172,17 @@ class AnnIndex:
             packed = np.packbits(allowed, bitorder="little")
             sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
             params = self._make_params(effort, sel)
-        stats = self._stats
-        stats.reset()
+        if count:
+            self._stats.reset()
         faiss_threads_for(len(queries))
         if queries.dtype != np.float32 or not queries.flags.c_contiguous:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
-        dist, labels = self.index.search(queries, k, params=params)
+        n = len(queries)
+        dist = np.empty((n, k), dtype=np.float32)
+        labels = np.empty((n, k), dtype=np.int64)
+        self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
         del packed  # the selector borrowed it until here
-        visited = int(stats.ndis)
+        visited = int(self._stats.ndis) if count else 0
         scores = -dist if self.l2 else dist
         missing = labels < 0  # FAISS pads short result lists with -1
         if missing.any():

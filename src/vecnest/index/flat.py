@@ -16,6 +16,13 @@ from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
 
 #: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
 GATHER_FRACTION = 0.25
+#: From this fraction up, a few queries are scored in place by FAISS with a bitmap selector,
+#: which reads only the matching rows and copies nothing (74k arXiv titles, one query: 7.2k
+#: matches 1.97 ms vs 3.09 ms gathered; 36.6k matches 1.83 ms vs 5.14 ms masked; 701 matches
+#: 0.22 ms vs 0.12 ms gathered, so small sets are still gathered).
+SELECT_FRACTION = 0.03
+#: Query batches from this size use BLAS over gathered / masked rows instead.
+SELECT_MAX_QUERIES = 16
 
 
 class FlatIndex:
@@ -62,6 +69,13 @@ class FlatIndex:
         self, queries: np.ndarray, k: int, candidates: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         n = self.vectors.shape[0]
+        if (
+            candidates is not None
+            and len(queries) < SELECT_MAX_QUERIES
+            and SELECT_FRACTION * n <= len(candidates)
+            and self.vectors.flags.c_contiguous
+        ):
+            return self._search_selected(queries, k, candidates)
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:
             return self._search_subset(queries, k, candidates)
         mask = self.alive
@@ -125,6 +139,31 @@ class FlatIndex:
                 out_slots[i, : idx.shape[1]] = row[idx[0]]
                 out_scores[i, : idx.shape[1]] = best[0]
         return out_slots, out_scores
+
+    def _search_selected(
+        self, queries: np.ndarray, k: int, candidates: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's brute force in place over the rows a bitmap selector admits."""
+        n, d = self.vectors.shape
+        mask = np.zeros(n, dtype=bool)
+        mask[candidates] = True
+        packed = np.packbits(mask, bitorder="little")
+        sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))
+        x = np.ascontiguousarray(queries, dtype=np.float32)
+        kk = min(k, len(candidates))
+        dist = np.empty((len(x), kk), dtype=np.float32)
+        idx = np.empty((len(x), kk), dtype=np.int64)
+        faiss_threads_for(len(x))
+        args = (faiss.swig_ptr(x), faiss.swig_ptr(self.vectors), d, len(x), n, kk, faiss.swig_ptr(dist), faiss.swig_ptr(idx))
+        if self.l2:
+            faiss.knn_L2sqr(*args, None, sel)
+            scores = -dist
+        else:
+            faiss.knn_inner_product(*args, sel)
+            scores = dist
+        del packed  # the selector borrowed it until here
+        scores[idx < 0] = -np.inf
+        return idx, scores
 
     def _search_subset(
         self, queries: np.ndarray, k: int, candidates: np.ndarray

@@ -24,8 +24,6 @@ from vecnest.kernels.distance import top_k
 from vecnest.search.snapshot import Reader, Snapshot
 
 _MAX_RETRIES = 3
-#: Effort multiplier over the calibrated filtered knob (calibration uses random masks).
-_FILTER_MARGIN = 1.5
 
 
 class Strategy(StrEnum):
@@ -156,8 +154,14 @@ def execute(
     node: vfilter.Node,
     read: Reader,
     opts: SearchOptions,
+    *,
+    explain: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, Plan]:
-    """Run one batch of queries; returns slots, scores (``-1``/``-inf`` padded) and the plan."""
+    """Run one batch of queries; returns slots, scores (``-1``/``-inf`` padded) and the plan.
+
+    ``explain=False`` skips what only the plan reports (FAISS's distance-computation counters),
+    so ``candidates_visited`` counts the exact scans alone.
+    """
     perf = time.perf_counter
     t0 = perf()
     filtered = not isinstance(node, vfilter.TrueFilter)
@@ -190,8 +194,8 @@ def execute(
         cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
     )
     if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
-        # calibrated on random masks; real predicates cluster, so keep a safety margin
-        base = int(cal.knob_for_selectivity(sel, base) * _FILTER_MARGIN)
+        # measured under clustered filter masks (the hard case), interpolated to this selectivity
+        base = cal.knob_for_selectivity(sel, base)
     knob = {knob_name: int(base)}
     pq = ann.config.kind is IndexKind.IVF_PQ
     fetch = k * ann.config.rescore_multiplier if pq else k
@@ -203,7 +207,9 @@ def execute(
         kk = min(int(math.ceil(fetch / max(sel, 1e-9) * 1.5)), snap.n_live)
         while True:
             eff = max(base, 2 * kk) if knob_name == "ef_search" else base
-            raw, raw_scores, v = ann.search(queries, kk, allowed=None if live_idx.all() else live_idx, **{knob_name: eff})
+            raw, raw_scores, v = ann.search(
+                queries, kk, allowed=None if live_idx.all() else live_idx, count=explain, **{knob_name: eff}
+            )
             visited += v
             ok = (raw >= 0) & allowed[np.maximum(raw, 0)]
             enough = ok.sum(axis=1).min() >= min(fetch, n_match)
@@ -221,7 +227,7 @@ def execute(
         ann_res = (ann_slots, best)
     else:
         ann_slots, ann_scores, v = ann.search(
-            queries, fetch, allowed=None if all_indexed_live else indexed, **{knob_name: int(base)}
+            queries, fetch, allowed=None if all_indexed_live else indexed, count=explain, **{knob_name: int(base)}
         )
         visited += v
         ann_res = (ann_slots, ann_scores)
