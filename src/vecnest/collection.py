@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecnest import filter as vfilter
-from vecnest.config import MAX_K, CollectionConfig, IndexConfig, IndexKind, Metric
+from vecnest.config import CollectionConfig, IndexConfig, IndexKind, Metric
 from vecnest.encode.base import Encoder
 from vecnest.errors import (
     CollectionNotFoundError,
@@ -31,8 +31,8 @@ from vecnest.errors import (
     NotFoundError,
 )
 from vecnest.index.ann import AnnIndex
-from vecnest.index.calibrate import calibrate
 from vecnest.index.flat import FlatIndex
+from vecnest.index.maintain import IndexState, build_or_merge, needs_work, read_state
 from vecnest.kernels.distance import l2_normalize, row_norms
 from vecnest.records import (
     Document,
@@ -40,6 +40,8 @@ from vecnest.records import (
     Hits,
     Metadata,
     check_ids,
+    check_include,
+    check_k,
     check_metadata,
     check_metadatas,
     check_texts,
@@ -47,7 +49,7 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.store.catalog import chunks, docs_table
-from vecnest.search.planner import SearchOptions, execute
+from vecnest.search.planner import SearchOptions, execute, search_options
 from vecnest.search.snapshot import Snapshot, calibration_from_json, load_live_slots
 from vecnest.store.segments import Segment
 
@@ -70,6 +72,7 @@ class Collection:
         self._db = db
         self._cid = cid
         self._table = docs_table(cid)
+        self._epoch_key = f"c{cid}.metadata_rewrites"  # meta-table counter of in-place updates
         self._config = config
         self._encoder = encoder
         self._snapshot: Snapshot | None = None
@@ -221,10 +224,15 @@ class Collection:
                 if new_metas is not None
                 else [old[i][2] for i in ids]
             )
-            if new_vecs is None:
+            if new_vecs is None:  # rows rewritten in place: snapshots must not reuse their columns
                 conn.executemany(
                     f"UPDATE {self._table} SET text = ?, metadata = ? WHERE id = ?",
                     list(zip(texts_out, metas_json, ids, strict=True)),
+                )
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, '1') "
+                    "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                    (self._epoch_key,),
                 )
                 self._bump(conn, None)
                 return
@@ -353,7 +361,7 @@ class Collection:
             qvecs = self._query_vectors(arr[None, :])
         return self._search(
             qvecs, k, where, where_document, include, include_vectors,
-            _options(ef_search, nprobe, target_recall, strategy), explain,
+            search_options(ef_search, nprobe, target_recall, strategy), explain,
         )[0]
 
     def search_batch(
@@ -372,7 +380,7 @@ class Collection:
         explain: bool = False,
     ) -> list[Hits]:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
-        opts = _options(ef_search, nprobe, target_recall, strategy)
+        opts = search_options(ef_search, nprobe, target_recall, strategy)
         return self._search(
             self._query_vectors(queries), k, where, where_document, include, include_vectors,
             opts, explain,
@@ -389,8 +397,8 @@ class Collection:
         opts: SearchOptions,
         explain: bool,
     ) -> list[Hits]:
-        k = _check_k(k)
-        fields = _check_include(include)
+        k = check_k(k)
+        fields = check_include(include)
         node = vfilter.parse(where, where_document)
         result = None
         snap = self._snapshot
@@ -475,34 +483,18 @@ class Collection:
             state = self._index_state(conn)
         if snap.n_live < cfg.min_rows:
             return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {cfg.min_rows}"}
-        l2 = self.metric is Metric.L2
-        rng = np.random.default_rng(snap.n_slots)
-        dead_in_index = 0
-        if snap.ann is not None:
-            dead_in_index = snap.built_upto - int(snap.alive[: snap.built_upto].sum())
-        flat = FlatIndex(snap.flat.vectors, snap.alive, l2=l2)
-        cal = calibration_from_json(state[2])
-        if snap.ann is None or rebuild or dead_in_index > cfg.rebuild_dead_fraction * max(snap.ann.ntotal, 1):
-            action = "built" if snap.ann is None else "rebuilt"
-            n_held = max(1, min(_CALIBRATION_QUERIES, snap.n_live // 10))
-            held = np.sort(rng.choice(snap.live_slots, size=n_held, replace=False))
-            rest = np.setdiff1d(snap.live_slots, held, assume_unique=True)
-            ann = AnnIndex.build(np.asarray(snap.flat.vectors[rest]), rest, cfg, l2=l2)
-            cal = calibrate(ann, flat, rest, held, rng=rng)
-            ann.add(np.asarray(snap.flat.vectors[held]), held)
-        else:
-            action = "merged"
-            ann = AnnIndex.load(self._db.segments_dir / state[0], cfg, l2=l2, mmap=False)
-            fresh = snap.built_upto + np.flatnonzero(snap.alive[snap.built_upto :])
-            after = int(snap.alive[: snap.built_upto].sum()) + len(fresh)
-            # re-measure once the index has grown by a quarter since it was last measured (a
-            # bulk load merges many deltas; calibrating each one would cost more than merging)
-            grown = cal is None or after >= _RECALIBRATE_GROWTH * max(cal.n_indexed, 1)
-            if grown and len(fresh) >= _CALIBRATION_QUERIES // 2:  # fresh rows: held-out queries
-                held = rng.choice(fresh, size=min(_CALIBRATION_QUERIES, len(fresh)), replace=False)
-                indexed = snap.live_slots[snap.live_slots < snap.built_upto]
-                cal = calibrate(ann, flat, indexed, held, rng=rng)
-            ann.add(np.asarray(snap.flat.vectors[fresh]), fresh)
+        ann, cal, action = build_or_merge(
+            vectors=snap.flat.vectors,
+            alive=snap.alive,
+            live_slots=snap.live_slots,
+            current=snap.ann,
+            built_upto=snap.built_upto,
+            cal=calibration_from_json(state.calibration),
+            cfg=cfg,
+            l2=self.metric is Metric.L2,
+            load_current=self._db.segments_dir / state.file if state.file else None,
+            rebuild=rebuild,
+        )
         built = time.perf_counter() - start
         built_upto = snap.n_slots
         name = f"c{self._cid}.{cfg.kind.value}.{built_upto}.{snap.version}.faiss"
@@ -517,8 +509,8 @@ class Collection:
                 (self._cid, name, built_upto, ann.ntotal, json.dumps(cal.to_json()) if cal else None),
             )
             self._bump(conn, None)
-        if state[0] and state[0] != name:
-            (self._db.segments_dir / state[0]).unlink(missing_ok=True)
+        if state.file and state.file != name:
+            (self._db.segments_dir / state.file).unlink(missing_ok=True)
         self._ann_cache = (name, ann)
         return {
             "action": action,
@@ -528,13 +520,8 @@ class Collection:
             "calibration": cal.to_json() if cal else None,
         }
 
-    def _index_state(self, conn: sqlite3.Connection) -> tuple[str | None, int, str | None]:
-        if not self._db.catalog.has_table(conn, "index_state"):
-            return (None, 0, None)
-        row = conn.execute(
-            "SELECT file, built_upto, calibration FROM index_state WHERE cid = ?", (self._cid,)
-        ).fetchone()
-        return (row[0], int(row[1]), row[2]) if row else (None, 0, None)
+    def _index_state(self, conn: sqlite3.Connection) -> IndexState:
+        return read_state(conn, self._cid, has_table=self._db.catalog.has_table(conn, "index_state"))
 
     def _maybe_optimize(self) -> None:
         cfg = self._config.index
@@ -542,16 +529,12 @@ class Collection:
             return
         with self._db.catalog.read() as conn:
             n_slots, _, _ = self._check_alive(conn)
-            file, built_upto, _ = self._index_state(conn)
+            state = self._index_state(conn)
             n_live = int(conn.execute(f"SELECT COUNT(*) FROM {self._table}").fetchone()[0])
             indexed_live = conn.execute(
-                f"SELECT COUNT(*) FROM {self._table} WHERE slot < ?", (built_upto,)
+                f"SELECT COUNT(*) FROM {self._table} WHERE slot < ?", (state.built_upto,)
             ).fetchone()[0]
-        if n_live < cfg.min_rows:
-            return
-        dead = built_upto - int(indexed_live)
-        stale = n_slots - built_upto >= cfg.delta_limit
-        if file is None or stale or dead > cfg.rebuild_dead_fraction * max(built_upto, 1):
+        if needs_work(cfg, state, n_slots=n_slots, n_live=n_live, indexed_live=int(indexed_live)):
             self.optimize()
 
     # ------------------------------------------------------------------ maintenance
@@ -582,7 +565,7 @@ class Collection:
         with self._db.catalog.read() as conn:
             gen = self._check_alive(conn)[1]
             tables = self._db.catalog.table_bytes(conn, self._table)
-            file = self._index_state(conn)[0]
+            file = self._index_state(conn).file
         index = 0
         if file:
             try:
@@ -795,10 +778,16 @@ class Collection:
         if snap is not None and snap.version == version and snap.generation == gen:
             return snap
         stamp = self._db.catalog.stamp()
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (self._epoch_key,)).fetchone()
+        epoch = int(row[0]) if row else 0
+        inherited = None
+        if snap is not None and snap.generation == gen and snap.metadata_epoch == epoch and snap.n_slots <= n_slots:
+            inherited = (snap.live_slots, snap.n_slots, snap._columns)
         live, alive, ids = load_live_slots(conn, self._table, n_slots)
         l2 = self.metric is Metric.L2
         flat = FlatIndex(self._segment(gen).map(n_slots), None if len(live) == n_slots else alive, l2=l2)
-        file, built_upto, cal_json = self._index_state(conn)
+        state = self._index_state(conn)
+        file, built_upto, cal_json = state.file, state.built_upto, state.calibration
         ann = None
         cfg = self._config.index or IndexConfig()
         if file is not None and cfg.kind is not IndexKind.EXACT:
@@ -821,61 +810,19 @@ class Collection:
             ann=ann,
             built_upto=built_upto if ann is not None else 0,
             calibration=calibration_from_json(cal_json) if ann is not None else None,
+            metadata_epoch=epoch,
+            inherited=inherited,
         )
         self._snapshot = snap
         return snap
-
-
-#: Held-out queries for an index's calibration.
-_CALIBRATION_QUERIES = 64
-#: A merge re-measures the calibration once the index has grown by this factor since.
-_RECALIBRATE_GROWTH = 1.25
 
 
 class _Stale(Exception):
     """The collection changed between two stages of one search."""
 
 
-def _check_include(include: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(include, str):
-        include = (include,)
-    bad = [f for f in include if f not in ("text", "metadata")]
-    if bad:
-        raise InvalidInputError(
-            f"include may name 'text' and 'metadata'; got {bad!r}. Use include=() for ids and "
-            "scores only, include_vectors=True for vectors"
-        )
-    return tuple(include)
-
-
-#: Validated search options by their arguments (a search usually repeats the same few).
-_OPTIONS: dict[tuple[Any, ...], SearchOptions] = {}
 _NONES = itertools.repeat(None)
-
-
-def _options(ef_search: Any, nprobe: Any, target_recall: Any, strategy: Any) -> SearchOptions:
-    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy)
-    try:
-        opts = _OPTIONS.get(key)
-    except TypeError:  # unhashable: let validation explain
-        opts = None
-    if opts is None:
-        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()
-        if len(_OPTIONS) < 1024:
-            _OPTIONS[key] = opts
-    return opts
 
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
-
-
-def _check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise InvalidInputError(f"k must be an int between 1 and {MAX_K}; got {k!r}")
-    if not 1 <= int(k) <= MAX_K:
-        raise InvalidInputError(
-            f"k must be between 1 and {MAX_K}; got {k}. To read many documents, page through "
-            "get(where=..., limit=..., offset=...)"
-        )
-    return int(k)

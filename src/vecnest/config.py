@@ -130,6 +130,11 @@ class IndexConfig:
             are merged into the index (automatically after a write, or by ``optimize()``).
         rebuild_dead_fraction: rebuild the index from scratch when this fraction of its rows
             has been deleted or replaced, so churn never rots it.
+        graph_vectors: the copy of the vectors an HNSW graph walks: ``"float16"`` (half the
+            index memory; on 74k MiniLM title vectors recall@10 is the same at every
+            ``ef_search`` and searches are ~5 % faster, fewer bytes per distance) or
+            ``"float32"``. Scores of graph hits carry the float16 rounding (< 1e-3); exact
+            scans always use the float32 segment.
     """
 
     kind: IndexKind = IndexKind.EXACT
@@ -144,6 +149,7 @@ class IndexConfig:
     min_rows: int = 5_000
     delta_limit: int = 10_000
     rebuild_dead_fraction: float = 0.25
+    graph_vectors: str = "float16"
 
     def to_json(self) -> dict[str, Any]:
         """JSON form for the manifest."""
@@ -157,6 +163,10 @@ class IndexConfig:
         if not data:
             return cls()
         return cls(**{**data, "kind": IndexKind(data["kind"])})
+
+
+#: Element types an HNSW graph's copy of the vectors may use.
+GRAPH_VECTORS = ("float16", "float32")
 
 
 def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
@@ -183,5 +193,9 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
     if not 0 < cfg.rebuild_dead_fraction <= 1:
         raise InvalidInputError(
             f"IndexConfig.rebuild_dead_fraction must be in (0, 1]; got {cfg.rebuild_dead_fraction!r}"
+        )
+    if cfg.graph_vectors not in GRAPH_VECTORS:
+        raise InvalidInputError(
+            f"IndexConfig.graph_vectors must be one of {list(GRAPH_VECTORS)}; got {cfg.graph_vectors!r}"
         )
     return cfg

@@ -268,6 +268,7 @@ class Database:
                 raise CollectionNotFoundError(f"no collection named {name!r} in {self.root}")
             conn.execute(f"DROP TABLE {docs_table(int(row[0]))}")
             conn.execute("DELETE FROM collections WHERE cid = ?", (row[0],))
+            conn.execute("DELETE FROM meta WHERE key = ?", (f"c{int(row[0])}.metadata_rewrites",))
         dim = int(json.loads(row[1])["dim"])
         Segment(self.segments_dir / f"c{int(row[0])}.g{int(row[2])}.f32", dim).remove()
         self._open.pop(name, None)

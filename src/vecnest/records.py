@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vecnest.config import MAX_K
 from vecnest.errors import DimensionMismatchError, DuplicateIdError, InvalidInputError
 
 JSONScalar = str | int | float | bool | None
@@ -225,3 +226,28 @@ def check_vectors(vectors: object, n: int | None, dim: int) -> np.ndarray:
 def dump_metadata(metadata: Metadata) -> str:
     """Serialise validated metadata for the catalog (compact JSON, no NaN)."""
     return json.dumps(metadata, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def check_include(include: Sequence[str]) -> tuple[str, ...]:
+    """Validate a search's ``include=`` (document fields to return with each hit)."""
+    if isinstance(include, str):
+        include = (include,)
+    bad = [f for f in include if f not in ("text", "metadata")]
+    if bad:
+        raise InvalidInputError(
+            f"include may name 'text' and 'metadata'; got {bad!r}. Use include=() for ids and "
+            "scores only, include_vectors=True for vectors"
+        )
+    return tuple(include)
+
+
+def check_k(k: object) -> int:
+    """Validate a search's ``k``."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidInputError(f"k must be an int between 1 and {MAX_K}; got {k!r}")
+    if not 1 <= int(k) <= MAX_K:
+        raise InvalidInputError(
+            f"k must be between 1 and {MAX_K}; got {k}. To read many documents, page through "
+            "get(where=..., limit=..., offset=...)"
+        )
+    return int(k)

@@ -71,6 +71,30 @@ class Values:
             code[text_rows] = np.searchsorted(vocab, np.asarray(texts, dtype=str))
         return cls(kind, num, ival, is_int, code, vocab)
 
+    def take(self, keep: np.ndarray) -> Values:
+        """The rows where the ``(n,) bool`` mask ``keep`` is set (vocabulary unchanged)."""
+        return Values(self.kind[keep], self.num[keep], self.ival[keep], self.is_int[keep], self.code[keep], self.vocab)
+
+    @classmethod
+    def concat(cls, a: Values, b: Values) -> Values:
+        """``a``'s rows then ``b``'s, over the union of their vocabularies."""
+        vocab = np.union1d(a.vocab, b.vocab) if len(b.vocab) else a.vocab
+
+        def recode(v: Values) -> np.ndarray:
+            if v.vocab is vocab or not len(v.vocab):
+                return v.code
+            remap = np.searchsorted(vocab, v.vocab).astype(np.int32)
+            return np.where(v.code >= 0, remap[np.maximum(v.code, 0)], -1).astype(np.int32)
+
+        return cls(
+            np.concatenate([a.kind, b.kind]),
+            np.concatenate([a.num, b.num]),
+            np.concatenate([a.ival, b.ival]),
+            np.concatenate([a.is_int, b.is_int]),
+            np.concatenate([recode(a), recode(b)]),
+            vocab,
+        )
+
     def __post_init__(self) -> None:
         # derived once per column, so a comparison is one vectorised pass per number kind
         is_real = (self.kind == NUMBER) & ~self.is_int
@@ -154,6 +178,20 @@ class Column:
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(self.elements.vocab) + 1))
         object.__setattr__(self, "_postings", (self.element_row[order], bounds))
+
+    def extend(self, keep: np.ndarray, fresh: Column) -> Column:
+        """This column's rows where ``keep`` is set, then ``fresh``'s rows: the column of a later
+        snapshot of the same rows, some deleted and some appended (rows never change in place)."""
+        kept_elements = keep[self.element_row]
+        position = np.cumsum(keep) - 1  # old row -> row among the kept ones
+        n_kept = int(keep.sum())
+        return Column(
+            values=Values.concat(self.values.take(keep), fresh.values),
+            elements=Values.concat(self.elements.take(kept_elements), fresh.elements),
+            element_row=np.concatenate(
+                [position[self.element_row[kept_elements]], fresh.element_row + n_kept]
+            ).astype(np.int64),
+        )
 
     def contains(self, value: Scalar) -> np.ndarray:
         """Rows whose list value has an element equal to ``value``."""

@@ -49,7 +49,10 @@ class AnnIndex:
         """Build over ``vectors`` (``(n, dim) float32``) labelled by ``slots`` (``(n,) int64``)."""
         dim = vectors.shape[1]
         if config.kind is IndexKind.HNSW:
-            inner = faiss.IndexHNSWFlat(dim, config.m, _metric(l2))
+            if config.graph_vectors == "float16":
+                inner = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, config.m, _metric(l2))
+            else:
+                inner = faiss.IndexHNSWFlat(dim, config.m, _metric(l2))
             inner.hnsw.efConstruction = config.ef_construction
             index = faiss.IndexIDMap2(inner)
         else:

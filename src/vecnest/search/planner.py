@@ -80,6 +80,25 @@ class SearchOptions:
         return self
 
 
+#: Validated search options by their arguments (a search usually repeats the same few).
+_OPTIONS: dict[tuple[object, ...], SearchOptions] = {}
+
+
+def search_options(ef_search: object, nprobe: object, target_recall: object, strategy: object) -> SearchOptions:
+    """Validated :class:`SearchOptions` for a search's arguments, cached (types are part of the
+    key, so ``True`` is not taken for ``1``)."""
+    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy)
+    try:
+        opts = _OPTIONS.get(key)
+    except TypeError:  # unhashable: let validation explain
+        opts = None
+    if opts is None:
+        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
+        if len(_OPTIONS) < 1024:
+            _OPTIONS[key] = opts
+    return opts
+
+
 @dataclass(slots=True)
 class Plan:
     """What a search did, returned with ``explain=True``.

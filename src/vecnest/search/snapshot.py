@@ -42,6 +42,11 @@ class Snapshot:
     ann: AnnIndex | None
     built_upto: int  # slots below this are in ``ann``; the rest is the exact delta
     calibration: Calibration | None
+    metadata_epoch: int = 0  #: count of in-place metadata rewrites (update() without vectors)
+    #: ``(live_slots, n_slots, columns)`` of the previous snapshot when its rows are known to be
+    #: unchanged here (same segment generation and metadata epoch): its columns are extended
+    #: with the appended rows instead of being read again whole
+    inherited: tuple[np.ndarray, int, dict[str, Column]] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
     _masks: OrderedDict[str, tuple[np.ndarray, int]] = field(default_factory=OrderedDict)
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,11 +135,24 @@ class Snapshot:
         col = self._columns.get(name)
         if col is not None:
             return col
+        parent = self.inherited
+        if parent is not None and name in parent[2]:
+            parent_live, parent_slots, parent_columns = parent
+            keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
+            col = parent_columns[name].extend(keep, self._load_column(name, conn, since=parent_slots))
+        else:
+            col = self._load_column(name, conn, since=0)
+        self._columns[name] = col
+        return col
+
+    def _load_column(self, name: str, conn: sqlite3.Connection, *, since: int) -> Column:
+        """The column of field ``name`` over the live rows with slot ``>= since``."""
         expr = vfilter.json_extract_sql(name)
         path = expr[expr.index(",") + 1 : -1].strip()  # the quoted JSON path literal
         # the docs table holds exactly the live slots, so row i (by slot) is position i
         rows = conn.execute(
-            f"SELECT json_type(metadata, {path}), {expr} FROM {self.table} ORDER BY slot"
+            f"SELECT json_type(metadata, {path}), {expr} FROM {self.table} WHERE slot >= ? ORDER BY slot",
+            (since,),
         ).fetchall()
         kinds = [sql_kind(r[0]) for r in rows]
         values = [r[1] for r in rows]
@@ -144,19 +162,19 @@ class Snapshot:
         if ARRAY in kinds:
             for slot, jtype, atom in conn.execute(
                 f"SELECT d.slot, j.type, j.atom FROM {self.table} AS d, json_each(d.metadata, {path}) AS j "
-                f"WHERE json_type(d.metadata, {path}) = 'array'"
+                f"WHERE d.slot >= ? AND json_type(d.metadata, {path}) = 'array'",
+                (since,),
             ):
                 el_slots.append(slot)
                 el_kinds.append(sql_kind(jtype))
                 el_values.append(atom)
-        el_rows = self._positions(el_slots) if el_slots else np.empty(0, dtype=np.int64)
-        col = Column(
+        slots = self.live_slots[np.searchsorted(self.live_slots, since) :]
+        el_rows = np.searchsorted(slots, np.asarray(el_slots, dtype=np.int64)) if el_slots else np.empty(0, dtype=np.int64)
+        return Column(
             values=Values.build(kinds, values),
             elements=Values.build(el_kinds, el_values),
             element_row=el_rows.astype(np.int64),
         )
-        self._columns[name] = col
-        return col
 
     def _text(self, node: vfilter.TextContains, conn: sqlite3.Connection) -> np.ndarray:
         frag, params = vfilter.to_sql(node)  # one definition of the text semantics: SQL's

@@ -37,7 +37,7 @@ ef_search = [4, 32]
         assert r.ann_recall["recall@5"] == 1.0  # six documents: every index is exact here
         assert r.quality["ndcg@10"] > 0.5
     hnsw_bytes, exact_bytes = reports[1].bytes_per_vector, reports[0].bytes_per_vector
-    assert hnsw_bytes["index_vectors"] == hnsw_bytes["vectors_float32"]  # HNSW keeps a float32 copy
+    assert hnsw_bytes["index_vectors"] == hnsw_bytes["vectors_float32"] / 2  # the graph keeps a float16 copy
     assert hnsw_bytes["index_ids"] == 8  # one int64 slot label per vector
     assert hnsw_bytes["index_graph_links"] > 0 and hnsw_bytes["index_other"] >= 0
     assert not any(key.startswith("index_") for key in exact_bytes)

@@ -212,13 +212,33 @@ def test_index_bytes_are_measured_by_component(built: dict, data: tuple) -> None
         assert 0.95 * file_bytes <= sum(parts.values()) <= file_bytes, kind  # the rest: headers
         assert parts["ids"] == N * 8, kind
         if kind == "hnsw":
-            assert parts["vectors"] == N * 384 * 4
+            assert parts["vectors"] == N * 384 * 2  # the graph walks a float16 copy
             assert parts["graph_links"] >= N * 2 * 32 * 4  # level 0 holds 2 * m links per node
         elif kind == "ivf":
             assert parts["vectors"] == N * 384 * 4 and parts["centroids"] > 0
         else:
             # pq_m sub-codes of 4..8 bits (fewer bits when too few rows train 256 centroids)
             assert parts["pq_codes"] % N == 0 and 48 * 4 / 8 <= parts["pq_codes"] / N <= 48
+
+
+def test_float16_graph_vectors_keep_recall_at_half_the_bytes(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, _, queries = data
+    recalls, vector_bytes = {}, {}
+    for dtype in ("float16", "float32"):
+        with vecnest.open(tmp_path / dtype) as db:
+            cfg = IndexConfig(kind=IndexKind.HNSW, graph_vectors=dtype, **SMALL)
+            col = db.create_collection("t", model=None, dim=384, index=cfg)
+            col.add(ids[:3000], vectors=vecs[:3000])
+            recalls[dtype] = _recall(col, ids[:3000], vecs[:3000], queries, strategy="ann", ef_search=16)
+            vector_bytes[dtype] = col.index_bytes()["vectors"]
+            hits = col.search(vecs[7], k=1, strategy="ann")
+            assert hits[0].id == ids[7] and abs(hits[0].score - 1.0) < 1e-3  # float16 rounding only
+    assert vector_bytes["float16"] * 2 == vector_bytes["float32"] == 3000 * 384 * 4
+    assert abs(recalls["float16"] - recalls["float32"]) <= 0.02
+    with pytest.raises(vecnest.InvalidInputError, match="graph_vectors"):
+        vecnest.open(tmp_path / "bad").create_collection(
+            "t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, graph_vectors="int4")
+        )
 
 
 def test_merges_recalibrate_only_after_the_index_grew_by_a_quarter(tmp_path: Path, data: tuple) -> None:

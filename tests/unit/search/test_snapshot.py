@@ -69,3 +69,61 @@ def test_a_write_is_never_hidden_by_a_cached_mask(col: vecnest.Collection) -> No
     assert {h.id for h in col.search(np.ones(4), k=30, where=where, include=())} == {"d2", "d3", "d4"}
     col.upsert(["d1"], vectors=np.ones((1, 4)), metadatas=[{"n": 1, "flag": 1}])
     assert {h.id for h in col.search(np.ones(4), k=30, where=where, include=())} == {"d1", "d2", "d3", "d4"}
+
+
+FILTERS = [
+    {"tags": {"$contains": "b"}},
+    {"tags": {"$contains_any": ["z", "c"]}},
+    {"n": {"$gte": 10}},
+    {"$or": [{"flag": True}, {"name": {"$in": ["x3", "x17", "new"]}}]},
+    {"name": {"$gt": "x2"}},
+]
+
+
+def _tagged(i: int, rng: np.random.Generator) -> dict:
+    tags = list(rng.choice(["a", "b", "c", "z"], size=int(rng.integers(0, 3)), replace=False))
+    return {"flag": bool(i % 2), "n": i, "name": f"x{i}", "tags": tags}
+
+
+def _masks(col: vecnest.Collection) -> list[np.ndarray]:
+    snap = _snap(col)
+    return [snap.filter_mask(parse(f, None), _read(col)) for f in FILTERS]
+
+
+def test_columns_carried_across_writes_match_a_fresh_load(
+    store: vecnest.Database, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[int] = []
+    original = snapshot_module.Snapshot._load_column
+
+    def spy(self: snapshot_module.Snapshot, name: str, conn: object, *, since: int) -> object:
+        loads.append(since)
+        return original(self, name, conn, since=since)
+
+    monkeypatch.setattr(snapshot_module.Snapshot, "_load_column", spy)
+    col = store.create_collection("carry", model=None, dim=4)
+    col.add([f"d{i}" for i in range(40)], vectors=rng.normal(size=(40, 4)), metadatas=[_tagged(i, rng) for i in range(40)])
+    _masks(col)  # load every column once
+    writes = [
+        lambda: col.add([f"e{i}" for i in range(10)], vectors=rng.normal(size=(10, 4)),
+                        metadatas=[{**_tagged(i, rng), "tags": ["new", "b"], "name": "new"} for i in range(10)]),
+        lambda: col.delete(ids=["d1", "d5", "e3"]),
+        lambda: col.upsert(["d7", "f1"], vectors=rng.normal(size=(2, 4)), metadatas=[_tagged(70, rng), {"n": "text"}]),
+        lambda: col.update(["d9", "e4"], metadatas=[{"n": 99, "tags": ["z"]}, {"flag": True}]),  # in place
+        lambda: col.add(["g1"], vectors=rng.normal(size=(1, 4)), metadatas=[{"tags": []}]),
+    ]
+    for write in writes:
+        before = col._snapshot
+        write()
+        loads.clear()
+        carried = _masks(col)
+        snap = col._snapshot
+        assert snap is not before
+        in_place = snap.metadata_epoch != before.metadata_epoch
+        assert (snap.inherited is None) == in_place  # an in-place update forbids reuse
+        # reused columns read only the rows appended since (slots from the old end on)
+        assert loads and all((s == 0) == in_place for s in loads), loads
+        with vecnest.open(store.root, read_only=True) as fresh_db:  # everything read from disk
+            fresh = _masks(fresh_db.get_collection("carry"))
+        for f, a, b in zip(FILTERS, carried, fresh, strict=True):
+            assert np.array_equal(a, b), f
