@@ -49,7 +49,7 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.store.catalog import chunks, docs_table
-from vecnest.search.planner import SearchOptions, execute, search_options
+from vecnest.search.planner import SearchOptions, execute, replayable, search_options
 from vecnest.search.snapshot import Snapshot, calibration_from_json, load_live_slots
 from vecnest.store.segments import Segment
 
@@ -77,6 +77,7 @@ class Collection:
         self._encoder = encoder
         self._snapshot: Snapshot | None = None
         self._ann_cache: tuple[str, AnnIndex] | None = None
+        self._bulk_depth = 0  # > 0 inside bulk(): automatic merges wait for its end
 
     # ------------------------------------------------------------------ properties
     @property
@@ -402,6 +403,14 @@ class Collection:
         node = vfilter.parse(where, where_document)
         result = None
         snap = self._snapshot
+        lean = not fields and not include_vectors and not explain and len(qvecs) == 1
+        if lean and snap is not None and snap.replays:
+            key = (None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts)
+            replay = snap.replays.get(key)
+            if replay is not None and snap.stamp == self._db.catalog.stamp():
+                # a repeat of a plan that is one unfiltered index search: run just that search
+                slots, scores = replay.run(qvecs, k)
+                return [_ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())]
         if not fields and snap is not None and snap.stamp == self._db.catalog.stamp():
             # fast path: nothing changed since the last snapshot and no catalog read is needed
             try:
@@ -419,6 +428,8 @@ class Collection:
                 if fields:
                     docs = self._rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
         slots, scores, plan = result
+        if lean and len(snap.replays) < 64 and (replay := replayable(snap, plan)) is not None:
+            snap.replays[(None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts)] = replay
         vecs = None
         if include_vectors:
             wanted = np.unique(slots[slots >= 0])
@@ -426,16 +437,14 @@ class Collection:
         want_text, want_meta = "text" in fields, "metadata" in fields
         out: list[Hits] = []
         ids = snap.ids
-        for qi, (row, row_scores) in enumerate(zip(slots.tolist(), scores.tolist(), strict=True)):
-            if row and min(row) < 0:  # results are best first; -1 pads the end of a short list
-                n = row.index(-1)
-                row, row_scores = row[:n], row_scores[:n]
-                row_ids = ids[slots[qi, :n]].tolist()
-            else:
-                row_ids = ids[slots[qi]].tolist()
+        for row, row_scores in zip(slots.tolist(), scores.tolist(), strict=True):
             if not docs and vecs is None:  # ids and scores only
-                hits = Hits(map(Hit, row_ids, row_scores, _NONES))
+                hits = _ids_and_scores(ids, row, row_scores)
             else:
+                if row and min(row) < 0:  # results are best first; -1 pads the end of a short list
+                    n = row.index(-1)
+                    row, row_scores = row[:n], row_scores[:n]
+                row_ids = ids[row].tolist() if row else []
                 hits = Hits()
                 for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
                     doc = docs.get(slot)
@@ -523,9 +532,30 @@ class Collection:
     def _index_state(self, conn: sqlite3.Connection) -> IndexState:
         return read_state(conn, self._cid, has_table=self._db.catalog.has_table(conn, "index_state"))
 
+    @contextmanager
+    def bulk(self) -> Iterator[Collection]:
+        """Defer the automatic index merges of the writes inside the block to its end.
+
+        Each write stays atomic and durable on its own (searches inside the block see it, the
+        rows past the index being scanned exactly); the index is brought up to date once, when
+        the block exits, instead of after every ``delta_limit`` rows, each merge rewriting the
+        whole index file. Use it around a bulk load done in many calls::
+
+            with col.bulk():
+                for batch in batches:
+                    col.add(batch.ids, vectors=batch.vectors)
+        """
+        self._bulk_depth += 1
+        try:
+            yield self
+        finally:
+            self._bulk_depth -= 1
+        if self._bulk_depth == 0:
+            self._maybe_optimize()
+
     def _maybe_optimize(self) -> None:
         cfg = self._config.index
-        if cfg is None or cfg.kind is IndexKind.EXACT:
+        if cfg is None or cfg.kind is IndexKind.EXACT or self._bulk_depth:
             return
         with self._db.catalog.read() as conn:
             n_slots, _, _ = self._check_alive(conn)
@@ -822,6 +852,14 @@ class _Stale(Exception):
 
 
 _NONES = itertools.repeat(None)
+
+
+def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
+    """Hits with ids and scores only from one result row (``-1`` pads the end of a short one)."""
+    if row and min(row) < 0:
+        n = row.index(-1)
+        row, row_scores = row[:n], row_scores[:n]
+    return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))
 
 
 def _marks(n: int) -> str:

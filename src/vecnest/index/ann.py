@@ -138,6 +138,25 @@ class AnnIndex:
             return faiss.SearchParametersHNSW(efSearch=effort, sel=sel)
         return faiss.SearchParametersIVF(nprobe=effort, sel=sel)
 
+    def search_unfiltered(self, queries: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` with no filter and no counters, for few ``(q, dim)`` C-contiguous
+        float32 queries: the whole per-query path of a repeated plain search."""
+        if self._hnsw:
+            effort = max(effort, k)
+        params = self._params.get(effort)
+        if params is None:
+            params = self._params[effort] = self._make_params(effort, None)
+        faiss_threads_for(len(queries))
+        n = len(queries)
+        dist = np.empty((n, k), dtype=np.float32)
+        labels = np.empty((n, k), dtype=np.int64)
+        self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
+        scores = -dist if self.l2 else dist
+        missing = labels < 0
+        if missing.any():
+            scores[missing] = -np.inf
+        return labels, scores
+
     def search(
         self,
         queries: np.ndarray,
@@ -147,6 +166,7 @@ class AnnIndex:
         ef_search: int | None = None,
         nprobe: int | None = None,
         count: bool = True,
+        packed: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Approximate top-``k``.
 
@@ -157,6 +177,7 @@ class AnnIndex:
                 filters), or ``None`` for every indexed slot.
             ef_search / nprobe: search-time effort (HNSW / IVF).
             count: read FAISS's distance-computation counter (else 0 is returned for it).
+            packed: ``allowed`` already packed into little-endian bits, if at hand.
 
         Returns:
             ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
@@ -166,13 +187,14 @@ class AnnIndex:
             effort = max(ef_search or self.config.ef_search, k)
         else:
             effort = nprobe or self.config.nprobe
-        packed = None
         if allowed is None:
+            packed = None
             params = self._params.get(effort)
             if params is None:
                 params = self._params[effort] = self._make_params(effort, None)
         else:
-            packed = np.packbits(allowed, bitorder="little")
+            if packed is None:
+                packed = np.packbits(allowed, bitorder="little")
             sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
             params = self._make_params(effort, sel)
         if count:

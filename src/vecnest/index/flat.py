@@ -1,11 +1,15 @@
 """Exact (brute-force) search: the oracle every approximate index is tested against.
 
 Works on a snapshot of a segment: the ``(n_slots, dim)`` vector map and the mask of live slots.
-A filter arrives as the sorted array of slots that satisfy it; small candidate sets are gathered
-and scored alone, large ones are scored in place and masked, whichever touches less memory.
+A filter arrives as the sorted slots that satisfy it (or a cached match holding them and the
+same set packed as bits): few candidates are gathered and scored alone; from
+:data:`SELECT_FRACTION` of the rows on, FAISS scores in place the rows a bitmap selector admits;
+large query batches use BLAS over gathered or masked rows, whichever touches less memory.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
@@ -23,6 +27,18 @@ GATHER_FRACTION = 0.25
 SELECT_FRACTION = 0.03
 #: Query batches from this size use BLAS over gathered / masked rows instead.
 SELECT_MAX_QUERIES = 16
+
+
+class Candidates(Protocol):
+    """Filter matches with their sorted slots and packed bitmap at hand (see
+    :class:`vecnest.search.snapshot.Match`), so a repeated filter computes neither again."""
+
+    count: int
+
+    @property
+    def slots(self) -> np.ndarray: ...
+
+    def packed(self, upto: int) -> np.ndarray: ...
 
 
 class FlatIndex:
@@ -48,14 +64,15 @@ class FlatIndex:
         return self._sq_norms
 
     def search(
-        self, queries: np.ndarray, k: int, candidates: np.ndarray | None = None
+        self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` slots for each query.
 
         Args:
             queries: ``(q, dim) float32`` (normalised already for cosine).
             k: results per query.
-            candidates: sorted ``(c,) int64`` slots allowed by a filter (all live), or ``None``
+            candidates: sorted ``(c,) int64`` slots allowed by a filter (all live), the same as
+                :class:`Candidates`, or ``None``
                 for every live slot.
 
         Returns:
@@ -66,16 +83,22 @@ class FlatIndex:
             return self._search(queries, k, candidates)
 
     def _search(
-        self, queries: np.ndarray, k: int, candidates: np.ndarray | None
+        self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None
     ) -> tuple[np.ndarray, np.ndarray]:
         n = self.vectors.shape[0]
+        if candidates is not None and not isinstance(candidates, np.ndarray):  # a cached match
+            if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= candidates.count and self.vectors.flags.c_contiguous:
+                return self._search_selected(queries, k, candidates.count, candidates.packed(n))
+            candidates = candidates.slots
         if (
             candidates is not None
             and len(queries) < SELECT_MAX_QUERIES
             and SELECT_FRACTION * n <= len(candidates)
             and self.vectors.flags.c_contiguous
         ):
-            return self._search_selected(queries, k, candidates)
+            mask = np.zeros(n, dtype=bool)
+            mask[candidates] = True
+            return self._search_selected(queries, k, len(candidates), np.packbits(mask, bitorder="little"))
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:
             return self._search_subset(queries, k, candidates)
         mask = self.alive
@@ -141,16 +164,13 @@ class FlatIndex:
         return out_slots, out_scores
 
     def _search_selected(
-        self, queries: np.ndarray, k: int, candidates: np.ndarray
+        self, queries: np.ndarray, k: int, count: int, packed: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS's brute force in place over the rows a bitmap selector admits."""
+        """FAISS's brute force in place over the ``count`` rows the packed bitmap admits."""
         n, d = self.vectors.shape
-        mask = np.zeros(n, dtype=bool)
-        mask[candidates] = True
-        packed = np.packbits(mask, bitorder="little")
         sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))
         x = np.ascontiguousarray(queries, dtype=np.float32)
-        kk = min(k, len(candidates))
+        kk = min(k, count)
         dist = np.empty((len(x), kk), dtype=np.float32)
         idx = np.empty((len(x), kk), dtype=np.int64)
         faiss_threads_for(len(x))

@@ -21,6 +21,7 @@ from vecnest import filter as vfilter
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import top_k
+from vecnest.index.ann import AnnIndex
 from vecnest.search.snapshot import Reader, Snapshot
 
 _MAX_RETRIES = 3
@@ -133,6 +134,36 @@ class Plan:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """A plan that repeats of the same search may run directly: one unfiltered search of an
+    index that holds every live row (no delta to merge, no deletion bitmap, no rescoring), so
+    the index call *is* the plan. Kept per snapshot, which a write replaces."""
+
+    ann: AnnIndex
+    effort: int
+
+    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slots and scores, as :func:`execute` would return them for this plan."""
+        return self.ann.search_unfiltered(queries, k, self.effort)
+
+
+def replayable(snap: Snapshot, plan: Plan) -> Replay | None:
+    """The :class:`Replay` of ``plan`` if it is one plain index search, else ``None``."""
+    ann = snap.ann
+    if (
+        plan.strategy is not Strategy.ANN
+        or ann is None
+        or ann.config.kind is IndexKind.IVF_PQ
+        or plan.delta_rows
+        or snap.built_upto != snap.n_slots
+        or not snap.indexed_all_live
+        or len(plan.knob) != 1
+    ):
+        return None
+    return Replay(ann, next(iter(plan.knob.values())))
+
+
 def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     slots = np.concatenate([a[0], b[0]], axis=1)
     scores = np.concatenate([a[1], b[1]], axis=1)
@@ -184,7 +215,8 @@ def execute(
     perf = time.perf_counter
     t0 = perf()
     filtered = not isinstance(node, vfilter.TrueFilter)
-    allowed, n_match = snap.match(node, read)
+    match = snap.match(node, read)
+    allowed, n_match = match.mask, match.count
     timings = {"filter_ms": (perf() - t0) * 1000}
     n_live = snap.n_live
     keeps_all = filtered and n_match == n_live
@@ -198,7 +230,7 @@ def execute(
 
     t0 = time.perf_counter()
     if strategy in (Strategy.EXACT, Strategy.EXACT_FILTERED) or n_match == 0:
-        cand = np.flatnonzero(allowed) if (filtered or snap.n_live < snap.n_slots) else None
+        cand = match if (filtered or snap.n_live < snap.n_slots) else None
         slots, scores = snap.flat.search(queries, k, cand)
         visited = len(queries) * (n_match if cand is not None else snap.n_slots)
         timings["exact_ms"] = (time.perf_counter() - t0) * 1000
@@ -219,7 +251,10 @@ def execute(
     pq = ann.config.kind is IndexKind.IVF_PQ
     fetch = k * ann.config.rescore_multiplier if pq else k
     indexed = allowed[: snap.built_upto]
-    all_indexed_live = bool(indexed.all()) if filtered else snap.indexed_all_live
+    if filtered:  # (a pass over the mask only when the filter could keep every indexed row)
+        all_indexed_live = n_match >= snap.built_upto and bool(indexed.all())
+    else:
+        all_indexed_live = snap.indexed_all_live
 
     if strategy is Strategy.POST_FILTER:
         live_idx = snap.alive[: snap.built_upto]
@@ -246,7 +281,8 @@ def execute(
         ann_res = (ann_slots, best)
     else:
         ann_slots, ann_scores, v = ann.search(
-            queries, fetch, allowed=None if all_indexed_live else indexed, count=explain, **{knob_name: int(base)}
+            queries, fetch, allowed=None if all_indexed_live else indexed, count=explain,
+            packed=match.packed(snap.built_upto) if not all_indexed_live else None, **{knob_name: int(base)}
         )
         visited += v
         ann_res = (ann_slots, ann_scores)
@@ -272,7 +308,7 @@ def execute(
         # the graph ran out of matching neighbours: finish those queries exactly
         t0 = time.perf_counter()
         short = np.flatnonzero((slots < 0).any(axis=1))
-        exact_slots, exact_scores = snap.flat.search(queries[short], k, np.flatnonzero(allowed))
+        exact_slots, exact_scores = snap.flat.search(queries[short], k, match)
         slots[short], scores[short] = exact_slots, exact_scores
         reason += f"; {len(short)} query(s) completed exactly"
         timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000

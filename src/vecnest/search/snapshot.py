@@ -11,9 +11,10 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,45 @@ from vecnest.index.flat import FlatIndex
 
 #: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
 MASK_CACHE_BYTES = 32 * 1024 * 1024
+#: A match keeps its sorted slots only when they are few (at most one byte per slot in all).
+_SLOTS_KEPT_FRACTION = 0.125
+
+
+class Match:
+    """The rows one filter matches in one snapshot, cached with it: the read-only ``(n_slots,)
+    bool`` mask and its count, and, computed on first use, the sorted matching slots (for
+    exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
+    repeated filter pays neither again. Unpacks as ``mask, count``."""
+
+    __slots__ = ("count", "mask", "_packed", "_slots")
+
+    def __init__(self, mask: np.ndarray, count: int) -> None:
+        self.mask = mask
+        self.count = count
+        self._slots: np.ndarray | None = None
+        self._packed: dict[int, np.ndarray] = {}
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.mask, self.count))
+
+    @property
+    def slots(self) -> np.ndarray:
+        """Sorted ``int64`` slots of the matching rows."""
+        slots = self._slots
+        if slots is None:
+            slots = np.flatnonzero(self.mask)
+            if self.count <= _SLOTS_KEPT_FRACTION * len(self.mask):
+                self._slots = slots
+        return slots
+
+    def packed(self, upto: int) -> np.ndarray:
+        """``mask[:upto]`` as little-endian packed bits (an ``IDSelectorBitmap``'s input)."""
+        bits = self._packed.get(upto)
+        if bits is None:
+            bits = np.packbits(self.mask[:upto], bitorder="little")
+            if len(self._packed) < 4:
+                self._packed[upto] = bits
+        return bits
 
 
 @dataclass
@@ -48,7 +88,10 @@ class Snapshot:
     #: with the appended rows instead of being read again whole
     inherited: tuple[np.ndarray, int, dict[str, Column]] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
-    _masks: OrderedDict[str, tuple[np.ndarray, int]] = field(default_factory=OrderedDict)
+    #: plans of repeated searches that are one plain index call (see ``planner.Replay``)
+    replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
+    _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
     _indexed_all_live: bool | None = None
 
@@ -69,8 +112,8 @@ class Snapshot:
             self._indexed_all_live = bool(self.alive[: self.built_upto].all())
         return self._indexed_all_live
 
-    def match(self, node: vfilter.Node, read: Reader) -> tuple[np.ndarray, int]:
-        """The read-only ``(n_slots,) bool`` mask of live rows matching ``node``, and its count.
+    def match(self, node: vfilter.Node, read: Reader) -> Match:
+        """The live rows matching ``node`` (see :class:`Match`).
 
         The masks of recently used filters are kept (least recently used first out, at most
         :data:`MASK_CACHE_BYTES` in all): a snapshot never changes, and applications repeat
@@ -84,7 +127,10 @@ class Snapshot:
             read: see :meth:`filter_mask`.
         """
         if isinstance(node, vfilter.TrueFilter):
-            return self.alive, self.n_live
+            everything = self._everything
+            if everything is None:
+                everything = self._everything = Match(self.alive, self.n_live)
+            return everything
         key = repr(node)
         with self._masks_lock:  # searches may run in several threads
             hit = self._masks.get(key)
@@ -93,10 +139,11 @@ class Snapshot:
                 return hit
         mask = self.filter_mask(node, read)
         mask.flags.writeable = False
-        entry = (mask, int(np.count_nonzero(mask)))
+        entry = Match(mask, int(np.count_nonzero(mask)))
         with self._masks_lock:
             self._masks[key] = entry
-            while len(self._masks) > max(1, MASK_CACHE_BYTES // max(self.n_slots, 1)):
+            # a mask (1 byte per slot), its packed bits (1/8) and kept slots (<= 1): 2 bytes per slot
+            while len(self._masks) > max(1, MASK_CACHE_BYTES // max(2 * self.n_slots, 1)):
                 self._masks.popitem(last=False)
         return entry
 

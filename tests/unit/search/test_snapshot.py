@@ -55,7 +55,7 @@ def test_true_and_one_are_different_filters(col: vecnest.Collection) -> None:
 
 def test_cache_is_bounded(col: vecnest.Collection, monkeypatch: pytest.MonkeyPatch) -> None:
     snap = _snap(col)
-    monkeypatch.setattr(snapshot_module, "MASK_CACHE_BYTES", 3 * snap.n_slots)
+    monkeypatch.setattr(snapshot_module, "MASK_CACHE_BYTES", 3 * 2 * snap.n_slots)  # 2 bytes per slot each
     for i in range(10):
         snap.match(parse({"n": {"$gte": i}}), _read(col))
     assert len(snap._masks) == 3

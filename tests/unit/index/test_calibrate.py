@@ -1,0 +1,47 @@
+"""The calibration's decision rules: recall margins, clustered masks, cost crossovers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecnest.index.calibrate import EXACT_BIAS, Calibration, clustered_mask, switch_points
+
+
+def test_knob_for_recall_keeps_two_standard_errors() -> None:
+    cal = Calibration(knob="ef_search", recall=[(16, 0.93, 0.01), (32, 0.965, 0.005), (48, 0.985, 0.003)])
+    assert cal.knob_for_recall(0.95) == (32, 0.965)  # 0.965 >= 0.95 + 2 * 0.005
+    noisy = Calibration(knob="ef_search", recall=[(16, 0.93, 0.01), (32, 0.965, 0.01), (48, 0.985, 0.003)])
+    assert noisy.knob_for_recall(0.95)[0] == 48  # 0.965 < 0.95 + 2 * 0.01
+    assert cal.knob_for_recall(0.999) == (48, 0.985)  # unreachable: the best measured
+
+
+def test_tables_without_errors_keep_the_old_margin() -> None:
+    old = Calibration.from_json({"knob": "ef_search", "recall": [[16, 0.96], [32, 0.98]], "exact_below": 0.01, "post_filter_above": 1.1})
+    assert old.knob_for_recall(0.95)[0] == 32  # needs 0.975 (half the allowed miss rate)
+    assert Calibration.from_json(old.to_json()) == old
+
+
+def test_clustered_mask_has_the_selectivity_and_clusters() -> None:
+    rng = np.random.default_rng(0)
+    slots = np.arange(10_000)
+    cells = rng.integers(0, 16, size=len(slots)).astype(np.int32)
+    for clustered in (0.0, 0.5, 1.0):
+        mask = clustered_mask(cells, slots, 10_000, 0.1, np.random.default_rng(1), clustered=clustered)
+        assert mask.sum() == 1000
+        share = np.bincount(cells[mask], minlength=16).max() / 1000  # the biggest cell's share
+        assert share > 0.4 if clustered == 1.0 else True  # whole cells: one or two dominate
+        if clustered == 0.0:
+            assert share < 0.12  # random: about 1/16 each
+
+
+def test_switch_points_follow_the_interpolated_costs() -> None:
+    rows = [
+        {"selectivity": 0.01, "exact_ms": 0.1, "ann_ms": np.inf, "post_ms": np.inf},
+        {"selectivity": 0.1, "exact_ms": 1.0, "ann_ms": 0.9 * EXACT_BIAS, "post_ms": np.inf},
+        {"selectivity": 1.0, "exact_ms": 5.0, "ann_ms": 0.3, "post_ms": 0.2},
+    ]
+    exact_below, post_above = switch_points(rows)
+    assert exact_below == 0.1  # the index is unmeasured below 0.1, and wins (with the bias) at 0.1
+    assert 0.1 < post_above <= 1.0
+    always_exact = [dict(r, ann_ms=np.inf, post_ms=np.inf) for r in rows]
+    assert switch_points(always_exact) == (1.1, 1.1)
