@@ -4,7 +4,9 @@ Layout of a store directory (format version in :mod:`vecnest.store.manifest`)::
 
     vecnest.json          manifest: format, format_version, created_by
     catalog.sqlite3       SQLite (WAL): collections, documents, metadata, committed row counts
+    catalog.sqlite3-changes   shared change counter: searches skip SQLite between writes
     segments/c<cid>.g<generation>.f32   vector rows of each collection, memory-mapped
+    segments/c<cid>.<kind>.<rows>.<version>.faiss   approximate index (if any), memory-mapped
 
 Later tiers (compressed codes, ANN graphs, lexical postings, shards) are further files beside a
 collection's segment, registered in its catalog row; the format above does not change for them.

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vecnest.errors import ReadOnlyError, StorageLockedError
+from vecnest.store.changes import ChangeCounter
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,6 +81,9 @@ class Catalog:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        self.changes = ChangeCounter(Path(f"{path}-changes"), writable=not read_only)
+        #: (change count, stamp) at the last PRAGMA data_version whose count was even
+        self._validated: tuple[int, tuple[int, int]] | None = None
 
     def ensure_schema(self) -> None:
         """Add tables introduced after a store was created (additive, format-compatible)."""
@@ -135,6 +139,8 @@ class Catalog:
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
+                self.changes.make_even()  # a writer killed mid-write left it odd
+                self.changes.bump()  # odd: a write is in progress (see store.changes)
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StorageLockedError(
@@ -145,17 +151,31 @@ class Catalog:
                     ) from None
                 raise
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-            self.local_commits += 1
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
+                self.local_commits += 1
+            finally:
+                self.changes.bump()  # even: no write in progress
 
     def stamp(self) -> tuple[int, int]:
-        """Changes to the store, ours and other processes', as a cheap comparable value."""
+        """Changes to the store, ours and other processes', as a cheap comparable value.
+
+        ``PRAGMA data_version`` answers it; the shared change counter (:mod:`vecnest.store.changes`)
+        says when the last answer still holds, so a search between writes pays a memory read.
+        """
+        count = self.changes.value()
+        last = self._validated
+        if count is not None and last is not None and last[0] == count and not count % 2:
+            return last[1]
         with self._lock:
-            return int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.local_commits
+            stamp = int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.local_commits
+            if count is not None and not count % 2:
+                self._validated = (count, stamp)  # the count read before the PRAGMA
+            return stamp
 
     def now(self) -> str:
         """UTC timestamp for created_at columns."""
@@ -164,12 +184,14 @@ class Catalog:
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with self._lock:
+            self._validated = None
+            self.changes.close()
             self.conn.close()
 
     def disk_bytes(self) -> int:
-        """Bytes of the catalog files (database, WAL, shared memory)."""
+        """Bytes of the catalog files (database, WAL, shared memory, change counter)."""
         total = 0
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-changes"):
             try:
                 total += Path(str(self.path) + suffix).stat().st_size
             except FileNotFoundError:
