@@ -298,6 +298,7 @@ def _core_scifact(sf: dict[str, Any]) -> str:
         [
             "### 5. SciFact nDCG@10, exact search",
             "",
+            *([sf["note"], ""] if sf.get("note") else []),
             f"{sf['docs']:,} documents, {sf['queries']} test queries, `search_batch(k=100)`, metrics from `ranx`.",
             "",
             table(["vectors", "nDCG@10", "recall@100"], rows),

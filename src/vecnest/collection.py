@@ -31,7 +31,6 @@ from vecnest.errors import (
     NotFoundError,
 )
 from vecnest.index.ann import AnnIndex
-from vecnest.index.flat import FlatIndex
 from vecnest.index.maintain import IndexState, build_or_merge, needs_work, read_state
 from vecnest.kernels.distance import l2_normalize, row_norms
 from vecnest.records import (
@@ -48,9 +47,10 @@ from vecnest.records import (
     check_vectors,
     dump_metadata,
 )
-from vecnest.store.catalog import chunks, docs_table
+from vecnest.store.catalog import docs_table
+from vecnest.store.documents import DocumentTable
 from vecnest.search.planner import SearchOptions, execute, replayable, search_options
-from vecnest.search.snapshot import Snapshot, calibration_from_json, load_live_slots
+from vecnest.search.snapshot import Snapshot, calibration_from_json, load_snapshot
 from vecnest.store.segments import Segment
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class Collection:
         self._db = db
         self._cid = cid
         self._table = docs_table(cid)
+        self._docs = DocumentTable(self._table)
         self._epoch_key = f"c{cid}.metadata_rewrites"  # meta-table counter of in-place updates
         self._config = config
         self._encoder = encoder
@@ -158,7 +159,7 @@ class Collection:
         """
         ids, texts, metas, vecs = self._prepare(ids, texts, metadatas, vectors, progress)
         with self._write() as conn:
-            existing = self._existing_ids(conn, ids)
+            existing = self._docs.existing_ids(conn, ids)
             if existing:
                 shown = ", ".join(repr(i) for i in sorted(existing)[:5])
                 raise DuplicateIdError(
@@ -180,10 +181,7 @@ class Collection:
         """Insert documents, replacing whole any that already exist (text, metadata, vector)."""
         ids, texts, metas, vecs = self._prepare(ids, texts, metadatas, vectors, progress)
         with self._write() as conn:
-            for part in chunks(ids):
-                conn.execute(
-                    f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
-                )
+            self._docs.delete_ids(conn, ids)
             self._append(conn, ids, texts, metas, vecs)
         self._maybe_optimize()
 
@@ -211,7 +209,7 @@ class Collection:
         elif new_texts is not None and self._encoder is not None:
             new_vecs = self._embed(new_texts, None)
         with self._write() as conn:
-            old = self._rows_by_id(conn, ids)
+            old = self._docs.rows_by_id(conn, ids)
             missing = [i for i in ids if i not in old]
             if missing:
                 shown = ", ".join(repr(i) for i in missing[:5])
@@ -237,10 +235,7 @@ class Collection:
                 )
                 self._bump(conn, None)
                 return
-            for part in chunks(ids):
-                conn.execute(
-                    f"DELETE FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
-                )
+            self._docs.delete_ids(conn, ids)
             self._append(conn, ids, texts_out, metas_json, new_vecs, metadata_is_json=True)
         self._maybe_optimize()
 
@@ -259,7 +254,7 @@ class Collection:
                 "delete() needs ids= or a non-empty where= / where_document=; to remove "
                 "everything, drop the collection with db.drop_collection(name)"
             )
-        clause, params = self._where_clause(ids, where, where_document)
+        clause, params = DocumentTable.where_clause(ids, where, where_document)
         with self._write() as conn:
             cur = conn.execute(f"DELETE FROM {self._table} WHERE {clause}", params)
             deleted = cur.rowcount
@@ -290,7 +285,7 @@ class Collection:
             raise InvalidInputError(f"offset must be a non-negative int; got {offset!r}")
         if ids is not None:
             ids = check_ids(ids, allow_existing_dupes=True)
-        clause, params = self._where_clause(ids, where, where_document)
+        clause, params = DocumentTable.where_clause(ids, where, where_document)
         sql = f"SELECT slot, id, text, metadata FROM {self._table} WHERE {clause} ORDER BY slot"
         if limit is not None or offset:
             sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
@@ -426,7 +421,7 @@ class Collection:
                 result = execute(snap, qvecs, k, node, lambda: nullcontext(conn), opts, explain=explain)
                 t0 = time.perf_counter()
                 if fields:
-                    docs = self._rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
+                    docs = self._docs.rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
         slots, scores, plan = result
         if lean and len(snap.replays) < 64 and (replay := replayable(snap, plan)) is not None:
             snap.replays[(None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts)] = replay
@@ -728,41 +723,6 @@ class Collection:
             )
         return l2_normalize(vecs, norms)
 
-    def _existing_ids(self, conn: sqlite3.Connection, ids: list[str]) -> list[str]:
-        found: list[str] = []
-        for part in chunks(ids):
-            found += [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM {self._table} WHERE id IN ({_marks(len(part))})", tuple(part)
-                )
-            ]
-        return found
-
-    def _rows_by_id(self, conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple]:
-        rows: dict[str, tuple] = {}
-        for part in chunks(ids):
-            for r in conn.execute(
-                f"SELECT id, text, metadata, slot FROM {self._table} "
-                f"WHERE id IN ({_marks(len(part))})",
-                tuple(part),
-            ):
-                rows[r[0]] = r
-        return rows
-
-    def _rows_by_slot(
-        self, conn: sqlite3.Connection, slots: np.ndarray
-    ) -> dict[int, tuple[str, str | None, Metadata]]:
-        out: dict[int, tuple[str, str | None, Metadata]] = {}
-        for part in chunks(slots.tolist()):
-            for slot, doc_id, text, meta in conn.execute(
-                f"SELECT slot, id, text, metadata FROM {self._table} "
-                f"WHERE slot IN ({_marks(len(part))})",
-                tuple(part),
-            ):
-                out[slot] = (doc_id, text, json.loads(meta))
-        return out
-
     def _append(
         self,
         conn: sqlite3.Connection,
@@ -776,26 +736,8 @@ class Collection:
         n_slots, gen, _ = self._check_alive(conn)
         self._segment(gen).append(n_slots, vecs)
         meta_json = metas if metadata_is_json else [dump_metadata(m) for m in metas]
-        conn.executemany(
-            f"INSERT INTO {self._table}(slot, id, text, metadata) VALUES (?, ?, ?, ?)",
-            zip(range(n_slots, n_slots + len(ids)), ids, texts, meta_json, strict=True),
-        )
+        self._docs.insert(conn, n_slots, ids, texts, meta_json)
         self._bump(conn, n_slots + len(ids))
-
-    def _where_clause(
-        self,
-        ids: Sequence[str] | None,
-        where: dict[str, Any] | None,
-        where_document: dict[str, Any] | None,
-    ) -> tuple[str, list[Any]]:
-        node = vfilter.parse(where, where_document)
-        clause, params = ("1", []) if isinstance(node, vfilter.TrueFilter) else vfilter.to_sql(node)
-        if ids is not None:
-            ids = check_ids(ids, allow_existing_dupes=True)
-            # json_each keeps one statement whatever the number of ids
-            clause = f"({clause}) AND id IN (SELECT value FROM json_each(?))"
-            params = [*params, json.dumps(list(ids))]
-        return clause, list(params)
 
     def _vectors_for(self, slots: list[int], conn: sqlite3.Connection) -> np.ndarray:
         n_slots, gen, _ = self._check_alive(conn)
@@ -809,39 +751,29 @@ class Collection:
             return snap
         stamp = self._db.catalog.stamp()
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (self._epoch_key,)).fetchone()
-        epoch = int(row[0]) if row else 0
-        inherited = None
-        if snap is not None and snap.generation == gen and snap.metadata_epoch == epoch and snap.n_slots <= n_slots:
-            inherited = (snap.live_slots, snap.n_slots, snap._columns)
-        live, alive, ids = load_live_slots(conn, self._table, n_slots)
         l2 = self.metric is Metric.L2
-        flat = FlatIndex(self._segment(gen).map(n_slots), None if len(live) == n_slots else alive, l2=l2)
         state = self._index_state(conn)
-        file, built_upto, cal_json = state.file, state.built_upto, state.calibration
         ann = None
         cfg = self._config.index or IndexConfig()
-        if file is not None and cfg.kind is not IndexKind.EXACT:
-            if self._ann_cache is not None and self._ann_cache[0] == file:
+        if state.file is not None and cfg.kind is not IndexKind.EXACT:
+            if self._ann_cache is not None and self._ann_cache[0] == state.file:
                 ann = self._ann_cache[1]
             else:
-                ann = AnnIndex.load(self._db.segments_dir / file, cfg, l2=l2, mmap=True)
-                self._ann_cache = (file, ann)
-        else:
-            built_upto = 0
-        snap = Snapshot(
+                ann = AnnIndex.load(self._db.segments_dir / state.file, cfg, l2=l2, mmap=True)
+                self._ann_cache = (state.file, ann)
+        snap = load_snapshot(
+            conn,
+            table=self._table,
             version=version,
             generation=gen,
             stamp=stamp,
-            table=self._table,
-            ids=ids,
-            live_slots=live,
-            alive=alive,
-            flat=flat,
+            vectors=self._segment(gen).map(n_slots),
+            l2=l2,
             ann=ann,
-            built_upto=built_upto if ann is not None else 0,
-            calibration=calibration_from_json(cal_json) if ann is not None else None,
-            metadata_epoch=epoch,
-            inherited=inherited,
+            built_upto=state.built_upto,
+            calibration=calibration_from_json(state.calibration) if ann is not None else None,
+            metadata_epoch=int(row[0]) if row else 0,
+            previous=snap,
         )
         self._snapshot = snap
         return snap
@@ -860,7 +792,3 @@ def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) ->
         n = row.index(-1)
         row, row_scores = row[:n], row_scores[:n]
     return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))
-
-
-def _marks(n: int) -> str:
-    return ",".join("?" * n)

@@ -249,6 +249,58 @@ def load_live_slots(conn: sqlite3.Connection, table: str, n_slots: int) -> tuple
     return live, alive, ids
 
 
+def load_snapshot(
+    conn: sqlite3.Connection,
+    *,
+    table: str,
+    version: int,
+    generation: int,
+    stamp: tuple[int, int],
+    vectors: np.ndarray,
+    l2: bool,
+    ann: AnnIndex | None,
+    built_upto: int,
+    calibration: Calibration | None,
+    metadata_epoch: int,
+    previous: Snapshot | None,
+) -> Snapshot:
+    """The snapshot of a collection's committed state, read in the transaction ``conn``.
+
+    Args:
+        vectors: the segment's ``(n_slots, dim)`` map at this version.
+        ann: the approximate index of this version (``None``: none); ``built_upto`` slots in it.
+        metadata_epoch: the collection's count of in-place metadata rewrites.
+        previous: the snapshot this one replaces: its metadata columns are extended rather than
+            read again when its rows cannot have changed in place (same segment generation and
+            metadata epoch; slots only grow).
+    """
+    n_slots = vectors.shape[0]
+    inherited = None
+    if (
+        previous is not None
+        and previous.generation == generation
+        and previous.metadata_epoch == metadata_epoch
+        and previous.n_slots <= n_slots
+    ):
+        inherited = (previous.live_slots, previous.n_slots, previous._columns)
+    live, alive, ids = load_live_slots(conn, table, n_slots)
+    return Snapshot(
+        version=version,
+        generation=generation,
+        stamp=stamp,
+        table=table,
+        ids=ids,
+        live_slots=live,
+        alive=alive,
+        flat=FlatIndex(vectors, None if len(live) == n_slots else alive, l2=l2),
+        ann=ann,
+        built_upto=built_upto if ann is not None else 0,
+        calibration=calibration if ann is not None else None,
+        metadata_epoch=metadata_epoch,
+        inherited=inherited,
+    )
+
+
 def calibration_from_json(text: str | None) -> Calibration | None:
     """Parse a stored calibration."""
     return Calibration.from_json(json.loads(text)) if text else None
