@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,12 +26,10 @@ from vecnest.errors import (
     CollectionNotFoundError,
     DuplicateIdError,
     InvalidInputError,
-    NoEncoderError,
     NotFoundError,
 )
 from vecnest.index.ann import AnnIndex
 from vecnest.index.maintain import IndexState, build_or_merge, needs_work, read_state
-from vecnest.kernels.distance import l2_normalize, row_norms
 from vecnest.records import (
     Document,
     Hit,
@@ -44,11 +41,11 @@ from vecnest.records import (
     check_metadata,
     check_metadatas,
     check_texts,
-    check_vectors,
     dump_metadata,
 )
 from vecnest.store.catalog import docs_table
 from vecnest.store.documents import DocumentTable
+from vecnest.space import VectorSpace
 from vecnest.search.planner import SearchOptions, execute, replayable, search_options
 from vecnest.search.snapshot import Snapshot, calibration_from_json, load_snapshot
 from vecnest.store.segments import Segment
@@ -76,6 +73,7 @@ class Collection:
         self._epoch_key = f"c{cid}.metadata_rewrites"  # meta-table counter of in-place updates
         self._config = config
         self._encoder = encoder
+        self._space = VectorSpace(config.name, config.dim, config.metric, encoder, config.encoder)
         self._snapshot: Snapshot | None = None
         self._ann_cache: tuple[str, AnnIndex] | None = None
         self._bulk_depth = 0  # > 0 inside bulk(): automatic merges wait for its end
@@ -205,9 +203,9 @@ class Collection:
         new_metas = check_metadatas(metadatas, n) if metadatas is not None else None
         new_vecs = None
         if vectors is not None:
-            new_vecs = self._normalize(check_vectors(vectors, n, self.dim))
+            new_vecs = self._space.given(vectors, n)
         elif new_texts is not None and self._encoder is not None:
-            new_vecs = self._embed(new_texts, None)
+            new_vecs = self._space.documents(new_texts, None)
         with self._write() as conn:
             old = self._docs.rows_by_id(conn, ids)
             missing = [i for i in ids if i not in old]
@@ -344,9 +342,9 @@ class Collection:
             :class:`~vecnest.records.Hits` (a list of :class:`Hit`).
         """
         if type(query) is np.ndarray and query.ndim == 1 and query.dtype == np.float32:
-            qvecs = self._one_query_vector(query)  # the common case, kept lean
+            qvecs = self._space.one_query(query)  # the common case, kept lean
         elif isinstance(query, str):
-            qvecs = self._query_vectors([query])
+            qvecs = self._space.queries([query])
         else:
             arr = np.asarray(query)
             if arr.ndim != 1:
@@ -354,7 +352,7 @@ class Collection:
                     f"search() takes one query (a str or a (dim,) vector); got an array of "
                     f"shape {arr.shape}. Use search_batch() for several queries"
                 )
-            qvecs = self._query_vectors(arr[None, :])
+            qvecs = self._space.queries(arr[None, :])
         return self._search(
             qvecs, k, where, where_document, include, include_vectors,
             search_options(ef_search, nprobe, target_recall, strategy), explain,
@@ -378,7 +376,7 @@ class Collection:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
         opts = search_options(ef_search, nprobe, target_recall, strategy)
         return self._search(
-            self._query_vectors(queries), k, where, where_document, include, include_vectors,
+            self._space.queries(queries), k, where, where_document, include, include_vectors,
             opts, explain,
         )
 
@@ -655,73 +653,12 @@ class Collection:
         )
         metas = check_metadatas(metadatas, n) if metadatas is not None else [{}] * n
         if vectors is not None:
-            vecs = self._normalize(check_vectors(vectors, n, self.dim))
+            vecs = self._space.given(vectors, n)
         elif texts is None:
             raise InvalidInputError("pass texts= (to embed) or vectors= (precomputed), or both")
         else:
-            vecs = self._embed(text_list, progress)  # type: ignore[arg-type]
+            vecs = self._space.documents(text_list, progress)  # type: ignore[arg-type]
         return ids, text_list, metas, vecs
-
-    def _require_encoder(self) -> Encoder:
-        if self._encoder is None:
-            fp = self._config.encoder
-            hint = (
-                f"it was built with model {fp['name']!r}: pass model= to get_collection() to "
-                "attach that encoder"
-                if fp
-                else "it stores precomputed vectors only: pass vectors= / a query vector"
-            )
-            raise NoEncoderError(f"collection {self.name!r} has no encoder to embed text; {hint}")
-        return self._encoder
-
-    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
-        encoder = self._require_encoder()
-        vecs = encoder.encode_documents(texts, progress=progress)
-        vecs = check_vectors(vecs, len(texts), self.dim)
-        return vecs if encoder.normalized else self._normalize(vecs)
-
-    def _query_vectors(self, queries: Sequence[str] | np.ndarray) -> np.ndarray:
-        if isinstance(queries, np.ndarray):
-            return self._normalize(check_vectors(queries, None, self.dim))
-        if isinstance(queries, str) or not isinstance(queries, Sequence) or not queries:
-            raise InvalidInputError(
-                f"queries must be a non-empty list of str or a (q, {self.dim}) array; got "
-                f"{type(queries).__name__}"
-            )
-        if all(isinstance(q, str) for q in queries):
-            texts = check_texts(list(queries), len(queries))
-            encoder = self._require_encoder()
-            vecs = check_vectors(encoder.encode_queries(texts), len(texts), self.dim)
-            return vecs if encoder.normalized else self._normalize(vecs)
-        return self._normalize(check_vectors(queries, None, self.dim))
-
-    def _one_query_vector(self, query: np.ndarray) -> np.ndarray:
-        """``(1, dim)`` from one float32 vector: validated and, for cosine, normalised; the
-        single-query hot path (one dot product; odd inputs take the general route)."""
-        if query.shape[0] != self.dim:
-            return self._query_vectors(query[None, :])  # raises the dimension error
-        if self.metric is not Metric.COSINE:
-            return self._query_vectors(query[None, :])
-        sq = float(np.vdot(query, query))  # vdot: no floating-point warning on overflow
-        if not 1e-30 < sq < 1e30:  # zero, tiny, huge, NaN or infinite: the careful route
-            return self._query_vectors(query[None, :])
-        return (query * (1.0 / math.sqrt(sq)))[None, :]
-
-    def _normalize(self, vecs: np.ndarray) -> np.ndarray:
-        if self.metric is not Metric.COSINE:
-            return vecs
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            sq = (vecs * vecs).sum(axis=1)  # float32: the fast path for ordinary vectors
-        if sq.min(initial=np.inf) > 1e-30 and np.isfinite(sq).all():  # far from under/overflow
-            return vecs / np.sqrt(sq)[:, None]
-        norms = row_norms(vecs)  # float64: exact for tiny and huge components
-        zeros = np.flatnonzero(norms == 0)
-        if len(zeros):
-            raise InvalidInputError(
-                f"vectors[{int(zeros[0])}] is all zeros, which has no direction for the cosine "
-                "metric; drop it or use metric='dot' / 'l2'"
-            )
-        return l2_normalize(vecs, norms)
 
     def _append(
         self,
