@@ -397,8 +397,8 @@ class Collection:
         result = None
         snap = self._snapshot
         lean = not fields and not include_vectors and not explain and len(qvecs) == 1
+        key = (None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts) if lean else None
         if lean and snap is not None and snap.replays:
-            key = (None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts)
             replay = snap.replays.get(key)
             if replay is not None and snap.stamp == self._db.catalog.stamp():
                 # a repeat of a plan that is one unfiltered index search: run just that search
@@ -422,7 +422,7 @@ class Collection:
                     docs = self._docs.rows_by_slot(conn, np.unique(result[0][result[0] >= 0]))
         slots, scores, plan = result
         if lean and len(snap.replays) < 64 and (replay := replayable(snap, plan)) is not None:
-            snap.replays[(None if isinstance(node, vfilter.TrueFilter) else repr(node), k, opts)] = replay
+            snap.replays[key] = replay
         vecs = None
         if include_vectors:
             wanted = np.unique(slots[slots >= 0])
@@ -434,9 +434,7 @@ class Collection:
             if not docs and vecs is None:  # ids and scores only
                 hits = _ids_and_scores(ids, row, row_scores)
             else:
-                if row and min(row) < 0:  # results are best first; -1 pads the end of a short list
-                    n = row.index(-1)
-                    row, row_scores = row[:n], row_scores[:n]
+                row, row_scores = _found(row, row_scores)
                 row_ids = ids[row].tolist() if row else []
                 hits = Hits()
                 for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
@@ -723,9 +721,15 @@ class _Stale(Exception):
 _NONES = itertools.repeat(None)
 
 
-def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
-    """Hits with ids and scores only from one result row (``-1`` pads the end of a short one)."""
+def _found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[float]]:
+    """One result row without its padding (results are best first; ``-1`` pads a short list)."""
     if row and min(row) < 0:
         n = row.index(-1)
-        row, row_scores = row[:n], row_scores[:n]
+        return row[:n], row_scores[:n]
+    return row, row_scores
+
+
+def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
+    """Hits with ids and scores only from one result row."""
+    row, row_scores = _found(row, row_scores)
     return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))

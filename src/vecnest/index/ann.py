@@ -139,20 +139,27 @@ class AnnIndex:
         return faiss.SearchParametersIVF(nprobe=effort, sel=sel)
 
     def search_unfiltered(self, queries: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search` with no filter and no counters, for few ``(q, dim)`` C-contiguous
-        float32 queries: the whole per-query path of a repeated plain search."""
-        if self._hnsw:
-            effort = max(effort, k)
+        """:meth:`search` with no filter and no counters: the whole per-query path of a
+        repeated plain search."""
+        return self._run(queries, k, self._unfiltered_params(max(effort, k) if self._hnsw else effort))
+
+    def _unfiltered_params(self, effort: int) -> faiss.SearchParameters:
         params = self._params.get(effort)
         if params is None:
             params = self._params[effort] = self._make_params(effort, None)
+        return params
+
+    def _run(self, queries: np.ndarray, k: int, params: faiss.SearchParameters) -> tuple[np.ndarray, np.ndarray]:
+        """One FAISS search: ``(q, k)`` slots (``-1`` where none) and higher-is-better scores."""
         faiss_threads_for(len(queries))
+        if queries.dtype != np.float32 or not queries.flags.c_contiguous:
+            queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
         dist = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
         self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
         scores = -dist if self.l2 else dist
-        missing = labels < 0
+        missing = labels < 0  # FAISS pads short result lists with -1
         if missing.any():
             scores[missing] = -np.inf
         return labels, scores
@@ -189,9 +196,7 @@ class AnnIndex:
             effort = nprobe or self.config.nprobe
         if allowed is None:
             packed = None
-            params = self._params.get(effort)
-            if params is None:
-                params = self._params[effort] = self._make_params(effort, None)
+            params = self._unfiltered_params(effort)
         else:
             if packed is None:
                 packed = np.packbits(allowed, bitorder="little")
@@ -199,17 +204,7 @@ class AnnIndex:
             params = self._make_params(effort, sel)
         if count:
             self._stats.reset()
-        faiss_threads_for(len(queries))
-        if queries.dtype != np.float32 or not queries.flags.c_contiguous:
-            queries = np.ascontiguousarray(queries, dtype=np.float32)
-        n = len(queries)
-        dist = np.empty((n, k), dtype=np.float32)
-        labels = np.empty((n, k), dtype=np.int64)
-        self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
+        labels, scores = self._run(queries, k, params)
         del packed  # the selector borrowed it until here
         visited = int(self._stats.ndis) if count else 0
-        scores = -dist if self.l2 else dist
-        missing = labels < 0  # FAISS pads short result lists with -1
-        if missing.any():
-            scores[missing] = -np.inf
         return labels, scores, visited

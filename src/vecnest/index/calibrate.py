@@ -29,9 +29,16 @@ from vecnest.index.flat import FlatIndex
 
 K = 10
 TARGET = 0.95
-#: What a filtered measurement must reach for TARGET to hold: the measured miss rate at most half
-#: the allowed one (64 held-out queries are a noisy sample), as in ``knob_for_recall``.
-NEEDED = TARGET + (1.0 - TARGET) * 0.5
+
+
+def half_miss_rate(target: float) -> float:
+    """The recall a measurement must reach for ``target`` to hold when its noise is unknown:
+    the measured miss rate at most half the allowed one."""
+    return target + (1.0 - target) * 0.5
+
+
+#: What a filtered measurement (64 held-out queries, a noisy sample) must reach for TARGET.
+NEEDED = half_miss_rate(TARGET)
 SELECTIVITIES = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)
 _LADDER = {
     "ef_search": (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 1024, 2048),
@@ -72,7 +79,7 @@ class Calibration:
         two standard errors of the measured mean (tables without errors: the measured miss
         rate must be at most half the allowed one), else the best measured."""
         for value, rec, *se in self.recall:
-            needed = target + 2.0 * se[0] if se else target + (1.0 - target) * 0.5
+            needed = target + 2.0 * se[0] if se else half_miss_rate(target)
             if rec >= min(needed, 1.0):
                 return int(value), rec
         best = max(self.recall, key=lambda t: (t[1], t[0]))
@@ -151,7 +158,7 @@ def clustered_mask(
 
 def _interp(rows: list[dict[str, float]], key: str, sel: float) -> float:
     """``rows[key]`` at ``sel``, piecewise linear in (log selectivity, log ms); ``inf`` outside
-    the measured points or next to an unmeasured one."""
+    the measured points or between a measured and an unmeasured one."""
     pts = [(r["selectivity"], r[key]) for r in rows]
     for (s0, v0), (s1, v1) in zip(pts, pts[1:], strict=False):
         if s0 <= sel <= s1:
@@ -159,7 +166,7 @@ def _interp(rows: list[dict[str, float]], key: str, sel: float) -> float:
                 return v0 if sel == s0 else (v1 if sel == s1 else math.inf)
             t = (math.log(sel) - math.log(s0)) / (math.log(s1) - math.log(s0))
             return math.exp(math.log(v0) + t * (math.log(v1) - math.log(v0)))
-    return pts[0][1] if pts and sel < pts[0][0] and key == "exact_ms" else math.inf
+    return math.inf
 
 
 def switch_points(rows: list[dict[str, float]]) -> tuple[float, float]:
@@ -264,7 +271,7 @@ def calibrate(
             if _recall(np.vstack(res), ftruth) >= NEEDED:
                 best["knob"], best["ann_ms"] = float(v), ms
                 break
-            if ms > _GIVE_UP * exact_ms:  # slower than scanning the matches: the index has lost here
+            if ms > _GIVE_UP * exact_ms:  # far slower than scanning the matches: the index has lost here
                 break
         if sel >= 0.1:  # post-filter: oversample the unfiltered search, keep what passes
             kk = int(math.ceil(K / sel * 1.5))

@@ -41,6 +41,19 @@ class Candidates(Protocol):
     def packed(self, upto: int) -> np.ndarray: ...
 
 
+class _SlotList:
+    """:class:`Candidates` over a plain sorted slot array (its bitmap built when asked for)."""
+
+    def __init__(self, slots: np.ndarray) -> None:
+        self.slots = slots
+        self.count = len(slots)
+
+    def packed(self, upto: int) -> np.ndarray:
+        mask = np.zeros(upto, dtype=bool)
+        mask[self.slots] = True
+        return np.packbits(mask, bitorder="little")
+
+
 class FlatIndex:
     """Exact top-k over a slot-addressed vector snapshot.
 
@@ -86,19 +99,11 @@ class FlatIndex:
         self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None
     ) -> tuple[np.ndarray, np.ndarray]:
         n = self.vectors.shape[0]
-        if candidates is not None and not isinstance(candidates, np.ndarray):  # a cached match
-            if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= candidates.count and self.vectors.flags.c_contiguous:
-                return self._search_selected(queries, k, candidates.count, candidates.packed(n))
-            candidates = candidates.slots
-        if (
-            candidates is not None
-            and len(queries) < SELECT_MAX_QUERIES
-            and SELECT_FRACTION * n <= len(candidates)
-            and self.vectors.flags.c_contiguous
-        ):
-            mask = np.zeros(n, dtype=bool)
-            mask[candidates] = True
-            return self._search_selected(queries, k, len(candidates), np.packbits(mask, bitorder="little"))
+        if candidates is not None:
+            matches = _SlotList(candidates) if isinstance(candidates, np.ndarray) else candidates
+            if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
+                return self._search_selected(queries, k, matches.count, matches.packed(n))
+            candidates = matches.slots
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:
             return self._search_subset(queries, k, candidates)
         mask = self.alive

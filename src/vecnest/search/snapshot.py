@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration
 from vecnest.index.flat import FlatIndex
+
+if TYPE_CHECKING:
+    from vecnest.search.planner import Replay
 
 #: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
 MASK_CACHE_BYTES = 32 * 1024 * 1024
@@ -89,7 +92,7 @@ class Snapshot:
     inherited: tuple[np.ndarray, int, dict[str, Column]] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
     #: plans of repeated searches that are one plain index call (see ``planner.Replay``)
-    replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    replays: dict[tuple[Any, ...], Replay] = field(default_factory=dict)
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -187,6 +190,8 @@ class Snapshot:
             parent_live, parent_slots, parent_columns = parent
             keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
             col = parent_columns[name].extend(keep, self._load_column(name, conn, since=parent_slots))
+            if parent_columns.keys() <= self._columns.keys() | {name}:
+                self.inherited = None  # every inherited column is extended: let the old ones go
         else:
             col = self._load_column(name, conn, since=0)
         self._columns[name] = col

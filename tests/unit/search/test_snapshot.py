@@ -120,9 +120,10 @@ def test_columns_carried_across_writes_match_a_fresh_load(
         snap = col._snapshot
         assert snap is not before
         in_place = snap.metadata_epoch != before.metadata_epoch
-        assert (snap.inherited is None) == in_place  # an in-place update forbids reuse
-        # reused columns read only the rows appended since (slots from the old end on)
+        # reused columns read only the rows appended since (slots from the old end on); an
+        # in-place update forbids reuse, so its snapshot reads every column whole
         assert loads and all((s == 0) == in_place for s in loads), loads
+        assert snap.inherited is None  # once every column is extended, the old ones are let go
         with vecnest.open(store.root, read_only=True) as fresh_db:  # everything read from disk
             fresh = _masks(fresh_db.get_collection("carry"))
         for f, a, b in zip(FILTERS, carried, fresh, strict=True):
