@@ -1,63 +1,75 @@
-"""Thread control for the BLAS behind numpy during single-query scoring.
+"""Thread counts of the native libraries, scoped to vecnest's own threads.
 
-One query against a few thousand rows is a matrix-vector product: waking a BLAS thread team costs
-more than it saves, and on a busy machine spinning threads make it 10x slower (measured on the
-2-core CI machine: 13 ms with 2 threads vs 1 ms with 1 for 6,000 x 384). Small batches therefore
-run on one BLAS thread; large batches keep the library's own setting.
+vecnest never changes a process-wide setting (environment variables, a BLAS or OpenMP pool size)
+in a thread it does not own: single queries are scored through FAISS code paths that run on the
+calling thread alone (FAISS parallelises over queries, and one query makes no thread team), and
+large batches use the libraries' own defaults, as the host configured them.
+
+Its background maintenance thread (index merges) is vecnest's own: there, OpenMP's thread count
+is set for that thread only (``omp_set_num_threads`` sets the calling thread's ICV; other
+threads' parallel regions are unaffected), so a merge leaves cores to the searches.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
 
-# OpenMP threads that spin while idle steal the CPU from the next query on small machines;
-# passive waiting costs nothing measurable on a quiet one. Set before FAISS is first imported
-# (every vecnest module imports this one first); a value the user has set is respected.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-#: Query batches smaller than this are scored on one BLAS thread.
+#: Query batches smaller than this are scored one query at a time by FAISS's SIMD kernels
+#: (no thread team, no BLAS); larger ones use BLAS matrix products.
 PARALLEL_MIN_QUERIES = 16
-_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
-    return libs[0] if libs else None
-
-
-@contextmanager
-def blas_threads_for(n_queries: int) -> Iterator[None]:
-    """Run the block on one BLAS thread when ``n_queries`` is small."""
-    lib = _blas() if n_queries < PARALLEL_MIN_QUERIES else None
-    if lib is None:
-        yield
-        return
-    with _lock:
-        before = lib.get_num_threads()
-        lib.set_num_threads(1)
-        try:
-            yield
-        finally:
-            lib.set_num_threads(before)
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
-@lru_cache(maxsize=1)
-def _faiss_limit() -> int:
-    return int(os.environ.get("VECNEST_FAISS_THREADS", "0")) or len(os.sched_getaffinity(0))
+def limit_this_thread(n: int) -> None:
+    """Let FAISS parallel regions started *from the calling thread* use ``n`` threads.
 
-
-def faiss_threads_for(n_queries: int | None = None) -> None:
-    """Set FAISS's OpenMP threads: one for small query batches, all (or
-    ``VECNEST_FAISS_THREADS``, read once) for builds and large batches."""
+    Only for threads vecnest created (its maintenance worker)."""
     import faiss
 
-    small = n_queries is not None and n_queries < PARALLEL_MIN_QUERIES
-    faiss.omp_set_num_threads(1 if small else _faiss_limit())
+    faiss.omp_set_num_threads(max(1, n))
+
+
+class FewQueries:
+    """``with FewQueries(n):`` around a FAISS call: for fewer than :data:`PARALLEL_MIN_QUERIES`
+    queries, the *calling thread's* OpenMP team size is 1 during the call and restored after.
+
+    FAISS opens a parallel region even for one query (HNSW search): waking a thread team costs
+    more than the search itself, and on a busy machine far more (measured on 2 cores under
+    load: 3-6 ms vs 0.1 ms per HNSW query). ``omp_set_num_threads`` sets the calling thread's
+    own ICV, so no other thread of the host is affected, and the value is restored.
+    """
+
+    __slots__ = ("_before", "_small")
+
+    def __init__(self, n_queries: int) -> None:
+        self._small = n_queries < PARALLEL_MIN_QUERIES
+        self._before = 0
+
+    def __enter__(self) -> None:
+        if self._small:
+            before = _omp_get()
+            if before != 1:
+                self._before = before
+                _omp_set(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._before:
+            _omp_set(self._before)
+
+
+def _faiss_omp() -> tuple[object, object]:
+    import faiss
+
+    return faiss.omp_get_max_threads, faiss.omp_set_num_threads
+
+
+_omp_get, _omp_set = _faiss_omp()

@@ -10,17 +10,25 @@ Layout of a store directory (format version in :mod:`vecnest.store.manifest`)::
 
 Later tiers (compressed codes, ANN graphs, lexical postings, shards) are further files beside a
 collection's segment, registered in its catalog row; the format above does not change for them.
+
+Concurrency: a ``Database`` and its collections may be shared by the threads of a process
+(searches run in parallel, each thread reading through its own SQLite connection; writes are
+serialised). Several processes may open the same store: each reader sees every write committed
+before its search began; a second writer waits up to ``lock_timeout`` for the first.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from vecnest._version import __version__
 from vecnest.collection import Collection
+from vecnest import filter as vfilter
 from vecnest.config import CollectionConfig, IndexConfig, check_collection_name, parse_index, parse_metric
 from vecnest.encode.base import Encoder, encoders_match
 from vecnest.encode.registry import encoder_from_fingerprint, resolve_encoder
@@ -31,16 +39,19 @@ from vecnest.errors import (
     ModelMismatchError,
     NotAStoreError,
 )
+from vecnest.records import check_metadata
 from vecnest.store.catalog import Catalog, docs_table
+from vecnest.store.files import MaintenanceLock, check_real_dir, fsync_dir, remove
+from vecnest.store.handle import StoreHandle
 from vecnest.store.manifest import (
     CATALOG_NAME,
     FORMAT_VERSION,
+    MANIFEST_NAME,
     SEGMENTS_DIR,
     create_manifest,
-    fsync_dir,
     read_manifest,
 )
-from vecnest.store.segments import Segment
+from vecnest.store.worker import Worker
 
 _UNSET: Any = object()
 
@@ -50,65 +61,103 @@ def open(  # noqa: A001 - the public verb, like sqlite3.connect / shelve.open
     *,
     read_only: bool = False,
     lock_timeout: float = 10.0,
+    background: bool = True,
 ) -> Database:
     """Open the store at ``path``, creating it if the directory is new or empty.
 
     Args:
         path: a directory.
-        read_only: open for reading only (never takes the write lock; the store must exist).
+        read_only: open for reading only (never takes the write lock; the store must exist;
+            works on a read-only folder or mount).
         lock_timeout: seconds a write waits for another process's write to finish before
             raising :class:`~vecnest.errors.StorageLockedError`.
+        background: run index merges in a background thread after writes (``True``), or in
+            the writing call right after its commit (``False``). Either way a merge never
+            fails or delays the outcome of the write: its errors are logged and retried.
     """
-    return Database(Path(path), read_only=read_only, lock_timeout=lock_timeout)
+    return Database(Path(path), read_only=read_only, lock_timeout=lock_timeout, background=background)
 
 
 class Database:
     """A store of named collections. Use :func:`vecnest.open`; close it (or use ``with``)."""
 
-    def __init__(self, root: Path, *, read_only: bool, lock_timeout: float) -> None:
-        if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, (int, float)) or lock_timeout < 0:
-            raise InvalidInputError(f"lock_timeout must be seconds >= 0; got {lock_timeout!r}")
+    def __init__(self, root: Path, *, read_only: bool, lock_timeout: float, background: bool = True) -> None:
+        if (
+            isinstance(lock_timeout, bool)
+            or not isinstance(lock_timeout, (int, float))
+            or not math.isfinite(lock_timeout)
+            or not 0 <= lock_timeout <= 86_400
+        ):
+            raise InvalidInputError(f"lock_timeout must be seconds in [0, 86400]; got {lock_timeout!r}")
         self.root = root
         self.read_only = read_only
         self.segments_dir = root / SEGMENTS_DIR
-        fresh = self._check_path(root, read_only)
-        if fresh:
-            root.mkdir(parents=True, exist_ok=True)
-            self.segments_dir.mkdir(exist_ok=True)
-            self.catalog = Catalog(root / CATALOG_NAME, read_only=False, lock_timeout=lock_timeout)
-            self.catalog.init_schema(FORMAT_VERSION, f"vecnest {__version__}")
-            create_manifest(root, __version__)  # last: a store without manifest is incomplete
-            fsync_dir(root)
-        else:
-            self.manifest = read_manifest(root)
-            if not (root / CATALOG_NAME).is_file():
-                raise NotAStoreError(f"{root} has a vecnest manifest but no {CATALOG_NAME}")
-            self.catalog = Catalog(
-                root / CATALOG_NAME, read_only=read_only, lock_timeout=lock_timeout
-            )
-            self.catalog.ensure_schema()
         self._open: dict[str, Collection] = {}
+        if root.exists() and not root.is_dir():
+            raise NotAStoreError(f"{root} is a file, not a vecnest store directory; pass a directory path")
+        if not (root / MANIFEST_NAME).exists():
+            self._create_or_wait(root, read_only, lock_timeout)
+        self.manifest = read_manifest(root)
+        check_real_dir(self.segments_dir, "segments folder")
+        if not (root / CATALOG_NAME).is_file():
+            raise NotAStoreError(f"{root} has a vecnest manifest but no {CATALOG_NAME}")
+        self.catalog = Catalog(root / CATALOG_NAME, read_only=read_only, lock_timeout=lock_timeout)
+        try:
+            self.catalog.ensure_schema()
+        except BaseException:
+            self.catalog.close()
+            raise
+        self._worker = Worker(background=background, name=str(root))
+        self._store = StoreHandle(root, self.catalog, self.segments_dir, self._worker)
 
     @staticmethod
-    def _check_path(root: Path, read_only: bool) -> bool:
-        """True if a new store must be created at ``root``."""
-        if root.exists() and not root.is_dir():
-            raise NotAStoreError(
-                f"{root} is a file, not a vecnest store directory; pass a directory path"
-            )
-        if root.is_dir() and any(root.iterdir()):
-            return False
+    def _create_or_wait(root: Path, read_only: bool, lock_timeout: float) -> None:
+        """Create a store at ``root`` (new or empty folder), or wait for the process creating
+        it: creation runs under an exclusive ``flock`` on the folder, so several processes
+        opening a new store at once all end up opening one complete store."""
         if read_only:
-            raise NotAStoreError(
-                f"no vecnest store at {root}; open it without read_only=True to create one"
-            )
-        return True
+            if root.is_dir() and any(root.iterdir()):
+                pass  # maybe being created right now: wait for it below
+            else:
+                raise NotAStoreError(f"no vecnest store at {root}; open it without read_only=True to create one")
+        else:
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise NotAStoreError(f"cannot create a store at {root}: {exc}") from None
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if read_only else fcntl.LOCK_EX)
+            if (root / MANIFEST_NAME).exists():
+                return  # another process finished creating it
+            entries = [p.name for p in root.iterdir()]
+            if read_only or (entries and not set(entries) <= {CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm", f"{CATALOG_NAME}-changes", SEGMENTS_DIR}):
+                raise NotAStoreError(
+                    f"{root} is not a vecnest store: it is a non-empty directory without {MANIFEST_NAME}. "
+                    "Pass an empty or new directory to create a store, or the directory of an existing one"
+                )
+            (root / SEGMENTS_DIR).mkdir(exist_ok=True)
+            catalog = Catalog(root / CATALOG_NAME, read_only=False, lock_timeout=lock_timeout)
+            try:
+                catalog.init_schema(FORMAT_VERSION, f"vecnest {__version__}")
+            finally:
+                catalog.close()
+            create_manifest(root, __version__)  # last: a store without manifest is incomplete
+            fsync_dir(root)
+        finally:
+            os.close(fd)  # releases the lock
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
-        """Release the catalog connection."""
+        """Finish the running maintenance job, then release the catalog (idempotent)."""
+        self._worker.close()
         self._open.clear()
         self.catalog.close()
+
+    def wait_for_maintenance(self, timeout: float | None = None) -> bool:
+        """Block until the background merges queued by earlier writes are done (``True``) or
+        ``timeout`` seconds pass (``False``); see :meth:`Collection.wait_for_maintenance`."""
+        return self._worker.wait(timeout)
 
     def __enter__(self) -> Database:
         return self
@@ -167,12 +216,20 @@ class Database:
             dim = encoder.dim
         if exist_ok and name in self.list_collections():
             return self.get_collection(name, model=model)
+        if not isinstance(indexed_fields, (list, tuple)):
+            raise InvalidInputError(
+                f"indexed_fields must be a list of field names; got {type(indexed_fields).__name__} "
+                f"{indexed_fields!r}. For one field: indexed_fields=[{indexed_fields!r}]"
+            )
+        fields = tuple(dict.fromkeys(indexed_fields))
+        for field in fields:
+            check_metadata({field: None}, "indexed_fields entry")
         config = CollectionConfig(
             name=name,
             dim=int(dim),
             metric=metric_,
             encoder=encoder.fingerprint() if encoder is not None else None,
-            indexed_fields=(),
+            indexed_fields=fields,
             format_version=FORMAT_VERSION,
             created_by=f"vecnest {__version__}",
             index=index_,
@@ -183,22 +240,31 @@ class Database:
             )
         with self.catalog.write() as conn:
             if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
-                raise CollectionExistsError(
-                    f"collection {name!r} already exists in {self.root}; use get_collection(), "
-                    "or create_collection(..., exist_ok=True)"
+                existing = True
+            else:
+                existing = False
+                cur = conn.execute(
+                    "INSERT INTO collections(name, config, created_at) VALUES (?, ?, ?)",
+                    (name, json.dumps(config.to_json()), self.catalog.now()),
                 )
-            cur = conn.execute(
-                "INSERT INTO collections(name, config, created_at) VALUES (?, ?, ?)",
-                (name, json.dumps(config.to_json()), self.catalog.now()),
+                cid = int(cur.lastrowid)
+                table = docs_table(cid)
+                conn.execute(
+                    f"CREATE TABLE {table} (slot INTEGER PRIMARY KEY, id TEXT NOT NULL "
+                    "UNIQUE, text TEXT, metadata TEXT NOT NULL DEFAULT '{}')"
+                )
+                for position, field in enumerate(fields):  # in the same transaction
+                    conn.execute(
+                        f"CREATE INDEX {table}_f{position} ON {table}({vfilter.json_extract_sql(field)})"
+                    )
+        if existing:
+            if exist_ok:  # created by another process between the check above and the lock
+                return self.get_collection(name, model=model)
+            raise CollectionExistsError(
+                f"collection {name!r} already exists in {self.root}; use get_collection(), "
+                "or create_collection(..., exist_ok=True)"
             )
-            cid = int(cur.lastrowid)
-            conn.execute(
-                f"CREATE TABLE {docs_table(cid)} (slot INTEGER PRIMARY KEY, id TEXT NOT NULL "
-                "UNIQUE, text TEXT, metadata TEXT NOT NULL DEFAULT '{}')"
-            )
-        collection = Collection(self, cid, config, encoder)
-        for field in indexed_fields:
-            collection.create_index(field)
+        collection = Collection(self._store, cid, config, encoder)
         self._open[name] = collection
         return collection
 
@@ -215,13 +281,13 @@ class Database:
             CollectionNotFoundError: no such collection.
             ModelMismatchError: ``model`` is not the encoder the collection was built with.
         """
-        cached = self._open.get(name)
-        if cached is not None and model is _UNSET:
-            return cached
         with self.catalog.read() as conn:
             row = conn.execute(
                 "SELECT cid, config FROM collections WHERE name = ?", (name,)
             ).fetchone()
+        cached = self._open.get(name)
+        if cached is not None and model is _UNSET and row is not None and cached.cid == int(row[0]):
+            return cached  # (a collection dropped and re-created elsewhere has a new cid)
         if row is None:
             known = self.list_collections()
             raise CollectionNotFoundError(
@@ -230,8 +296,9 @@ class Database:
             )
         config = CollectionConfig.from_json(json.loads(row[1]))
         encoder = self._encoder_for(config, model)
-        collection = Collection(self, int(row[0]), config, encoder)
-        self._open[name] = collection
+        collection = Collection(self._store, int(row[0]), config, encoder)
+        if model is _UNSET:
+            self._open[name] = collection
         return collection
 
     def get_or_create_collection(self, name: str, model: Any = "default", **kwargs: Any) -> Collection:
@@ -261,19 +328,34 @@ class Database:
             return [r[0] for r in conn.execute("SELECT name FROM collections ORDER BY cid")]
 
     def drop_collection(self, name: str) -> None:
-        """Delete a collection and all its data."""
+        """Delete a collection and all its data (its catalog rows at once, atomically; then its
+        files — a crash between leaves only unreferenced files, which ``check`` sweeps)."""
+        check_collection_name(name)
         with self.catalog.write() as conn:
-            row = conn.execute(
-                "SELECT cid, config, generation FROM collections WHERE name = ?", (name,)
-            ).fetchone()
+            row = conn.execute("SELECT cid FROM collections WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise CollectionNotFoundError(f"no collection named {name!r} in {self.root}")
-            conn.execute(f"DROP TABLE {docs_table(int(row[0]))}")
-            conn.execute("DELETE FROM collections WHERE cid = ?", (row[0],))
-            conn.execute("DELETE FROM meta WHERE key = ?", (f"c{int(row[0])}.metadata_rewrites",))
-        dim = int(json.loads(row[1])["dim"])
-        Segment(self.segments_dir / f"c{int(row[0])}.g{int(row[2])}.f32", dim).remove()
+            cid = int(row[0])
+            conn.execute(f"DROP TABLE {docs_table(cid)}")
+            conn.execute("DELETE FROM collections WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM index_state WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM batches WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM meta WHERE key LIKE ?", (f"c{cid}.%",))
         self._open.pop(name, None)
+        self._remove_files(cid)
+
+    def _remove_files(self, cid: int) -> None:
+        """Remove the files of a dropped collection (its maintenance lock taken first, so an
+        optimizer still writing for it finishes and sees the drop)."""
+        lock = MaintenanceLock(self.segments_dir / f"c{cid}.maint.lock")
+        with lock.hold(timeout=self.catalog.lock_timeout) as got:
+            if not got:
+                return  # left for check --repair's sweep
+            for path in self.segments_dir.glob(f"c{cid}.*"):
+                if not path.name.endswith(".maint.lock"):
+                    remove(path)
+        remove(lock.path)
+        fsync_dir(self.segments_dir)
 
     def info(self) -> dict[str, Any]:
         """A summary of the store: path, format, bytes on disk and each collection's details."""
@@ -294,7 +376,7 @@ class Database:
                 }
             )
             self._open.pop(name, None)  # opened without encoder: do not cache
-        segment_bytes = sum(p.stat().st_size for p in self.segments_dir.glob("*.f32"))
+        segment_bytes = sum(p.lstat().st_size for p in self.segments_dir.glob("*") if p.is_file())
         return {
             "path": str(self.root),
             "format_version": FORMAT_VERSION,

@@ -23,6 +23,9 @@ __all__ = [
     "ReadOnlyError",
     "MissingDependencyError",
     "ModelIntegrityError",
+    "CorruptStoreError",
+    "StoreClosedError",
+    "StorageFullError",
 ]
 
 
@@ -117,3 +120,23 @@ class ModelIntegrityError(VecnestError, RuntimeError):
     """The model's weight file does not match its pinned checksum."""
 
     http_status = 500
+
+
+class CorruptStoreError(VecnestError, RuntimeError):
+    """Stored data is damaged (a truncated or missing segment, a checksum mismatch, an
+    unreadable catalog): vecnest refuses to answer from it rather than answer wrongly.
+    ``vecnest check --db PATH`` reports what is damaged; ``--repair`` rebuilds what can be."""
+
+    http_status = 500
+
+
+class StoreClosedError(VecnestError, RuntimeError):
+    """The store (``Database``) was closed; open it again to use it."""
+
+    http_status = 410
+
+
+class StorageFullError(VecnestError, OSError):
+    """The disk (or quota) is full: the write was not stored; free space and retry."""
+
+    http_status = 507

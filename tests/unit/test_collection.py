@@ -211,12 +211,12 @@ def test_create_index_persists_and_is_used(tmp_path: Path, rng: np.random.Genera
     with vecnest.open(tmp_path / "s") as db:
         c = db.get_collection("c")
         assert c.config.indexed_fields == ("year", "cat")
-        conn = db.catalog.conn
-        plan = " ".join(
-            str(r[-1]) for r in conn.execute(
-                f"EXPLAIN QUERY PLAN SELECT slot FROM c1_docs WHERE json_extract(metadata, '$.\"year\"') = 3"
+        with db.catalog.read() as conn:
+            plan = " ".join(
+                str(r[-1]) for r in conn.execute(
+                    f"EXPLAIN QUERY PLAN SELECT slot FROM c1_docs WHERE json_extract(metadata, '$.\"year\"') = 3"
+                )
             )
-        )
         assert "INDEX" in plan.upper()
         assert len(c.search(np.ones(DIM), k=50, where={"year": 3})) == 10
 

@@ -56,7 +56,8 @@ def test_manifest_records_model_and_mismatch_is_refused(tmp_path: Path, hashing_
         fp = col.config.encoder
         assert fp is not None and fp["name"] == "hashing-bow-64" and fp["dim"] == 64
     with vecnest.open(tmp_path / "s") as db:
-        raw = db.catalog.conn.execute("SELECT config FROM collections").fetchone()[0]
+        with db.catalog.read() as conn:
+            raw = conn.execute("SELECT config FROM collections").fetchone()[0]
         assert json.loads(raw)["encoder"]["name"] == "hashing-bow-64"
         col = db.get_collection("c")  # a callable cannot be re-created from the manifest
         with pytest.raises(vecnest.NoEncoderError, match="pass model="):

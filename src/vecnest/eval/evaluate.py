@@ -148,6 +148,7 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="vecnest-eval-") as tmp:
         if isinstance(target, Collection):
             col, db, timings, cached = target, None, {}, False
+            col.wait_for_maintenance()  # measure the index as built, not half-merged
             if len(col) != len(data.doc_ids):
                 raise InvalidInputError(
                     f"collection {col.name!r} holds {len(col)} documents but dataset {data.name} "
@@ -201,12 +202,13 @@ def build_collection(
     # build the index once, after the load, as a bulk loader would
     col = db.create_collection(name, encoder, metric=metric, index=replace(cfg, delta_limit=10**12))
     start = time.perf_counter()
-    for lo in range(0, len(docs), 4096):
-        hi = lo + 4096
-        col.add(data.doc_ids[lo:hi], data.doc_texts[lo:hi], data.doc_metadata[lo:hi], docs[lo:hi])
-    timings["store_documents"] = time.perf_counter() - start
-    start = time.perf_counter()
-    col.optimize()
+    with col.bulk():
+        for lo in range(0, len(docs), 4096):
+            hi = lo + 4096
+            col.add(data.doc_ids[lo:hi], data.doc_texts[lo:hi], data.doc_metadata[lo:hi], docs[lo:hi])
+        timings["store_documents"] = time.perf_counter() - start
+        start = time.perf_counter()
+    col.optimize()  # nothing left to do unless the build at the end of bulk() failed: raise then
     timings["build_index"] = time.perf_counter() - start
     return db, col, timings, cached
 

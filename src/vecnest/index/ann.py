@@ -8,15 +8,15 @@ searched exactly by the caller and merged here later with :meth:`AnnIndex.add`.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
-from vecnest._threads import faiss_threads_for  # sets OMP_WAIT_POLICY before faiss loads
-
-import faiss  # noqa: I001
+import faiss
 import numpy as np
 
+from vecnest._threads import FewQueries
 from vecnest.config import IndexConfig, IndexKind
+from vecnest.errors import CorruptStoreError
+from vecnest.store.files import publish
 
 def _metric(l2: bool) -> int:
     return faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT
@@ -67,7 +67,6 @@ class AnnIndex:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
             sample = vectors[rng.choice(len(vectors), size=min(len(vectors), nlist * 64), replace=False)]
-            faiss_threads_for()
             index.train(np.ascontiguousarray(sample, dtype=np.float32))
             index.own_fields = True
             quantizer.this.disown()
@@ -78,7 +77,6 @@ class AnnIndex:
     def add(self, vectors: np.ndarray, slots: np.ndarray) -> None:
         """Insert rows (HNSW links them into the graph; IVF assigns them to cells)."""
         if len(slots):
-            faiss_threads_for()
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots.astype(np.int64))
 
     @property
@@ -87,21 +85,44 @@ class AnnIndex:
         return int(self.index.ntotal)
 
     def save(self, path: Path) -> None:
-        """Write the index to ``path`` atomically (temp file, fsync, rename)."""
+        """Write the index to ``path`` atomically (temp file, fsync, rename, fsync the folder).
+
+        ``path`` must be a fresh name (see :func:`vecnest.index.state.index_file_name`).
+        """
         tmp = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index, str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            faiss.write_index(self.index, str(tmp))
+        except RuntimeError as exc:  # FAISS reports I/O errors (a full disk) this way
+            tmp.unlink(missing_ok=True)
+            raise OSError(28 if "No space" in str(exc) else 5, f"writing index {path.name}: {exc}") from None
+        publish(tmp, path)
 
     @classmethod
     def load(cls, path: Path, config: IndexConfig, *, l2: bool, mmap: bool) -> AnnIndex:
         """Read an index; ``mmap=True`` maps it read-only (fast open for readers)."""
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
         return cls(faiss.read_index(str(path), flags), config, l2=l2)
+
+    def check(self, *, dim: int, n_indexed: int) -> None:
+        """Raise :class:`CorruptStoreError` unless this index is of the configured kind, the
+        collection's dimension and holds the ``n_indexed`` rows the catalog recorded."""
+        index = faiss.downcast_index(self.index)
+        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+        kind_ok = isinstance(inner, faiss.IndexHNSW) if self._hnsw else isinstance(inner, faiss.IndexIVF)
+        if self.config.kind is IndexKind.IVF_PQ:
+            kind_ok = isinstance(inner, faiss.IndexIVFPQ)
+        problems = []
+        if not kind_ok:
+            problems.append(f"it is a {type(inner).__name__}, not a {self.config.kind.value} index")
+        if int(self.index.d) != dim:
+            problems.append(f"its dimension is {int(self.index.d)}, the collection's {dim}")
+        if self.ntotal != n_indexed:
+            problems.append(f"it holds {self.ntotal} rows, the catalog recorded {n_indexed}")
+        want = faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT
+        if int(self.index.metric_type) != want:
+            problems.append("its metric differs from the collection's")
+        if problems:
+            raise CorruptStoreError("index file does not match the catalog: " + "; ".join(problems))
 
     def component_bytes(self) -> dict[str, int]:
         """Bytes held by each part of the index, read from the FAISS structures themselves.
@@ -151,13 +172,13 @@ class AnnIndex:
 
     def _run(self, queries: np.ndarray, k: int, params: faiss.SearchParameters) -> tuple[np.ndarray, np.ndarray]:
         """One FAISS search: ``(q, k)`` slots (``-1`` where none) and higher-is-better scores."""
-        faiss_threads_for(len(queries))
         if queries.dtype != np.float32 or not queries.flags.c_contiguous:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
         n = len(queries)
         dist = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
-        self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
+        with FewQueries(n):
+            self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
         scores = -dist if self.l2 else dist
         missing = labels < 0  # FAISS pads short result lists with -1
         if missing.any():

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from vecnest._threads import blas_threads_for, faiss_threads_for  # before faiss: OMP policy
+import faiss
 
-import faiss  # noqa: I001
+from vecnest._threads import PARALLEL_MIN_QUERIES, FewQueries
 from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
 
 #: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
@@ -26,7 +26,7 @@ GATHER_FRACTION = 0.25
 #: 0.22 ms vs 0.12 ms gathered, so small sets are still gathered).
 SELECT_FRACTION = 0.03
 #: Query batches from this size use BLAS over gathered / masked rows instead.
-SELECT_MAX_QUERIES = 16
+SELECT_MAX_QUERIES = PARALLEL_MIN_QUERIES
 
 
 class Candidates(Protocol):
@@ -92,8 +92,7 @@ class FlatIndex:
             ``(q, k') int64`` slots and ``(q, k') float32`` scores, best first, ``k' <= k``.
             Positions with no result hold slot ``-1`` and score ``-inf``.
         """
-        with blas_threads_for(len(queries)):
-            return self._search(queries, k, candidates)
+        return self._search(queries, k, candidates)
 
     def _search(
         self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None
@@ -113,6 +112,8 @@ class FlatIndex:
         excluded = 0 if mask is None else n - int(np.count_nonzero(mask))
         if excluded <= max(4 * k, 1024) and n > 0:
             return self._knn_excluding(queries, k, mask, excluded)
+        if len(queries) < SELECT_MAX_QUERIES and mask is not None and self.vectors.flags.c_contiguous:
+            return self._search_selected(queries, k, n - excluded, np.packbits(mask, bitorder="little"))
         slots_out, scores_out = [], []
         for block in query_blocks(len(queries), n):
             scores = score(queries[block], self.vectors, l2=self.l2, vector_sq_norms=self.sq_norms)
@@ -131,13 +132,13 @@ class FlatIndex:
         dropping the masked-out rows still leaves ``k`` (4x faster than a BLAS GEMV for one query)."""
         n = self.vectors.shape[0]
         kk = min(k + excluded, n)
-        faiss_threads_for(len(queries))
-        dist, idx = faiss.knn(
-            np.ascontiguousarray(queries, dtype=np.float32),
-            self.vectors,
-            kk,
-            metric=faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT,
-        )
+        with FewQueries(len(queries)):
+            dist, idx = faiss.knn(
+                np.ascontiguousarray(queries, dtype=np.float32),
+                self.vectors,
+                kk,
+                metric=faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT,
+            )
         scores = (-dist if self.l2 else dist).astype(np.float32, copy=False)
         if mask is not None:
             scores[~mask[np.maximum(idx, 0)] | (idx < 0)] = -np.inf
@@ -156,17 +157,28 @@ class FlatIndex:
         """
         out_slots = np.full((len(queries), k), -1, dtype=np.int64)
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        with blas_threads_for(1):
-            for i, row in enumerate(candidates):
-                row = row[row >= 0]
-                if not len(row):
-                    continue
-                norms = self.sq_norms[row] if self.l2 else None
-                s = score(queries[i : i + 1], np.asarray(self.vectors[row]), l2=self.l2, vector_sq_norms=norms)
-                idx, best = top_k(s, k)
-                out_slots[i, : idx.shape[1]] = row[idx[0]]
-                out_scores[i, : idx.shape[1]] = best[0]
+        for i, row in enumerate(candidates):
+            row = row[row >= 0]
+            if not len(row):
+                continue
+            idx, best = self._knn_rows(queries[i : i + 1], np.asarray(self.vectors[row]), k)
+            out_slots[i, : idx.shape[1]] = np.where(idx[0] >= 0, row[np.maximum(idx[0], 0)], -1)
+            out_scores[i, : idx.shape[1]] = best[0]
         return out_slots, out_scores
+
+    def _knn_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` positions in ``rows`` (``(c, dim) float32``) by FAISS's brute force."""
+        kk = min(k, len(rows))
+        with FewQueries(len(queries)):
+            dist, idx = faiss.knn(
+                np.ascontiguousarray(queries, dtype=np.float32),
+                np.ascontiguousarray(rows, dtype=np.float32),
+                kk,
+                metric=faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT,
+            )
+        scores = (-dist if self.l2 else dist).astype(np.float32, copy=False)
+        scores[idx < 0] = -np.inf
+        return idx, scores
 
     def _search_selected(
         self, queries: np.ndarray, k: int, count: int, packed: np.ndarray
@@ -178,14 +190,14 @@ class FlatIndex:
         kk = min(k, count)
         dist = np.empty((len(x), kk), dtype=np.float32)
         idx = np.empty((len(x), kk), dtype=np.int64)
-        faiss_threads_for(len(x))
         args = (faiss.swig_ptr(x), faiss.swig_ptr(self.vectors), d, len(x), n, kk, faiss.swig_ptr(dist), faiss.swig_ptr(idx))
-        if self.l2:
-            faiss.knn_L2sqr(*args, None, sel)
-            scores = -dist
-        else:
-            faiss.knn_inner_product(*args, sel)
-            scores = dist
+        with FewQueries(len(x)):
+            if self.l2:
+                faiss.knn_L2sqr(*args, None, sel)
+                scores = -dist
+            else:
+                faiss.knn_inner_product(*args, sel)
+                scores = dist
         del packed  # the selector borrowed it until here
         scores[idx < 0] = -np.inf
         return idx, scores
@@ -194,6 +206,9 @@ class FlatIndex:
         self, queries: np.ndarray, k: int, candidates: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         sub = np.asarray(self.vectors[candidates])
+        if len(queries) < PARALLEL_MIN_QUERIES:  # FAISS SIMD on this thread: no BLAS team
+            idx, best = self._knn_rows(queries, sub, k)
+            return np.where(idx >= 0, candidates[np.maximum(idx, 0)], -1), best
         norms = self.sq_norms[candidates] if self.l2 else None
         slots_out, scores_out = [], []
         for block in query_blocks(len(queries), len(candidates)):

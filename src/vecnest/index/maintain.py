@@ -1,22 +1,33 @@
 """Index maintenance: when to build, merge or rebuild a collection's approximate index, and doing it.
 
-The collection decides nothing here: it hands over a snapshot and the stored index state, gets
-back the new index and its calibration, and commits them (file first, then the catalog row), so
-a crash at any point leaves either the old index or the new one, never half of one.
+:class:`IndexMaintainer` runs after commits (from the background worker, or ``optimize()``): it
+takes the collection's maintenance lock (one merge at a time across threads and processes),
+builds the new index from a snapshot without holding the write lock, writes it under a fresh
+file name, and commits the catalog row in a short write transaction — so a crash at any point
+leaves the old index or the new one, never half of one, and two optimizers never write the same
+file. The file it replaced is removed once the catalog no longer names it.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from dataclasses import dataclass
+import logging
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vecnest.config import IndexConfig
+from vecnest.errors import CollectionNotFoundError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration, calibrate
 from vecnest.index.flat import FlatIndex
+from vecnest.index.state import IndexState, index_file_name, read_state
+from vecnest.search.reader import SnapshotSource
+from vecnest.store.files import MaintenanceLock, remove, token
+from vecnest.store.rows import Rows
+
+log = logging.getLogger("vecnest")
 
 #: Held-out queries for an index's calibration (at most a tenth of the rows): the recall
 #: table's standard error at recall@10 ~0.96 is ~0.005 with 256 (~0.01 with 64), which is
@@ -24,31 +35,6 @@ from vecnest.index.flat import FlatIndex
 CALIBRATION_QUERIES = 256
 #: A merge re-measures the calibration once the index has grown by this factor since.
 RECALIBRATE_GROWTH = 1.25
-
-
-@dataclass(frozen=True)
-class IndexState:
-    """The catalog's record of a collection's index.
-
-    Attributes:
-        file: index file name in the segments folder (``None``: no index yet).
-        built_upto: slots below this are in the index; the rest is the exact delta.
-        calibration: the calibration as stored (JSON text), if any.
-    """
-
-    file: str | None = None
-    built_upto: int = 0
-    calibration: str | None = None
-
-
-def read_state(conn: sqlite3.Connection, cid: int, *, has_table: bool) -> IndexState:
-    """The stored index state of collection ``cid`` (empty on stores from before indexes)."""
-    if not has_table:
-        return IndexState()
-    row = conn.execute(
-        "SELECT file, built_upto, calibration FROM index_state WHERE cid = ?", (cid,)
-    ).fetchone()
-    return IndexState(row[0], int(row[1]), row[2]) if row else IndexState()
 
 
 def needs_work(cfg: IndexConfig, state: IndexState, *, n_slots: int, n_live: int, indexed_live: int) -> bool:
@@ -89,13 +75,14 @@ def build_or_merge(
         current: the index the snapshot searches (``None``: none yet).
         built_upto: slots below this are in ``current``.
         cal: ``current``'s calibration.
-        load_current: ``current``'s file, read again in memory to be extended.
+        load_current: ``current``'s file, read again into memory to be extended (snapshots
+            keep searching ``current``, which is never modified).
     """
     n_slots = vectors.shape[0]
     rng = np.random.default_rng(n_slots)
     flat = FlatIndex(vectors, alive, l2=l2)
     dead = built_upto - int(alive[:built_upto].sum()) if current is not None else 0
-    if current is None or load_current is None or rebuild or dead > cfg.rebuild_dead_fraction * max(current.ntotal, 1):
+    if current is None or rebuild or dead > cfg.rebuild_dead_fraction * max(current.ntotal, 1):
         action = "built" if current is None else "rebuilt"
         n_held = max(1, min(CALIBRATION_QUERIES, len(live_slots) // 10))
         held = np.sort(rng.choice(live_slots, size=n_held, replace=False))
@@ -104,6 +91,8 @@ def build_or_merge(
         cal = calibrate(ann, flat, rest, held, rng=rng)
         ann.add(np.asarray(vectors[held]), held)
         return ann, cal, action
+    if load_current is None:
+        raise ValueError("load_current is required to extend an index")
     ann = AnnIndex.load(load_current, cfg, l2=l2, mmap=False)
     fresh = built_upto + np.flatnonzero(alive[built_upto:])
     after = int(alive[:built_upto].sum()) + len(fresh)
@@ -113,3 +102,123 @@ def build_or_merge(
         cal = calibrate(ann, flat, live_slots[live_slots < built_upto], held, rng=rng)
     ann.add(np.asarray(vectors[fresh]), fresh)
     return ann, cal, "merged"
+
+
+class IndexMaintainer:
+    """Keeps one collection's approximate index up to date (see module docstring).
+
+    Args:
+        rows: the collection's rows.
+        source: its snapshot source (the maintainer reads snapshots and hands it new indexes).
+        config: its index configuration (not exact).
+    """
+
+    def __init__(self, rows: Rows, source: SnapshotSource, config: IndexConfig, *, l2: bool) -> None:
+        self.rows = rows
+        self.source = source
+        self.config = config
+        self.l2 = l2
+        self.lock = MaintenanceLock(rows.segments_dir / f"c{rows.cid}.maint.lock")
+
+    def needed(self) -> bool:
+        """Whether the catalog shows work for an automatic merge (cheap: a few SQL counts)."""
+        cfg = self.config
+        with self.rows.catalog.read() as conn:
+            state_rows = self.rows.state(conn)
+            state = read_state(conn, self.rows.cid)
+            if state.file is not None and state.file in self.source.damaged:
+                return True
+            n_live = int(conn.execute(f"SELECT COUNT(*) FROM {self.rows.table}").fetchone()[0])
+            indexed_live = int(
+                conn.execute(f"SELECT COUNT(*) FROM {self.rows.table} WHERE slot < ?", (state.built_upto,)).fetchone()[0]
+            )
+        return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live)
+
+    def run_if_needed(self) -> None:
+        """The background job: merge if there is work and nobody else is merging."""
+        if self.needed():
+            self.optimize(rebuild=False, wait=0)
+
+    def optimize(self, *, rebuild: bool, wait: float | None) -> dict[str, Any]:
+        """Build, merge or rebuild the index now (see ``Collection.optimize``).
+
+        Args:
+            rebuild: build from scratch.
+            wait: seconds to wait for another optimizer of this collection (``None``: as long
+                as it takes; ``0``: give up at once).
+        """
+        start = time.perf_counter()
+        with self.lock.hold(wait) as got:
+            if not got:
+                return {"action": "none", "reason": "another thread or process is optimizing this collection"}
+            stamp = self.rows.catalog.stamp()
+            with self.rows.catalog.read() as conn:
+                snap = self.source.load(conn, stamp)
+                state = read_state(conn, self.rows.cid)
+            if snap.n_live < self.config.min_rows:
+                return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
+            current = snap.ann  # None if there is none yet or it is damaged
+            dead = state.built_upto - int(snap.alive[: state.built_upto].sum())
+            if (
+                not rebuild
+                and current is not None
+                and state.built_upto == snap.n_slots
+                and dead <= self.config.rebuild_dead_fraction * max(state.built_upto, 1)
+            ):
+                return {"action": "none", "reason": "the index already covers every row"}
+            ann, cal, action = build_or_merge(
+                vectors=snap.flat.vectors,
+                alive=snap.alive,
+                live_slots=snap.live_slots,
+                current=current,
+                built_upto=state.built_upto if current is not None else 0,
+                cal=state.parsed_calibration(),
+                cfg=self.config,
+                l2=self.l2,
+                load_current=self.rows.segments_dir / state.file if current is not None and state.file else None,
+                rebuild=rebuild,
+            )
+            built = time.perf_counter() - start
+            name = index_file_name(self.rows.cid, self.config.kind.value, snap.n_slots, token())
+            path = self.rows.segments_dir / name
+            ann.save(path)
+            try:
+                with self.rows.catalog.write() as conn:
+                    self.rows.state(conn)  # still there?
+                    if read_state(conn, self.rows.cid) != state:
+                        raise _Superseded
+                    conn.execute(
+                        "INSERT OR REPLACE INTO index_state(cid, file, built_upto, n_indexed, calibration) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (self.rows.cid, name, snap.n_slots, ann.ntotal, json_or_none(cal)),
+                    )
+                    self.rows.bump(conn)
+            except (_Superseded, CollectionNotFoundError) as exc:
+                remove(path)
+                if isinstance(exc, CollectionNotFoundError):
+                    raise
+                return {"action": "none", "reason": "the index was changed by another writer meanwhile"}
+            except BaseException:
+                remove(path)
+                raise
+            if state.file and state.file != name:
+                remove(self.rows.segments_dir / state.file)
+                self.source.damaged.pop(state.file, None)
+            return {
+                "action": action,
+                "rows_indexed": ann.ntotal,
+                "build_seconds": built,
+                "total_seconds": time.perf_counter() - start,
+                "calibration": cal.to_json() if cal else None,
+            }
+
+
+class _Superseded(Exception):
+    """Another optimizer committed an index between our snapshot and our commit."""
+
+
+def json_or_none(cal: Calibration | None) -> str | None:
+    """A calibration as stored in the catalog."""
+    import json
+
+    return json.dumps(cal.to_json()) if cal else None

@@ -7,14 +7,13 @@ time a filter names a field.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +22,6 @@ from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration
 from vecnest.index.flat import FlatIndex
-
-if TYPE_CHECKING:
-    from vecnest.search.planner import Replay
 
 #: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
 MASK_CACHE_BYTES = 32 * 1024 * 1024
@@ -76,7 +72,7 @@ class Snapshot:
 
     version: int
     generation: int
-    stamp: tuple[int, int]  # Catalog.stamp() when loaded
+    stamp: int | None  #: the change count read before the transaction that loaded it (see search.reader)
     table: str
     ids: np.ndarray  # (n_slots,) object: the id at each slot (None if dead)
     live_slots: np.ndarray  # (n_live,) int64, sorted
@@ -91,8 +87,10 @@ class Snapshot:
     #: with the appended rows instead of being read again whole
     inherited: tuple[np.ndarray, int, dict[str, Column]] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
-    #: plans of repeated searches that are one plain index call (see ``planner.Replay``)
-    replays: dict[tuple[Any, ...], Replay] = field(default_factory=dict)
+    #: plans of repeated searches that are one plain index call (see ``search.replay.Replay``)
+    replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    #: why the approximate index is not used although the catalog names one (damaged file)
+    index_problem: str | None = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -260,7 +258,7 @@ def load_snapshot(
     table: str,
     version: int,
     generation: int,
-    stamp: tuple[int, int],
+    stamp: int | None,
     vectors: np.ndarray,
     l2: bool,
     ann: AnnIndex | None,
@@ -304,8 +302,3 @@ def load_snapshot(
         metadata_epoch=metadata_epoch,
         inherited=inherited,
     )
-
-
-def calibration_from_json(text: str | None) -> Calibration | None:
-    """Parse a stored calibration."""
-    return Calibration.from_json(json.loads(text)) if text else None

@@ -4,8 +4,12 @@ SQLite gives vecnest its write-ahead log, atomic multi-row commits and reader sn
 write runs in one ``BEGIN IMMEDIATE`` transaction, so a call either commits whole or leaves the
 store as it was; ``synchronous=FULL`` makes a returned commit durable. The write lock doubles as
 the store's single-writer lock: a second writer waits up to ``lock_timeout`` seconds, then gets
-:class:`~vecnest.errors.StorageLockedError`. Readers never block and see the snapshot their
-transaction began with.
+:class:`~vecnest.errors.StorageLockedError`.
+
+Concurrency inside a process: every thread reads through its own connection, so searches in
+several threads never wait for each other or for a write in progress (WAL readers see the
+snapshot their transaction began with). Writes go through one connection, one at a time; a read
+made by the thread that holds a write transaction runs inside it and sees its changes.
 
 Each collection ``cid`` owns a table ``c<cid>_docs(slot, id, text, metadata)``; ``slot`` is the
 row of the document's vector in the collection's segment file.
@@ -21,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vecnest.errors import ReadOnlyError, StorageLockedError
+from vecnest.errors import NotAStoreError, ReadOnlyError, StorageLockedError
 from vecnest.store.changes import ChangeCounter
 
 _SCHEMA = """
@@ -42,6 +46,14 @@ CREATE TABLE IF NOT EXISTS index_state (
     n_indexed INTEGER NOT NULL,
     calibration TEXT
 );
+CREATE TABLE IF NOT EXISTS batches (
+    cid INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    first_slot INTEGER NOT NULL,
+    n_rows INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    PRIMARY KEY (cid, generation, first_slot)
+);
 """
 
 #: SQLite caps bound parameters per statement; id lists are sent in chunks of this size.
@@ -59,43 +71,98 @@ def chunks(items: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[Sequence[A
         yield items[start : start + size]
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 class Catalog:
-    """A SQLite connection with vecnest's transaction discipline. Thread-safe (one lock)."""
+    """SQLite connections with vecnest's transaction discipline. Thread-safe.
+
+    Args:
+        path: the database file.
+        read_only: never write; opens read-only (a store on a read-only folder or mount works).
+        lock_timeout: seconds a write waits for another writer's lock.
+    """
 
     def __init__(self, path: Path, *, read_only: bool, lock_timeout: float) -> None:
         self.path = path
         self.read_only = read_only
         self.lock_timeout = lock_timeout
-        self._lock = threading.RLock()
-        #: commits made through this connection (SQLite's data_version only counts others')
-        self.local_commits = 0
-        if read_only:
-            uri = f"file:{path}?mode=ro"
-            self.conn = sqlite3.connect(
-                uri, uri=True, isolation_level=None, check_same_thread=False, timeout=lock_timeout
-            )
-        else:
-            self.conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=lock_timeout
-            )
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=FULL")
-        self.conn.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._writer: threading.Thread | None = None  # the thread inside a write transaction
+        self._closed = False
+        self._immutable = False
+        self._wconn: sqlite3.Connection | None = None
+        if not read_only:
+            self._wconn = self._connect()
+            self._wconn.execute("PRAGMA journal_mode=WAL")
+            self._wconn.execute("PRAGMA synchronous=FULL")
         self.changes = ChangeCounter(Path(f"{path}-changes"), writable=not read_only)
-        #: (change count, stamp) at the last PRAGMA data_version whose count was even
-        self._validated: tuple[int, tuple[int, int]] | None = None
+
+    # ------------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        timeout = self.lock_timeout
+        try:
+            if self.read_only:
+                conn = self._connect_read_only(timeout)
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=timeout)
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys=OFF")
+        except sqlite3.DatabaseError as exc:
+            raise NotAStoreError(
+                f"{self.path} is not a readable SQLite catalog ({exc}); the store is damaged or "
+                "not a vecnest store"
+            ) from None
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    def _connect_read_only(self, timeout: float) -> sqlite3.Connection:
+        """A read-only connection; on a read-only folder without a WAL, an immutable one.
+
+        SQLite needs to create ``-shm`` (or find it) to read a WAL database. On a read-only
+        folder or mount where the last writer checkpointed and removed its WAL, nothing can
+        change the file, so it is opened ``immutable`` (no locks, no shared memory).
+        """
+        uri = f"file:{self.path}?mode=ro"
+        if not self._immutable:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return conn
+            except sqlite3.OperationalError:
+                conn.close()
+                if Path(f"{self.path}-wal").exists():
+                    raise
+            self._immutable = True
+        return sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False, timeout=timeout)
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise ReadOnlyError(f"store {self.path.parent} is closed")
+            conn = self._local.conn = self._connect()
+        return conn
+
+    # ------------------------------------------------------------------ schema
+    def has_table(self, conn: sqlite3.Connection, name: str) -> bool:
+        """Whether the catalog has table ``name``."""
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
     def ensure_schema(self) -> None:
         """Add tables introduced after a store was created (additive, format-compatible)."""
         if self.read_only:
             return
-        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "index_state" not in present:
+        with self.read() as conn:
+            present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"index_state", "batches"} <= present:
             self.init_schema_tables()
-
-    def has_table(self, conn: sqlite3.Connection, name: str) -> bool:
-        """Whether the catalog has table ``name``."""
-        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
     def init_schema_tables(self) -> None:
         """Create any missing catalog table."""
@@ -105,7 +172,7 @@ class Catalog:
                     conn.execute(statement)
 
     def init_schema(self, format_version: int, created_by: str) -> None:
-        """Create the catalog tables of a new store."""
+        """Create the catalog tables of a new store (idempotent: several processes may race)."""
         with self.write() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -115,34 +182,44 @@ class Catalog:
                 [("format_version", str(format_version)), ("created_by", created_by)],
             )
 
+    # ------------------------------------------------------------------ transactions
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: everything inside sees one consistent snapshot."""
-        with self._lock:
-            if self.conn.in_transaction:  # nested inside a write or read: reuse it
-                yield self.conn
-                return
-            self.conn.execute("BEGIN")
-            try:
-                yield self.conn
-            finally:
-                self.conn.execute("COMMIT")
+        """A read transaction: everything inside sees one consistent snapshot.
+
+        Inside a write transaction of the same thread, the write's connection (and its
+        uncommitted changes) is used; a read nested in a read reuses it.
+        """
+        if self._writer is threading.current_thread():
+            yield self._wconn  # type: ignore[misc]
+            return
+        conn = self._reader()
+        if conn.in_transaction:
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: commits (durably) on success, rolls back on any exception."""
-        if self.read_only:
+        if self.read_only or self._wconn is None:
             raise ReadOnlyError(
                 f"store {self.path.parent} was opened read_only=True; reopen it without "
                 "read_only to write"
             )
-        with self._lock:
+        with self._write_lock:
+            if self._writer is threading.current_thread():
+                raise RuntimeError("nested write transaction")  # a vecnest bug, never user input
+            conn = self._wconn
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                self.changes.make_even()  # a writer killed mid-write left it odd
-                self.changes.bump()  # odd: a write is in progress (see store.changes)
+                conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
+                if _locked(exc):
                     raise StorageLockedError(
                         f"another writer holds the lock on store {self.path.parent} for more "
                         f"than lock_timeout={self.lock_timeout} s; vecnest allows one writer at "
@@ -150,44 +227,45 @@ class Catalog:
                         "read_only=True to only read"
                     ) from None
                 raise
+            self._writer = threading.current_thread()
             try:
                 try:
-                    yield self.conn
+                    self.changes.begin_write()  # odd: a write is in progress (see store.changes)
+                    yield conn
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
                     raise
-                self.conn.execute("COMMIT")
-                self.local_commits += 1
+                conn.execute("COMMIT")
             finally:
-                self.changes.bump()  # even: no write in progress
+                self._writer = None
+                self.changes.end_write()  # even: no write in progress
 
-    def stamp(self) -> tuple[int, int]:
-        """Changes to the store, ours and other processes', as a cheap comparable value.
+    def stamp(self) -> int | None:
+        """The shared change count if it vouches for "nothing committed since" (even), else
+        ``None`` (a write in progress, a dead writer, or no counter): ask the catalog then.
 
-        ``PRAGMA data_version`` answers it; the shared change counter (:mod:`vecnest.store.changes`)
-        says when the last answer still holds, so a search between writes pays a memory read.
+        Read it *before* beginning the read transaction whose snapshot it is to vouch for.
         """
-        count = self.changes.value()
-        last = self._validated
-        if count is not None and last is not None and last[0] == count and not count % 2:
-            return last[1]
-        with self._lock:
-            stamp = int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.local_commits
-            if count is not None and not count % 2:
-                self._validated = (count, stamp)  # the count read before the PRAGMA
-            return stamp
+        value = self.changes.value()
+        return value if value is not None and not value % 2 else None
 
     def now(self) -> str:
         """UTC timestamp for created_at columns."""
         return datetime.now(UTC).isoformat(timespec="seconds")
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        with self._lock:
-            self._validated = None
+        """Close every connection (idempotent). Other threads must have finished their calls."""
+        with self._write_lock:
+            self._closed = True
             self.changes.close()
-            self.conn.close()
+            with self._all_lock:
+                conns, self._all = self._all, []
+            for conn in conns:
+                conn.close()
+            self._local = threading.local()
 
+    # ------------------------------------------------------------------ sizes
     def disk_bytes(self) -> int:
         """Bytes of the catalog files (database, WAL, shared memory, change counter)."""
         total = 0

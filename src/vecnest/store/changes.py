@@ -2,18 +2,24 @@
 my snapshot" with one memory read instead of a SQLite statement.
 
 ``catalog.sqlite3-changes`` holds one little-endian ``uint64`` that every process maps. A writer
-makes it odd right after taking the write lock and even again after its commit (or rollback), so:
+makes it odd right after taking the write lock and even again after its commit (or rollback), so
+an even value read *before* a read transaction began vouches for that transaction's snapshot
+until the value changes:
 
-* an even value equal to the one a reader saw before its last ``PRAGMA data_version`` means no
-  transaction has started since, and that answer still holds;
+* the same even value read again later means no write transaction has started since, and a
+  snapshot taken after the first read is still current;
 * an odd value means a write is in progress, or its writer died mid-way (``kill -9``): readers
-  then always ask SQLite, so a crash can cost speed, never freshness. The next writer to open
-  the store makes it even again.
+  then always ask the catalog, so a crash can cost speed, never freshness. The next writer to
+  take the lock makes it even again.
 
-Only vecnest writers bump it; any other change to the counter or the catalog (a different
-program writing the SQLite file) is not something vecnest supports. The file is vecnest's own,
-not SQLite's: opening and closing it never touches SQLite's POSIX locks (which closing any
-descriptor of the database or its ``-shm`` file would release).
+The file is created in place (``O_CREAT``, then grown to eight zero bytes), never renamed over:
+two processes creating it at once map the same file, and no process is left holding a replaced
+copy that nobody bumps any more. A file of the wrong size (damaged) is not trusted by readers
+(they ask the catalog) and is repaired in place by the next writer.
+
+Only vecnest writers bump it; a different program writing the SQLite file is not something
+vecnest supports. The file is vecnest's own, not SQLite's: opening and closing it never touches
+SQLite's POSIX locks (which closing any descriptor of the database would release).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 from pathlib import Path
 
 _FORMAT = struct.Struct("<Q")
@@ -33,40 +40,65 @@ class ChangeCounter:
         self.path = path
         self.writable = writable
         self._map: mmap.mmap | None = None
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
         try:
-            if writable and not path.exists():
-                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-                tmp.write_bytes(_FORMAT.pack(0))
-                os.replace(tmp, path)  # others see no file or all eight bytes
-            fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
-            try:
-                if os.fstat(fd).st_size >= _FORMAT.size:
-                    access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-                    self._map = mmap.mmap(fd, _FORMAT.size, access=access)
-            finally:
-                os.close(fd)
-        except OSError:  # a read-only folder, an old store without the file: ask SQLite always
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW if self.writable else os.O_RDONLY | os.O_NOFOLLOW
+            fd = os.open(self.path, flags, 0o644)
+        except OSError:  # a read-only folder, an old store without the file: ask the catalog
+            return
+        try:
+            size = os.fstat(fd).st_size
+            if self.writable and size < _FORMAT.size:
+                os.ftruncate(fd, _FORMAT.size)  # new (or damaged): eight zero bytes, in place
+                size = _FORMAT.size
+            if size == _FORMAT.size:
+                access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
+                self._map = mmap.mmap(fd, _FORMAT.size, access=access)
+        except (OSError, ValueError):
             self._map = None
+        finally:
+            os.close(fd)
 
     def value(self) -> int | None:
-        """The current count, or ``None`` if there is no counter."""
+        """The current count, or ``None`` if there is no usable counter."""
         m = self._map
-        return None if m is None else _FORMAT.unpack_from(m, 0)[0]
+        if m is None:
+            return None
+        try:
+            return _FORMAT.unpack_from(m, 0)[0]
+        except (ValueError, struct.error):  # closed meanwhile
+            return None
 
-    def bump(self) -> None:
-        """Advance by one (writers only, holding the write lock)."""
-        m = self._map
-        if m is not None and self.writable:
-            _FORMAT.pack_into(m, 0, _FORMAT.unpack_from(m, 0)[0] + 1)
+    def begin_write(self) -> None:
+        """Mark a write as started: close a write a dead writer left open, then go odd.
 
-    def make_even(self) -> None:
-        """Close a write a dead writer left open (writers only, holding the write lock)."""
-        value = self.value()
-        if value is not None and value % 2:
-            self.bump()
+        Writers only, holding the catalog's write lock. A missing or damaged file is repaired
+        in place first; if that is impossible the counter stays unavailable (readers ask the
+        catalog), which costs speed, never freshness or the write.
+        """
+        with self._lock:
+            if self._map is None and self.writable:
+                self._open()
+            value = self.value()
+            if value is None:
+                return
+            if value % 2:
+                value += 1
+            _FORMAT.pack_into(self._map, 0, value + 1)  # type: ignore[arg-type]
+
+    def end_write(self) -> None:
+        """Mark the write as finished (even again). Writers only, holding the write lock."""
+        with self._lock:
+            value = self.value()
+            if value is not None and value % 2:
+                _FORMAT.pack_into(self._map, 0, value + 1)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Unmap (idempotent)."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        with self._lock:
+            if self._map is not None:
+                self._map.close()
+                self._map = None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vecnest.errors import FormatVersionError, NotAStoreError
+from vecnest.store.files import fsync_dir, token
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "vecnest.json"
@@ -22,18 +23,9 @@ SEGMENTS_DIR = "segments"
 _MAGIC = "vecnest-store"
 
 
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry so a created or renamed file survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to ``path`` atomically: temp file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{token()}.tmp")  # several processes may write at once
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")

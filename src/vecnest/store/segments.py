@@ -2,19 +2,74 @@
 
 A segment holds ``rows`` vectors of ``dim`` float32 components in row-major order. Only the
 first ``committed`` rows are valid: the committed count lives in the catalog and moves in the same
-SQLite transaction as the documents that own the rows. Bytes past it are leftovers of a write
-that never committed (a crash, an error) and are truncated by the next writer. Readers map just
-the committed prefix, which writers never modify, so a reader's view is a stable snapshot.
+SQLite transaction as the documents that own the rows (and the checksum of each appended batch).
+Bytes past it are leftovers of a write that never committed (a crash, an error) and are
+truncated by the next writer. Readers map just the committed prefix, which writers never modify,
+so a reader's view is a stable snapshot.
+
+A segment shorter than its committed rows was damaged (truncated, deleted, replaced): every
+operation on it raises :class:`~vecnest.errors.CorruptStoreError` instead of zero-filling the
+lost rows or answering from them.
+
+Maps are made without keeping a file descriptor open (one per collection would exhaust a
+process's descriptors with many collections); the mapping is released when the last array
+viewing it is garbage-collected.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import weakref
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from vecnest.errors import CorruptStoreError
+from vecnest.store.files import fsync_dir, open_nofollow, storage_error
+
 _ROW_DTYPE = np.dtype("<f4")
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+
+def checksum(vectors: np.ndarray) -> str:
+    """CRC-32 of rows as stored (little-endian float32 bytes), as 8 hex digits."""
+    data = np.ascontiguousarray(vectors, dtype=_ROW_DTYPE)
+    return f"{zlib.crc32(memoryview(data).cast('B')):08x}"
+
+
+def map_file(path: Path, nbytes: int) -> np.ndarray:
+    """A read-only ``(nbytes,) uint8`` view of the first ``nbytes`` of ``path``, with no file
+    descriptor kept open. Raises ``FileNotFoundError`` if absent, :class:`CorruptStoreError`
+    if shorter than ``nbytes``."""
+    fd = open_nofollow(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size < nbytes:
+            raise CorruptStoreError(
+                f"{path.name} holds {size} bytes but the catalog committed {nbytes}: the file was "
+                "truncated or replaced after its rows were acknowledged. Run `vecnest check "
+                f"--db {path.parent.parent}` to see what is damaged (--repair re-embeds lost "
+                "rows from their stored texts where it can)"
+            )
+        addr = _libc.mmap(None, nbytes, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr is None or addr == _MAP_FAILED:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mmap of {path} failed: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+    buf = (ctypes.c_char * nbytes).from_address(addr)
+    unmap = weakref.finalize(buf, _libc.munmap, addr, nbytes)
+    unmap.atexit = False  # never unmap under a thread still searching at exit; the OS does it
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    arr.flags.writeable = False
+    return arr
 
 
 class Segment:
@@ -25,6 +80,14 @@ class Segment:
         self.dim = dim
         self.row_bytes = dim * _ROW_DTYPE.itemsize
 
+    def _damaged(self, size: int, committed: int) -> CorruptStoreError:
+        return CorruptStoreError(
+            f"vector segment {self.path.name} holds {size // self.row_bytes} rows but the catalog "
+            f"committed {committed}: the file was truncated, deleted or replaced. Nothing was "
+            f"written. Run `vecnest check --db {self.path.parent.parent}` (--repair re-embeds the "
+            "lost rows from their stored texts where it can)"
+        )
+
     def append(self, committed: int, vectors: np.ndarray) -> None:
         """Write ``vectors`` at rows ``committed ..`` and flush them to disk.
 
@@ -34,41 +97,74 @@ class Segment:
         Args:
             committed: rows currently committed in the catalog.
             vectors: ``(n, dim) float32`` C-contiguous.
+
+        Raises:
+            CorruptStoreError: the file holds fewer than ``committed`` rows.
+            StorageFullError: the disk is full (the tail is removed again).
         """
         data = np.ascontiguousarray(vectors, dtype=_ROW_DTYPE)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        created = not self.path.exists()
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        offset = committed * self.row_bytes
         try:
-            offset = committed * self.row_bytes
+            size = os.fstat(fd).st_size
+            if size < offset:
+                raise self._damaged(size, committed)
             os.ftruncate(fd, offset)
             view = memoryview(data).cast("B")
             written = 0
             while written < len(view):
                 written += os.pwrite(fd, view[written:], offset + written)
             os.fsync(fd)
+        except OSError as exc:
+            try:
+                os.ftruncate(fd, offset)
+            except OSError:
+                pass
+            raise storage_error(exc, f"append {len(data)} rows to {self.path.name}") from None
         finally:
             os.close(fd)
+        if created:
+            fsync_dir(self.path.parent)  # the new file's name survives a crash too
 
     def truncate(self, committed: int) -> None:
         """Drop any uncommitted tail (best effort after a failed write)."""
         try:
-            fd = os.open(self.path, os.O_RDWR)
-        except FileNotFoundError:
+            fd = open_nofollow(self.path, os.O_RDWR)
+        except (OSError, CorruptStoreError):
             return
         try:
-            os.ftruncate(fd, committed * self.row_bytes)
+            if os.fstat(fd).st_size > committed * self.row_bytes:
+                os.ftruncate(fd, committed * self.row_bytes)
+        except OSError:
+            pass
         finally:
             os.close(fd)
 
     def map(self, rows: int) -> np.ndarray:
-        """Read-only ``(rows, dim) float32`` view of the first ``rows`` committed rows."""
+        """Read-only ``(rows, dim) float32`` view of the first ``rows`` committed rows.
+
+        Raises:
+            FileNotFoundError: the file is gone (dropped or compacted since the caller's
+                snapshot: take a fresh one), or :class:`CorruptStoreError` if it is too short.
+        """
         if rows == 0:
             return np.empty((0, self.dim), dtype=np.float32)
-        return np.memmap(self.path, dtype=_ROW_DTYPE, mode="r", shape=(rows, self.dim))
+        try:
+            raw = map_file(self.path, rows * self.row_bytes)
+        except CorruptStoreError:
+            raise self._damaged(self.disk_bytes(), rows) from None
+        return raw.view(_ROW_DTYPE).reshape(rows, self.dim)
+
+    def checksum(self, first: int, n: int) -> str:
+        """CRC-32 of rows ``first .. first + n`` as stored (see :func:`checksum`)."""
+        raw = map_file(self.path, (first + n) * self.row_bytes)
+        return f"{zlib.crc32(raw[first * self.row_bytes :]):08x}"
 
     def disk_bytes(self) -> int:
         """Size of the file on disk (0 if it does not exist yet)."""
         try:
-            return self.path.stat().st_size
+            return os.lstat(self.path).st_size
         except FileNotFoundError:
             return 0
 

@@ -21,13 +21,13 @@ def col(store: vecnest.Database, rng: np.random.Generator) -> vecnest.Collection
 
 def _snap(col: vecnest.Collection) -> snapshot_module.Snapshot:
     col.search(np.ones(4), k=1, include=())  # loads the snapshot
-    snap = col._snapshot
+    snap = col._source.cached
     assert snap is not None
     return snap
 
 
 def _read(col: vecnest.Collection):  # noqa: ANN202
-    return lambda: col._pinned_read(col._snapshot)
+    return lambda: col._searcher._pinned(col._source.cached)
 
 
 def test_repeated_filter_is_served_from_the_cache(col: vecnest.Collection) -> None:
@@ -113,11 +113,11 @@ def test_columns_carried_across_writes_match_a_fresh_load(
         lambda: col.add(["g1"], vectors=rng.normal(size=(1, 4)), metadatas=[{"tags": []}]),
     ]
     for write in writes:
-        before = col._snapshot
+        before = col._source.cached
         write()
         loads.clear()
         carried = _masks(col)
-        snap = col._snapshot
+        snap = col._source.cached
         assert snap is not before
         in_place = snap.metadata_epoch != before.metadata_epoch
         # reused columns read only the rows appended since (slots from the old end on); an

@@ -1,0 +1,165 @@
+"""One search, top to bottom: snapshot → plan and run → documents → finished hits.
+
+The façade validates the arguments and hands over; this module takes the current snapshot
+(:mod:`vecnest.search.reader`), runs the planner on it, reads the documents of the hits pinned
+to the same committed version, and returns finished :class:`~vecnest.records.Hits`. If the
+collection changes between two of those stages, the search starts again on the new snapshot, so
+every part of one result describes one committed state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from vecnest import filter as vfilter
+from vecnest.records import Hit, Hits, Metadata
+from vecnest.search.planner import SearchOptions, execute, replayable
+from vecnest.search.reader import SnapshotSource
+from vecnest.search.snapshot import Snapshot
+from vecnest.store.documents import DocumentTable
+
+#: Attempts on a fresh snapshot before the search runs inside one read transaction.
+_ATTEMPTS = 3
+
+
+class Stale(Exception):
+    """The collection changed between two stages of one search."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A validated search (built by the façade)."""
+
+    queries: np.ndarray  #: ``(q, dim) float32``, normalised for the metric
+    k: int
+    node: vfilter.Node  #: the parsed ``where`` / ``where_document`` filter
+    fields: tuple[str, ...]  #: document fields to return: ``"text"``, ``"metadata"``
+    include_vectors: bool
+    opts: SearchOptions
+    explain: bool
+
+
+class Searcher:
+    """Runs searches on one collection's snapshots.
+
+    Args:
+        source: the collection's snapshot source.
+        docs: its documents table.
+    """
+
+    def __init__(self, source: SnapshotSource, docs: DocumentTable) -> None:
+        self.source = source
+        self.docs = docs
+        self.catalog = source.catalog
+
+    def run(self, req: Request) -> list[Hits]:
+        """One :class:`Hits` per query."""
+        lean = not req.fields and not req.include_vectors and not req.explain and len(req.queries) == 1
+        key = None
+        snap = self.source.cached
+        if lean:
+            key = (None if isinstance(req.node, vfilter.TrueFilter) else repr(req.node), req.k, req.opts)
+            if snap is not None and snap.replays and self.source.fresh(snap):
+                replay = snap.replays.get(key)
+                if replay is not None:  # a repeat of a plan that is one unfiltered index search
+                    slots, scores = replay.run(req.queries, req.k)
+                    return [_ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())]
+        for _ in range(_ATTEMPTS):
+            snap = self.source.current()
+            try:
+                slots, scores, plan = execute(
+                    snap, req.queries, req.k, req.node, lambda s=snap: self._pinned(s), req.opts, explain=req.explain
+                )
+                t0 = time.perf_counter()
+                docs = {}
+                if req.fields:
+                    with self._pinned(snap) as conn:
+                        docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0]))
+                break
+            except Stale:
+                continue
+        else:  # the collection keeps changing: one read transaction for all stages
+            with self.catalog.read() as conn:
+                snap = self.source.load(conn, None)
+                slots, scores, plan = execute(snap, req.queries, req.k, req.node, lambda: nullcontext(conn), req.opts, explain=req.explain)
+                t0 = time.perf_counter()
+                docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0])) if req.fields else {}
+        if snap.index_problem:
+            plan.reason += f"; {snap.index_problem}"
+        if lean and len(snap.replays) < 64 and (replay := replayable(snap, plan)) is not None:
+            snap.replays[key] = replay
+        return _assemble(snap, slots, scores, plan, docs, req, t0)
+
+    @contextmanager
+    def _pinned(self, snap: Snapshot) -> Iterator[sqlite3.Connection]:
+        """A read transaction that raises :class:`Stale` unless it sees ``snap``'s version."""
+        with self.catalog.read() as conn:
+            state = self.source.rows.state(conn)
+            if (state.version, state.generation) != (snap.version, snap.generation):
+                raise Stale
+            yield conn
+
+
+def _assemble(
+    snap: Snapshot,
+    slots: np.ndarray,
+    scores: np.ndarray,
+    plan: object,
+    docs: dict[int, tuple[str, str | None, Metadata]],
+    req: Request,
+    t0: float,
+) -> list[Hits]:
+    vecs = None
+    if req.include_vectors:
+        wanted = np.unique(slots[slots >= 0])
+        vecs = dict(zip(wanted.tolist(), np.array(snap.flat.vectors[wanted]), strict=True))
+    want_text, want_meta = "text" in req.fields, "metadata" in req.fields
+    out: list[Hits] = []
+    ids = snap.ids
+    for row, row_scores in zip(slots.tolist(), scores.tolist(), strict=True):
+        if not req.fields and vecs is None:  # ids and scores only
+            hits = _ids_and_scores(ids, row, row_scores)
+        else:
+            row, row_scores = _found(row, row_scores)
+            row_ids = ids[row].tolist() if row else []
+            hits = Hits()
+            for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
+                doc = docs.get(slot)
+                hits.append(
+                    Hit(
+                        doc_id,
+                        sc,
+                        doc[1] if (doc and want_text) else None,
+                        doc[2] if (doc and want_meta) else {},
+                        None if vecs is None else vecs[slot],
+                    )
+                )
+        if req.explain:
+            plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000  # type: ignore[attr-defined]
+            hits.plan = plan
+        out.append(hits)
+    return out
+
+
+_NONES = itertools.repeat(None)
+
+
+def _found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[float]]:
+    """One result row without its padding (results are best first; ``-1`` pads a short list)."""
+    if row and min(row) < 0:
+        n = row.index(-1)
+        return row[:n], row_scores[:n]
+    return row, row_scores
+
+
+def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
+    """Hits with ids and scores only from one result row."""
+    row, row_scores = _found(row, row_scores)
+    return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))

@@ -1,0 +1,164 @@
+"""Where searches get their snapshot: loaded once per committed state, validated by a stamp read
+*before* the transaction it vouches for, with damaged derived files bypassed.
+
+Freshness rule (the reason this module exists): a search must reflect every write acknowledged
+before it began. The shared change count (:meth:`Catalog.stamp`) is read first; a snapshot
+loaded in a transaction that began after that read carries it, and is reused while the count is
+unchanged. A count read after the transaction began could pair an old snapshot with a newer
+count, and that stale snapshot would then be served until the next write.
+
+A derived file named by the catalog may have been replaced (and removed) by a writer after this
+reader's transaction began: the load is retried on a fresh transaction. A file that stays
+missing, or that cannot be read or does not match the catalog (another dimension, another row
+count), is damaged: the snapshot goes without it (exact search still answers, the plan says
+why) and the collection is flagged for repair.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+
+from vecnest.config import IndexConfig, IndexKind, Metric
+from vecnest.errors import CorruptStoreError
+from vecnest.index.ann import AnnIndex
+from vecnest.index.state import IndexState, read_state
+from vecnest.search.snapshot import Snapshot, load_snapshot
+from vecnest.store.rows import Rows
+
+log = logging.getLogger("vecnest")
+
+_ATTEMPTS = 6
+
+
+class _Missing(Exception):
+    """A file named by the catalog was not there (it may have been replaced meanwhile)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+class SnapshotSource:
+    """The current snapshot of one collection, shared by every thread of the process.
+
+    Args:
+        rows: the collection's rows (catalog + segment access).
+        index: the collection's index configuration (``None``: exact only).
+        metric: the collection's metric.
+    """
+
+    def __init__(self, rows: Rows, index: IndexConfig | None, metric: Metric) -> None:
+        self.rows = rows
+        self.catalog = rows.catalog
+        self.index = index or IndexConfig()
+        self.l2 = metric is Metric.L2
+        self._snap: Snapshot | None = None
+        self._ann: tuple[str, AnnIndex] | None = None
+        self._lock = threading.Lock()
+        #: index files found damaged, by name (reported once, rebuilt by maintenance)
+        self.damaged: dict[str, str] = {}
+
+    @property
+    def cached(self) -> Snapshot | None:
+        """The last snapshot loaded (maybe stale: check :meth:`fresh`)."""
+        return self._snap
+
+    def fresh(self, snap: Snapshot | None) -> bool:
+        """Whether ``snap`` is known current without a catalog read (one memory read)."""
+        if snap is None:
+            return False
+        stamp = self.catalog.stamp()
+        return stamp is not None and snap.stamp == stamp
+
+    def current(self) -> Snapshot:
+        """The snapshot of the latest committed state."""
+        snap = self._snap
+        if self.fresh(snap):
+            return snap  # type: ignore[return-value]
+        return self._retrying(None)
+
+    def load(self, conn: sqlite3.Connection, stamp: int | None) -> Snapshot:
+        """The snapshot of the state seen by transaction ``conn``, which began after ``stamp``
+        was read (``None``: unknown). Raises ``_Missing`` if a named file vanished."""
+        state = self.rows.state(conn)
+        snap = self._snap
+        if snap is not None and snap.version == state.version and snap.generation == state.generation:
+            if stamp is not None and (snap.stamp is None or stamp > snap.stamp):
+                snap.stamp = stamp  # nothing changed since before this transaction began
+            return snap
+        index_state = read_state(conn, self.rows.cid)
+        ann, problem = self._index(index_state)
+        segment = self.rows.segment(state.generation)
+        try:
+            vectors = segment.map(state.n_slots)
+        except FileNotFoundError:
+            raise _Missing(segment.path.name) from None
+        snap = load_snapshot(
+            conn,
+            table=self.rows.table,
+            version=state.version,
+            generation=state.generation,
+            stamp=stamp,
+            vectors=vectors,
+            l2=self.l2,
+            ann=ann,
+            built_upto=index_state.built_upto,
+            calibration=index_state.parsed_calibration() if ann is not None else None,
+            metadata_epoch=self.rows.metadata_epoch(conn),
+            previous=self._snap,
+        )
+        snap.index_problem = problem
+        with self._lock:
+            old = self._snap
+            if old is None or (old.generation, old.version) < (snap.generation, snap.version):
+                self._snap = snap  # never replace a newer snapshot another thread loaded
+        return snap
+
+    def _retrying(self, first_missing: str | None) -> Snapshot:
+        missing = first_missing
+        for _ in range(_ATTEMPTS):
+            stamp = self.catalog.stamp()  # before the transaction
+            with self.catalog.read() as conn:
+                try:
+                    return self.load(conn, stamp)
+                except _Missing as exc:
+                    if exc.name == missing:  # still named by the latest state: it is gone
+                        self._mark_damaged(exc.name, "the file is missing")
+                        continue
+                    missing = exc.name
+        raise CorruptStoreError(
+            f"collection {self.rows.name!r}: its vector segment {missing} is missing although the "
+            f"catalog has committed rows in it. Run `vecnest check --db {self.rows.segments_dir.parent}`"
+        )
+
+    def reload(self) -> Snapshot:
+        """A snapshot loaded from a fresh transaction (after a pinned read found it stale)."""
+        return self._retrying(None)
+
+    def _mark_damaged(self, name: str, why: str) -> None:
+        if name not in self.damaged:
+            log.warning("vecnest: %s in collection %r is damaged (%s); searching exactly until it is rebuilt", name, self.rows.name, why)
+        self.damaged[name] = why
+
+    def _index(self, state: IndexState) -> tuple[AnnIndex | None, str | None]:
+        """The approximate index the catalog names, or ``(None, why not)``."""
+        if state.file is None or self.index.kind is IndexKind.EXACT:
+            return None, None
+        if state.file in self.damaged:
+            return None, f"index file {state.file} is damaged ({self.damaged[state.file]}): searched exactly until it is rebuilt"
+        cached = self._ann
+        if cached is not None and cached[0] == state.file:
+            return cached[1], None
+        path = self.rows.segments_dir / state.file
+        try:
+            ann = AnnIndex.load(path, self.index, l2=self.l2, mmap=True)
+            ann.check(dim=self.rows.dim, n_indexed=state.n_indexed)
+        except FileNotFoundError:
+            raise _Missing(state.file) from None
+        except (RuntimeError, CorruptStoreError, OSError) as exc:
+            self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
+            return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
+        self._ann = (state.file, ann)
+        return ann, None
