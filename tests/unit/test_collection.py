@@ -214,7 +214,7 @@ def test_create_index_persists_and_is_used(tmp_path: Path, rng: np.random.Genera
         with db.catalog.read() as conn:
             plan = " ".join(
                 str(r[-1]) for r in conn.execute(
-                    f"EXPLAIN QUERY PLAN SELECT slot FROM c1_docs WHERE json_extract(metadata, '$.\"year\"') = 3"
+                    "EXPLAIN QUERY PLAN SELECT slot FROM c1_docs WHERE json_extract(metadata, '$.\"year\"') = 3"
                 )
             )
         assert "INDEX" in plan.upper()
