@@ -34,8 +34,18 @@ from vecnest.errors import (
 from vecnest.eval.evaluate import EvalReport, evaluate
 from vecnest.records import Document, Hit, Hits
 
+
+def __getattr__(name: str) -> object:
+    """``vecnest.Client`` is imported on first use (it needs the ``client`` extra)."""
+    if name == "Client":
+        from vecnest.client import Client
+
+        return Client
+    raise AttributeError(f"module 'vecnest' has no attribute {name!r}")
+
 __all__ = [
     "CallableEncoder",
+    "Client",
     "Collection",
     "CollectionExistsError",
     "CollectionNotFoundError",
