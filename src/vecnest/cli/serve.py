@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace, console: Console) -> int:
         reports_dir=Path(args.reports) if args.reports else None,
         read_threads=args.threads,
     )
-    serve(config, access_log=args.access_log, announce=lambda line: console.print(line, highlight=False))
+    serve(config, access_log=args.access_log, announce=lambda line: print(line, flush=True))
     return 0
 
 

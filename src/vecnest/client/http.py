@@ -13,6 +13,7 @@ progress callbacks are not called, and an unreachable server raises
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -147,7 +148,7 @@ class Client:
             "metric": metric,
             "dim": dim,
             "indexed_fields": list(indexed_fields) if isinstance(indexed_fields, (list, tuple)) else indexed_fields,
-            "index": index.to_json() if isinstance(index, IndexConfig) else index,
+            "index": _index_json(index),
             "exist_ok": exist_ok,
         }
         return RemoteCollection(self, self.request("POST", "/collections", body))
@@ -311,12 +312,12 @@ class RemoteCollection:
     def search(self, query: str | np.ndarray, k: int = 10, **options: Any) -> Hits:
         """:meth:`vecnest.Collection.search`: the same keyword arguments
         (:data:`vecnest.client.wire.SEARCH_OPTIONS`), the same :class:`Hits`."""
-        wire.check_names(options, wire.SEARCH_OPTIONS, "search")
+        wire.check_names(options, wire.SEARCH_OPTIONS, "Collection.search")
         return wire.hits_from_json(self._call("search", {"query": query, "k": k, **options}))
 
     def search_batch(self, queries: Sequence[str] | np.ndarray, k: int = 10, **options: Any) -> list[Hits]:
         """:meth:`vecnest.Collection.search_batch`: one :class:`Hits` per query."""
-        wire.check_names(options, wire.SEARCH_OPTIONS, "search_batch")
+        wire.check_names(options, wire.SEARCH_OPTIONS, "Collection.search_batch")
         data = self._call("search_batch", {"queries": queries, "k": k, **options})
         return [wire.hits_from_json(h) for h in data["results"]]
 
@@ -350,6 +351,14 @@ class RemoteCollection:
     def index_bytes(self) -> dict[str, int]:
         """:meth:`vecnest.Collection.index_bytes`."""
         return self.stats()["index_bytes"]
+
+
+def _index_json(index: Any) -> Any:
+    if not isinstance(index, IndexConfig):
+        return index
+    data = dataclasses.asdict(index)
+    data["kind"] = getattr(index.kind, "value", index.kind)
+    return data
 
 
 def _model_spec(model: Any) -> str | None:

@@ -65,8 +65,19 @@ def _no_surrogates(value: Any, what: str) -> None:
         ) from None
 
 
-def _vectors(value: list[list[float]] | list[float] | None) -> np.ndarray | None:
-    return None if value is None else np.asarray(value, dtype=np.float32)
+def _vectors(value: Any) -> Any:
+    """JSON numbers as float32 rows (what the client's arrays were); anything else unchanged,
+    for the engine to reject with its own message."""
+    if not isinstance(value, list):
+        return value
+    try:
+        return np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
+        return value
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, list) else None
 
 
 def build_router(service: Service) -> APIRouter:
@@ -157,7 +168,7 @@ def build_router(service: Service) -> APIRouter:
                      summary=summary, name=verb)
         async def write(request: Request, name: str, body: schemas.Write) -> Any:
             grant(request, name, write=True)
-            lim.check_batch(len(body.ids), limits)
+            lim.check_batch(_size(body.ids), limits)
             lim.check_texts(body.texts, limits)
             for field in ("ids", "texts", "metadatas"):
                 _no_surrogates(getattr(body, field), field)
@@ -175,7 +186,7 @@ def build_router(service: Service) -> APIRouter:
                  summary="Collection.delete() by ids and/or filters")
     async def delete(request: Request, name: str, body: schemas.Delete) -> Any:
         grant(request, name, write=True)
-        lim.check_batch(len(body.ids) if body.ids is not None else None, limits, "ids")
+        lim.check_batch(_size(body.ids), limits, "ids")
         lim.check_filter(body.where, limits, "where")
         lim.check_filter(body.where_document, limits, "where_document")
         _no_surrogates([body.ids, body.where, body.where_document], "the request")
@@ -188,7 +199,7 @@ def build_router(service: Service) -> APIRouter:
                  summary="Collection.get() by ids and/or filters, paged")
     async def get(request: Request, name: str, body: schemas.Get) -> Any:
         grant(request, name, write=False)
-        lim.check_batch(len(body.ids) if body.ids is not None else None, limits, "ids")
+        lim.check_batch(_size(body.ids), limits, "ids")
         lim.check_filter(body.where, limits, "where")
         lim.check_filter(body.where_document, limits, "where_document")
         lim.check_page(body.limit, limits)
@@ -237,7 +248,7 @@ def build_router(service: Service) -> APIRouter:
             lim.check_query(query, limits)
             _no_surrogates(query, "query")
             return query
-        return np.asarray(query, dtype=np.float32)
+        return _vectors(query)
 
     @router.post("/collections/{name}/search", tags=["search"], response_model=schemas.HitsOut,
                  summary="Collection.search(): one text or vector query")
@@ -253,14 +264,14 @@ def build_router(service: Service) -> APIRouter:
     async def search_batch(request: Request, name: str, body: SearchBatchBody) -> Any:  # type: ignore[valid-type]
         grant(request, name, write=False)
         queries = body.queries  # type: ignore[attr-defined]
-        lim.check_batch(len(queries), limits, "queries")
+        lim.check_batch(_size(queries), limits, "queries")
         opts = _options(body)
-        if queries and isinstance(queries[0], str):
+        if isinstance(queries, list) and any(isinstance(q, str) for q in queries):
             for q in queries:
                 _query(q)
             batch: Any = queries
         else:
-            batch = np.asarray(queries, dtype=np.float32)
+            batch = _vectors(queries)
         results = await service.read(service.on_collection(name, lambda c: c.search_batch(batch, body.k, **opts)))
         return _json({"results": [wire.hits_to_json(h) for h in results]})
 

@@ -1,8 +1,9 @@
 """Request and response bodies of the HTTP API (pydantic lives here, at the edge, only).
 
-Requests are strict (``"5"`` is not taken for ``5``, unknown fields are refused) so a client sees
-the same mistakes the embedded API reports. Values whose meaning the engine checks (metadata,
-filters, the search knobs) are passed through unchanged and validated there, once.
+Requests are strict (``"5"`` is not taken for ``5``, unknown fields are refused). Fields the engine
+validates itself (ids, texts, metadata, vectors, filters, ``k``, the search knobs, paging) are
+documented with their types but passed through unchanged (:data:`Engine`), so a client gets
+exactly the error, class and message, the embedded call raises.
 
 The search options are not written out by hand: :func:`search_options_model` builds them from
 ``Collection.search``'s signature for the names in :data:`vecnest.client.wire.SEARCH_OPTIONS`, so
@@ -16,13 +17,22 @@ import inspect
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, TypeAdapter, create_model
 
 from vecnest.client.wire import SEARCH_OPTIONS
 
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
 JSON = dict[str, Any]
+
+#: A field documented as ``T`` whose value goes to the engine unvalidated: the engine's check
+#: (and message) applies, as in-process. Route code must not assume the type.
+Engine = typing.Annotated[typing.Any, SkipValidation]
+
+
+def engine(tp: Any) -> Any:
+    """``tp`` for the OpenAPI document, validated by the engine (see :data:`Engine`)."""
+    return typing.Annotated[tp, SkipValidation]
 
 
 class Strict(BaseModel):
@@ -38,8 +48,8 @@ class CreateCollection(Strict):
 
     name: str
     model: str | None = "default"
-    metric: str = "cosine"
-    dim: int | None = None
+    metric: engine(str) = "cosine"
+    dim: engine(int | None) = None
     indexed_fields: list[str] = Field(default_factory=list)
     index: str | JSON | None = None
     exist_ok: bool = False
@@ -48,29 +58,29 @@ class CreateCollection(Strict):
 class Write(Strict):
     """``add`` / ``upsert`` / ``update``: one entry per id in each list given."""
 
-    ids: list[str]
-    texts: list[str] | None = None
-    metadatas: list[JSON | None] | None = None
-    vectors: list[list[float]] | None = None
+    ids: engine(list[str])
+    texts: engine(list[str] | None) = None
+    metadatas: engine(list[JSON | None] | None) = None
+    vectors: engine(list[list[float]] | None) = None
 
 
 class Delete(Strict):
     """``Collection.delete``: by ids and/or filters."""
 
-    ids: list[str] | None = None
-    where: JSON | None = None
-    where_document: JSON | None = None
+    ids: engine(list[str] | None) = None
+    where: engine(JSON | None) = None
+    where_document: engine(JSON | None) = None
 
 
 class Get(Strict):
     """``Collection.get``. Without ``limit`` a response holds at most the server's page size and
     says where to continue (``next_offset``)."""
 
-    ids: list[str] | None = None
-    where: JSON | None = None
-    where_document: JSON | None = None
-    limit: int | None = None
-    offset: int = 0
+    ids: engine(list[str] | None) = None
+    where: engine(JSON | None) = None
+    where_document: engine(JSON | None) = None
+    limit: engine(int | None) = None
+    offset: engine(int) = 0
     include_vectors: bool = False
 
 
@@ -118,19 +128,25 @@ def _wire_type(tp: Any) -> Any:
     return tp
 
 
+_EDGE_CHECKED = frozenset({"include", "include_vectors", "explain"})
+
+
 def search_options_model(method: Any, name: str, query_field: tuple[Any, Any]) -> type[BaseModel]:
     """A strict request model: ``query_field`` plus ``k`` and each name in ``SEARCH_OPTIONS``
     with the type and default of ``method``'s parameter of that name."""
     hints = typing.get_type_hints(method)
     params = inspect.signature(method).parameters
-    fields: dict[str, Any] = {"k": (int, params["k"].default)}
+    fields: dict[str, Any] = {"k": (engine(int), params["k"].default)}
     for opt in SEARCH_OPTIONS:
         if opt not in params:
             raise RuntimeError(f"SEARCH_OPTIONS names {opt!r}, which {method.__qualname__} does not take")
         default = params[opt].default
         if isinstance(default, tuple):
             default = list(default)
-        fields[opt] = (_wire_type(hints[opt]), default)
+        tp = _wire_type(hints[opt])
+        # booleans and the include list are checked here (the engine only tests their truth or
+        # iterates them); every other knob is validated by the engine, with its own message
+        fields[opt] = (tp if opt in _EDGE_CHECKED else engine(tp), default)
     query_name = "query" if name == "Search" else "queries"
     return create_model(name, __config__=_STRICT, **{query_name: query_field}, **fields)  # type: ignore[call-overload]
 
@@ -139,9 +155,9 @@ def build_search_models() -> tuple[type[BaseModel], type[BaseModel]]:
     """The ``search`` and ``search_batch`` request models of this engine version."""
     from vecnest.collection import Collection
 
-    one = search_options_model(Collection.search, "Search", (str | list[float], ...))
+    one = search_options_model(Collection.search, "Search", (engine(str | list[float]), ...))
     many = search_options_model(
-        Collection.search_batch, "SearchBatch", (list[str] | list[list[float]], ...)
+        Collection.search_batch, "SearchBatch", (engine(list[str] | list[list[float]]), ...)
     )
     return one, many
 
