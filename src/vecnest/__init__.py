@@ -15,6 +15,8 @@ from vecnest.config import IndexConfig
 from vecnest.database import Database, open
 from vecnest.encode.base import CallableEncoder, Encoder
 from vecnest.errors import (
+    AccessDeniedError,
+    AuthenticationError,
     CollectionExistsError,
     CollectionNotFoundError,
     DimensionMismatchError,
@@ -22,12 +24,16 @@ from vecnest.errors import (
     FormatVersionError,
     InvalidFilterError,
     InvalidInputError,
+    LimitExceededError,
     MissingDependencyError,
     ModelMismatchError,
     NoEncoderError,
     NotAStoreError,
     NotFoundError,
+    PayloadTooLargeError,
     ReadOnlyError,
+    RequestTimeoutError,
+    ServerUnavailableError,
     StorageLockedError,
     VecnestError,
 )
@@ -44,6 +50,8 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'vecnest' has no attribute {name!r}")
 
 __all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
     "CallableEncoder",
     "Client",
     "Collection",
@@ -61,12 +69,16 @@ __all__ = [
     "IndexConfig",
     "InvalidFilterError",
     "InvalidInputError",
+    "LimitExceededError",
     "MissingDependencyError",
     "ModelMismatchError",
     "NoEncoderError",
     "NotAStoreError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ReadOnlyError",
+    "RequestTimeoutError",
+    "ServerUnavailableError",
     "StorageLockedError",
     "VecnestError",
     "__version__",

@@ -99,8 +99,9 @@ def check_filter(value: object, limits: Limits, name: str) -> None:
 
 
 class BodySizeLimit:
-    """ASGI middleware: reject request bodies over ``max_bytes`` with 413 before they are read
-    whole (by ``Content-Length`` when declared, else by counting the streamed chunks)."""
+    """ASGI middleware: reject request bodies over ``max_bytes`` with 413 before the application
+    sees them: at once when ``Content-Length`` says so, else by reading the streamed chunks up to
+    the limit (the body is then replayed to the application)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -114,29 +115,24 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send, int(declared))
             return
+        messages: list[Message] = []
         seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(seen)
-            return message
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                await self._reject(send, seen)
+                return
+            if not message.get("more_body", False):
+                break
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
 
-        try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge as exc:
-            if not started:
-                await self._reject(send, exc.seen)
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send, size: int) -> None:
         exc = PayloadTooLargeError(
@@ -148,12 +144,7 @@ class BodySizeLimit:
         await send({
             "type": "http.response.start",
             "status": exc.http_status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                        (b"connection", b"close")],
         })
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    def __init__(self, seen: int) -> None:
-        super().__init__(seen)
-        self.seen = seen
