@@ -71,7 +71,8 @@ def _vectors(value: Any) -> Any:
     if not isinstance(value, list):
         return value
     try:
-        return np.asarray(value, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out-of-range numbers become inf: the engine rejects them
+            return np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError, OverflowError):
         return value
 
