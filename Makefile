@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench bench-peers clean
+.PHONY: demo test chromium soak bench bench-peers clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,20 @@ $(VENV)/.stamp-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.stamp-base
 	$(BIN)/vecnest demo
 
-test: $(VENV)/.stamp-dev
-	$(BIN)/python -m pytest -q --durations=15
+test: $(VENV)/.stamp-dev chromium
+	$(BIN)/python -m pytest -q --durations=15 -m "not soak"
+
+# the web page's test drives Debian's chromium through Playwright (never Playwright's own browser)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+# long proofs: 100 SIGKILLs of the server during writes, timing-sensitive concurrency, the
+# server load benchmark; figures land in benchmarks/results/ and RELIABILITY.md
+soak: $(VENV)/.stamp-dev
+	VECNEST_SERVER_KILLS=100 VECNEST_RELIABILITY_OUT=benchmarks/results/reliability \
+		$(BIN)/python -m pytest -q -s -m "soak or slow" tests/integration/test_server_crash.py tests/integration/test_server_concurrency.py
+	$(BIN)/python benchmarks/server_load.py --out benchmarks/results/reliability
+	$(BIN)/python benchmarks/reliability_report.py benchmarks/results/reliability RELIABILITY.md
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/core.py

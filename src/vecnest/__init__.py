@@ -15,30 +15,52 @@ from vecnest.config import IndexConfig
 from vecnest.database import Database, open
 from vecnest.encode.base import CallableEncoder, Encoder
 from vecnest.errors import (
+    AccessDeniedError,
+    AuthenticationError,
     CollectionExistsError,
     CollectionNotFoundError,
+    CorruptStoreError,
     DimensionMismatchError,
     DuplicateIdError,
     FormatVersionError,
     InvalidFilterError,
     InvalidInputError,
+    LimitExceededError,
     MissingDependencyError,
     ModelMismatchError,
     NoEncoderError,
     NotAStoreError,
     NotFoundError,
+    PayloadTooLargeError,
     ReadOnlyError,
+    RequestTimeoutError,
+    ServerUnavailableError,
+    StorageFullError,
     StorageLockedError,
+    StoreClosedError,
     VecnestError,
 )
 from vecnest.eval.evaluate import EvalReport, evaluate
 from vecnest.records import Document, Hit, Hits
 
+
+def __getattr__(name: str) -> object:
+    """``vecnest.Client`` is imported on first use (it needs the ``client`` extra)."""
+    if name == "Client":
+        from vecnest.client import Client
+
+        return Client
+    raise AttributeError(f"module 'vecnest' has no attribute {name!r}")
+
 __all__ = [
+    "AccessDeniedError",
+    "AuthenticationError",
     "CallableEncoder",
+    "Client",
     "Collection",
     "CollectionExistsError",
     "CollectionNotFoundError",
+    "CorruptStoreError",
     "Database",
     "DimensionMismatchError",
     "Document",
@@ -51,13 +73,19 @@ __all__ = [
     "IndexConfig",
     "InvalidFilterError",
     "InvalidInputError",
+    "LimitExceededError",
     "MissingDependencyError",
     "ModelMismatchError",
     "NoEncoderError",
     "NotAStoreError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "ReadOnlyError",
+    "RequestTimeoutError",
+    "ServerUnavailableError",
+    "StorageFullError",
     "StorageLockedError",
+    "StoreClosedError",
     "VecnestError",
     "__version__",
     "evaluate",

@@ -26,6 +26,13 @@ __all__ = [
     "CorruptStoreError",
     "StoreClosedError",
     "StorageFullError",
+    "LimitExceededError",
+    "PayloadTooLargeError",
+    "AuthenticationError",
+    "AccessDeniedError",
+    "RequestTimeoutError",
+    "ServerUnavailableError",
+    "error_class",
 ]
 
 
@@ -140,3 +147,53 @@ class StorageFullError(VecnestError, OSError):
     """The disk (or quota) is full: the write was not stored; free space and retry."""
 
     http_status = 507
+
+
+class LimitExceededError(InvalidInputError):
+    """A request is larger than a limit the server enforces (batch size, ``k``, query length,
+    filter depth or size); the message names the limit and its configured value."""
+
+    http_status = 422
+
+
+class PayloadTooLargeError(LimitExceededError):
+    """A request body is larger than the server's ``max_body_bytes``."""
+
+    http_status = 413
+
+
+class AuthenticationError(VecnestError, PermissionError):
+    """A request to a server that requires an API key came without one, or with an unknown or
+    revoked key."""
+
+    http_status = 401
+
+
+class AccessDeniedError(VecnestError, PermissionError):
+    """An API key is valid but lacks the scope (read-only key writing) or the grant (a key for
+    another collection) the request needs."""
+
+    http_status = 403
+
+
+class RequestTimeoutError(VecnestError, TimeoutError):
+    """A read took longer than the server's per-request timeout (writes are never cut off: a
+    write that started runs to its commit)."""
+
+    http_status = 408
+
+
+class ServerUnavailableError(VecnestError, ConnectionError):
+    """The HTTP client could not reach the server, or the server answered without a vecnest
+    error body (a proxy, another service on that port, a crash)."""
+
+    http_status = 503
+
+
+def error_class(name: str) -> type[VecnestError]:
+    """The error class called ``name`` in this module (for errors that crossed HTTP); an unknown
+    name maps to :class:`VecnestError` itself."""
+    cls = globals().get(name)
+    if isinstance(cls, type) and issubclass(cls, VecnestError):
+        return cls
+    return VecnestError

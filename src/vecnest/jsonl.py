@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +26,20 @@ def iter_jsonl(path: Path, error: type[InvalidInputError] = InvalidInputError) -
         error: a line is not valid JSON or not a JSON object (the message names file and line).
     """
     with open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
+        lineno = 0
+        while True:
+            try:
+                line = fh.readline()
+            except UnicodeDecodeError as exc:
+                raise error(
+                    f"{path}:{lineno + 1}: not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} "
+                    f"cannot be decoded); re-encode the file as UTF-8"
+                ) from None
+            except (OSError, EOFError, zlib.error) as exc:  # a damaged or truncated .gz
+                raise error(f"{path}:{lineno + 1}: cannot read the file ({exc}); is it a complete gzip file?") from None
+            if not line:
+                return
+            lineno += 1
             if not line.strip():
                 continue
             try:

@@ -1,4 +1,4 @@
-"""``vecnest`` command line: ingest, search, info, demo. Calls only the public API."""
+"""``vecnest`` command line: ingest, search, info, eval, demo, serve, keys. Calls only the public API."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 
 import vecnest
 from vecnest.cli.ingest import JsonlSource
+from vecnest.cli.serve import add_parsers as add_server_parsers
 from vecnest.cli.render import hits_json, hits_table, info_table, ingest_progress
 from vecnest.errors import InvalidInputError, VecnestError
 
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=".demo/store")
     p.add_argument("--fresh", action="store_true", help="re-index from scratch")
     p.set_defaults(func=_cmd_demo)
+
+    add_server_parsers(sub)
     return parser
 
 
