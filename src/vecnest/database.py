@@ -375,7 +375,6 @@ class Database:
                     "document_bytes": bytes_["documents"],
                 }
             )
-            self._open.pop(name, None)  # opened without encoder: do not cache
         segment_bytes = sum(p.lstat().st_size for p in self.segments_dir.glob("*") if p.is_file())
         return {
             "path": str(self.root),
