@@ -41,10 +41,12 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.search.engine import Request, Searcher
+from vecnest.search.image_maintain import ImageMaintainer
 from vecnest.search.planner import search_options
 from vecnest.search.reader import SnapshotSource
 from vecnest.space import VectorSpace
 from vecnest.store.documents import DocumentTable
+from vecnest.store.files import MaintenanceLock
 from vecnest.store.handle import StoreHandle
 from vecnest.store.rows import Rows
 
@@ -74,6 +76,8 @@ class Collection:
             None if index.kind is IndexKind.EXACT
             else IndexMaintainer(self._rows, self._source, index, l2=config.metric is Metric.L2)
         )
+        lock = self._maintainer.lock if self._maintainer else MaintenanceLock(store.segments_dir / f"c{cid}.maint.lock")
+        self._images = ImageMaintainer(self._rows, self._source, lock, config.indexed_fields)
         self._bulk_depth = 0  # > 0 inside bulk(): automatic merges wait for its end
 
     # ------------------------------------------------------------------ properties
@@ -427,13 +431,13 @@ class Collection:
             yield self
         finally:
             self._bulk_depth -= 1
-        if self._bulk_depth == 0 and self._maintainer is not None:
+        if self._bulk_depth == 0:
             try:
-                if self._maintainer.needed():
+                if self._maintainer is not None and self._maintainer.needed():
                     self._maintainer.optimize(rebuild=False, wait=None)
             except Exception as exc:  # noqa: BLE001 - the block's writes are committed
                 log.warning("vecnest: index merge after bulk() failed, will retry in the background: %s", exc)
-                self._after_write()
+            self._after_write()  # the image (and a failed merge's retry) in the background
 
     def wait_for_maintenance(self, timeout: float | None = None) -> bool:
         """Block until background merges queued by earlier writes to this store are done
@@ -443,9 +447,15 @@ class Collection:
 
     def _after_write(self) -> None:
         """Follow-up work of a committed write: never raises into the write."""
-        if self._maintainer is None or self._bulk_depth:
+        if self._bulk_depth or self._store.catalog.read_only:
             return
-        self._store.worker.submit(("index", self._store.root, self._cid), self._maintainer.run_if_needed)
+        self._store.worker.submit(("maintain", self._store.root, self._cid), self._maintain)
+
+    def _maintain(self) -> None:
+        """The maintenance job: merge the index, then refresh the snapshot image."""
+        if self._maintainer is not None:
+            self._maintainer.run_if_needed()
+        self._images.run_if_needed()
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:

@@ -340,6 +340,7 @@ class Database:
             conn.execute("DELETE FROM collections WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM index_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM batches WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM image_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM meta WHERE key LIKE ?", (f"c{cid}.%",))
         self._open.pop(name, None)
         self._remove_files(cid)

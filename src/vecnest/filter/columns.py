@@ -182,6 +182,8 @@ class Column:
     def extend(self, keep: np.ndarray, fresh: Column) -> Column:
         """This column's rows where ``keep`` is set, then ``fresh``'s rows: the column of a later
         snapshot of the same rows, some deleted and some appended (rows never change in place)."""
+        if not len(fresh.values.kind) and bool(keep.all()):
+            return self  # nothing deleted, nothing appended
         kept_elements = keep[self.element_row]
         position = np.cumsum(keep) - 1  # old row -> row among the kept ones
         n_kept = int(keep.sum())

@@ -24,7 +24,8 @@ from vecnest.config import IndexConfig, IndexKind, Metric
 from vecnest.errors import CorruptStoreError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.state import IndexState, read_state
-from vecnest.search.snapshot import Snapshot, load_snapshot
+from vecnest.search.image import Image, load_image, read_image_state
+from vecnest.search.snapshot import Base, Snapshot, load_snapshot
 from vecnest.store.rows import Rows
 
 log = logging.getLogger("vecnest")
@@ -56,6 +57,7 @@ class SnapshotSource:
         self.l2 = metric is Metric.L2
         self._snap: Snapshot | None = None
         self._ann: tuple[str, AnnIndex] | None = None
+        self._image: tuple[str, Image] | None = None
         self._lock = threading.Lock()
         #: index files found damaged, by name (reported once, rebuilt by maintenance)
         self.damaged: dict[str, str] = {}
@@ -95,6 +97,10 @@ class SnapshotSource:
             vectors = segment.map(state.n_slots)
         except FileNotFoundError:
             raise _Missing(segment.path.name) from None
+        prev = self._snap
+        base = prev.as_base() if prev is not None and prev.generation == state.generation else None
+        if base is None or base.n_slots > state.n_slots:
+            base = self._image_base(conn, state.generation, state.n_slots)
         snap = load_snapshot(
             conn,
             table=self.rows.table,
@@ -107,7 +113,7 @@ class SnapshotSource:
             built_upto=index_state.built_upto,
             calibration=index_state.parsed_calibration() if ann is not None else None,
             metadata_epoch=self.rows.metadata_epoch(conn),
-            previous=self._snap,
+            base=base,
         )
         snap.index_problem = problem
         with self._lock:
@@ -115,6 +121,24 @@ class SnapshotSource:
             if old is None or (old.generation, old.version) < (snap.generation, snap.version):
                 self._snap = snap  # never replace a newer snapshot another thread loaded
         return snap
+
+    def _image_base(self, conn: sqlite3.Connection, generation: int, n_slots: int) -> Base | None:
+        """The collection's image as a snapshot base, if it has a usable one."""
+        state = read_image_state(conn, self.rows.cid)
+        if state is None or state.generation != generation or state.n_slots > n_slots or state.file in self.damaged:
+            return None
+        cached = self._image
+        if cached is None or cached[0] != state.file:
+            try:
+                cached = (state.file, load_image(self.rows.segments_dir / state.file))
+            except FileNotFoundError:
+                return None  # replaced meanwhile: a snapshot without it is as correct
+            except (OSError, ValueError, KeyError) as exc:
+                self._mark_damaged(state.file, str(exc)[:200])
+                return None
+            self._image = cached
+        image = cached[1]
+        return Base(image.live, image.ids, image.n_slots, state.generation, state.epoch, image.columns)
 
     def _retrying(self, first_missing: str | None) -> Snapshot:
         missing = first_missing

@@ -7,10 +7,11 @@ time a filter names a field.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +86,7 @@ class Snapshot:
     #: ``(live_slots, n_slots, columns)`` of the previous snapshot when its rows are known to be
     #: unchanged here (same segment generation and metadata epoch): its columns are extended
     #: with the appended rows instead of being read again whole
-    inherited: tuple[np.ndarray, int, dict[str, Column]] | None = None
+    inherited: tuple[np.ndarray, int, Mapping[str, Column]] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
     #: plans of repeated searches that are one plain index call (see ``search.replay.Replay``)
     replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
@@ -95,6 +96,10 @@ class Snapshot:
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
     _indexed_all_live: bool | None = None
+
+    def as_base(self) -> Base:
+        """This snapshot as the starting point of the next one."""
+        return Base(self.live_slots, self.ids[self.live_slots], self.n_slots, self.generation, self.metadata_epoch, self._columns)
 
     @property
     def n_slots(self) -> int:
@@ -184,13 +189,19 @@ class Snapshot:
         if col is not None:
             return col
         parent = self.inherited
+        col = None
         if parent is not None and name in parent[2]:
             parent_live, parent_slots, parent_columns = parent
-            keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
-            col = parent_columns[name].extend(keep, self._load_column(name, conn, since=parent_slots))
+            try:
+                base = parent_columns[name]  # (an image's columns are read from disk on first use)
+            except (OSError, ValueError, KeyError):
+                base = None  # a damaged image: read the column from the catalog instead
+            if base is not None:
+                keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
+                col = base.extend(keep, self._load_column(name, conn, since=parent_slots))
             if parent_columns.keys() <= self._columns.keys() | {name}:
                 self.inherited = None  # every inherited column is extended: let the old ones go
-        else:
+        if col is None:
             col = self._load_column(name, conn, since=0)
         self._columns[name] = col
         return col
@@ -238,16 +249,55 @@ class Snapshot:
 Reader = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
 
-def load_live_slots(conn: sqlite3.Connection, table: str, n_slots: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted live slots, the ``(n_slots,) bool`` alive mask and the id of each slot."""
-    rows = conn.execute(f"SELECT slot, id FROM {table} ORDER BY slot").fetchall()
+@dataclass(frozen=True)
+class Base:
+    """A committed state a new snapshot starts from instead of reading every row again: the
+    previous snapshot of this process, or an image on disk (:mod:`vecnest.search.image`).
+
+    Slots only grow within a segment generation, so the rows below ``n_slots`` are the base's
+    live rows minus those deleted since; its columns hold while no metadata was rewritten in
+    place (same ``epoch``)."""
+
+    live: np.ndarray  #: (n,) int64 sorted live slots below ``n_slots``
+    ids: np.ndarray  #: (n,) object: their ids
+    n_slots: int
+    generation: int
+    epoch: int
+    columns: Mapping[str, Column]
+
+
+def load_live_slots(
+    conn: sqlite3.Connection, table: str, n_slots: int, base: Base | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted live slots, the ``(n_slots,) bool`` alive mask and the id of each slot.
+
+    With a ``base``, only the rows appended since are read whole; deletions among the base's
+    rows are found by a count, and only when it differs by reading the live slots (no ids)."""
     ids = np.full(n_slots, None, dtype=object)
-    if not rows:
-        return np.empty(0, dtype=np.int64), np.zeros(n_slots, dtype=bool), ids
-    slots, names = zip(*rows, strict=True)
-    live = np.fromiter(slots, dtype=np.int64, count=len(rows))
-    ids[live] = names
     alive = np.zeros(n_slots, dtype=bool)
+    since = 0
+    old_live = np.empty(0, dtype=np.int64)
+    if base is not None and base.n_slots <= n_slots:
+        since = base.n_slots
+        count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE slot < ?", (since,)).fetchone()[0]
+        keep = None
+        if count != len(base.live):
+            text = conn.execute(
+                f"SELECT json_group_array(slot) FROM (SELECT slot FROM {table} WHERE slot < ? ORDER BY slot)", (since,)
+            ).fetchone()[0]
+            still = np.asarray(json.loads(text), dtype=np.int64)
+            keep = np.zeros(len(base.live), dtype=bool)
+            keep[np.searchsorted(base.live, still)] = True
+        old_live = base.live if keep is None else base.live[keep]
+        ids[old_live] = base.ids if keep is None else base.ids[keep]
+    rows = conn.execute(f"SELECT slot, id FROM {table} WHERE slot >= ? ORDER BY slot", (since,)).fetchall()
+    if rows:
+        slots, names = zip(*rows, strict=True)
+        new = np.fromiter(slots, dtype=np.int64, count=len(rows))
+        ids[new] = names
+        live = np.concatenate([old_live, new]) if len(old_live) else new
+    else:
+        live = old_live
     alive[live] = True
     return live, alive, ids
 
@@ -265,7 +315,7 @@ def load_snapshot(
     built_upto: int,
     calibration: Calibration | None,
     metadata_epoch: int,
-    previous: Snapshot | None,
+    base: Base | None,
 ) -> Snapshot:
     """The snapshot of a collection's committed state, read in the transaction ``conn``.
 
@@ -273,20 +323,17 @@ def load_snapshot(
         vectors: the segment's ``(n_slots, dim)`` map at this version.
         ann: the approximate index of this version (``None``: none); ``built_upto`` slots in it.
         metadata_epoch: the collection's count of in-place metadata rewrites.
-        previous: the snapshot this one replaces: its metadata columns are extended rather than
-            read again when its rows cannot have changed in place (same segment generation and
-            metadata epoch; slots only grow).
+        base: a state to start from (see :class:`Base`): ignored unless of the same segment
+            generation and no larger; its columns are extended, not read again, only if no
+            metadata was rewritten in place since.
     """
     n_slots = vectors.shape[0]
+    if base is not None and (base.generation != generation or base.n_slots > n_slots):
+        base = None
     inherited = None
-    if (
-        previous is not None
-        and previous.generation == generation
-        and previous.metadata_epoch == metadata_epoch
-        and previous.n_slots <= n_slots
-    ):
-        inherited = (previous.live_slots, previous.n_slots, previous._columns)
-    live, alive, ids = load_live_slots(conn, table, n_slots)
+    if base is not None and base.epoch == metadata_epoch:
+        inherited = (base.live, base.n_slots, base.columns)
+    live, alive, ids = load_live_slots(conn, table, n_slots, base)
     return Snapshot(
         version=version,
         generation=generation,

@@ -54,6 +54,16 @@ CREATE TABLE IF NOT EXISTS batches (
     checksum TEXT NOT NULL,
     PRIMARY KEY (cid, generation, first_slot)
 );
+CREATE TABLE IF NOT EXISTS image_state (
+    cid INTEGER PRIMARY KEY,
+    file TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    n_slots INTEGER NOT NULL,
+    n_live INTEGER NOT NULL,
+    fields TEXT NOT NULL
+);
 """
 
 #: SQLite caps bound parameters per statement; id lists are sent in chunks of this size.
@@ -161,7 +171,7 @@ class Catalog:
             return
         with self.read() as conn:
             present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"index_state", "batches"} <= present:
+        if not {"index_state", "batches", "image_state"} <= present:
             self.init_schema_tables()
 
     def init_schema_tables(self) -> None:

@@ -95,18 +95,26 @@ def test_counter_created_by_two_processes_at_once_is_one_file(tmp_path: Path) ->
     path = tmp_path / "c.db"
     _catalog(path).close()
     Path(f"{path}-changes").unlink()
+    # each process creates/maps the counter, waits for all to have done so, bumps it once in
+    # turn, waits for all bumps, and reads it: one shared file means everyone reads 4 bumps
     code = (
         "import sys, time; from pathlib import Path; from vecnest.store.changes import ChangeCounter\n"
-        "c = ChangeCounter(Path(sys.argv[1]), writable=True); time.sleep(0.3); print(c.value(), flush=True)\n"
-        "c.begin_write(); c.end_write(); time.sleep(0.5); print(c.value(), flush=True)"
+        "me, n, d = int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])\n"
+        "def barrier(tag):\n"
+        "    (d / f'{tag}{me}').touch()\n"
+        "    while len(list(d.glob(tag + '*'))) < n: time.sleep(0.01)\n"
+        "c = ChangeCounter(Path(sys.argv[1]), writable=True); barrier('ready')\n"
+        "while me and not (d / f'bumped{me - 1}').exists(): time.sleep(0.01)  # one writer at a time, as under the lock\n"
+        "c.begin_write(); c.end_write(); barrier('bumped'); print(c.value(), flush=True)"
     )
+    sync = tmp_path / "sync"
+    sync.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, f"{path}-changes"], stdout=subprocess.PIPE, text=True)
-        for _ in range(4)
+        subprocess.Popen([sys.executable, "-c", code, f"{path}-changes", str(i), "4", str(sync)], stdout=subprocess.PIPE, text=True)
+        for i in range(4)
     ]
-    outs = [p.communicate(timeout=60)[0].split() for p in procs]
-    # every process bumped the same mapped file: all see every bump (4 writes of +2)
-    assert all(o[-1] == "8" for o in outs), outs
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert all(o == ["8"] for o in outs), outs
 
 
 def test_searches_see_another_process_write_at_once(tmp_path: Path) -> None:
