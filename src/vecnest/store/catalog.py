@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vecnest.errors import NotAStoreError, ReadOnlyError, StorageLockedError
+from vecnest.errors import NotAStoreError, ReadOnlyError, StorageLockedError, StoreClosedError
 from vecnest.store.changes import ChangeCounter
 
 _SCHEMA = """
@@ -81,6 +82,25 @@ def chunks(items: Sequence[Any], size: int = PARAM_CHUNK) -> Iterator[Sequence[A
         yield items[start : start + size]
 
 
+class _ThreadConnection:
+    """One thread's read connection; closed when the thread ends (its thread-local storage,
+    the only strong reference, is dropped then) or when the catalog closes."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
 def _locked(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
@@ -100,7 +120,8 @@ class Catalog:
         self.read_only = read_only
         self.lock_timeout = lock_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: each thread's read connection, closed when the thread ends (or at close())
+        self._readers: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._writer: threading.Thread | None = None  # the thread inside a write transaction
@@ -128,8 +149,6 @@ class Catalog:
                 f"{self.path} is not a readable SQLite catalog ({exc}); the store is damaged or "
                 "not a vecnest store"
             ) from None
-        with self._all_lock:
-            self._all.append(conn)
         return conn
 
     def _connect_read_only(self, timeout: float) -> sqlite3.Connection:
@@ -153,12 +172,14 @@ class Catalog:
         return sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=False, timeout=timeout)
 
     def _reader(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
+        holder = getattr(self._local, "holder", None)
+        if holder is None:
             if self._closed:
-                raise ReadOnlyError(f"store {self.path.parent} is closed")
-            conn = self._local.conn = self._connect()
-        return conn
+                raise StoreClosedError(f"store {self.path.parent} was closed; open it again to use it")
+            holder = self._local.holder = _ThreadConnection(self._connect())
+            with self._all_lock:
+                self._readers.add(holder)
+        return holder.conn
 
     # ------------------------------------------------------------------ schema
     def has_table(self, conn: sqlite3.Connection, name: str) -> bool:
@@ -223,6 +244,8 @@ class Catalog:
                 "read_only to write"
             )
         with self._write_lock:
+            if self._closed:
+                raise StoreClosedError(f"store {self.path.parent} was closed; open it again to write")
             if self._writer is threading.current_thread():
                 raise RuntimeError("nested write transaction")  # a vecnest bug, never user input
             conn = self._wconn
@@ -270,9 +293,12 @@ class Catalog:
             self._closed = True
             self.changes.close()
             with self._all_lock:
-                conns, self._all = self._all, []
-            for conn in conns:
-                conn.close()
+                holders = list(self._readers)
+                self._readers = weakref.WeakSet()
+            for holder in holders:
+                holder.close()
+            if self._wconn is not None:
+                self._wconn.close()
             self._local = threading.local()
 
     # ------------------------------------------------------------------ sizes
