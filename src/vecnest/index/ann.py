@@ -18,6 +18,8 @@ from vecnest.config import IndexConfig, IndexKind
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
 
+#: Rows gathered from the segment per FAISS ``add`` call (64k x 384 float32 = 96 MiB).
+ADD_CHUNK = 65_536
 #: In-place mapping of compatible structures (FAISS >= 1.10), else classic mmap.
 _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
@@ -50,10 +52,13 @@ class AnnIndex:
     # ------------------------------------------------------------------ build / persist
     @classmethod
     def build(
-        cls, vectors: np.ndarray, slots: np.ndarray, config: IndexConfig, *, l2: bool, seed: int = 1234
+        cls, segment: np.ndarray, slots: np.ndarray, config: IndexConfig, *, l2: bool, seed: int = 1234
     ) -> AnnIndex:
-        """Build over ``vectors`` (``(n, dim) float32``) labelled by ``slots`` (``(n,) int64``)."""
-        dim = vectors.shape[1]
+        """Build over rows ``slots`` (``(n,) int64``) of ``segment`` (``(n_slots, dim) float32``,
+        typically a memory map), labelled by their slots. Rows are read in chunks: the build
+        never holds a second copy of the vectors."""
+        dim = segment.shape[1]
+        n = len(slots)
         if config.kind is IndexKind.HNSW:
             if config.graph_vectors == "float16":
                 inner = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_fp16, config.m, _metric(l2))
@@ -62,28 +67,31 @@ class AnnIndex:
             inner.hnsw.efConstruction = config.ef_construction
             index = faiss.IndexIDMap(inner)  # (IDMap2's reverse map costs load time and memory)
         else:
-            nlist = config.nlist or max(1, int(4 * math.sqrt(len(vectors))))
-            nlist = min(nlist, max(1, len(vectors) // 39))  # FAISS wants >= 39 points per cell
+            nlist = config.nlist or max(1, int(4 * math.sqrt(n)))
+            nlist = min(nlist, max(1, n // 39))  # FAISS wants >= 39 points per cell
             quantizer = faiss.IndexFlatIP(dim) if not l2 else faiss.IndexFlatL2(dim)
             if config.kind is IndexKind.IVF_PQ:
                 # 2**nbits centroids per sub-quantizer need >= 39 training points each
-                nbits = max(4, min(8, int(math.log2(max(len(vectors), 1) / 39))))
+                nbits = max(4, min(8, int(math.log2(max(n, 1) / 39))))
                 index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, nbits, _metric(l2))
             else:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
-            sample = vectors[rng.choice(len(vectors), size=min(len(vectors), nlist * 64), replace=False)]
-            index.train(np.ascontiguousarray(sample, dtype=np.float32))
+            sample = np.sort(rng.choice(slots, size=min(n, nlist * 64), replace=False))
+            index.train(np.ascontiguousarray(segment[sample], dtype=np.float32))
             index.own_fields = True
             quantizer.this.disown()
         out = cls(index, config, l2=l2)
-        out.add(vectors, slots)
+        out.add(segment, slots)
         return out
 
-    def add(self, vectors: np.ndarray, slots: np.ndarray) -> None:
-        """Insert rows (HNSW links them into the graph; IVF assigns them to cells)."""
-        if len(slots):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), slots.astype(np.int64))
+    def add(self, segment: np.ndarray, slots: np.ndarray) -> None:
+        """Insert rows ``slots`` of ``segment`` (HNSW links them into the graph; IVF assigns
+        them to cells), :data:`ADD_CHUNK` rows at a time."""
+        slots = np.asarray(slots, dtype=np.int64)
+        for lo in range(0, len(slots), ADD_CHUNK):
+            part = slots[lo : lo + ADD_CHUNK]
+            self.index.add_with_ids(np.ascontiguousarray(segment[part], dtype=np.float32), part)
 
     @property
     def ntotal(self) -> int:

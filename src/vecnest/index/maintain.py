@@ -87,9 +87,9 @@ def build_or_merge(
         n_held = max(1, min(CALIBRATION_QUERIES, len(live_slots) // 10))
         held = np.sort(rng.choice(live_slots, size=n_held, replace=False))
         rest = np.setdiff1d(live_slots, held, assume_unique=True)
-        ann = AnnIndex.build(np.asarray(vectors[rest]), rest, cfg, l2=l2)
+        ann = AnnIndex.build(vectors, rest, cfg, l2=l2)
         cal = calibrate(ann, flat, rest, held, rng=rng)
-        ann.add(np.asarray(vectors[held]), held)
+        ann.add(vectors, held)
         return ann, cal, action
     if load_current is None:
         raise ValueError("load_current is required to extend an index")
@@ -100,7 +100,7 @@ def build_or_merge(
     if grown and len(fresh) >= CALIBRATION_QUERIES // 2:  # fresh rows are the held-out queries
         held = rng.choice(fresh, size=min(CALIBRATION_QUERIES, len(fresh)), replace=False)
         cal = calibrate(ann, flat, live_slots[live_slots < built_upto], held, rng=rng)
-    ann.add(np.asarray(vectors[fresh]), fresh)
+    ann.add(vectors, fresh)
     return ann, cal, "merged"
 
 
