@@ -132,6 +132,38 @@ def ratio_of_medians(num: np.ndarray, den: np.ndarray, *, bootstrap: int = BOOTS
     return Spread(point, lo, hi, tuple(per_rep), ci_lo, ci_hi, int(len(qn)))
 
 
+def ratio_unpaired(num: Sequence[np.ndarray], den: Sequence[np.ndarray], *, bootstrap: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED) -> Spread | None:
+    """``median(num) / median(den)`` for samples that are not paired query by query (e.g.
+    latencies of whatever queries fell in a busy and in an idle time window).
+
+    Args:
+        num, den: one 1-d array of latencies per repetition each; repetition ``i`` of ``num``
+            is compared with repetition ``i`` of ``den`` for the per-repetition ratios.
+
+    The point estimate pools all repetitions; the bootstrap resamples each pooled sample
+    independently.
+    """
+    per_rep = []
+    for a, b in zip(num, den, strict=False):
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.size and b.size and np.median(b) > 0:
+            per_rep.append(float(np.median(a) / np.median(b)))
+    pa = np.concatenate([np.asarray(a, dtype=np.float64) for a in num]) if len(num) else np.empty(0)
+    pb = np.concatenate([np.asarray(b, dtype=np.float64) for b in den]) if len(den) else np.empty(0)
+    if not per_rep or pa.size == 0 or pb.size == 0:
+        return None
+    point = float(np.median(pa) / np.median(pb))
+    ci_lo = ci_hi = None
+    if bootstrap and pa.size >= 5 and pb.size >= 5:
+        rng = np.random.default_rng(seed)
+        ma = np.median(pa[rng.integers(0, pa.size, size=(bootstrap, pa.size))], axis=1)
+        mb = np.median(pb[rng.integers(0, pb.size, size=(bootstrap, pb.size))], axis=1)
+        ci_lo, ci_hi = (float(x) for x in np.percentile(ma / mb, [2.5, 97.5]))
+    lo = min([*per_rep, point] + ([ci_lo] if ci_lo is not None else []))
+    hi = max([*per_rep, point] + ([ci_hi] if ci_hi is not None else []))
+    return Spread(point, lo, hi, tuple(per_rep), ci_lo, ci_hi, int(min(pa.size, pb.size)))
+
+
 def ratio_of_totals(num: Sequence[float], den: Sequence[float]) -> Spread | None:
     """Ratio of two quantities measured once per repetition (e.g. total ingest seconds):
     point = ``median(num) / median(den)``, per-repetition ratios pair ``num[i]`` with ``den[i]``

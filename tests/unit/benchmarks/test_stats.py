@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from _stats import Spread, Verdict, latency_summary, overshoot_steps, pick_effort, ratio_of_medians, ratio_of_totals, verdict, verdict_exact, window_of
+from _stats import Spread, Verdict, latency_summary, overshoot_steps, pick_effort, ratio_of_medians, ratio_of_totals, ratio_unpaired, verdict, verdict_exact, window_of
 
 NAN = math.nan
 
@@ -51,6 +51,18 @@ def test_bootstrap_interval_contains_the_point_and_widens_the_envelope() -> None
     assert s.lo <= min(s.per_rep) and s.lo <= s.ci_lo
     assert s.hi >= max(s.per_rep) and s.hi >= s.ci_hi
     assert 1.2 < s.point < 1.8
+
+
+def test_ratio_unpaired_compares_repetitions_and_pools() -> None:
+    idle = [np.array([1.0, 1.0, 1.0]), np.array([2.0, 2.0, 2.0, 2.0])]
+    busy = [np.array([2.0, 2.0]), np.array([3.0, 3.0, 3.0])]
+    s = ratio_unpaired(idle, busy, bootstrap=0)  # idle / busy latency = busy QPS / idle QPS
+    assert s is not None
+    assert s.per_rep == pytest.approx((0.5, 2 / 3))
+    # pooled medians: idle [1,1,1,2,2,2,2] -> 2; busy [2,2,3,3,3] -> 3
+    assert s.point == pytest.approx(2 / 3)
+    assert (s.lo, s.hi) == pytest.approx((0.5, 2 / 3))
+    assert ratio_unpaired([np.array([])], [np.array([1.0])]) is None
 
 
 def test_ratio_of_totals_pairs_rounds() -> None:
