@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench bench-peers clean
+.PHONY: demo test bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-all bench-smoke clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,11 +29,41 @@ demo: $(VENV)/.stamp-base
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -q --durations=15
 
+# Benchmarks (run on a quiet machine; each writes benchmarks/results/<name>.json and regenerates
+# BENCHMARKS.md, which lists these commands and their durations)
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/core.py
 
 bench-peers: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/peers.py --all
+	$(BIN)/python benchmarks/peers.py --points scifact,arxiv-75k
+
+bench-peers-1m: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/peers.py --points arxiv-1m
+
+bench-effort: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/equal_effort.py
+
+bench-ingest: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/ingest_add.py
+
+bench-concurrent: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/search_during_ingest.py
+
+bench-coldstart: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/cold_start.py
+
+bench-all: bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart
+
+# smoke runs of every benchmark (small data, few repetitions) into a scratch folder; BENCHMARKS.md untouched
+SMOKE ?= /tmp/vecnest-bench-smoke
+bench-smoke: $(VENV)/.stamp-bench
+	mkdir -p $(SMOKE)
+	$(BIN)/python benchmarks/peers.py --quick --systems vecnest,vecnest-hnsw,faiss-hnsw-fp16,faiss-flat,hnswlib --out-dir $(SMOKE) --no-report
+	$(BIN)/python benchmarks/equal_effort.py --quick --out $(SMOKE)/equal-effort.json --no-report
+	$(BIN)/python benchmarks/ingest_add.py --quick --out $(SMOKE)/ingest-add.json --no-report
+	$(BIN)/python benchmarks/search_during_ingest.py --quick --out $(SMOKE)/search-during-ingest.json --no-report
+	$(BIN)/python benchmarks/cold_start.py --quick --out $(SMOKE)/cold-start.json --no-report
+	$(BIN)/python benchmarks/report.py --results $(SMOKE) --out $(SMOKE)/BENCHMARKS.md
 
 clean:
 	rm -rf .demo .pytest_cache .hypothesis

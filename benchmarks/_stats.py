@@ -256,6 +256,27 @@ def window_of(times: np.ndarray, edges: Sequence[tuple[float, float, str]]) -> l
     return out
 
 
+def subtract_intervals(span: tuple[float, float], remove: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``span = (start, end)`` not covered by any interval of ``remove``.
+
+    >>> subtract_intervals((0, 10), [(2, 3), (8, 12)])
+    [(0, 2), (3, 8)]
+    """
+    parts = [span]
+    for a, b in remove:
+        nxt = []
+        for s, e in parts:
+            if b <= s or a >= e:
+                nxt.append((s, e))
+                continue
+            if a > s:
+                nxt.append((s, a))
+            if b < e:
+                nxt.append((b, e))
+        parts = nxt
+    return [(s, e) for s, e in parts if e > s]
+
+
 # ---------------------------------------------------------------------------------------------
 # LOW-LEVEL
 # ---------------------------------------------------------------------------------------------

@@ -166,18 +166,20 @@ def plot(runs: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 5))
     seen = set()
     for r in runs:
-        t = [s + dt for s, dt in r["calls"]]
-        y = [dt * 1e3 for _, dt in r["calls"]]
+        starts = np.array([s for s, _ in r["calls"]])
+        lat = np.array([dt for _, dt in r["calls"]])
         label = r["mode"] if r["mode"] not in seen else None
         seen.add(r["mode"])
-        ax.plot(t, y, marker=".", linestyle="-", linewidth=0.6, markersize=3, color=colors[r["mode"]], alpha=0.7, label=label)
+        # each call is a bar from its start to its end, drawn at the height of its latency
+        ax.hlines(lat * 1e3, starts, starts + lat, color=colors[r["mode"]], linewidth=2.5, alpha=0.7, label=label)
+        ax.plot(starts + lat, lat * 1e3, ".", color=colors[r["mode"]], markersize=4, alpha=0.7)
         end = r["adds_s"]
         ax.axvline(r["total_s"], color=colors[r["mode"]], linewidth=0.6, linestyle=":")
         if r["mode"] == "bulk" and r.get("bulk_exit_s"):
             ax.plot([end], [r["bulk_exit_s"] * 1e3], marker="*", markersize=12, color=colors["bulk"], linestyle="none", label="bulk(): the merge at the block's end" if "merge" not in seen else None)
             seen.add("merge")
     ax.set_yscale("log")
-    ax.set_xlabel("seconds since the store was opened (dotted: end of the final optimize())")
+    ax.set_xlabel("seconds since the store was opened (each bar: one call, from its start to its end; dotted: end of the final optimize())")
     ax.set_ylabel("add() call latency, ms (log)")
     ax.set_title(f"Per-call add() latency while ingesting {runs[0]['rows']:,} rows into an HNSW collection (every round)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)

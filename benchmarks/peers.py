@@ -157,7 +157,7 @@ class Run:
                 left = deadline - time.monotonic() - _reserve_min(name) * 60
                 budget = min(args.build_budget_min * 60, left)
                 est, how = estimate_build_s(s, n_base, smaller)
-                if budget < 60:
+                if left < 60:
                     fleet.skip(s, f"no time left in the point budget of {args.point_budget_min:.0f} min")
                 elif est is not None and est > budget:
                     fleet.skip(s, f"estimated build {est / 60:.1f} min ({how}) exceeds the budget of {budget / 60:.1f} min")

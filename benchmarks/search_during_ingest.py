@@ -33,7 +33,7 @@ from _arxiv import CACHE, build_store, load_point
 from _cli import Session, save
 from _common import RESULTS_DIR, default_shared_dir
 from _provenance import provenance
-from _stats import latency_summary, ratio_unpaired, verdict, window_of
+from _stats import latency_summary, ratio_unpaired, subtract_intervals, verdict, window_of
 from rich.table import Table
 
 GOAL = 0.5
@@ -54,6 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--first-row", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -120,15 +121,19 @@ def writer(store: Path, t0: float, reps: int, window: float, first_row: int, sha
     return {"calls": calls, "busy": busy, "rows_added": serial * BATCH, "final_count": count}
 
 
-def spawn(args: list[str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def spawn(args: list[str], result: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A child process writing its result to ``result`` (a file: a pipe would fill up and block
+    the child while the parent waits) and its messages to ``log``."""
+    result.unlink(missing_ok=True)
+    with log.open("wb") as fh:
+        return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args, "--result", str(result)], stdout=subprocess.DEVNULL, stderr=fh)
 
 
-def collect(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=3600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {err.strip()[-2000:]}")
-    return json.loads(out.strip().splitlines()[-1])
+def collect(proc: subprocess.Popen[bytes], result: Path, log: Path, what: str) -> dict[str, Any]:
+    proc.wait(timeout=3600)
+    if proc.returncode != 0 or not result.is_file():
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {log.read_text(errors='replace').strip()[-2000:]}")
+    return json.loads(result.read_text())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,24 +143,31 @@ def collect(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
 
 def analyse(sr: dict[str, Any], wr: dict[str, Any], reps: int, window: float, settle: float) -> dict[str, Any]:
     q = np.asarray(sr["queries"], dtype=np.float64)  # (n, 3): start, latency, kind
+    # a writer call may overrun into the next idle window (an add() blocked by a merge): idle is
+    # what is left of each scheduled idle window once every busy interval (+ settle) is removed
+    busy = [(float(b0), float(b1)) for b0, b1 in wr["busy"]]
     edges = []
+    idle_s = []
     for r in range(reps):
-        edges.append((2 * r * window + settle, (2 * r + 1) * window, f"idle{r}"))
-        b0, b1 = wr["busy"][r]
-        edges.append((b0, b1, f"busy{r}"))
+        parts = subtract_intervals((2 * r * window + settle, (2 * r + 1) * window), [(b0, b1 + settle) for b0, b1 in busy])
+        idle_s.append(sum(e - s for s, e in parts))
+        edges += [(s, e, f"idle{r}") for s, e in parts]
+        edges.append((busy[r][0], busy[r][1], f"busy{r}"))
     labels = window_of(q[:, 0], edges)
-    out: dict[str, Any] = {"kinds": {}}
+    out: dict[str, Any] = {"kinds": {}, "idle_seconds_per_rep": idle_s, "busy_seconds_per_rep": [b1 - b0 for b0, b1 in busy]}
     for k, name in enumerate(KINDS):
         idle, busy = [], []
         for r in range(reps):
             sel_i = np.array([lab == f"idle{r}" for lab in labels]) & (q[:, 2] == k)
             sel_b = np.array([lab == f"busy{r}" for lab in labels]) & (q[:, 2] == k)
-            idle.append(q[sel_i, 1])
-            busy.append(q[sel_b, 1])
-        sp = ratio_unpaired(idle, busy)  # idle latency / busy latency = busy QPS / idle QPS
+            if sel_i.any() and sel_b.any():  # a repetition whose idle window the writer overran entirely is left out
+                idle.append(q[sel_i, 1])
+                busy.append(q[sel_b, 1])
+        sp = ratio_unpaired(idle, busy) if idle else None  # idle latency / busy latency = busy QPS / idle QPS
         out["kinds"][name] = {
-            "idle": latency_summary(np.concatenate(idle)),
-            "busy": latency_summary(np.concatenate(busy)),
+            "reps_used": len(idle),
+            "idle": latency_summary(np.concatenate(idle) if idle else []),
+            "busy": latency_summary(np.concatenate(busy) if busy else []),
             "idle_per_rep": [latency_summary(x) for x in idle],
             "busy_per_rep": [latency_summary(x) for x in busy],
             "busy_over_idle_qps": sp.to_json() if sp else None,
@@ -198,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.reps, args.window_s = min(args.reps, 2), min(args.window_s, 6.0)
     if args.child == "searcher":
-        print(json.dumps(searcher(args.store, args.t0, args.t0 + 2 * args.reps * args.window_s, shared)))
+        args.result.write_text(json.dumps(searcher(args.store, args.t0, args.t0 + 2 * args.reps * args.window_s, shared)))
         return 0
     if args.child == "writer":
-        print(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, shared)))
+        args.result.write_text(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, shared)))
         return 0
     started = time.monotonic()
     with Session() as ses:
@@ -213,14 +225,16 @@ def main(argv: list[str] | None = None) -> int:
         del point
         t0 = time.time() + 15.0  # both processes load their data first
         common = ["--store", str(store), "--t0", repr(t0), "--reps", str(args.reps), "--window-s", str(args.window_s), "--shared", str(shared)]
-        s = spawn(["--child", "searcher", *common])
-        w = spawn(["--child", "writer", "--first-row", str(half), *common])
+        tmp = store.parent
+        s = spawn(["--child", "searcher", *common], tmp / "searcher.json", tmp / "searcher.log")
+        w = spawn(["--child", "writer", "--first-row", str(half), *common], tmp / "writer.json", tmp / "writer.log")
         total = 15.0 + 2 * args.reps * args.window_s
         adv = ses.start_task(f"{args.reps} × (idle {args.window_s:.0f} s, busy {args.window_s:.0f} s)", int(total))
         while s.poll() is None or w.poll() is None:
             time.sleep(1.0)
             adv(1)
-        sr, wr = collect(s, "searcher"), collect(w, "writer")
+        sr = collect(s, tmp / "searcher.json", tmp / "searcher.log", "searcher")
+        wr = collect(w, tmp / "writer.json", tmp / "writer.log", "writer")
         out: dict[str, Any] = {
             "benchmark": "search-during-ingest",
             "title": "Search during ingestion vs idle",

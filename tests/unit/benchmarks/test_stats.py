@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from _stats import Spread, Verdict, latency_summary, overshoot_steps, pick_effort, ratio_of_medians, ratio_of_totals, ratio_unpaired, verdict, verdict_exact, window_of
+from _stats import Spread, Verdict, latency_summary, overshoot_steps, pick_effort, ratio_of_medians, ratio_of_totals, ratio_unpaired, subtract_intervals, verdict, verdict_exact, window_of
 
 NAN = math.nan
 
@@ -122,3 +122,10 @@ def test_overshoot_steps_counts_grid_steps_above_the_needed_effort() -> None:
 def test_window_of_labels_times() -> None:
     edges = [(0.0, 1.0, "idle"), (1.0, 2.0, "busy")]
     assert window_of(np.array([0.5, 1.0, 1.99, 2.5]), edges) == ["idle", "busy", "busy", None]
+
+
+def test_subtract_intervals_removes_every_covered_part() -> None:
+    assert subtract_intervals((0.0, 10.0), [(2.0, 3.0), (8.0, 12.0)]) == [(0.0, 2.0), (3.0, 8.0)]
+    assert subtract_intervals((0.0, 10.0), [(-1.0, 11.0)]) == []
+    assert subtract_intervals((0.0, 10.0), []) == [(0.0, 10.0)]
+    assert subtract_intervals((0.0, 10.0), [(10.0, 12.0)]) == [(0.0, 10.0)]
