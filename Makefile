@@ -30,27 +30,28 @@ test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -q --durations=15
 
 # Benchmarks (run on a quiet machine; each writes benchmarks/results/<name>.json and regenerates
-# BENCHMARKS.md, which lists these commands and their durations)
+# BENCHMARKS.md, which lists these commands and their durations). Extra options: ARGS="...",
+# e.g. make bench-peers-1m ARGS="--point-budget-min 150"
 bench: $(VENV)/.stamp-dev
-	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/core.py $(ARGS)
 
 bench-peers: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/peers.py --points scifact,arxiv-75k
+	$(BIN)/python benchmarks/peers.py --points scifact,arxiv-75k $(ARGS)
 
 bench-peers-1m: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/peers.py --points arxiv-1m
+	$(BIN)/python benchmarks/peers.py --points arxiv-1m $(ARGS)
 
 bench-effort: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/equal_effort.py
+	$(BIN)/python benchmarks/equal_effort.py $(ARGS)
 
 bench-ingest: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/ingest_add.py
+	$(BIN)/python benchmarks/ingest_add.py $(ARGS)
 
 bench-concurrent: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/search_during_ingest.py
+	$(BIN)/python benchmarks/search_during_ingest.py $(ARGS)
 
 bench-coldstart: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/cold_start.py $(ARGS)
 
 bench-all: bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart
 

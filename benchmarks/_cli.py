@@ -3,16 +3,25 @@ the result file (with its provenance) and the regenerated report."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import write_json
+from _common import RESULTS_DIR, default_shared_dir, write_json
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 Advance = Callable[[int], None]
+
+
+def common_args(p: argparse.ArgumentParser, result: str, quick: str) -> None:
+    """The options every single-workload benchmark takes: data folder, smoke mode, result file."""
+    p.add_argument("--shared", type=Path, default=default_shared_dir(), help="folder with datasets/ and embeddings/ (default: $VECNEST_SHARED_DIR or <repo>/../shared)")
+    p.add_argument("--quick", action="store_true", help=f"smoke run: {quick}")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / result, help=f"result file (default benchmarks/results/{result}; use a scratch path for smoke runs)")
+    p.add_argument("--no-report", action="store_true", help="do not regenerate BENCHMARKS.md")
 
 
 class Session:

@@ -1,6 +1,6 @@
 """Cold start: a new process opens the store and runs its first filtered query.
 
-    .venv/bin/python benchmarks/cold_start.py           # ~4 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/cold_start.py           # ~3 min on a quiet 2-core machine
     .venv/bin/python benchmarks/cold_start.py --quick   # smoke: 10k rows, 3 processes per case
 
 Two stores of the 74k arXiv title vectors with their metadata (``indexed_fields`` as the peer
@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 from _arxiv import CACHE, build_store, load_point
-from _cli import Session, save
-from _common import RESULTS_DIR, default_shared_dir
+from _cli import Session, common_args, save
 from _provenance import provenance
 from _stats import Spread, verdict
 from rich.table import Table
@@ -72,11 +71,8 @@ print(json.dumps({"import_numpy_s": t_np - t0, "import_vecnest_s": t_imp - t_np,
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shared", type=Path, default=default_shared_dir())
-    p.add_argument("--quick", action="store_true", help="smoke: 10k rows, 3 processes per case")
+    common_args(p, "cold-start.json", "10k rows, 3 processes per case")
     p.add_argument("--runs", type=int, default=7, help="fresh processes per case (default 7)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "cold-start.json")
-    p.add_argument("--no-report", action="store_true")
     return p.parse_args(argv)
 
 

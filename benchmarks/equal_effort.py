@@ -1,6 +1,6 @@
 """vecnest against the raw FAISS call on the same HNSW graph, at the same effort.
 
-    .venv/bin/python benchmarks/equal_effort.py            # ~8 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/equal_effort.py            # ~4 min on a quiet 2-core machine
     .venv/bin/python benchmarks/equal_effort.py --quick    # smoke: 10k rows, 100 queries, 2 reps
 
 On the 75k arXiv title vectors, in one process, one thread, interleaved query by query
@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 from _arxiv import CACHE, Point, build_store, load_point
-from _cli import Session, save
-from _common import RESULTS_DIR, default_shared_dir
+from _cli import Session, common_args, save
 from _provenance import provenance
 from _stats import Verdict, overshoot_steps, pick_effort, ratio_of_medians, verdict
 from rich.table import Table
@@ -53,13 +52,10 @@ RECALL_TARGET = 0.95
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shared", type=Path, default=default_shared_dir())
-    p.add_argument("--quick", action="store_true", help="smoke run: 10k rows, 100 queries, 2 repetitions")
+    common_args(p, "equal-effort.json", "10k rows, 100 queries, 2 repetitions")
     p.add_argument("--reps", type=int, default=5, help="repetitions over the queries (default 5)")
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--efs", default="16,32,64,128,256", help="ef_search values of the equal-effort comparison (default 16,32,64,128,256)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "equal-effort.json")
-    p.add_argument("--no-report", action="store_true")
     return p.parse_args(argv)
 
 

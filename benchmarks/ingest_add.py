@@ -1,6 +1,6 @@
 """Plain ingestion through ``add()`` — no ``bulk()`` — against one bulk build of the same rows.
 
-    .venv/bin/python benchmarks/ingest_add.py            # 74k rows, 3 rounds: ~15-20 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/ingest_add.py            # 74k rows, 3 rounds: ~12-15 min on a quiet 2-core machine
     .venv/bin/python benchmarks/ingest_add.py --quick    # smoke: 20k rows, 1 round
 
 An HNSW collection (vecnest's defaults) receives the 74k arXiv title vectors with their metadata
@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 from _arxiv import CACHE, load_point
-from _cli import Session, save
-from _common import RESULTS_DIR, default_shared_dir
+from _cli import Session, common_args, save
 from _memory import PeakSampler
 from _provenance import provenance
 from _stats import Spread, latency_summary, ratio_of_totals, verdict
@@ -44,12 +43,9 @@ TAIL_GOAL = 3.0
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shared", type=Path, default=default_shared_dir())
-    p.add_argument("--quick", action="store_true", help="smoke run: 20k rows, 1 round")
+    common_args(p, "ingest-add.json", "20k rows, 1 round")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three modes (default 3)")
     p.add_argument("--rows", type=int, default=None, help="rows to ingest (default: all 74k)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "ingest-add.json")
-    p.add_argument("--no-report", action="store_true")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -171,9 +171,10 @@ class Run:
             out["workload_results"] = {}
             for w in [None, *workloads]:
                 key = w or "unfiltered"
-                out["workload_results"][key] = self._workload(fleet, key, w, workloads.get(w, {}).get("pred") if w else None, query_idx, truth[w], raw, out["families"])
-                if key == "unfiltered" and "doc_ids" in meta:
-                    self._ndcg(out, meta, query_idx, truth[None])
+                ndcg = self._ndcg_fn(meta) if (key == "unfiltered" and "doc_ids" in meta) else None
+                out["workload_results"][key] = self._workload(fleet, key, w, workloads.get(w, {}).get("pred") if w else None, query_idx, truth[w], raw, out["families"], ndcg)
+                if ndcg is not None:
+                    out["ndcg_exact_numpy"] = ndcg(truth[None], query_idx)
                 write_json(out_dir / f"peers-{name}.json", out)
             fleet.measure_memory()
             out["serve"] = fleet.serve
@@ -189,7 +190,7 @@ class Run:
         write_json(out_dir / f"peers-{name}.json", out)
         return out
 
-    def _workload(self, fleet: Fleet, key: str, w: str | None, pred: Any, query_idx: list[int], truth: list[list[int]], raw: dict[str, np.ndarray], families: dict[str, str]) -> dict[str, Any]:
+    def _workload(self, fleet: Fleet, key: str, w: str | None, pred: Any, query_idx: list[int], truth: list[list[int]], raw: dict[str, np.ndarray], families: dict[str, str], ndcg: Any = None) -> dict[str, Any]:
         args = self.args
         knobs = {s: fleet.builds[s]["knobs"] for s in fleet.workers}
         timeout = max(600.0, 10 * args.task_s)
@@ -211,6 +212,9 @@ class Run:
         for (s, knob), role, st in zip(tasks, roles, states, strict=True):
             role_key = "default" if role.split(",")[0] == "default" else role
             rows.append(task_row(s, knob, role_key, st, query_idx, truth))
+            if ndcg is not None and st["ids"]:
+                answered = [q for q in query_idx if q in st["ids"]]
+                rows[-1]["ndcg@10"] = ndcg([st["ids"][q] for q in answered], answered)
             lat[(s, knob_label(knob))] = st["lat"]
             raw[f"{key}|{s}|{knob_label(knob)}"] = st["lat"].astype(np.float32)
         result = {"sweep": swept, "rows": rows, "table": analysis.workload_table(rows, lat, families)}
@@ -243,9 +247,10 @@ class Run:
             out[s] = {"strategies": strategies, "effort_used": {"median": float(np.median(efforts)), "min": min(efforts), "max": max(efforts)} if efforts else None, "first_plan": plans[0]}
         return out
 
-    def _ndcg(self, out: dict[str, Any], meta: dict[str, Any], query_idx: list[int], exact: list[list[int]]) -> None:
+    def _ndcg_fn(self, meta: dict[str, Any]) -> Any:
+        """``f(ids per query, query numbers) -> nDCG@10`` against SciFact's qrels (ranx)."""
         qrels = self.args.shared / "datasets" / "scifact" / "qrels" / "test.tsv"
-        out["ndcg_exact_numpy"] = ndcg_at_10(exact, query_idx, meta["doc_ids"], meta["query_ids"], qrels)
+        return lambda ids, qs: ndcg_at_10(ids, qs, meta["doc_ids"], meta["query_ids"], qrels)
 
     def _plots(self, out: dict[str, Any], out_dir: Path) -> list[str]:
         paths = []

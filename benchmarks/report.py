@@ -35,11 +35,11 @@ DEFAULT_OUT = REPO_ROOT / "BENCHMARKS.md"
 #: quiet 2-core machine. Rendered at the top of BENCHMARKS.md.
 COMMANDS: list[tuple[str, str, str, str]] = [
     ("core.json", "make bench", "~6 min", "ingest throughput vs raw onnxruntime, exact search latency, open time, disk, SciFact nDCG@10"),
-    ("peers-scifact.json, peers-arxiv-75k.json", "make bench-peers", "~35-50 min", "vecnest vs 13 peer configurations: effort swept per workload, 3 interleaved repetitions, selectivity 0.1-100 %"),
-    ("peers-arxiv-1m.json", "make bench-peers-1m", "≤ 60 min (budgeted)", "the ≥1M-vector point with every peer whose build fits the budget"),
-    ("equal-effort.json", "make bench-effort", "~8 min", "vecnest vs raw FAISS on the same graph at the same ef_search with the same cached bitmap; façade overhead; default effort vs needed"),
-    ("ingest-add.json", "make bench-ingest", "~12 min", "plain add() in 1k / 5k batches vs one bulk build: throughput and per-call latency"),
-    ("search-during-ingest.json", "make bench-concurrent", "~6 min", "search latency / QPS while another process ingests vs idle"),
+    ("peers-scifact.json, peers-arxiv-75k.json", "make bench-peers", "~35-50 min", "vecnest (exact, HNSW, IVF-PQ) vs 11 peer configurations: effort swept per workload, 3 interleaved repetitions, selectivity 0.1-100 %, memory, build"),
+    ("peers-arxiv-1m.json", "make bench-peers-1m", "≤ 60 min + embedding once (budgeted; `ARGS=\"--point-budget-min 150\"` to build more peers)", "the ≥1M-vector point with every peer whose build fits the budget; skipped peers and why are in the section"),
+    ("equal-effort.json", "make bench-effort", "~4 min", "vecnest vs raw FAISS on the same graph at the same ef_search with the same cached bitmap; façade overhead; default effort vs needed"),
+    ("ingest-add.json", "make bench-ingest", "~12-15 min", "plain add() in 1k / 5k batches vs one bulk build: throughput and per-call latency"),
+    ("search-during-ingest.json", "make bench-concurrent", "~4 min", "search latency / QPS while another process ingests vs idle"),
     ("cold-start.json", "make bench-coldstart", "~3 min", "new process: open → first filtered query, per field type"),
 ]
 

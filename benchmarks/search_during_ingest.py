@@ -1,6 +1,6 @@
 """Search latency while another process ingests, against the same searches while it is idle.
 
-    .venv/bin/python benchmarks/search_during_ingest.py           # ~5 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/search_during_ingest.py           # ~4 min on a quiet 2-core machine
     .venv/bin/python benchmarks/search_during_ingest.py --quick   # smoke: 20k rows, 2 × 6 s windows
 
 An HNSW collection holding half of the 74k arXiv title vectors (bulk-built beforehand) is opened
@@ -30,8 +30,7 @@ from typing import Any
 
 import numpy as np
 from _arxiv import CACHE, build_store, load_point
-from _cli import Session, save
-from _common import RESULTS_DIR, default_shared_dir
+from _cli import Session, common_args, save
 from _provenance import provenance
 from _stats import latency_summary, ratio_unpaired, subtract_intervals, verdict, window_of
 from rich.table import Table
@@ -43,13 +42,10 @@ KINDS = {"unfiltered": None, "sel_15%": {"categories": {"$contains": "cs.LG"}}}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--shared", type=Path, default=default_shared_dir())
-    p.add_argument("--quick", action="store_true", help="smoke: 20k rows, 2 repetitions of 6 s windows")
+    common_args(p, "search-during-ingest.json", "20k rows, 2 repetitions of 6 s windows")
     p.add_argument("--reps", type=int, default=4, help="(idle, busy) window pairs (default 4)")
     p.add_argument("--window-s", type=float, default=20.0, help="length of each window (default 20 s)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds at the start of an idle window left out (default 1)")
-    p.add_argument("--out", type=Path, default=RESULTS_DIR / "search-during-ingest.json")
-    p.add_argument("--no-report", action="store_true")
     p.add_argument("--child", choices=("searcher", "writer"), default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
