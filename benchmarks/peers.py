@@ -35,7 +35,7 @@ from rich.table import Table
 
 from peers import analysis, plots
 from peers.data import load_columns, prepare, subset
-from peers.fleet import Fleet, estimate_build_s
+from peers.fleet import Fleet, build_decision
 from peers.runner import K, ground_truth, ndcg_at_10
 from peers.schedule import efforts_to_time, knob_label, sweep, task_row, timed
 from peers.systems import SYSTEMS
@@ -154,15 +154,9 @@ class Run:
         try:
             advance = self.start_task(f"{name}: build", len(systems))
             for s in systems:
-                left = deadline - time.monotonic() - _reserve_min(name) * 60
-                budget = min(args.build_budget_min * 60, left)
-                est, how = estimate_build_s(s, n_base, smaller)
-                if left < 60:
-                    fleet.skip(s, f"no time left in the point budget of {args.point_budget_min:.0f} min")
-                elif est is not None and est > budget:
-                    fleet.skip(s, f"estimated build {est / 60:.1f} min ({how}) exceeds the budget of {budget / 60:.1f} min")
-                elif (mem := _memory_shortfall(n_base, meta["dim"])) is not None:
-                    fleet.skip(s, mem)
+                budget, reason = build_decision(s, n_base, meta["dim"], smaller=smaller, left_s=deadline - time.monotonic() - _reserve_min(name) * 60, build_budget_s=args.build_budget_min * 60, avail_bytes=_available_memory())
+                if budget is None:
+                    fleet.skip(s, f"{reason} (point budget {args.point_budget_min:.0f} min, build budget {args.build_budget_min:.0f} min)")
                 else:
                     fleet.bring_up(s, budget_s=budget, disk_sample=(s == "qdrant-local" and name != "scifact"))
                 advance(1)
@@ -292,16 +286,12 @@ def _reserve_min(point: str) -> float:
     return 15.0 if point == "arxiv-1m" else 5.0
 
 
-def _memory_shortfall(n: int, dim: int) -> str | None:
+def _available_memory() -> int | None:
     try:
         import psutil
     except ImportError:
         return None
-    need = 2.5 * n * dim * 4  # the input copy + an index of the same size, conservatively
-    avail = psutil.virtual_memory().available
-    if avail < need:
-        return f"not enough free memory ({avail / 2**30:.1f} GiB available, ~{need / 2**30:.1f} GiB needed)"
-    return None
+    return int(psutil.virtual_memory().available)
 
 
 def _load_json(path: Path) -> dict[str, Any] | None:

@@ -33,6 +33,28 @@ def estimate_build_s(system: str, n: int, smaller: dict[str, Any] | None) -> tup
     return est, f"{b['build_s']:.0f} s at {smaller['n']:,} rows × {n / smaller['n']:.1f} × {growth} (graph growth)"
 
 
+def build_decision(system: str, n: int, dim: int, *, smaller: dict[str, Any] | None, left_s: float, build_budget_s: float, avail_bytes: int | None) -> tuple[float | None, str | None]:
+    """Whether to build ``system`` now: ``(budget_s, None)`` to build it within ``budget_s``, or
+    ``(None, reason)`` to skip it.
+
+    Args:
+        left_s: seconds left in the point's budget once the queries' reserve is set aside.
+        build_budget_s: the per-system build budget.
+        smaller: the result of a smaller point, to extrapolate the build time from.
+        avail_bytes: free memory now (``None``: unknown, not checked).
+    """
+    if left_s < 60:
+        return None, "no time left in the point's budget"
+    budget = min(build_budget_s, left_s)
+    est, how = estimate_build_s(system, n, smaller)
+    if est is not None and est > budget:
+        return None, f"estimated build {est / 60:.1f} min ({how}) exceeds the budget of {budget / 60:.1f} min"
+    need = 2.5 * n * dim * 4  # the input copy + an index of the same size, conservatively
+    if avail_bytes is not None and avail_bytes < need:
+        return None, f"not enough free memory ({avail_bytes / 2**30:.1f} GiB available, ~{need / 2**30:.1f} GiB needed)"
+    return budget, None
+
+
 class Fleet:
     """The serve workers of one point, and how each system got there."""
 

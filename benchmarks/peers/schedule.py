@@ -111,6 +111,7 @@ def sweep(
             out[s].append(row)
             if knob and recall is not None and recall >= stop_at:
                 done[s] = True  # higher efforts only cost more
+    advance(sum(len(v) for v in knobs.values()) - sum(1 for rows in out.values() for r in rows if "skipped" not in r))  # the efforts not run
     return out
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from peers.analysis import operating, workload_table
-from peers.fleet import estimate_build_s
+from peers.fleet import build_decision, estimate_build_s
 from peers.schedule import efforts_to_time
 
 FAMILIES = {"vecnest-hnsw": "vecnest", "faiss-hnsw": "faiss", "hnswlib": "hnswlib"}
@@ -72,3 +72,17 @@ def test_build_estimate_from_a_smaller_point() -> None:
     assert estimate_build_s("faiss-flat", 1_000_000, smaller)[0] == pytest.approx(1_000_000 / 75_000)
     assert estimate_build_s("chroma", 1_000_000, smaller) == (None, None)
     assert estimate_build_s("faiss-hnsw", 1_000_000, None) == (None, None)
+
+
+def test_build_decision_budgets_and_skips_with_a_reason() -> None:
+    smaller = {"n": 75_000, "builds": {"faiss-hnsw": {"status": "ok", "build_s": 100.0}, "faiss-flat": {"status": "ok", "build_s": 1.0}}}
+    gib = 2**30
+    # fits: builds with the smaller of the per-system budget and what is left of the point
+    assert build_decision("faiss-flat", 1_000_000, 256, smaller=smaller, left_s=3000, build_budget_s=1200, avail_bytes=20 * gib) == (1200, None)
+    # ~29 min estimated > 20 min budget
+    budget, reason = build_decision("faiss-hnsw", 1_000_000, 256, smaller=smaller, left_s=3000, build_budget_s=1200, avail_bytes=20 * gib)
+    assert budget is None and "estimated build 28.9 min" in reason
+    # no estimate (not built at 75k): attempted under the budget
+    assert build_decision("usearch", 1_000_000, 256, smaller=smaller, left_s=600, build_budget_s=1200, avail_bytes=None) == (600, None)
+    assert build_decision("usearch", 1_000_000, 256, smaller=None, left_s=30, build_budget_s=1200, avail_bytes=None)[1] == "no time left in the point's budget"
+    assert "not enough free memory" in build_decision("faiss-flat", 1_000_000, 256, smaller=smaller, left_s=3000, build_budget_s=1200, avail_bytes=gib)[1]
