@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test chromium soak bench bench-peers clean
+.PHONY: demo test chromium soak bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-all bench-smoke clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,11 +41,42 @@ soak: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/server_load.py --out benchmarks/results/reliability
 	$(BIN)/python benchmarks/reliability_report.py benchmarks/results/reliability RELIABILITY.md
 
+# Benchmarks (run on a quiet machine; each writes benchmarks/results/<name>.json and regenerates
+# BENCHMARKS.md, which lists these commands and their durations). Extra options: ARGS="...",
+# e.g. make bench-peers-1m ARGS="--point-budget-min 150"
 bench: $(VENV)/.stamp-dev
-	$(BIN)/python benchmarks/core.py
+	$(BIN)/python benchmarks/core.py $(ARGS)
 
 bench-peers: $(VENV)/.stamp-bench
-	$(BIN)/python benchmarks/peers.py --all
+	$(BIN)/python benchmarks/peers.py --points scifact,arxiv-75k $(ARGS)
+
+bench-peers-1m: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/peers.py --points arxiv-1m $(ARGS)
+
+bench-effort: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/equal_effort.py $(ARGS)
+
+bench-ingest: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/ingest_add.py $(ARGS)
+
+bench-concurrent: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/search_during_ingest.py $(ARGS)
+
+bench-coldstart: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/cold_start.py $(ARGS)
+
+bench-all: bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart
+
+# smoke runs of every benchmark (small data, few repetitions) into a scratch folder; BENCHMARKS.md untouched
+SMOKE ?= /tmp/vecnest-bench-smoke
+bench-smoke: $(VENV)/.stamp-bench
+	mkdir -p $(SMOKE)
+	$(BIN)/python benchmarks/peers.py --quick --systems vecnest,vecnest-hnsw,faiss-hnsw-fp16,faiss-flat,hnswlib --out-dir $(SMOKE) --no-report
+	$(BIN)/python benchmarks/equal_effort.py --quick --out $(SMOKE)/equal-effort.json --no-report
+	$(BIN)/python benchmarks/ingest_add.py --quick --out $(SMOKE)/ingest-add.json --no-report
+	$(BIN)/python benchmarks/search_during_ingest.py --quick --out $(SMOKE)/search-during-ingest.json --no-report
+	$(BIN)/python benchmarks/cold_start.py --quick --out $(SMOKE)/cold-start.json --no-report
+	$(BIN)/python benchmarks/report.py --results $(SMOKE) --out $(SMOKE)/BENCHMARKS.md
 
 clean:
 	rm -rf .demo .pytest_cache .hypothesis

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _stats import latency_summary  # noqa: F401 - re-exported for the core benchmark
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -87,23 +88,8 @@ def require_files(paths: list[Path]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# statistics
+# statistics (latency_summary lives with the harness's other statistics in _stats)
 # ---------------------------------------------------------------------------------------------
-
-
-def latency_summary(seconds: list[float] | np.ndarray) -> dict[str, float]:
-    """p50/p95/p99/mean in milliseconds and QPS (queries / summed latency) of per-call times."""
-    arr = np.asarray(seconds, dtype=np.float64)
-    ms = arr * 1e3
-    return {
-        "n": int(arr.size),
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-        "mean_ms": float(ms.mean()),
-        "max_ms": float(ms.max()),
-        "qps": float(arr.size / arr.sum()) if arr.sum() > 0 else float("inf"),
-    }
 
 
 def median(values: list[float]) -> float:

@@ -34,15 +34,14 @@ import numpy as np
 from _common import (
     RESULTS_DIR,
     beir_doc_text,
-    command_line,
     default_shared_dir,
     load_embeddings,
-    machine_info,
     read_jsonl,
     read_qrels,
     require_files,
     write_json,
 )
+from _provenance import provenance
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -234,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {
         "benchmark": "core",
         "title": TITLE,
-        "command": command_line(),
-        "machine": machine_info(),
+        "provenance": provenance(),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     started = time.perf_counter()

@@ -46,30 +46,61 @@ def prepare(name: str, shared: Path, out: Path, *, n_queries: int, seed: int, ta
     """Write (or reuse) the folder of scale point ``name``; return its ``meta.json``."""
     meta_path = out / "meta.json"
     key = {"format": DATA_FORMAT, "name": name, "n_queries": n_queries, "seed": seed, "target_1m": target_1m if name == "arxiv-1m" else None}
+    meta = None
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("key") == key and (out / "base.npy").is_file():
             log(f"{name}: reusing cached vectors in {out}")
-            return meta
-    out.mkdir(parents=True, exist_ok=True)
-    if name == "scifact":
-        meta = _scifact(shared, out)
-    elif name == "arxiv-75k":
-        meta = _arxiv_titles(shared, out, n_queries, seed)
-    elif name == "arxiv-1m":
-        meta = _arxiv_chunks(shared, out, n_queries, seed, target_1m, start_task, log)
-    else:
-        raise ValueError(f"unknown scale point {name!r}")
-    meta["key"] = key
-    if (out / "cols.npz").is_file():
-        cols = load_columns(out)
-        meta["workloads"] = {w: {**spec, "n_match": int(cols.mask(spec["pred"]).sum())} for w, spec in WORKLOADS.items()}
-        for spec in meta["workloads"].values():
-            spec["selectivity"] = spec["n_match"] / meta["n"]
-    else:
-        meta["workloads"] = {}
-    meta_path.write_text(json.dumps(meta, indent=1))
+        else:
+            meta = None
+    if meta is None:
+        out.mkdir(parents=True, exist_ok=True)
+        if name == "scifact":
+            meta = _scifact(shared, out)
+        elif name == "arxiv-75k":
+            meta = _arxiv_titles(shared, out, n_queries, seed)
+        elif name == "arxiv-1m":
+            meta = _arxiv_chunks(shared, out, n_queries, seed, target_1m, start_task, log)
+        else:
+            raise ValueError(f"unknown scale point {name!r}")
+        meta["key"] = key
+        meta_path.write_text(json.dumps(meta, indent=1))
+    meta["workloads"] = measure_workloads(out, meta["n"])
     return meta
+
+
+def measure_workloads(folder: Path, n: int) -> dict[str, Any]:
+    """Every workload of :data:`WORKLOADS` with its match count and selectivity measured on the
+    indexed rows of ``folder`` (``{}`` for a point without attributes). Measured on every run, so
+    a changed predicate never meets a cached selectivity."""
+    if not (folder / "cols.npz").is_file():
+        return {}
+    cols = load_columns(folder)
+    out = {}
+    for w, spec in WORKLOADS.items():
+        hit = int(cols.mask(spec["pred"]).sum())
+        out[w] = {**spec, "n_match": hit, "selectivity": hit / n}
+    return out
+
+
+def subset(folder: Path, meta: dict[str, Any], n: int, dest: Path, *, seed: int) -> tuple[Path, dict[str, Any]]:
+    """A random ``n``-row subset of a point (same queries, same attributes): the smoke point."""
+    dest.mkdir(parents=True, exist_ok=True)
+    rows = np.sort(np.random.default_rng(seed).choice(meta["n"], size=n, replace=False))
+    np.save(dest / "base.npy", np.load(folder / "base.npy")[rows])
+    np.save(dest / "queries.npy", np.load(folder / "queries.npy"))
+    with np.load(folder / "cols.npz") as npz:
+        z = {f: npz[f] for f in npz.files}
+    ind, all_values = z["cat_indptr"], z["cat_values"]
+    lens = ind[rows + 1] - ind[rows]
+    values = np.concatenate([all_values[ind[r] : ind[r + 1]] for r in rows.tolist()])
+    cols = {f: a[rows] for f, a in z.items() if not f.startswith("cat_")}
+    np.savez(dest / "cols.npz", **cols, cat_values=values, cat_indptr=np.concatenate([[0], np.cumsum(lens)]))
+    sub = {k: v for k, v in meta.items() if k != "workloads"}
+    sub.update({"n": n, "name": f"{meta['name']}-subset-{n}", "vectors": meta["vectors"] + f" (a random {n:,} of the indexed rows, seed {seed})", "key": {"format": DATA_FORMAT, "subset": n, "seed": seed}})
+    (dest / "meta.json").write_text(json.dumps(sub))
+    sub["workloads"] = measure_workloads(dest, n)
+    return dest, sub
 
 
 def load_columns(folder: Path) -> Columns:

@@ -32,26 +32,37 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         "target": 0.001,
         "pred": ["and", ["contains", "categories", "cs.LG"], ["gte", "n_authors", 30]],
         "text": '"cs.LG" in categories AND n_authors >= 30',
+        "kind": "list membership AND integer range",
     },
     "sel_1%": {
         "target": 0.01,
         "pred": ["and", ["contains", "categories", "cs.RO"], ["eq", "year", 2026]],
         "text": '"cs.RO" in categories AND year == 2026',
+        "kind": "list membership AND integer equality",
     },
-    "sel_10%": {
-        "target": 0.10,
-        "pred": ["gte", "n_authors", 10],
-        "text": "n_authors >= 10",
+    "sel_2%": {
+        "target": 0.02,
+        "pred": ["eq", "primary_category", "cs.IT"],
+        "text": 'primary_category == "cs.IT"',
+        "kind": "string equality",
+    },
+    "sel_15%": {
+        "target": 0.15,
+        "pred": ["contains", "categories", "cs.LG"],
+        "text": '"cs.LG" in categories',
+        "kind": "list membership",
     },
     "sel_50%": {
         "target": 0.50,
         "pred": ["and", ["gte", "listing_date", "2025-07-01"], ["lt", "listing_date", "2026-04-01"]],
         "text": '"2025-07-01" <= listing_date < "2026-04-01"',
+        "kind": "date-string range",
     },
     "sel_100%": {
         "target": 1.0,
         "pred": ["gte", "year", 2025],
         "text": "year >= 2025 (true for every row: measures the cost of the filter machinery)",
+        "kind": "integer range matching every row",
     },
 }
 

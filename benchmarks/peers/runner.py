@@ -1,10 +1,6 @@
-"""Parent side: workers, ground truth, the interleaved query schedule, and the numbers.
+"""Parent side: worker processes, exact ground truth and per-query metrics.
 
-Interleaving: a workload's queries are cut into chunks; for every chunk, each (system, knob) task
-runs it in turn, the starting task rotating from chunk to chunk, one query at a time, so load from
-other processes on the machine falls on every system alike. Each task has a time budget per
-workload (summed query latency); a slow system stops early and its figures cover the queries it
-ran (their number is reported).
+The query schedule (effort sweep, interleaved timed repetitions) is in :mod:`peers.schedule`.
 """
 
 from __future__ import annotations
@@ -12,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +20,6 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 K = 10
-RECALL_TARGET = 0.95
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,6 +47,9 @@ class Worker:
                 "MKL_NUM_THREADS": "1",
                 "RAYON_NUM_THREADS": "1",
                 "LANCE_CPU_THREADS": "1",
+                # LanceDB logs a deprecation warning per query at the default level: that I/O
+                # would land inside its timed queries
+                "LANCE_LOG": "error",
                 "OMP_WAIT_POLICY": "PASSIVE",
                 "TOKENIZERS_PARALLELISM": "false",
                 "ANONYMIZED_TELEMETRY": "False",
@@ -60,6 +59,7 @@ class Worker:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
+        # its own process group: a library's helper processes (Milvus Lite's server) go with it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "peers.worker"],
             stdin=subprocess.PIPE,
@@ -67,6 +67,7 @@ class Worker:
             stderr=self._log,
             cwd=str(BENCH_DIR),
             env=env,
+            start_new_session=True,
         )
 
     def request(self, cmd: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
@@ -104,9 +105,14 @@ class Worker:
         self._log.close()
 
     def kill(self) -> None:
+        """Stop the worker and whatever it started (its process group, whose id is its pid)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+        self.proc.wait()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,22 +151,6 @@ def recall_at_k(found: list[int], truth: list[int], k: int = K) -> float | None:
     return len(set(found[:k]) & set(truth[:k])) / len(truth[:k])
 
 
-def summarize(lat: list[float], ids: list[list[int]], truth: list[list[int]], query_idx: list[int]) -> dict[str, Any]:
-    """Recall@10, QPS and latency percentiles of one task."""
-    lat_a = np.asarray(lat, dtype=np.float64)
-    recalls = [recall_at_k(f, truth[i]) for f, i in zip(ids, query_idx, strict=True)]
-    recalls = [r for r in recalls if r is not None]
-    return {
-        "n_queries": int(len(lat_a)),
-        "recall": float(np.mean(recalls)) if recalls else None,
-        "qps": float(len(lat_a) / lat_a.sum()) if lat_a.sum() > 0 else None,
-        "p50_ms": float(np.percentile(lat_a, 50) * 1e3),
-        "p95_ms": float(np.percentile(lat_a, 95) * 1e3),
-        "mean_ms": float(lat_a.mean() * 1e3),
-        "short_results": int(sum(1 for f, i in zip(ids, query_idx, strict=True) if len(f) < min(K, len(truth[i])))),
-    }
-
-
 def ndcg_at_10(ids: list[list[int]], query_idx: list[int], doc_ids: list[str], query_ids: list[str], qrels_path: Path) -> float | None:
     """nDCG@10 with ranx (scores = 10 − rank, so only the order counts)."""
     from ranx import Qrels, Run, evaluate
@@ -177,87 +167,3 @@ def ndcg_at_10(ids: list[list[int]], query_idx: list[int], doc_ids: list[str], q
         return None
     qr = Qrels({q: qrels[q] for q in run})
     return float(evaluate(qr, Run(run), "ndcg@10"))
-
-
-# ---------------------------------------------------------------------------------------------
-# the interleaved schedule
-# ---------------------------------------------------------------------------------------------
-
-
-def run_interleaved(
-    workers: dict[str, Worker],
-    tasks: list[tuple[str, dict[str, Any]]],
-    query_idx: list[int],
-    *,
-    workload: str | None,
-    pred: Any,
-    chunk: int,
-    budget_s: float,
-    min_queries: int,
-    advance: Callable[[int], None],
-    on_error: Callable[[str, str], None],
-) -> dict[int, dict[str, Any]]:
-    """Run every task over the queries, interleaved chunk by chunk. Returns per task index the
-    latencies and result ids (and an error, if its worker failed)."""
-    state = {t: {"lat": [], "ids": [], "q": [], "spent": 0.0, "error": None, "first_ms": None} for t in range(len(tasks))}
-    # one untimed warm-up query per task: first-use work (a system loading an index, a filter
-    # column or a segment lazily) is reported as first_ms instead of being spread over the
-    # timed queries, for every system alike
-    for t, (name, knob) in enumerate(tasks):
-        try:
-            resp = workers[name].request({"op": "search", "knob": knob, "workload": workload, "pred": pred, "queries": query_idx[:1], "k": K}, timeout=max(600.0, budget_s * 4))
-        except WorkerError as exc:
-            state[t]["error"] = str(exc)
-            on_error(name, str(exc))
-            continue
-        if resp.get("ok"):
-            state[t]["first_ms"] = float(resp["lat"][0]) * 1e3
-    chunks = [query_idx[s : s + chunk] for s in range(0, len(query_idx), chunk)]
-    for ci, qs in enumerate(chunks):
-        order = list(range(len(tasks)))
-        shift = ci % max(1, len(order))
-        order = order[shift:] + order[:shift]
-        for t in order:
-            st = state[t]
-            name, knob = tasks[t]
-            if st["error"] or (st["spent"] >= budget_s and len(st["q"]) >= min_queries):
-                advance(len(qs))
-                continue
-            try:
-                resp = workers[name].request({"op": "search", "knob": knob, "workload": workload, "pred": pred, "queries": qs, "k": K}, timeout=max(600.0, budget_s * 4))
-            except WorkerError as exc:
-                st["error"] = str(exc)
-                on_error(name, str(exc))
-                advance(len(qs))
-                continue
-            if not resp.get("ok"):
-                st["error"] = resp.get("error", "unknown error")
-                on_error(name, st["error"])
-            else:
-                st["lat"] += resp["lat"]
-                st["ids"] += resp["ids"]
-                st["q"] += qs
-                st["spent"] += float(sum(resp["lat"]))
-            advance(len(qs))
-    return state
-
-
-def operating_knob(rows: list[dict[str, Any]], system: str) -> dict[str, Any]:
-    """The knob a filtered workload uses: the first of the system's sweep (its order is the
-    library's default first for vecnest, else increasing effort) whose unfiltered recall@10 is at
-    least ``RECALL_TARGET``; else the one with the best recall."""
-    mine = [r for r in rows if r["system"] == system and r.get("recall") is not None]
-    if not mine:
-        return {}
-    for r in mine:
-        if r["recall"] >= RECALL_TARGET:
-            return r["knob"]
-    return max(mine, key=lambda r: r["recall"])["knob"]
-
-
-def knob_label(knob: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in knob.items()) or "default"
-
-
-def now() -> float:
-    return time.perf_counter()

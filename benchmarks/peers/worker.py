@@ -1,14 +1,24 @@
-"""The subprocess that hosts one system, so its memory is measured alone.
+"""The subprocess that hosts one system, so its time and memory are its own.
 
 Run as ``python -m peers.worker`` with ``benchmarks/`` on ``PYTHONPATH``. It reads one JSON
 command per line on stdin and answers one JSON line on a private copy of the original stdout;
 fd 1 is pointed at stderr so that whatever a library prints cannot corrupt the protocol.
 
+A system lives in two processes: a *build* worker (``build``: ingest + index, store left on disk,
+then ``quit``) and a fresh *serve* worker (``open``, then the queries). Memory is measured the
+same way in both for every system (:mod:`_memory`: PSS / USS / RSS of the worker and its children,
+file-backed pages of mapped files included), against a baseline taken after the library was
+imported and the queries and attribute columns were loaded. Systems that cannot be reopened
+(``reopenable = False``) serve from the build worker.
+
 Commands::
 
     {"op": "build", "system": NAME, "data": DIR, "work": DIR, "threads": N, "disk_sample": bool}
-    {"op": "search", "knob": {...}, "workload": NAME | null, "pred": P | null, "queries": [i, ...], "k": 10}
-    {"op": "explain", "knob": {...}, "workload": NAME, "pred": P, "query": i, "k": 10}
+    {"op": "open", "system": NAME, "data": DIR, "work": DIR}
+    {"op": "search", "knob": {...}, "workload": NAME | null, "pred": P | null, "queries": [i, ...],
+     "k": 10, "budget_s": float | null, "min_queries": int, "max_s": float | null}
+    {"op": "explain", "knob": {...}, "workload": NAME, "pred": P, "queries": [i, ...], "k": 10}
+    {"op": "memory"}
     {"op": "quit"}
 """
 
@@ -17,7 +27,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import sys
 import time
 import traceback
@@ -26,19 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_bytes() -> int:
-    """Current resident set size of this process."""
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * PAGE
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (``ru_maxrss``)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from _memory import PeakSampler, delta, tree_memory
 
 
 def versions(dists: tuple[str, ...]) -> dict[str, str | None]:
@@ -56,74 +53,83 @@ class Host:
         self.system: Any = None
         self.queries: np.ndarray | None = None
         self.filters: dict[str, Any] = {}
+        self.baseline: dict[str, int] | None = None
 
-    def build(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        from peers.data import load_columns, metadata_records
+    def _prepare(self, cmd: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+        """Import the library, load the queries and columns; the memory baseline is taken here."""
+        from peers.data import load_columns
         from peers.systems import Unsupported, load
 
-        rss_start = rss_bytes()
         cls = load(cmd["system"])
         try:
             cls.check()
         except (ImportError, Unsupported, OSError) as exc:
-            return {"ok": False, "status": "unavailable", "error": f"{type(exc).__name__}: {exc}", "versions": versions(cls.distributions)}
-        rss_import = rss_bytes()
+            return cls, {"ok": False, "status": "unavailable", "error": f"{type(exc).__name__}: {exc}", "versions": versions(cls.distributions)}
         data = Path(cmd["data"])
-        meta = json.loads((data / "meta.json").read_text())
-        base = np.load(data / "base.npy")
+        self.meta = json.loads((data / "meta.json").read_text())
         self.queries = np.load(data / "queries.npy")
-        has_cols = (data / "cols.npz").is_file()
-        cols = load_columns(data) if has_cols else None
-        metas = metadata_records(data) if (has_cols and cls.needs_metas) else None
+        self.cols = load_columns(data) if (data / "cols.npz").is_file() else None
         work = Path(cmd["work"])
         work.mkdir(parents=True, exist_ok=True)
-        system = cls(work, int(meta["dim"]), int(meta["n"]), int(cmd["threads"]))
+        self.system = cls(work, int(self.meta["dim"]), int(self.meta["n"]), int(cmd.get("threads", 1)))
         gc.collect()
-        rss_base = rss_bytes()
-        t0 = time.perf_counter()
-        info = system.build(base, metas, cols)
-        build_s = time.perf_counter() - t0
-        rss_built = rss_bytes()
-        peak = peak_rss_bytes()
-        if "faiss" in sys.modules:  # builds may use OpenMP threads; queries run on one
-            sys.modules["faiss"].omp_set_num_threads(1)
+        self.baseline = tree_memory()
+        return cls, None
+
+    def build(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        from peers.data import metadata_records
+
+        cls, err = self._prepare(cmd)
+        if err:
+            return err
+        data = Path(cmd["data"])
+        base = np.load(data / "base.npy")
+        metas = metadata_records(data) if (self.cols is not None and cls.needs_metas) else None
+        gc.collect()
+        before = tree_memory()  # the input arrays are loaded: the build's own memory is above this
+        with PeakSampler() as peak:
+            t0 = time.perf_counter()
+            info = self.system.build(base, metas, self.cols)
+            build_s = time.perf_counter() - t0
+        after = tree_memory()
         out: dict[str, Any] = {}
-        if cmd.get("disk_sample") and hasattr(system, "disk_sample"):
-            out["disk_sample"] = system.disk_sample(base, metas)
-        input_bytes = int(base.nbytes)
+        if cmd.get("disk_sample") and hasattr(self.system, "disk_sample"):
+            out["disk_sample"] = self.system.disk_sample(base, metas)
         del base, metas
         gc.collect()
-        self.system = system
-        system.set_knob({})
-        system.search(self.queries[0], 10, system.prepare_filter(None))
-        rss_steady = rss_bytes()
-        self.filters = {}
+        if "faiss" in sys.modules:  # builds may use OpenMP threads; queries run on one
+            sys.modules["faiss"].omp_set_num_threads(1)
         return {
             "ok": True,
             "status": "ok",
             "build_s": build_s,
-            "memory": {
-                "rss_start": rss_start,
-                "rss_after_import": rss_import,
-                "rss_before_build": rss_base,
-                "rss_after_build": rss_built,
-                "peak_rss": peak,
-                "build_delta": rss_built - rss_base,
-                "peak_delta": peak - rss_base,
-                "steady_delta": rss_steady - rss_base + input_bytes,
-                "input_bytes": input_bytes,
+            "memory_build": {
+                "held_after_build": delta(after, before),
+                "peak_rss_above_inputs": max(0, peak.peak - before["rss"]),
+                "note": "peak RSS of the build process and its children (sampled every 50 ms) above their RSS with the input arrays loaded",
             },
-            "disk_bytes": system.disk_bytes(),
-            "settings": system.settings(),
-            "knobs": system.knobs(),
+            "disk_bytes": self.system.disk_bytes(),
+            "settings": self.system.settings(),
+            "knobs": self.system.knobs(),
+            "knob_name": cls.knob_name,
             "exact": bool(cls.exact),
             "supports_filter": bool(cls.supports_filter),
+            "reopenable": bool(cls.reopenable),
             "filter_note": cls.filter_note,
             "family": cls.family,
             "info": info,
             "versions": versions(cls.distributions),
             **out,
         }
+
+    def open(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        cls, err = self._prepare(cmd)
+        if err:
+            return err
+        t0 = time.perf_counter()
+        info = self.system.open(self.cols)
+        open_s = time.perf_counter() - t0
+        return {"ok": True, "open_s": open_s, "info": info, "memory_after_open": delta(tree_memory(), self.baseline)}
 
     def _filter(self, workload: str | None, pred: Any) -> Any:
         key = workload or ""
@@ -132,27 +138,49 @@ class Host:
         return self.filters[key]
 
     def search(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Timed searches, one query at a time; stops early once ``budget_s`` of summed latency is
+        spent and at least ``min_queries`` were answered, or — for very slow systems — once
+        ``max_s`` is spent and at least 5 were."""
         system, queries = self.system, self.queries
         k = int(cmd.get("k", 10))
         flt = self._filter(cmd.get("workload"), cmd.get("pred"))
         system.set_knob(cmd.get("knob") or {})
-        lat, ids = [], []
+        system.ready(flt)
+        budget = cmd.get("budget_s")
+        min_q = int(cmd.get("min_queries", 0))
+        cap = cmd.get("max_s")
+        lat, ids, done = [], [], []
+        spent = 0.0
         perf = time.perf_counter
         for i in cmd["queries"]:
             q = queries[i]
             t0 = perf()
             res = system.search(q, k, flt)
-            lat.append(perf() - t0)
+            dt = perf() - t0
+            lat.append(dt)
             ids.append(res.tolist())
-        return {"ok": True, "lat": lat, "ids": ids}
+            done.append(i)
+            spent += dt
+            if budget is not None and spent >= budget and len(done) >= min_q:
+                break
+            if cap is not None and spent >= cap and len(done) >= 5:
+                break
+        return {"ok": True, "lat": lat, "ids": ids, "queries": done}
 
     def explain(self, cmd: dict[str, Any]) -> dict[str, Any]:
         fn = getattr(self.system, "explain", None)
         if fn is None:
-            return {"ok": True, "plan": None}
+            return {"ok": True, "plans": None}
         self.system.set_knob(cmd.get("knob") or {})
         flt = self._filter(cmd.get("workload"), cmd.get("pred"))
-        return {"ok": True, "plan": fn(self.queries[int(cmd["query"])], int(cmd.get("k", 10)), flt)}
+        k = int(cmd.get("k", 10))
+        return {"ok": True, "plans": [fn(self.queries[int(i)], k, flt) for i in cmd["queries"]]}
+
+    def memory(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Memory held now above the baseline (after the timed queries: the steady state)."""
+        gc.collect()
+        now = tree_memory()
+        return {"ok": True, "memory": delta(now, self.baseline or now), "absolute": now}
 
 
 def main() -> int:
@@ -169,7 +197,7 @@ def main() -> int:
                 try:
                     host.system.close()
                 except Exception:  # noqa: BLE001 - closing is best effort
-                    pass
+                    traceback.print_exc()
             proto.write(json.dumps({"ok": True}) + "\n")
             break
         try:

@@ -1,8 +1,13 @@
 """Milvus Lite (``pymilvus`` + ``milvus-lite``): ``MilvusClient("file.db")``, an explicit schema
 (INT64 primary key, FLOAT_VECTOR, scalar fields, ARRAY<VARCHAR> categories), an ``HNSW`` index
-(``M=16``, ``efConstruction=200``, metric ``IP``; Milvus Lite 3.x builds HNSW with faiss in the
-background, so the build ends when ``describe_index`` reports every row indexed), knob ``ef``,
-filters as Milvus boolean expressions.
+with vecnest's graph parameters (``M=32``, ``efConstruction=128``, metric ``IP``; Milvus Lite
+builds it in the background, so the build ends when ``describe_index`` reports every row
+indexed), knob ``ef`` (``search_params``), filters as Milvus boolean expressions with numeric
+dates. The store is reopened by a fresh process (``MilvusClient(file)`` + ``load_collection``);
+its memory includes the Milvus Lite server process the client starts.
+
+CHANGES (issue 11): graph parameters 32/128 (were 16/200); ef grid shared with every graph index,
+swept per workload; reopened for serving.
 """
 
 from __future__ import annotations
@@ -13,16 +18,17 @@ from typing import Any
 import numpy as np
 
 from peers.predicates import Columns, Pred, to_milvus_expr
-from peers.systems import System
+from peers.systems import EF_GRID, HNSW_EF_CONSTRUCTION, HNSW_M, System
 
 BATCH = 5_000
-HNSW = {"M": 16, "efConstruction": 200}
+HNSW = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
 
 
 class MilvusLite(System):
     name = "milvus-lite"
     family = "milvus"
     distributions = ("pymilvus", "milvus-lite")
+    knob_name = "ef"
     filter_note = 'filter="array_contains(categories, \\"cs.LG\\") and n_authors >= 30"; dates via date_int'
 
     @classmethod
@@ -36,7 +42,7 @@ class MilvusLite(System):
             "index": {"index_type": "HNSW", "metric_type": "IP", "params": dict(HNSW)},
             "insert": f"client.insert(rows) in batches of {BATCH:,}",
             "query": "client.search(data=[q], limit=10, filter=expr, search_params={'params': {'ef': ef}}, output_fields=[])",
-            "knob": "ef",
+            "knob": f"ef, grid {list(EF_GRID)} (at least k)",
         }
 
     def build(self, base: np.ndarray, metas: list[dict[str, Any]] | None, cols: Columns | None) -> dict[str, Any]:
@@ -76,8 +82,15 @@ class MilvusLite(System):
         self.client.load_collection("bench")
         return {"describe_index": {k: v for k, v in info.items() if isinstance(v, (int, str, float))}}
 
+    def open(self, cols: Columns | None) -> dict[str, Any]:
+        from pymilvus import MilvusClient
+
+        self.client = MilvusClient(str(self.workdir / "milvus.db"))
+        self.client.load_collection("bench")
+        return {"open": "MilvusClient(file).load_collection"}
+
     def knobs(self) -> list[dict[str, Any]]:
-        return [{"ef": v} for v in (16, 32, 64, 128, 256)]
+        return [{"ef": v} for v in EF_GRID]
 
     def prepare_filter(self, pred: Pred | None) -> Any:
         return to_milvus_expr(pred) if pred else ""

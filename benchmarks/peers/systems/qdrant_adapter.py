@@ -5,7 +5,12 @@ it for development and small collections).
 Queries run on ``QdrantClient(":memory:")``: with ``QdrantClient(path=…)`` the client persists
 every point with its own SQLite commit (≈20 ms each on this disk, so 74k points ≈ 25 minutes),
 while searching runs the very same code. The on-disk ingest rate is measured on a sample
-(``disk_sample``) and reported beside the in-memory build.
+(``disk_sample``) and reported beside the in-memory build. An in-memory client cannot be reopened,
+so Qdrant serves its queries from the build process (its memory is measured there, after the
+input arrays are released).
+
+CHANGES (issue 11): none to the method (local mode has no index or knob to tune); memory now
+measured as PSS/USS like every other system.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class QdrantLocal(System):
     family = "qdrant"
     distributions = ("qdrant-client",)
     exact = True
+    reopenable = False
     filter_note = "query_filter=Filter(must=[FieldCondition(match=MatchValue | range=Range)]), evaluated in Python per point; dates via date_int"
 
     @classmethod

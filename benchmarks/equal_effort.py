@@ -1,0 +1,289 @@
+"""vecnest against the raw FAISS call on the same HNSW graph, at the same effort.
+
+    .venv/bin/python benchmarks/equal_effort.py            # ~4 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/equal_effort.py --quick    # smoke: 10k rows, 100 queries, 2 reps
+
+On the 75k arXiv title vectors, in one process, one thread, interleaved query by query
+(vecnest then FAISS for one query, FAISS then vecnest for the next, for every repetition):
+
+1. **Façade overhead** (unfiltered): ``col.search(q, k=10, ef_search=E, include=())`` against
+   ``index.search_c`` with cached ``SearchParametersHNSW(efSearch=E)`` on the same graph.
+   Overhead = median(vecnest) / median(FAISS) − 1; issue target ≤ 10 %.
+2. **Equal-effort filtered cost** at 15 % and 50 % selectivity (and the other points): vecnest
+   forced to ``strategy="ann_filtered", ef_search=E`` against FAISS with the same cached filter
+   bitmap (``IDSelectorBitmap``) in cached ``SearchParametersHNSW(efSearch=E, sel=…)``, over the
+   ef grid. Cost ratio = median(vecnest) / median(FAISS); issue target ≤ 1.1× at 15–50 %. The
+   distance computations of both (vecnest's plan, FAISS's ``hnsw_stats``) show whether extra
+   time is extra graph work or overhead.
+3. **Default effort**: per workload, the effort vecnest's calibrated default uses (its plan)
+   against the least effort of the grid whose recall@10 reaches 0.95 on that workload; issue
+   target: at most one grid step above.
+
+The graph: vecnest's own index file, read with ``faiss.read_index`` (labels = slots = row
+numbers, as rows are added in order) when exactly one ``*.faiss`` file is in the store; else a
+FAISS ``IndexHNSWSQ(fp16, M=32, efConstruction=128)`` built on the same rows in the same order
+(recorded in the result). Writes ``benchmarks/results/equal-effort.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _arxiv import CACHE, Point, build_store, load_point
+from _cli import Session, common_args, save
+from _provenance import provenance
+from _stats import Verdict, overshoot_steps, pick_effort, ratio_of_medians, verdict
+from rich.table import Table
+
+from peers.runner import ground_truth, recall_at_k
+from peers.systems import EF_GRID
+
+K = 10
+OVERHEAD_GOAL = 1.10  # vecnest / raw FAISS, unfiltered
+EQUAL_EFFORT_GOAL = 1.10  # vecnest / raw FAISS, filtered, at 15-50 %
+GOAL_WORKLOADS = ("sel_15%", "sel_50%")
+ALL_WORKLOADS = ("unfiltered", "sel_0.1%", "sel_1%", "sel_2%", "sel_15%", "sel_50%", "sel_100%")
+RECALL_TARGET = 0.95
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(p, "equal-effort.json", "10k rows, 100 queries, 2 repetitions")
+    p.add_argument("--reps", type=int, default=5, help="repetitions over the queries (default 5)")
+    p.add_argument("--queries", type=int, default=500)
+    p.add_argument("--efs", default="16,32,64,128,256", help="ef_search values of the equal-effort comparison (default 16,32,64,128,256)")
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# the raw index
+# ---------------------------------------------------------------------------------------------
+
+
+def raw_index(store: Path, point: Point) -> tuple[Any, str]:
+    """vecnest's own HNSW file read by FAISS, or an equivalent FAISS index built here."""
+    import faiss
+
+    files = sorted(store.rglob("*.faiss"))
+    if len(files) == 1:
+        try:
+            index = faiss.read_index(str(files[0]))
+            if index.ntotal == point.n:
+                return index, f"vecnest's own index file ({files[0].name}) read with faiss.read_index: the identical graph"
+        except RuntimeError:
+            pass
+    faiss.omp_set_num_threads(1)
+    index = faiss.IndexHNSWSQ(point.base.shape[1], faiss.ScalarQuantizer.QT_fp16, 32, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 128
+    index.add(point.base)
+    return index, f"rebuilt: IndexHNSWSQ(fp16, M=32, efConstruction=128) on the same rows in the same order ({len(files)} index files found in the store)"
+
+
+class RawFaiss:
+    """The raw call: ``search_c`` with cached parameters and a cached bitmap per workload."""
+
+    def __init__(self, index: Any) -> None:
+        import faiss
+
+        self.faiss = faiss
+        self.index = index
+        self._params: dict[tuple[str, int], Any] = {}
+        self._keep: dict[str, Any] = {}
+        self.dist = np.empty((1, K), dtype=np.float32)
+        self.labels = np.empty((1, K), dtype=np.int64)
+
+    def params(self, workload: str, mask: np.ndarray | None, ef: int) -> Any:
+        key = (workload, ef)
+        if key not in self._params:
+            f = self.faiss
+            if mask is None:
+                self._params[key] = f.SearchParametersHNSW(efSearch=ef)
+            else:
+                if workload not in self._keep:
+                    bits = np.packbits(mask, bitorder="little")
+                    self._keep[workload] = (bits, f.IDSelectorBitmap(len(bits), f.swig_ptr(bits)))
+                self._params[key] = f.SearchParametersHNSW(efSearch=ef, sel=self._keep[workload][1])
+        return self._params[key]
+
+    def search(self, q: np.ndarray, params: Any) -> np.ndarray:
+        f = self.faiss
+        self.index.search_c(1, f.swig_ptr(q), K, f.swig_ptr(self.dist), f.swig_ptr(self.labels), params)
+        return self.labels[0]
+
+    def ndis(self, queries: np.ndarray, params: Any) -> float:
+        """Mean distance computations per query (FAISS's ``hnsw_stats``)."""
+        stats = self.faiss.cvar.hnsw_stats
+        stats.reset()
+        for q in queries:
+            self.search(q, params)
+        return float(stats.ndis) / len(queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# measurement
+# ---------------------------------------------------------------------------------------------
+
+
+def paired(col: Any, raw: RawFaiss, point: Point, qidx: np.ndarray, workload: str, ef: int, reps: int, kw: dict[str, Any]) -> dict[str, Any]:
+    """Per-query latencies of vecnest and FAISS, interleaved query by query (ABBA)."""
+    where = point.where(workload)
+    params = raw.params(workload, point.mask(workload), ef)
+    q = point.queries
+    col.search(q[qidx[0]], k=K, where=where, include=(), ef_search=ef, **kw)  # warm both
+    raw.search(q[qidx[0]], params)
+    lat_v = np.full((reps, len(qidx)), np.nan)
+    lat_f = np.full((reps, len(qidx)), np.nan)
+    ids_v: list[list[int]] = []
+    ids_f: list[list[int]] = []
+    perf = time.perf_counter
+    for r in range(reps):
+        for j, i in enumerate(qidx.tolist()):
+            qv = q[i]
+            for side in ((0, 1) if (r + j) % 2 == 0 else (1, 0)):
+                t0 = perf()
+                if side == 0:
+                    hits = col.search(qv, k=K, where=where, include=(), ef_search=ef, **kw)
+                    lat_v[r, j] = perf() - t0
+                    if r == 0:
+                        ids_v.append([int(h.id) for h in hits])
+                else:
+                    lab = raw.search(qv, params)
+                    lat_f[r, j] = perf() - t0
+                    if r == 0:
+                        ids_f.append([int(x) for x in lab if x >= 0])
+    return {"lat_v": lat_v, "lat_f": lat_f, "ids_v": ids_v, "ids_f": ids_f}
+
+
+def _recall(ids: list[list[int]], truth: list[list[int]]) -> float:
+    vals = [recall_at_k(f, t) for f, t in zip(ids, truth, strict=True)]
+    vals = [v for v in vals if v is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _plans(col: Any, point: Point, qidx: np.ndarray, workload: str, **kw: Any) -> list[Any]:
+    return [col.search(point.queries[i], k=K, where=point.where(workload), include=(), explain=True, **kw).plan for i in qidx.tolist()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    efs = [int(x) for x in args.efs.split(",")]
+    reps = 2 if args.quick and args.reps == 5 else args.reps
+    n_queries = 100 if args.quick else args.queries
+    started = time.monotonic()
+    out: dict[str, Any] = {"benchmark": "equal-effort", "title": "Equal effort: vecnest vs the raw FAISS call on the same graph", "provenance": provenance(), "config": {"reps": reps, "queries": n_queries, "efs": efs, "quick": args.quick, "k": K}}
+    import vecnest
+
+    with Session() as ses:
+        point = load_point(args.shared.resolve(), ses.log, ses.start_task)
+        if args.quick:
+            point = point.subset(10_000)
+        qidx = np.arange(min(n_queries, len(point.queries)))
+        store = CACHE / "equal-effort" / "store"
+        adv = ses.start_task("build vecnest-hnsw store (bulk)", point.n)
+        out["build"] = build_store(store, point, index="hnsw", advance=adv)
+        index, how = raw_index(store, point)
+        out["graph"] = how
+        ses.log(how)
+        raw = RawFaiss(index)
+        db = vecnest.open(store, read_only=True)
+        col = db.get_collection("bench", model=None)
+        out["n"], out["n_queries"] = point.n, len(qidx)
+        truth = {w: ground_truth(point.base, point.queries[qidx], point.mask(w)) for w in ALL_WORKLOADS}
+        sel = {w: (float(point.mask(w).mean()) if w != "unfiltered" else 1.0) for w in ALL_WORKLOADS}
+        out["workloads"] = {w: {"selectivity": sel[w], "where": point.where(w)} for w in ALL_WORKLOADS}
+
+        # 3. default effort first (cheap, explains what the default does)
+        adv = ses.start_task("default effort vs needed (explain + recall per ef)", len(ALL_WORKLOADS) * (len(EF_GRID) + 1))
+        out["default_effort"] = {}
+        for w in ALL_WORKLOADS:
+            plans = _plans(col, point, qidx[:50], w)
+            adv(1)
+            used = [int(v) for p in plans for v in (p.knob or {}).values()]
+            strategies = sorted({str(p.strategy) for p in plans})
+            recalls = []
+            for ef in EF_GRID:
+                hits = [col.search(point.queries[i], k=K, where=point.where(w), include=(), ef_search=ef) for i in qidx.tolist()]
+                recalls.append(_recall([[int(h.id) for h in hs] for hs in hits], truth[w]))
+                adv(1)
+            default_hits = [col.search(point.queries[i], k=K, where=point.where(w), include=()) for i in qidx.tolist()]
+            entry: dict[str, Any] = {"strategies": strategies, "default_recall": _recall([[int(h.id) for h in hs] for hs in default_hits], truth[w]), "recall_by_ef": dict(zip(map(str, EF_GRID), recalls, strict=True))}
+            i = pick_effort(recalls, RECALL_TARGET)
+            if used and i is not None:
+                med = float(np.median(used))
+                steps = overshoot_steps(EF_GRID, EF_GRID[i], med)
+                entry.update({"used_median": med, "used_min": min(used), "used_max": max(used), "needed": EF_GRID[i], "steps_above": steps, "verdict": (Verdict.MET if steps <= 1 else Verdict.NOT_MET).value})
+            else:
+                entry.update({"verdict": "n/a", "why": "the default plan searched no index (exact scan)" if not used else f"no ef up to {EF_GRID[-1]} reached {RECALL_TARGET}"})
+            out["default_effort"][w] = entry
+
+        # 1. façade overhead, unfiltered
+        over_efs = sorted({*efs[:3], int(out["default_effort"]["unfiltered"].get("used_median") or 64)})
+        adv = ses.start_task(f"façade overhead: {len(over_efs)} ef × {reps} reps", len(over_efs))
+        out["overhead"] = []
+        for ef in over_efs:
+            m = paired(col, raw, point, qidx, "unfiltered", ef, reps, {})
+            sp = ratio_of_medians(m["lat_v"], m["lat_f"])
+            out["overhead"].append(_row("unfiltered", ef, m, sp, truth["unfiltered"], OVERHEAD_GOAL))
+            adv(1)
+
+        # 2. equal-effort filtered
+        wl = [w for w in ALL_WORKLOADS if w not in ("unfiltered", "sel_0.1%")]
+        adv = ses.start_task(f"equal effort, filtered: {len(wl)} workloads × {len(efs)} ef × {reps} reps", len(wl) * len(efs))
+        out["filtered"] = []
+        for w in wl:
+            for ef in efs:
+                m = paired(col, raw, point, qidx, w, ef, reps, {"strategy": "ann_filtered"})
+                sp = ratio_of_medians(m["lat_v"], m["lat_f"])
+                row = _row(w, ef, m, sp, truth[w], EQUAL_EFFORT_GOAL if w in GOAL_WORKLOADS else None)
+                plans = _plans(col, point, qidx[:30], w, ef_search=ef, strategy="ann_filtered")
+                row["vecnest_effort_used"] = sorted({int(v) for p in plans for v in (p.knob or {}).values()})
+                row["vecnest_distances_per_query"] = float(np.mean([p.candidates_visited for p in plans]))
+                row["faiss_distances_per_query"] = raw.ndis(point.queries[qidx[:30]], raw.params(w, point.mask(w), ef))
+                out["filtered"].append(row)
+                adv(1)
+        db.close()
+        out["duration_s"] = time.monotonic() - started
+        print_summary(ses, out)
+        save(ses, args.out, out, report=not args.no_report)
+    return 0
+
+
+def _row(workload: str, ef: int, m: dict[str, Any], sp: Any, truth: list[list[int]], goal: float | None) -> dict[str, Any]:
+    agree = float(np.mean([set(a) == set(b) for a, b in zip(m["ids_v"], m["ids_f"], strict=True)]))
+    return {
+        "workload": workload,
+        "ef": ef,
+        "vecnest_p50_ms": float(np.nanmedian(m["lat_v"]) * 1e3),
+        "faiss_p50_ms": float(np.nanmedian(m["lat_f"]) * 1e3),
+        "extra_us": float((np.nanmedian(m["lat_v"]) - np.nanmedian(m["lat_f"])) * 1e6),
+        "cost_ratio": sp.to_json() if sp else None,
+        "goal": goal,
+        "verdict": verdict(sp, goal, higher_is_better=False).value if goal else None,
+        "vecnest_recall": _recall(m["ids_v"], truth),
+        "faiss_recall": _recall(m["ids_f"], truth),
+        "same_top10_fraction": agree,
+    }
+
+
+def print_summary(ses: Session, out: dict[str, Any]) -> None:
+    t = Table(title="vecnest / raw FAISS on the same graph, same ef (cost ratio: ≤ 1.10 is the goal)")
+    for c in ("workload", "ef", "vecnest p50 ms", "FAISS p50 ms", "extra µs", "cost ratio [spread]", "verdict", "recall v / f", "same top-10"):
+        t.add_column(c, justify="left" if c in ("workload", "verdict") else "right")
+    for r in out["overhead"] + out["filtered"]:
+        sp = r["cost_ratio"] or {}
+        t.add_row(r["workload"], str(r["ef"]), f"{r['vecnest_p50_ms']:.3f}", f"{r['faiss_p50_ms']:.3f}", f"{r['extra_us']:.0f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", r["verdict"] or "", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", f"{r['same_top10_fraction']:.2f}")
+    ses.console.print(t)
+    t = Table(title="vecnest's default effort vs the least ef reaching recall 0.95 (goal: ≤ 1 step of the grid above)")
+    for c in ("workload", "strategies", "default recall", "effort used", "needed", "steps", "verdict"):
+        t.add_column(c)
+    for w, e in out["default_effort"].items():
+        t.add_row(w, ", ".join(e["strategies"]), f"{e['default_recall']:.3f}", str(e.get("used_median", "–")), str(e.get("needed", "–")), str(e.get("steps_above", "–")), e["verdict"])
+    ses.console.print(t)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

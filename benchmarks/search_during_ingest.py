@@ -1,0 +1,258 @@
+"""Search latency while another process ingests, against the same searches while it is idle.
+
+    .venv/bin/python benchmarks/search_during_ingest.py           # ~4 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/search_during_ingest.py --quick   # smoke: 20k rows, 2 × 6 s windows
+
+An HNSW collection holding half of the 74k arXiv title vectors (bulk-built beforehand) is opened
+by two processes: a **searcher** runs queries one after another for the whole run (held-out
+titles, alternating unfiltered and ``"cs.LG" in categories`` (15 %), vecnest's default effort),
+recording each query's start time and latency; a **writer** alternates idle and busy windows of
+equal length — idle: it sleeps; busy: plain ``add()`` calls of 1,000 rows (no ``bulk()``: every
+merge the engine does happens inside the window), rows cycling through the corpus under new ids.
+Each (idle, busy) pair is one repetition. Queries starting in the first ``--settle`` seconds of an
+idle window are left out (work a writer left behind is not "idle").
+
+Result: per query kind, the median-latency ratio idle / busy (= busy QPS / idle QPS) per
+repetition and pooled, with a bootstrap interval; issue target ≥ 0.5 (whole spread). Also the
+latency tails (p99, max) in each state and the writer's per-call latency. Writes
+``benchmarks/results/search-during-ingest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _arxiv import CACHE, build_store, load_point
+from _cli import Session, common_args, save
+from _provenance import provenance
+from _stats import latency_summary, ratio_unpaired, subtract_intervals, verdict, window_of
+from rich.table import Table
+
+GOAL = 0.5
+BATCH = 1_000
+KINDS = {"unfiltered": None, "sel_15%": {"categories": {"$contains": "cs.LG"}}}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(p, "search-during-ingest.json", "20k rows, 2 repetitions of 6 s windows")
+    p.add_argument("--reps", type=int, default=4, help="(idle, busy) window pairs (default 4)")
+    p.add_argument("--window-s", type=float, default=20.0, help="length of each window (default 20 s)")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds at the start of an idle window left out (default 1)")
+    p.add_argument("--child", choices=("searcher", "writer"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--first-row", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# ---------------------------------------------------------------------------------------------
+# the two processes
+# ---------------------------------------------------------------------------------------------
+
+
+def searcher(store: Path, t0: float, end: float, shared: Path) -> dict[str, Any]:
+    import vecnest
+
+    point = load_point(shared, lambda m: None, lambda label, total: (lambda n=1: None))
+    q = point.queries
+    kinds = list(KINDS.items())
+    db = vecnest.open(store, read_only=True)
+    col = db.get_collection("bench", model=None)
+    for i in range(20):  # warm-up before the clock starts
+        name, where = kinds[i % 2]
+        col.search(q[i % len(q)], k=10, where=where, include=())
+    while time.time() < t0:
+        time.sleep(0.01)
+    rec: list[tuple[float, float, int]] = []
+    i = 0
+    perf = time.perf_counter
+    base_wall, base_perf = time.time(), perf()
+    while True:
+        start = perf()
+        now = base_wall + (start - base_perf)
+        if now >= end:
+            break
+        name, where = kinds[i % 2]
+        col.search(q[i % len(q)], k=10, where=where, include=())
+        rec.append((now - t0, perf() - start, i % 2))
+        i += 1
+    db.close()
+    return {"queries": rec}
+
+
+def writer(store: Path, t0: float, reps: int, window: float, first_row: int, shared: Path) -> dict[str, Any]:
+    import vecnest
+
+    point = load_point(shared, lambda m: None, lambda label, total: (lambda n=1: None))
+    db = vecnest.open(store)
+    col = db.get_collection("bench", model=None)
+    calls: list[tuple[float, float]] = []
+    busy: list[tuple[float, float]] = []
+    row, serial = first_row, 0
+    for r in range(reps):
+        b_start, b_end = t0 + (2 * r + 1) * window, t0 + (2 * r + 2) * window
+        while time.time() < b_start:
+            time.sleep(0.005)
+        first = None
+        while time.time() < b_end:
+            idx = np.arange(row, row + BATCH) % point.n
+            ids = [f"w{serial}-{i}" for i in idx.tolist()]
+            s = time.time()
+            first = s if first is None else first
+            col.add(ids, vectors=point.base[idx], metadatas=[point.metas[i] for i in idx.tolist()])
+            calls.append((s - t0, time.time() - s))
+            row, serial = row + BATCH, serial + 1
+        busy.append(((first or b_start) - t0, time.time() - t0))
+    count = col.count()
+    db.close()
+    return {"calls": calls, "busy": busy, "rows_added": serial * BATCH, "final_count": count}
+
+
+def spawn(args: list[str], result: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A child process writing its result to ``result`` (a file: a pipe would fill up and block
+    the child while the parent waits) and its messages to ``log``."""
+    result.unlink(missing_ok=True)
+    with log.open("wb") as fh:
+        return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), *args, "--result", str(result)], stdout=subprocess.DEVNULL, stderr=fh)
+
+
+def collect(proc: subprocess.Popen[bytes], result: Path, log: Path, what: str) -> dict[str, Any]:
+    proc.wait(timeout=3600)
+    if proc.returncode != 0 or not result.is_file():
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}): {log.read_text(errors='replace').strip()[-2000:]}")
+    return json.loads(result.read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis
+# ---------------------------------------------------------------------------------------------
+
+
+def analyse(sr: dict[str, Any], wr: dict[str, Any], reps: int, window: float, settle: float) -> dict[str, Any]:
+    q = np.asarray(sr["queries"], dtype=np.float64)  # (n, 3): start, latency, kind
+    # a writer call may overrun into the next idle window (an add() blocked by a merge): idle is
+    # what is left of each scheduled idle window once every busy interval (+ settle) is removed
+    busy = [(float(b0), float(b1)) for b0, b1 in wr["busy"]]
+    edges = []
+    idle_s = []
+    for r in range(reps):
+        parts = subtract_intervals((2 * r * window + settle, (2 * r + 1) * window), [(b0, b1 + settle) for b0, b1 in busy])
+        idle_s.append(sum(e - s for s, e in parts))
+        edges += [(s, e, f"idle{r}") for s, e in parts]
+        edges.append((busy[r][0], busy[r][1], f"busy{r}"))
+    labels = window_of(q[:, 0], edges)
+    out: dict[str, Any] = {"kinds": {}, "idle_seconds_per_rep": idle_s, "busy_seconds_per_rep": [b1 - b0 for b0, b1 in busy]}
+    for k, name in enumerate(KINDS):
+        idle, busy = [], []
+        for r in range(reps):
+            sel_i = np.array([lab == f"idle{r}" for lab in labels]) & (q[:, 2] == k)
+            sel_b = np.array([lab == f"busy{r}" for lab in labels]) & (q[:, 2] == k)
+            if sel_i.any() and sel_b.any():  # a repetition whose idle window the writer overran entirely is left out
+                idle.append(q[sel_i, 1])
+                busy.append(q[sel_b, 1])
+        sp = ratio_unpaired(idle, busy) if idle else None  # idle latency / busy latency = busy QPS / idle QPS
+        out["kinds"][name] = {
+            "reps_used": len(idle),
+            "idle": latency_summary(np.concatenate(idle) if idle else []),
+            "busy": latency_summary(np.concatenate(busy) if busy else []),
+            "idle_per_rep": [latency_summary(x) for x in idle],
+            "busy_per_rep": [latency_summary(x) for x in busy],
+            "busy_over_idle_qps": sp.to_json() if sp else None,
+            "verdict": verdict(sp, GOAL, higher_is_better=True).value,
+        }
+    out["writer_calls"] = latency_summary([dt for _, dt in wr["calls"]])
+    out["rows_added"] = wr["rows_added"]
+    return out
+
+
+def plot(sr: dict[str, Any], wr: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    q = np.asarray(sr["queries"], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for b0, b1 in wr["busy"]:
+        ax.axvspan(b0, b1, color="tab:orange", alpha=0.15)
+    for k, name in enumerate(KINDS):
+        m = q[:, 2] == k
+        ax.plot(q[m, 0], q[m, 1] * 1e3, ".", markersize=1.5, alpha=0.5, label=f"search: {name}")
+    ax.plot([s + dt for s, dt in wr["calls"]], [dt * 1e3 for _, dt in wr["calls"]], "k^", markersize=4, label="add() of 1,000 rows (writer)")
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds (shaded: the writer is ingesting)")
+    ax.set_ylabel("latency, ms (log)")
+    ax.set_title("Search latency while another process ingests (shaded) and while it is idle", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, markerscale=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    shared = args.shared.resolve()
+    if args.quick:
+        args.reps, args.window_s = min(args.reps, 2), min(args.window_s, 6.0)
+    if args.child == "searcher":
+        args.result.write_text(json.dumps(searcher(args.store, args.t0, args.t0 + 2 * args.reps * args.window_s, shared)))
+        return 0
+    if args.child == "writer":
+        args.result.write_text(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, shared)))
+        return 0
+    started = time.monotonic()
+    with Session() as ses:
+        point = load_point(shared, ses.log, ses.start_task)
+        half = (20_000 if args.quick else point.n) // 2
+        store = CACHE / "search-during-ingest" / "store"
+        adv = ses.start_task(f"bulk-build the starting store ({half:,} rows)", half)
+        built = build_store(store, point, index="hnsw", rows=slice(0, half), advance=adv)
+        del point
+        t0 = time.time() + 15.0  # both processes load their data first
+        common = ["--store", str(store), "--t0", repr(t0), "--reps", str(args.reps), "--window-s", str(args.window_s), "--shared", str(shared)]
+        tmp = store.parent
+        s = spawn(["--child", "searcher", *common], tmp / "searcher.json", tmp / "searcher.log")
+        w = spawn(["--child", "writer", "--first-row", str(half), *common], tmp / "writer.json", tmp / "writer.log")
+        total = 15.0 + 2 * args.reps * args.window_s
+        adv = ses.start_task(f"{args.reps} × (idle {args.window_s:.0f} s, busy {args.window_s:.0f} s)", int(total))
+        while s.poll() is None or w.poll() is None:
+            time.sleep(1.0)
+            adv(1)
+        sr = collect(s, tmp / "searcher.json", tmp / "searcher.log", "searcher")
+        wr = collect(w, tmp / "writer.json", tmp / "writer.log", "writer")
+        out: dict[str, Any] = {
+            "benchmark": "search-during-ingest",
+            "title": "Search during ingestion vs idle",
+            "provenance": provenance(),
+            "config": {"reps": args.reps, "window_s": args.window_s, "settle_s": args.settle, "batch": BATCH, "quick": args.quick, "kinds": {k: v for k, v in KINDS.items()}},
+            "start_rows": half,
+            "start_build": built,
+            "analysis": analyse(sr, wr, args.reps, args.window_s, args.settle),
+            "writer": {"busy_windows": wr["busy"], "final_count": wr["final_count"], "calls": wr["calls"]},
+        }
+        out["plots"] = [plot(sr, wr, args.out.parent / "search-during-ingest.png").name]
+        out["duration_s"] = time.monotonic() - started
+        t = Table(title="Search while another process ingests vs idle (goal: busy QPS ≥ 0.5× idle)")
+        for c in ("query", "idle p50 ms", "busy p50 ms", "idle p99", "busy p99", "busy max", "busy/idle QPS [spread]", "verdict"):
+            t.add_column(c, justify="left" if c in ("query", "verdict") else "right")
+        for k, d in out["analysis"]["kinds"].items():
+            sp = d["busy_over_idle_qps"] or {}
+            t.add_row(k, f"{d['idle'].get('p50_ms', 0):.2f}", f"{d['busy'].get('p50_ms', 0):.2f}", f"{d['idle'].get('p99_ms', 0):.2f}", f"{d['busy'].get('p99_ms', 0):.2f}", f"{d['busy'].get('max_ms', 0):.1f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", d["verdict"])
+        ses.console.print(t)
+        save(ses, args.out, out, report=not args.no_report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
