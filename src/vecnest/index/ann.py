@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -211,6 +212,7 @@ class AnnIndex:
         nprobe: int | None = None,
         count: bool = True,
         packed: np.ndarray | None = None,
+        cache: dict[Any, Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Approximate top-``k``.
 
@@ -222,6 +224,9 @@ class AnnIndex:
             ef_search / nprobe: search-time effort (HNSW / IVF).
             count: read FAISS's distance-computation counter (else 0 is returned for it).
             packed: ``allowed`` already packed into little-endian bits, if at hand.
+            cache: where to keep the filtered search parameters built for ``packed`` (a
+                selector and its parameters cost ~10-30 µs to build per query): owned by
+                whoever owns ``packed`` (a cached filter match), so both live as long.
 
         Returns:
             ``(q, k) int64`` slots (``-1`` where none), ``(q, k) float32`` scores (higher is
@@ -237,8 +242,14 @@ class AnnIndex:
         else:
             if packed is None:
                 packed = np.packbits(allowed, bitorder="little")
-            sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
-            params = self._make_params(effort, sel)
+            key = (id(self), effort, len(packed))
+            held = cache.get(key) if cache is not None else None
+            if held is None or held[2] is not packed:
+                sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
+                held = (self._make_params(effort, sel), sel, packed)  # params borrow sel, sel packed
+                if cache is not None and len(cache) < 16:
+                    cache[key] = held
+            params = held[0]
         if count:
             self._stats.reset()
         labels, scores = self._run(queries, k, params)

@@ -240,13 +240,18 @@ def execute(
     assert ann is not None
     cal = snap.calibration
     knob_name = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
-    target = opts.target_recall or ann.config.target_recall
-    base = getattr(opts, knob_name) or (
-        cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
-    )
-    if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
-        # measured under clustered filter masks (the hard case), interpolated to this selectivity
-        base = cal.knob_for_selectivity(sel, base)
+    decided = match.plans.get((strategy, opts))
+    if decided is None:
+        target = opts.target_recall or ann.config.target_recall
+        decided = getattr(opts, knob_name) or (
+            cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
+        )
+        if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
+            # measured under clustered filter masks (the hard case), interpolated to this selectivity
+            decided = cal.knob_for_selectivity(sel, decided)
+        if len(match.plans) < 32:
+            match.plans[(strategy, opts)] = decided
+    base = decided
     knob = {knob_name: int(base)}
     pq = ann.config.kind is IndexKind.IVF_PQ
     fetch = k * ann.config.rescore_multiplier if pq else k
@@ -282,7 +287,8 @@ def execute(
     else:
         ann_slots, ann_scores, v = ann.search(
             queries, fetch, allowed=None if all_indexed_live else indexed, count=explain,
-            packed=match.packed(snap.built_upto) if not all_indexed_live else None, **{knob_name: int(base)}
+            packed=match.packed(snap.built_upto) if not all_indexed_live else None, cache=match.params,
+            **{knob_name: int(base)}
         )
         visited += v
         ann_res = (ann_slots, ann_scores)

@@ -36,13 +36,17 @@ class Match:
     exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
     repeated filter pays neither again. Unpacks as ``mask, count``."""
 
-    __slots__ = ("count", "mask", "_packed", "_slots")
+    __slots__ = ("count", "mask", "params", "plans", "_packed", "_slots")
 
     def __init__(self, mask: np.ndarray, count: int) -> None:
         self.mask = mask
         self.count = count
         self._slots: np.ndarray | None = None
         self._packed: dict[int, np.ndarray] = {}
+        #: FAISS search parameters built over this match's packed bits (see AnnIndex.search)
+        self.params: dict[Any, Any] = {}
+        #: the planner's decisions for this match, by search options (see planner.execute)
+        self.plans: dict[Any, Any] = {}
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.mask, self.count))
