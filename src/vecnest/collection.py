@@ -45,6 +45,7 @@ from vecnest.search.image_maintain import ImageMaintainer
 from vecnest.search.planner import search_options
 from vecnest.search.reader import SnapshotSource
 from vecnest.space import VectorSpace
+from vecnest.store.compact import AUTO_DEAD_FRACTION, AUTO_MIN_SLOTS, compact, dead_fraction
 from vecnest.store.documents import DocumentTable
 from vecnest.store.files import MaintenanceLock
 from vecnest.store.handle import StoreHandle
@@ -452,10 +453,31 @@ class Collection:
         self._store.worker.submit(("maintain", self._store.root, self._cid), self._maintain)
 
     def _maintain(self) -> None:
-        """The maintenance job: merge the index, then refresh the snapshot image."""
+        """The maintenance job: compact a mostly dead segment, merge the index, refresh the
+        snapshot image."""
+        n_slots, dead = dead_fraction(self._rows)
+        if n_slots >= AUTO_MIN_SLOTS and dead >= AUTO_DEAD_FRACTION:
+            compact(self._rows, self._images.lock, wait=0)
         if self._maintainer is not None:
             self._maintainer.run_if_needed()
         self._images.run_if_needed()
+
+    def compact(self) -> dict[str, Any]:
+        """Rewrite the vector segment without the rows of deleted and replaced documents, and
+        rebuild what depends on their positions (the index, in the background).
+
+        Runs by itself after writes once half of a segment of at least 10,000 rows is dead.
+        Searches keep answering throughout; writes wait only for the final renumbering.
+
+        Returns:
+            ``{"action": "compacted" | "none", ...}`` with the row counts before and after.
+        """
+        if self._store.catalog.read_only:
+            raise ReadOnlyError(f"store {self._store.root} was opened read_only=True; compact() writes")
+        result = compact(self._rows, self._images.lock, wait=None)
+        if result["action"] == "compacted":
+            self._after_write()
+        return result
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:
