@@ -67,9 +67,9 @@ class FewQueries:
 
 
 def _faiss_omp() -> tuple[object, object]:
-    import faiss
+    from faiss import _swigfaiss  # the SWIG functions themselves: no Python wrapper per call
 
-    return faiss.omp_get_max_threads, faiss.omp_set_num_threads
+    return _swigfaiss.omp_get_max_threads, _swigfaiss.omp_set_num_threads
 
 
 _omp_get, _omp_set = _faiss_omp()

@@ -28,9 +28,12 @@ WRITERS = 2
 def _writer(url: str, tag: str, stop: threading.Event, acked: list[str], attempted: list[str], seed: int) -> None:
     rng = np.random.default_rng(seed)
     client = vecnest.Client(url, timeout=30)
-    col = client.get_collection("w")
     j = 0
     try:
+        try:
+            col = client.get_collection("w")
+        except vecnest.ServerUnavailableError:
+            return  # killed before this writer got going
         while not stop.is_set():
             batch = f"{tag}-b{j}"
             j += 1

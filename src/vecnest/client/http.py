@@ -118,6 +118,14 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __del__(self) -> None:  # a client dropped without close(): release its sockets quietly
+        http = getattr(self, "_http", None)
+        if http is not None:
+            try:
+                http.close()
+            except Exception:  # noqa: BLE001, S110 - interpreter shutdown or a half-built client
+                pass
+
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
 

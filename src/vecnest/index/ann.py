@@ -26,6 +26,9 @@ _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
 
 
+_ptr = faiss.swig_ptr
+
+
 def _metric(l2: bool) -> int:
     return faiss.METRIC_L2 if l2 else faiss.METRIC_INNER_PRODUCT
 
@@ -48,6 +51,7 @@ class AnnIndex:
         # per query) and only read by FAISS, so threads may share them
         self._params: dict[int, faiss.SearchParameters] = {}
         self._hnsw = config.kind is IndexKind.HNSW
+        self._search_c = index.search_c
         self._stats = faiss.cvar.hnsw_stats if self._hnsw else faiss.cvar.indexIVF_stats
 
     # ------------------------------------------------------------------ build / persist
@@ -195,11 +199,10 @@ class AnnIndex:
         dist = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
         with FewQueries(n):
-            self.index.search_c(n, faiss.swig_ptr(queries), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), params)
+            self._search_c(n, _ptr(queries), k, _ptr(dist), _ptr(labels), params)
         scores = -dist if self.l2 else dist
-        missing = labels < 0  # FAISS pads short result lists with -1
-        if missing.any():
-            scores[missing] = -np.inf
+        if (labels[:, -1] < 0).any():  # FAISS pads short result lists with -1, at their ends
+            scores[labels < 0] = -np.inf
         return labels, scores
 
     def search(
