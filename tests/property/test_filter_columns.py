@@ -24,7 +24,7 @@ def _snapshot(n: int, dead_first_slot: bool, table: str) -> Snapshot:
     alive[live] = True
     ids = np.array([None] * first + [f"d{i}" for i in range(n)], dtype=object)
     return Snapshot(
-        version=0, generation=0, stamp=(0, 0), table=table, ids=ids, live_slots=live,
+        version=0, generation=0, stamp=None, table=table, ids=ids, live_slots=live,
         alive=alive, flat=None, ann=None, built_upto=0, calibration=None,  # type: ignore[arg-type]
     )
 

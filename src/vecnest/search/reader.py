@@ -25,7 +25,7 @@ from vecnest.errors import CorruptStoreError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
-from vecnest.search.snapshot import Base, Snapshot, load_snapshot
+from vecnest.search.snapshot import Base, IdBuffer, Snapshot, load_snapshot
 from vecnest.store.rows import Rows
 
 log = logging.getLogger("vecnest")
@@ -57,7 +57,7 @@ class SnapshotSource:
         self.l2 = metric is Metric.L2
         self._snap: Snapshot | None = None
         self._ann: tuple[str, AnnIndex] | None = None
-        self._image: tuple[str, Image] | None = None
+        self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._lock = threading.Lock()
         #: index files found damaged, by name (reported once, rebuilt by maintenance)
         self.damaged: dict[str, str] = {}
@@ -130,15 +130,16 @@ class SnapshotSource:
         cached = self._image
         if cached is None or cached[0] != state.file:
             try:
-                cached = (state.file, load_image(self.rows.segments_dir / state.file))
+                image = load_image(self.rows.segments_dir / state.file)
+                cached = (state.file, (image, IdBuffer.scattered(image.live, image.ids, image.n_slots)))
             except FileNotFoundError:
                 return None  # replaced meanwhile: a snapshot without it is as correct
             except (OSError, ValueError, KeyError) as exc:
                 self._mark_damaged(state.file, str(exc)[:200])
                 return None
             self._image = cached
-        image = cached[1]
-        return Base(image.live, image.ids, image.n_slots, state.generation, state.epoch, image.columns)
+        image, buffer = cached[1]
+        return Base(image.live, buffer, image.n_slots, state.generation, state.epoch, image.columns)
 
     def _retrying(self, first_missing: str | None) -> Snapshot:
         missing = first_missing

@@ -96,6 +96,8 @@ class Snapshot:
     replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     #: why the approximate index is not used although the catalog names one (damaged file)
     index_problem: str | None = None
+    #: the ids by slot this snapshot's ``ids`` views (shared with later snapshots)
+    id_buffer: IdBuffer | None = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,7 +105,7 @@ class Snapshot:
 
     def as_base(self) -> Base:
         """This snapshot as the starting point of the next one."""
-        return Base(self.live_slots, self.ids[self.live_slots], self.n_slots, self.generation, self.metadata_epoch, self._columns)
+        return Base(self.live_slots, self.id_buffer, self.n_slots, self.generation, self.metadata_epoch, self._columns)
 
     @property
     def n_slots(self) -> int:
@@ -253,6 +255,38 @@ class Snapshot:
 Reader = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
 
+class IdBuffer:
+    """The id of every slot of one segment generation, append-only, shared by the successive
+    snapshots of a process: a snapshot views its first ``n_slots`` entries, and a later one
+    appends the ids of new rows past them (a slot's id never changes within a generation; a
+    dead slot keeps its id, which no search returns). A reload after a write then costs the new
+    rows, not a copy of every id. Capacity doubles when full (the old array stays with the
+    snapshots that view it)."""
+
+    def __init__(self, capacity: int) -> None:
+        self._arr = np.full(max(capacity, 16), None, dtype=object)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def scattered(cls, slots: np.ndarray, ids: np.ndarray, n_slots: int) -> IdBuffer:
+        """A buffer holding ``ids`` at ``slots`` (an image's live rows)."""
+        out = cls(n_slots)
+        out._arr[slots] = ids
+        return out
+
+    def extended(self, n_slots: int, slots: np.ndarray, ids: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Record ``ids`` at ``slots`` (all below ``n_slots``) and view the first ``n_slots``."""
+        with self._lock:
+            arr = self._arr
+            if n_slots > len(arr):
+                grown = np.full(max(n_slots, 2 * len(arr)), None, dtype=object)
+                grown[: len(arr)] = arr
+                arr = self._arr = grown
+            if len(slots):
+                arr[slots] = ids
+            return arr[:n_slots]
+
+
 @dataclass(frozen=True)
 class Base:
     """A committed state a new snapshot starts from instead of reading every row again: the
@@ -263,7 +297,7 @@ class Base:
     place (same ``epoch``)."""
 
     live: np.ndarray  #: (n,) int64 sorted live slots below ``n_slots``
-    ids: np.ndarray  #: (n,) object: their ids
+    ids: IdBuffer  #: the ids of (at least) the slots below ``n_slots``
     n_slots: int
     generation: int
     epoch: int
@@ -272,38 +306,37 @@ class Base:
 
 def load_live_slots(
     conn: sqlite3.Connection, table: str, n_slots: int, base: Base | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted live slots, the ``(n_slots,) bool`` alive mask and the id of each slot.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, IdBuffer]:
+    """Sorted live slots, the ``(n_slots,) bool`` alive mask, the id of each slot and the
+    buffer holding them.
 
     With a ``base``, only the rows appended since are read whole; deletions among the base's
     rows are found by a count, and only when it differs by reading the live slots (no ids)."""
-    ids = np.full(n_slots, None, dtype=object)
     alive = np.zeros(n_slots, dtype=bool)
     since = 0
     old_live = np.empty(0, dtype=np.int64)
+    buffer = None
     if base is not None and base.n_slots <= n_slots:
         since = base.n_slots
+        buffer = base.ids
         count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE slot < ?", (since,)).fetchone()[0]
-        keep = None
+        old_live = base.live
         if count != len(base.live):
             text = conn.execute(
                 f"SELECT json_group_array(slot) FROM (SELECT slot FROM {table} WHERE slot < ? ORDER BY slot)", (since,)
             ).fetchone()[0]
-            still = np.asarray(json.loads(text), dtype=np.int64)
-            keep = np.zeros(len(base.live), dtype=bool)
-            keep[np.searchsorted(base.live, still)] = True
-        old_live = base.live if keep is None else base.live[keep]
-        ids[old_live] = base.ids if keep is None else base.ids[keep]
+            old_live = np.asarray(json.loads(text), dtype=np.int64)
+    if buffer is None:
+        buffer = IdBuffer(n_slots)
     rows = conn.execute(f"SELECT slot, id FROM {table} WHERE slot >= ? ORDER BY slot", (since,)).fetchall()
+    new = np.empty(0, dtype=np.int64)
+    names: tuple[str, ...] = ()
     if rows:
         slots, names = zip(*rows, strict=True)
         new = np.fromiter(slots, dtype=np.int64, count=len(rows))
-        ids[new] = names
-        live = np.concatenate([old_live, new]) if len(old_live) else new
-    else:
-        live = old_live
+    live = np.concatenate([old_live, new]) if len(old_live) and len(new) else (new if len(new) else old_live)
     alive[live] = True
-    return live, alive, ids
+    return live, alive, buffer.extended(n_slots, new, names), buffer
 
 
 def load_snapshot(
@@ -337,7 +370,7 @@ def load_snapshot(
     inherited = None
     if base is not None and base.epoch == metadata_epoch:
         inherited = (base.live, base.n_slots, base.columns)
-    live, alive, ids = load_live_slots(conn, table, n_slots, base)
+    live, alive, ids, buffer = load_live_slots(conn, table, n_slots, base)
     return Snapshot(
         version=version,
         generation=generation,
@@ -352,4 +385,5 @@ def load_snapshot(
         calibration=calibration if ann is not None else None,
         metadata_epoch=metadata_epoch,
         inherited=inherited,
+        id_buffer=buffer,
     )
