@@ -23,6 +23,7 @@ __all__ = [
     "ReadOnlyError",
     "MissingDependencyError",
     "ModelIntegrityError",
+    "LexicalIndexError",
 ]
 
 
@@ -115,5 +116,12 @@ class MissingDependencyError(VecnestError, ImportError):
 
 class ModelIntegrityError(VecnestError, RuntimeError):
     """The model's weight file does not match its pinned checksum."""
+
+    http_status = 500
+
+
+class LexicalIndexError(VecnestError, RuntimeError):
+    """A lexical index on disk is missing, damaged, or inconsistent with its collection. It is
+    derived data: rebuild it from the catalog (``vecnest check --repair``)."""
 
     http_status = 500
