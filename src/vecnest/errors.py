@@ -23,7 +23,9 @@ __all__ = [
     "ReadOnlyError",
     "MissingDependencyError",
     "ModelIntegrityError",
+    "DerivedDataError",
     "LexicalIndexError",
+    "PassageIndexError",
 ]
 
 
@@ -120,8 +122,16 @@ class ModelIntegrityError(VecnestError, RuntimeError):
     http_status = 500
 
 
-class LexicalIndexError(VecnestError, RuntimeError):
-    """A lexical index on disk is missing, damaged, or inconsistent with its collection. It is
-    derived data: rebuild it from the catalog (``vecnest check --repair``)."""
+class DerivedDataError(VecnestError, RuntimeError):
+    """Derived data on disk (an index rebuilt from the catalog) is missing, damaged, or from
+    another format version: rebuild it (``vecnest check --repair``)."""
 
     http_status = 500
+
+
+class LexicalIndexError(DerivedDataError):
+    """A lexical index on disk is missing, damaged, or inconsistent with its collection."""
+
+
+class PassageIndexError(DerivedDataError):
+    """The stored passage vectors of a collection are missing, damaged, or inconsistent."""

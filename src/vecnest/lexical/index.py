@@ -5,12 +5,12 @@ Layout of the directory the collection hands over (derived data; never shared by
     lexical.json           the manifest: format_version, analyser config, generation, upto,
                            commit number, parts (name, documents, file sizes), tombstone file
     p-<token>/             one part (see ``postings``); names are never reused
-    t-<token>.npy          sorted int64 slots deleted but still held by some part
+    t-<token>/             sorted int64 slots deleted but still held by some part
 
 A commit writes its new files under fresh names, fsyncs them, then replaces the manifest
-(write-temp, fsync, rename, fsync the directory): the manifest *is* the commit, so
-``(generation, upto)`` is recorded atomically with the data it describes. Files the manifest
-does not name (left by a crash) are removed by the next commit.
+(:class:`vecnest.derived.DerivedDir`): the manifest *is* the commit, so ``(generation, upto)``
+is recorded atomically with the data it describes. Files the manifest does not name (left by
+a crash) are removed by the next commit.
 
 Protocol with the catalog (the source of truth):
 
@@ -37,10 +37,6 @@ incremental updates) were ruled out by the issue's measurements.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,11 +45,11 @@ from typing import Any
 
 import numpy as np
 
+from vecnest.derived import DerivedDir
 from vecnest.errors import InvalidInputError, LexicalIndexError
 from vecnest.lexical.analyzer import AnalyzedBatch, Analyzer, AnalyzerConfig
-from vecnest.lexical.postings import Part, build_part, load_part, merge_parts, save_part
+from vecnest.lexical.postings import Part, build_part, merge_parts, part_arrays, part_from_arrays
 from vecnest.lexical.search import DEFAULT_B, DEFAULT_K1, IndexState, LexicalSearcher
-from vecnest.store.manifest import atomic_write_json, fsync_dir
 
 __all__ = ["LexicalIndex", "CheckReport", "FORMAT_VERSION", "MANIFEST_NAME"]
 
@@ -103,8 +99,9 @@ class LexicalIndex:
     Use :meth:`create` or :meth:`open`; search through :meth:`searcher`.
     """
 
-    def __init__(self, directory: Path, config: AnalyzerConfig, manifest: dict[str, Any], state: IndexState) -> None:
-        self.directory = directory
+    def __init__(self, store: DerivedDir, config: AnalyzerConfig, manifest: dict[str, Any], state: IndexState) -> None:
+        self._store = store
+        self.directory = store.directory
         self.config = config
         self.analyzer = Analyzer(config)
         self._manifest = manifest
@@ -116,28 +113,22 @@ class LexicalIndex:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ open / create
+    @staticmethod
+    def _dir(directory: str | Path) -> DerivedDir:
+        return DerivedDir(Path(directory), MANIFEST_NAME, _MAGIC, FORMAT_VERSION, LexicalIndexError)
+
     @classmethod
     def create(cls, directory: str | Path, config: AnalyzerConfig | None = None, *, generation: int = 0) -> LexicalIndex:
         """Create an empty index (``upto = 0``) in ``directory`` (created; must hold no index).
 
         Raises:
-            InvalidInputError: an index already exists there (derived data gets fresh names:
+            LexicalIndexError: an index already exists there (derived data gets fresh names:
                 rebuild into a new directory).
         """
-        directory = Path(directory)
-        if (directory / MANIFEST_NAME).exists():
-            raise InvalidInputError(
-                f"{directory} already holds a lexical index; open it, or create the new one in a "
-                "fresh directory (derived data is never rebuilt in place)"
-            )
-        directory.mkdir(parents=True, exist_ok=True)
+        store = cls._dir(directory)
         config = config or AnalyzerConfig()
-        manifest = {
-            "format": _MAGIC, "format_version": FORMAT_VERSION, "analyzer": config.to_json(),
-            "generation": int(generation), "upto": 0, "commit": 0, "parts": [], "tombstones": None,
-        }
-        atomic_write_json(directory / MANIFEST_NAME, manifest)
-        return cls(directory, config, manifest, IndexState.of([], 0))
+        manifest = store.init({"analyzer": config.to_json(), "generation": int(generation), "upto": 0, "parts": [], "tombstones": None})
+        return cls(store, config, manifest, IndexState.of([], 0))
 
     @classmethod
     def open(cls, directory: str | Path) -> LexicalIndex:
@@ -146,64 +137,33 @@ class LexicalIndex:
         Raises:
             LexicalIndexError: no index there, a newer format, or damaged files (rebuild it).
         """
-        directory = Path(directory)
-        manifest, state = cls._read_consistent(directory)
+        store = cls._dir(directory)
+        manifest, state = store.read_consistent(lambda m: cls._load_state(store, m))
         try:
             config = AnalyzerConfig.from_json(manifest["analyzer"])
         except (InvalidInputError, TypeError, KeyError) as exc:
-            raise LexicalIndexError(f"{directory}: the stored analyser config is unreadable ({exc}); rebuild the index") from None
-        return cls(directory, config, manifest, state)
-
-    @classmethod
-    def _read_consistent(cls, directory: Path) -> tuple[dict[str, Any], IndexState]:
-        """Manifest and parts of one commit: a commit in another process may remove the parts
-        of the manifest just read; then read the new manifest (a few attempts)."""
-        for _ in range(5):
-            manifest = cls._read_manifest(directory)
-            try:
-                return manifest, cls._load_state(directory, manifest)
-            except LexicalIndexError:
-                if cls._read_manifest(directory)["commit"] == manifest["commit"]:
-                    raise
-        raise LexicalIndexError(f"{directory}: the index changed under five consecutive reads; retry")
+            raise LexicalIndexError(f"{store.directory}: the stored analyser config is unreadable ({exc}); rebuild the index") from None
+        return cls(store, config, manifest, state)
 
     @staticmethod
-    def _read_manifest(directory: Path) -> dict[str, Any]:
-        path = directory / MANIFEST_NAME
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise LexicalIndexError(f"{directory} holds no lexical index ({MANIFEST_NAME} is missing); build one with LexicalIndex.create or rebuild") from None
-        except (OSError, ValueError) as exc:
-            raise LexicalIndexError(f"{path} is unreadable ({exc}); rebuild the lexical index") from None
-        if not isinstance(data, dict) or data.get("format") != _MAGIC:
-            raise LexicalIndexError(f"{path} is not a vecnest lexical manifest; rebuild the lexical index")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise LexicalIndexError(
-                f"{path} has format_version {data.get('format_version')!r}; this vecnest reads "
-                f"{FORMAT_VERSION}. Rebuild the lexical index (it is derived data)"
-            )
-        return data
-
-    @staticmethod
-    def _load_state(directory: Path, manifest: dict[str, Any]) -> IndexState:
-        parts = [load_part(directory / p["name"], p["files"]) for p in manifest["parts"]]
+    def _load_state(store: DerivedDir, manifest: dict[str, Any]) -> IndexState:
+        parts = [
+            part_from_arrays(store.load_arrays(p["name"], p["files"], mmap=("docs", "tf")), str(store.directory / p["name"]))
+            for p in manifest["parts"]
+        ]
         return IndexState.of(parts, int(manifest["upto"]))
 
     def _read_tombstones(self, manifest: dict[str, Any]) -> np.ndarray:
-        name = manifest.get("tombstones")
-        if not name:
+        entry = manifest.get("tombstones")
+        if not entry:
             return np.empty(0, np.int64)
-        try:
-            return np.load(self.directory / name, allow_pickle=False).astype(np.int64)
-        except (OSError, ValueError) as exc:
-            raise LexicalIndexError(f"{self.directory / name} is unreadable ({exc}); rebuild the lexical index") from None
+        return np.asarray(self._store.load_arrays(entry["name"], entry["files"])["slots"], dtype=np.int64)
 
     def refresh(self) -> bool:
         """Re-read the manifest if another process committed since; returns whether it changed."""
-        if self._read_manifest(self.directory)["commit"] == self._manifest["commit"]:
+        if self._store.read_manifest()["commit"] == self._manifest["commit"]:
             return False
-        manifest, state = self._read_consistent(self.directory)
+        manifest, state = self._store.read_consistent(lambda m: self._load_state(self._store, m))
         with self._lock:
             self._manifest, self._state = manifest, state
             self._tombstones = self._read_tombstones(manifest)
@@ -354,47 +314,27 @@ class LexicalIndex:
         return [parts[i] for i in keep] + [part], [entries[i] for i in keep] + [entry], np.setdiff1d(tomb, drop)
 
     def _write_part(self, part: Part) -> tuple[Part, dict[str, Any]]:
-        name = f"p-{secrets.token_hex(8)}"
-        files = save_part(part, self.directory / name)
+        name, files = self._store.write_arrays("p", part_arrays(part))
         return part, {"name": name, "docs": part.n_docs, "postings": part.nnz, "files": files}
 
     def _publish(self, parts: list[Part], entries: list[dict[str, Any]], tomb: np.ndarray, upto: int, generation: int | None, *, keep_buffer: bool = False) -> None:
-        tomb_name = None
+        tomb_entry = None
         if tomb.size:
-            tomb_name = f"t-{secrets.token_hex(8)}.npy"
-            with open(self.directory / tomb_name, "wb") as fh:
-                np.save(fh, tomb.astype(np.int64), allow_pickle=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-        fsync_dir(self.directory)
+            name, files = self._store.write_arrays("t", {"slots": tomb.astype(np.int64)})
+            tomb_entry = {"name": name, "files": files}
         manifest = dict(self._manifest)
         manifest.update(
-            parts=entries, tombstones=tomb_name, upto=int(upto), commit=int(manifest["commit"]) + 1,
+            parts=entries, tombstones=tomb_entry, upto=int(upto),
             generation=int(self.generation if generation is None else generation),
         )
-        atomic_write_json(self.directory / MANIFEST_NAME, manifest)  # the commit point
-        self._manifest = manifest
+        keep = {e["name"] for e in entries} | ({tomb_entry["name"]} if tomb_entry else set())
+        self._manifest = self._store.publish(manifest, keep)  # the commit point
         self._state = IndexState.of(parts, int(upto))
         self._tombstones = tomb
         self._deleted.clear()
         if not keep_buffer:
             self._buffer.clear()
             self._buffer_next = int(upto)
-        self._collect_garbage()
-
-    def _collect_garbage(self) -> None:
-        """Remove files the manifest does not name (replaced parts, leftovers of a crash).
-        Readers that already opened a removed part keep their memory maps (POSIX semantics)."""
-        keep = {MANIFEST_NAME} | {p["name"] for p in self._manifest["parts"]}
-        if self._manifest.get("tombstones"):
-            keep.add(self._manifest["tombstones"])
-        for entry in os.scandir(self.directory):
-            if entry.name in keep or not entry.name.startswith(("p-", "t-", MANIFEST_NAME)):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                os.unlink(entry.path)
 
     # ------------------------------------------------------------------ reads
     def pending(self, slots: Sequence[int] | np.ndarray, texts: Sequence[str | None]) -> Part:

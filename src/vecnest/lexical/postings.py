@@ -8,24 +8,22 @@ A part is a term-major compressed-sparse layout over the documents it holds:
 - ``slots`` / ``lengths``: ``(m,) int64`` the part's documents, ascending, and ``(m,) uint32`` how
   many terms each has (documents without terms are kept: they count in ``N``).
 
-On disk a part is a directory of ``.npy`` files (the vocabulary as ``'\\n'``-joined UTF-8
-bytes; an analyser never emits whitespace inside a term) — no pickles; the big arrays are
-memory-mapped on load.
+On disk a part is a directory of ``.npy`` files (:func:`part_arrays`; the vocabulary as
+``'\\n'``-joined UTF-8 bytes — an analyser never emits whitespace inside a term), written and
+loaded by :class:`vecnest.derived.DerivedDir`: no pickles; the big arrays are memory-mapped.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from vecnest.errors import LexicalIndexError
 from vecnest.lexical.analyzer import AnalyzedBatch
 
-__all__ = ["Part", "build_part", "merge_parts", "save_part", "load_part"]
+__all__ = ["Part", "build_part", "merge_parts", "part_arrays", "part_from_arrays"]
 
 _ARRAYS = ("indptr", "docs", "tf", "slots", "lengths")
 _TF_MAX = np.iinfo(np.uint16).max
@@ -172,59 +170,22 @@ def merge_parts(parts: Sequence[Part], drop: np.ndarray | None = None) -> Part:
     return _assemble(np.array(vocab, dtype=object), tid, doc, tf, slot, length)
 
 
-def save_part(part: Part, path: Path) -> dict[str, int]:
-    """Write ``part`` as a new directory ``path`` (which must not exist): files written into a
-    temporary sibling, fsynced, then renamed into place.
-
-    Returns:
-        ``{file name: size in bytes}``, for the manifest (checked on open).
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.mkdir()
-    sizes: dict[str, int] = {}
+def part_arrays(part: Part) -> dict[str, np.ndarray]:
+    """The arrays a part is stored as (the vocabulary as ``'\\n'``-joined UTF-8 bytes)."""
     blob = np.frombuffer("\n".join(part.terms).encode("utf-8"), dtype=np.uint8)
-    arrays = {"terms": blob, **{name: np.asarray(getattr(part, name)) for name in _ARRAYS}}
-    for name, arr in arrays.items():
-        file = tmp / f"{name}.npy"
-        with open(file, "wb") as fh:
-            np.save(fh, arr, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        sizes[f"{name}.npy"] = file.stat().st_size
-    os.replace(tmp, path)
-    return sizes
+    return {"terms": blob, **{name: np.asarray(getattr(part, name)) for name in _ARRAYS}}
 
 
-def load_part(path: Path, sizes: dict[str, int] | None = None) -> Part:
-    """Open a part written by :func:`save_part` (big arrays memory-mapped, read-only).
-
-    Args:
-        path: the part's directory.
-        sizes: expected file sizes (from the manifest); a mismatch means a damaged file.
+def part_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Part:
+    """Inverse of :func:`part_arrays`.
 
     Raises:
-        LexicalIndexError: a file is missing, has the wrong size, or the arrays disagree.
+        LexicalIndexError: an array is missing or the arrays disagree.
     """
-    try:
-        if sizes is not None:
-            for name, size in sizes.items():
-                got = (path / name).stat().st_size
-                if got != size:
-                    raise LexicalIndexError(
-                        f"lexical part {path}: {name} has {got} bytes, the manifest says {size}; "
-                        "the index is damaged: rebuild it (vecnest check --repair)"
-                    )
-        blob = np.load(path / "terms.npy", allow_pickle=False)
-        arrays = {
-            name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-            for name in _ARRAYS
-        }
-    except (OSError, ValueError) as exc:
-        raise LexicalIndexError(
-            f"lexical part {path} cannot be read ({exc}); rebuild the lexical index "
-            "(vecnest check --repair)"
-        ) from exc
-    text = bytes(blob).decode("utf-8")
+    missing = [k for k in ("terms", *_ARRAYS) if k not in arrays]
+    if missing:
+        raise LexicalIndexError(f"lexical part {where} lacks {missing}; rebuild the lexical index")
+    text = bytes(np.asarray(arrays["terms"])).decode("utf-8")
     terms = tuple(text.split("\n")) if text else ()
     part = Part(
         terms=terms,
@@ -242,7 +203,7 @@ def load_part(path: Path, sizes: dict[str, int] | None = None) -> Part:
         or part.slots.shape != part.lengths.shape
     ):
         raise LexicalIndexError(
-            f"lexical part {path}: arrays disagree ({n_terms} terms, indptr "
+            f"lexical part {where}: arrays disagree ({n_terms} terms, indptr "
             f"{part.indptr.shape}, {part.nnz} postings, {part.tf.shape[0]} frequencies, "
             f"{part.n_docs} slots, {part.lengths.shape[0]} lengths); rebuild the lexical index"
         )

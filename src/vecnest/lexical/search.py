@@ -215,6 +215,13 @@ class LexicalResult:
         """Query terms that occur in at least one live document."""
         return len(self._terms)
 
+    @property
+    def max_score(self) -> float:
+        """The BM25 bound no document reaches: ``(k1 + 1) · Σ idf`` over the query's terms. A
+        score divided by it is the share of the query's evidence a document carries (0–1), a
+        scale comparable across queries."""
+        return (self._s.k1 + 1.0) * sum(w for _, w in self._terms)
+
     def _full_scores(self) -> np.ndarray:
         if self._full is None:
             s = self._s

@@ -49,7 +49,7 @@ def test_add_rejects_slots_below_upto_and_unordered(tmp_path: Path) -> None:
         ix.add([5, 6], ["x"])
     with pytest.raises(InvalidInputError, match="upto=1 is below"):
         ix.commit(upto=1)
-    with pytest.raises(InvalidInputError, match="already holds a lexical index"):
+    with pytest.raises(LexicalIndexError, match="already holds lexical.json"):
         LexicalIndex.create(tmp_path / "lx")
 
 
@@ -90,9 +90,9 @@ def test_crash_before_the_lexical_commit_is_repaired_by_replay(tmp_path: Path, r
     ix = LexicalIndex.create(tmp_path / "lx")
     ix.add(np.arange(40), texts[:40])
     ix.commit(upto=40)
-    from vecnest.lexical.postings import build_part, save_part
+    from vecnest.lexical.postings import build_part, part_arrays
 
-    save_part(build_part(np.arange(40, 60), ix.analyzer.analyze_batch(texts[40:])), tmp_path / "lx" / "p-orphan")
+    ix._store.write_arrays("p", part_arrays(build_part(np.arange(40, 60), ix.analyzer.analyze_batch(texts[40:]))))
     os.makedirs(tmp_path / "lx" / "p-halfway.tmp")  # died while writing another one
     reopened = LexicalIndex.open(tmp_path / "lx")
     assert reopened.upto == 40
@@ -160,7 +160,7 @@ def test_sync_deletes_and_purge(tmp_path: Path, rng: np.random.Generator) -> Non
 
 
 def test_damaged_or_foreign_directories_raise_typed_errors(tmp_path: Path) -> None:
-    with pytest.raises(LexicalIndexError, match="holds no lexical index"):
+    with pytest.raises(LexicalIndexError, match="holds no lexical.json"):
         LexicalIndex.open(tmp_path)
     ix = LexicalIndex.create(tmp_path / "lx")
     ix.add([0], ["alpha"])

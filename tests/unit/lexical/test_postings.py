@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vecnest.derived import DerivedDir
 from vecnest.errors import LexicalIndexError
 from vecnest.lexical.analyzer import Analyzer
-from vecnest.lexical.postings import build_part, load_part, merge_parts, save_part
+from vecnest.lexical.postings import build_part, merge_parts, part_arrays, part_from_arrays
 
 from ._oracle import random_texts
 
@@ -46,13 +47,16 @@ def test_merge_equals_building_the_kept_documents(rng: np.random.Generator) -> N
 
 def test_save_load_round_trip_and_damage(tmp_path: Path, rng: np.random.Generator) -> None:
     p = _part(range(30), random_texts(rng, 30))
-    sizes = save_part(p, tmp_path / "p-1")
-    _same(load_part(tmp_path / "p-1", sizes), p)
-    assert not (tmp_path / "p-1.tmp").exists()
-    with open(tmp_path / "p-1" / "docs.npy", "r+b") as fh:
+    store = DerivedDir(tmp_path / "lx", "m.json", "test", 1, LexicalIndexError)
+    store.init({})
+    name, sizes = store.write_arrays("p", part_arrays(p))
+    _same(part_from_arrays(store.load_arrays(name, sizes, mmap=("docs", "tf")), name), p)
+    assert not list(tmp_path.glob("lx/*.tmp"))
+    with open(tmp_path / "lx" / name / "docs.npy", "r+b") as fh:
         fh.truncate(sizes["docs.npy"] - 4)
     with pytest.raises(LexicalIndexError, match="docs.npy has .* bytes, the manifest says"):
-        load_part(tmp_path / "p-1", sizes)
-    (tmp_path / "p-1" / "tf.npy").unlink()
-    with pytest.raises(LexicalIndexError, match="cannot be read"):
-        load_part(tmp_path / "p-1")
+        store.load_arrays(name, sizes)
+    other, _ = store.write_arrays("p", part_arrays(p))
+    (tmp_path / "lx" / other / "tf.npy").unlink()
+    with pytest.raises(LexicalIndexError, match="lacks"):
+        part_from_arrays(store.load_arrays(other, None), other)
