@@ -24,7 +24,11 @@ def passage_ranges(owners: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, n
 
 
 def best_passage_scores(doc_scores: np.ndarray, starts: np.ndarray, ends: np.ndarray, passage_scores: np.ndarray) -> np.ndarray:
-    """Each document's best score over its own vector and its passages' vectors.
+    """Each document's score raised halfway toward its best passage's, when that is higher:
+    ``doc + ½ · max(0, best passage − doc)`` (the mean of the document's own score and its
+    best window's). On SciFact, dense-only nDCG@10: own vector 0.647, this 0.660, the plain
+    maximum 0.645 — a tail passage without the document's opening is a noisier witness than
+    the document vector, so it gets half a vote.
 
     Args:
         doc_scores: ``(n,)`` the query's score against each document's vector (which covers
@@ -34,7 +38,7 @@ def best_passage_scores(doc_scores: np.ndarray, starts: np.ndarray, ends: np.nda
             the ranges are read).
 
     Returns:
-        ``(n,) float64`` ``max(doc_score, max passage score)``.
+        ``(n,) float64``.
     """
     out = np.asarray(doc_scores, dtype=np.float64).copy()
     counts = ends - starts
@@ -43,7 +47,7 @@ def best_passage_scores(doc_scores: np.ndarray, starts: np.ndarray, ends: np.nda
         idx = np.concatenate([np.arange(starts[i], ends[i]) for i in has])
         seg = np.concatenate([[0], np.cumsum(counts[has])[:-1]])
         best = np.maximum.reduceat(np.asarray(passage_scores, dtype=np.float64)[idx], seg)
-        out[has] = np.maximum(out[has], best)
+        out[has] += 0.5 * np.maximum(best - out[has], 0.0)
     return out
 
 

@@ -3,8 +3,9 @@
 Embedding-based rescorers give the dense side better scores for the candidates and the sides
 are fused again (:func:`refuse`), so lexical evidence keeps its say:
 
-- :class:`PassageRescorer`: a long document scores as its best passage (its own vector covers
-  the head; stored passage vectors cover the rest, see ``vecnest.search.passages``);
+- :class:`PassageRescorer`: a long document's score moves halfway toward its best passage's
+  (its own vector covers the head; stored passage vectors cover the rest, see
+  ``vecnest.search.passages`` and ``vecnest.kernels.rerank.best_passage_scores``);
 - :class:`FeedbackRescorer`: E²Rank-style listwise pseudo-relevance feedback in embedding space —
   the query vector is moved toward the centroid of the first-stage top documents and the
   candidates are re-scored against it (no model call at query time).
@@ -52,7 +53,8 @@ class DenseRescorer(Protocol):
 
 @dataclass(frozen=True)
 class PassageRescorer:
-    """``max(q · doc, max over its passages q · p)`` for each candidate.
+    """``q·doc + ½ max(0, max_p q·p − q·doc)`` for each candidate (see
+    :func:`vecnest.kernels.rerank.best_passage_scores`).
 
     Attributes:
         vectors: the documents' stored vectors by slot.
