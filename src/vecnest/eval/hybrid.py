@@ -23,7 +23,7 @@ from vecnest.search.hybrid import FusedHits, FusionConfig, Side, fuse
 from vecnest.search.relevance import RelevanceModel, hit_inputs
 from vecnest.search.rerank import DenseRescorer, refuse
 
-__all__ = ["HybridPipeline", "MODES", "bm25_run", "runs", "relevance_examples", "calibrate"]
+__all__ = ["HybridPipeline", "MODES", "bm25_run", "runs", "relevance_examples", "cut_quality", "calibrate", "calibrate_dataset"]
 
 #: Search modes.
 MODES = ("dense", "lexical", "hybrid")
@@ -194,3 +194,35 @@ def calibrate(
         "heldout_distribution_model": cut_quality(RelevanceModel(), ht, bt, yt, min_relevance),
     }
     return model.with_report(**report)
+
+
+def calibrate_dataset(
+    path: str | Path, *, model: Any = "default", mode: str = "hybrid", holdout: float = 0.5, seed: int = 0,
+    min_relevance: float = 0.5, cache_dir: Path | None = None,
+) -> RelevanceModel:
+    """``vecnest calibrate --dataset DIR``: embed a BEIR dataset with ``model`` (cached), then
+    :func:`calibrate`.
+
+    Args:
+        path: BEIR directory (corpus.jsonl, queries.jsonl, qrels/test.tsv).
+        model: the collection's model spec (the scores a model is fitted on are model-specific).
+        cache_dir: embedding cache (``None``: the default, ``$VECNEST_CACHE_DIR`` or
+            ``~/.cache/vecnest``).
+    """
+    from vecnest.encode.registry import resolve_encoder
+    from vecnest.eval.beir import load_beir
+    from vecnest.eval.cache import cached_embeddings, default_cache_dir
+
+    data = load_beir(path)
+    if not data.queries:
+        raise InvalidInputError(f"dataset {data.name} has no judged queries to calibrate on")
+    doc_vecs = query_vecs = None
+    if mode != "lexical":
+        encoder = resolve_encoder(model)
+        if encoder is None:
+            raise InvalidInputError("calibrating a dense or hybrid cut-off needs a model (model=None only with mode='lexical')")
+        cache = cache_dir or default_cache_dir()
+        doc_vecs, _ = cached_embeddings(encoder, data.doc_texts, kind="documents", cache_dir=cache)
+        query_vecs, _ = cached_embeddings(encoder, list(data.queries.values()), kind="queries", cache_dir=cache)
+    fitted = calibrate(data, doc_vecs, query_vecs, mode=mode, holdout=holdout, seed=seed, min_relevance=min_relevance)
+    return fitted.with_report(model=str(model) if isinstance(model, str) else type(model).__name__)

@@ -213,10 +213,15 @@ def adaptive(
     Returns:
         ``(n,) float64`` fused scores and ``(sides,) float64`` the weights used.
     """
-    seps = [separation(w) for w in windows]
-    weights = np.array([c**power if c > 0 else 0.0 for c in seps])
     out = np.zeros(np.asarray(side_scores[0]).shape)
-    for scores, window, w in zip(side_scores, windows, weights, strict=True):
-        if w > 0:
-            out += w * z_score(scores, window)
+    weights = np.zeros(len(windows))
+    for i, (scores, window) in enumerate(zip(side_scores, windows, strict=True)):
+        mean, std = _mean_std(window)
+        if std <= 0:
+            continue
+        c = (float(np.max(window)) - mean) / std  # separation(window)
+        if c <= 0:
+            continue
+        weights[i] = c**power
+        out += weights[i] * (np.asarray(scores, dtype=np.float64) - mean) / std
     return out, weights

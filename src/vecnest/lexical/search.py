@@ -39,9 +39,13 @@ __all__ = ["IndexState", "LexicalSearcher", "LexicalResult", "DEFAULT_K1", "DEFA
 DEFAULT_K1 = 1.2
 #: BM25 length normalisation (Lucene's default).
 DEFAULT_B = 0.75
-#: A filter matching fewer documents than ``postings / _SELECTIVE_RATIO`` is scored document by
-#: document (binary search per posting list) instead of by masking the full score array.
-_SELECTIVE_RATIO = 16
+
+
+def _per_document_is_cheaper(n_docs: int, log_postings: float, postings: int, n_slots: int) -> bool:
+    """Cost model (measured with numpy 2 on this machine's CPU): scoring ``n_docs`` documents by
+    binary search costs ~2 ns × n_docs × Σ log2(posting length); scoring every posting costs
+    ~4 ns per posting plus ~1.5 ns per slot (zeroing, masking and the top-k pass)."""
+    return 2.0 * n_docs * log_postings < 4.0 * postings + 1.5 * n_slots
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,6 +182,7 @@ class LexicalSearcher:
             raise InvalidInputError(f"a lexical query must be a str; got {type(text).__name__}")
         terms: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]] = []
         postings_total = 0
+        log_postings = 0.0
         for term in self.analyzer.query_terms(text):
             lists = self._postings(term)
             if not lists:
@@ -189,9 +194,10 @@ class LexicalSearcher:
             if df == 0:
                 continue
             postings_total += sum(d.size for d, _ in lists)
+            log_postings += sum(float(np.log2(d.size + 1)) for d, _ in lists)
             terms.append((lists, float(idf(df, self.n_docs))))
         m = _match_parts(match, self.n_slots)
-        return LexicalResult(self, terms, postings_total, m)
+        return LexicalResult(self, terms, postings_total, log_postings, m)
 
 
 class LexicalResult:
@@ -202,11 +208,13 @@ class LexicalResult:
         searcher: LexicalSearcher,
         terms: list[tuple[list[tuple[np.ndarray, np.ndarray]], float]],
         postings_total: int,
+        log_postings: float,
         match: tuple[np.ndarray, int, Any] | None,
     ) -> None:
         self._s = searcher
         self._terms = terms
         self._postings_total = postings_total
+        self._log_postings = log_postings
         self._match = match
         self._full: np.ndarray | None = None
 
@@ -243,12 +251,15 @@ class LexicalResult:
             ``(n,) float32``.
         """
         slots = np.asarray(slots, dtype=np.int64)
-        if self._full is not None or slots.size * _SELECTIVE_RATIO > self._postings_total:
+        if self._full is not None or not self._cheaper_per_document(slots.size):
             return self._full_scores()[slots]
         order = np.argsort(slots, kind="stable")
         out = np.empty(slots.size, np.float32)
         out[order] = self._scores_sorted(slots[order])
         return out
+
+    def _cheaper_per_document(self, n_docs: int) -> bool:
+        return _per_document_is_cheaper(n_docs, self._log_postings, self._postings_total, self._s.n_slots)
 
     def _scores_sorted(self, cand: np.ndarray) -> np.ndarray:
         s = self._s
@@ -281,7 +292,7 @@ class LexicalResult:
         if m is None:
             return top_positive(self._full_scores(), int(k))
         mask, count, obj = m
-        if self._full is None and count * _SELECTIVE_RATIO <= self._postings_total:
+        if self._full is None and self._cheaper_per_document(count):
             cand = getattr(obj, "slots", None)
             cand = np.flatnonzero(mask) if cand is None else np.asarray(cand, dtype=np.int64)
             cand = cand[self._s.live[cand]]

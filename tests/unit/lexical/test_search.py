@@ -110,6 +110,7 @@ def test_selective_and_full_paths_agree_bitwise(rng: np.random.Generator) -> Non
 
     res = s.query("alpha beta", match=_Match(mask))
     sel = res.top(5)
+    assert res._full is None  # scored document by document
     full = s.query("alpha beta", match=mask)
     full._full_scores()  # forces the masking path
     for x, y in zip(sel, full.top(5), strict=True):
