@@ -55,7 +55,9 @@ def _reorder(vecs: np.ndarray, ids: list[str], wanted: list[str]) -> np.ndarray:
     return vecs[[pos[w] for w in wanted]]
 
 
-def _from_beir(root: Path, doc_vecs: np.ndarray | None, query_vecs: np.ndarray | None, cache_dir: Path) -> JudgedSet:
+def _from_beir(
+    root: Path, doc_vecs: np.ndarray | None, query_vecs: np.ndarray | None, cache_dir: Path
+) -> JudgedSet:
     ds = load_beir(root)
     qids = list(ds.queries)
     qtexts = [ds.queries[q] for q in qids]
@@ -101,7 +103,9 @@ def load_sets(shared: Path, cache_dir: Path, names: list[str]) -> dict[str, Judg
             ds = load_beir(root)
             dv, dids = load_embeddings(shared, "scifact.docs")
             qv, qids = load_embeddings(shared, "scifact.queries")
-            out[name] = _from_beir(root, _reorder(dv, dids, ds.doc_ids), _reorder(qv, qids, list(ds.queries)), cache_dir)
+            out[name] = _from_beir(
+                root, _reorder(dv, dids, ds.doc_ids), _reorder(qv, qids, list(ds.queries)), cache_dir
+            )
         elif name == "limit-small":
             out[name] = _from_beir(shared / "datasets" / "limit-small", None, None, cache_dir)
         elif name == "arxiv-title-abstract":

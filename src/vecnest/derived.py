@@ -40,9 +40,20 @@ class DerivedDir:
         error: the :class:`DerivedDataError` subclass raised for this kind of data.
     """
 
-    def __init__(self, directory: Path, manifest_name: str, magic: str, format_version: int, error: type[DerivedDataError] = DerivedDataError) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        manifest_name: str,
+        magic: str,
+        format_version: int,
+        error: type[DerivedDataError] = DerivedDataError,
+    ) -> None:
         self.directory, self.manifest_name, self.magic, self.format_version, self.error = (
-            Path(directory), manifest_name, magic, format_version, error,
+            Path(directory),
+            manifest_name,
+            magic,
+            format_version,
+            error,
         )
 
     @property
@@ -54,7 +65,9 @@ class DerivedDir:
         """Create the directory with a first manifest; refuses a directory that already has one
         (derived data is rebuilt into a fresh directory, never in place)."""
         if self.manifest_path.exists():
-            raise self.error(f"{self.directory} already holds {self.manifest_name}; open it, or build the new one in a fresh directory")
+            raise self.error(
+                f"{self.directory} already holds {self.manifest_name}; open it, or build the new one in a fresh directory"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         data = {"format": self.magic, "format_version": self.format_version, "commit": 0, **manifest}
         atomic_write_json(self.manifest_path, data)
@@ -66,7 +79,9 @@ class DerivedDir:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise self.error(f"{self.directory} holds no {self.manifest_name}; build the derived data first (or rebuild it)") from None
+            raise self.error(
+                f"{self.directory} holds no {self.manifest_name}; build the derived data first (or rebuild it)"
+            ) from None
         except (OSError, ValueError) as exc:
             raise self.error(f"{path} is unreadable ({exc}); rebuild it") from None
         if not isinstance(data, dict) or data.get("format") != self.magic:
@@ -78,7 +93,9 @@ class DerivedDir:
             )
         return data
 
-    def read_consistent(self, load: Callable[[dict[str, Any]], T], attempts: int = 5) -> tuple[dict[str, Any], T]:
+    def read_consistent(
+        self, load: Callable[[dict[str, Any]], T], attempts: int = 5
+    ) -> tuple[dict[str, Any], T]:
         """``(manifest, load(manifest))`` of one commit, retrying when a concurrent publish
         removed files between reading the manifest and loading them."""
         for _ in range(attempts):
@@ -111,7 +128,9 @@ class DerivedDir:
         os.replace(tmp, self.directory / name)
         return name, sizes
 
-    def load_arrays(self, name: str, sizes: Mapping[str, int] | None, *, mmap: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    def load_arrays(
+        self, name: str, sizes: Mapping[str, int] | None, *, mmap: tuple[str, ...] = ()
+    ) -> dict[str, np.ndarray]:
         """Arrays written by :meth:`write_arrays` (those named in ``mmap`` memory-mapped).
 
         Raises:
@@ -123,7 +142,9 @@ class DerivedDir:
             files = sizes if sizes is not None else {p.name: None for p in path.glob("*.npy")}
             for file, size in files.items():
                 if size is not None and (got := (path / file).stat().st_size) != size:
-                    raise self.error(f"{path / file} has {got} bytes, the manifest says {size}; the data is damaged: rebuild it")
+                    raise self.error(
+                        f"{path / file} has {got} bytes, the manifest says {size}; the data is damaged: rebuild it"
+                    )
                 key = file[: -len(".npy")]
                 out[key] = np.load(path / file, mmap_mode="r" if key in mmap else None, allow_pickle=False)
         except (OSError, ValueError) as exc:

@@ -21,7 +21,9 @@ def test_limit_small_hybrid_recall() -> None:
     docs = enc.encode_documents(data.doc_texts)
     queries = enc.encode_queries(list(data.queries.values()))
     pipe = HybridPipeline.build(data.doc_texts, docs)
-    default = ir_metrics(data.qrels, runs(pipe, data, queries, mode="hybrid", k=10), ["recall@2", "recall@10"])
+    default = ir_metrics(
+        data.qrels, runs(pipe, data, queries, mode="hybrid", k=10), ["recall@2", "recall@10"]
+    )
     dense = ir_metrics(data.qrels, runs(pipe, data, queries, mode="dense", k=10), ["recall@2"])
     pipe.fusion = FusionConfig(method="rrf")
     rrf = ir_metrics(data.qrels, runs(pipe, data, queries, mode="hybrid", k=10), ["recall@2"])

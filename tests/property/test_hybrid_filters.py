@@ -51,7 +51,13 @@ def test_lexical_filtered_search_equals_the_oracle(docs, seed, query, k, selecti
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(2, 80), seed=st.integers(0, 2**31 - 1), k=st.integers(1, 20), window=st.integers(2, 30), selectivity=st.sampled_from([0.05, 0.3, 1.0]))
+@given(
+    n=st.integers(2, 80),
+    seed=st.integers(0, 2**31 - 1),
+    k=st.integers(1, 20),
+    window=st.integers(2, 30),
+    selectivity=st.sampled_from([0.05, 0.3, 1.0]),
+)
 def test_fusion_of_filtered_sides_never_leaks(n, seed, k, window, selectivity) -> None:
     rng = np.random.default_rng(seed)
     mask = rng.random(n) < selectivity
@@ -61,7 +67,10 @@ def test_fusion_of_filtered_sides_never_leaks(n, seed, k, window, selectivity) -
     d_top = ok[np.argsort(-dense[ok], kind="stable")][:window]
     l_top = ok[np.argsort(-lex[ok], kind="stable")][:window]
     l_top = l_top[lex[l_top] > 0]
-    sides = [Side("dense", d_top, dense[d_top], lambda s: dense[s]), Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=window)]
+    sides = [
+        Side("dense", d_top, dense[d_top], lambda s: dense[s]),
+        Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=window),
+    ]
     hits = fuse(sides, k, eligible=int(mask.sum()))
     assert mask[hits.slots].all()
     assert hits.slots.size == min(k, np.union1d(d_top, l_top).size)

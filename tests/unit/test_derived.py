@@ -19,7 +19,9 @@ def test_publish_names_commit_and_collects_garbage(tmp_path: Path) -> None:
     assert a != b and sizes == {"v.npy": (tmp_path / "x" / a / "v.npy").stat().st_size}
     m = d.publish({**m, "entries": [a]}, {a})
     assert m["commit"] == 1 and d.read_manifest()["entries"] == [a]
-    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == sorted([a, "m.json"])  # b was never published
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == sorted(
+        [a, "m.json"]
+    )  # b was never published
     np.testing.assert_array_equal(d.load_arrays(a, sizes)["v"], np.arange(3))
     with pytest.raises(DerivedDataError, match="already holds m.json"):
         d.init({})

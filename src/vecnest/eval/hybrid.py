@@ -23,7 +23,16 @@ from vecnest.search.hybrid import FusedHits, FusionConfig, Side, fuse
 from vecnest.search.relevance import RelevanceModel, hit_inputs
 from vecnest.search.rerank import DenseRescorer, refuse
 
-__all__ = ["HybridPipeline", "MODES", "bm25_run", "runs", "relevance_examples", "cut_quality", "calibrate", "calibrate_dataset"]
+__all__ = [
+    "HybridPipeline",
+    "MODES",
+    "bm25_run",
+    "runs",
+    "relevance_examples",
+    "cut_quality",
+    "calibrate",
+    "calibrate_dataset",
+]
 
 #: Search modes.
 MODES = ("dense", "lexical", "hybrid")
@@ -45,15 +54,22 @@ class HybridPipeline:
 
     @classmethod
     def build(
-        cls, texts: Sequence[str], doc_vecs: np.ndarray | None, *, analyzer: AnalyzerConfig | None = None,
-        fusion: FusionConfig | None = None, directory: str | Path | None = None,
+        cls,
+        texts: Sequence[str],
+        doc_vecs: np.ndarray | None,
+        *,
+        analyzer: AnalyzerConfig | None = None,
+        fusion: FusionConfig | None = None,
+        directory: str | Path | None = None,
     ) -> HybridPipeline:
         """Index ``texts`` (in ``directory``, else a temporary one) and wrap the vectors."""
         n = len(texts)
         if doc_vecs is not None and doc_vecs.shape[0] != n:
             raise InvalidInputError(f"{n} texts but {doc_vecs.shape[0]} document vectors")
         with tempfile.TemporaryDirectory(prefix="vecnest-lexical-") as tmp:
-            index = LexicalIndex.rebuild(Path(directory or tmp) / "lexical", np.arange(n), list(texts), upto=n, config=analyzer)
+            index = LexicalIndex.rebuild(
+                Path(directory or tmp) / "lexical", np.arange(n), list(texts), upto=n, config=analyzer
+            )
             searcher = index.searcher(n_slots=n, alive=np.ones(n, bool))
         return cls(doc_vecs, searcher, fusion or FusionConfig())
 
@@ -80,7 +96,12 @@ class HybridPipeline:
         return Side("lexical", slots, scores, result.scores, pad_to=window)
 
     def search(
-        self, query_text: str, query_vec: np.ndarray | None, k: int, *, mode: str = "hybrid",
+        self,
+        query_text: str,
+        query_vec: np.ndarray | None,
+        k: int,
+        *,
+        mode: str = "hybrid",
         rescorers: Sequence[DenseRescorer] = (),
     ) -> tuple[FusedHits, LexicalResult | None]:
         """One query: fused hits (any mode) and the lexical result (for its ``max_score``)."""
@@ -98,13 +119,27 @@ class HybridPipeline:
             sides.append(self.lexical_side(result, window))
         hits = fuse(sides, k, eligible=self.n_docs, config=self.fusion)
         if rescorers:
-            hits = refuse(sides, hits, np.asarray(query_vec, dtype=np.float32), rescorers, k, eligible=self.n_docs, config=self.fusion)
+            hits = refuse(
+                sides,
+                hits,
+                np.asarray(query_vec, dtype=np.float32),
+                rescorers,
+                k,
+                eligible=self.n_docs,
+                config=self.fusion,
+            )
         return hits, result
 
 
 def runs(
-    pipeline: HybridPipeline, data: BeirDataset, query_vecs: np.ndarray | None, *, mode: str = "hybrid", k: int = 100,
-    rescorers: Sequence[DenseRescorer] = (), progress: Callable[[int], None] | None = None,
+    pipeline: HybridPipeline,
+    data: BeirDataset,
+    query_vecs: np.ndarray | None,
+    *,
+    mode: str = "hybrid",
+    k: int = 100,
+    rescorers: Sequence[DenseRescorer] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
     """A ranx-style run (query id → {doc id: score}) over the dataset's judged queries.
 
@@ -115,21 +150,30 @@ def runs(
     for i, (qid, text) in enumerate(data.queries.items()):
         qv = None if query_vecs is None else query_vecs[i]
         hits, _ = pipeline.search(text, qv, k, mode=mode, rescorers=rescorers)
-        out[qid] = {data.doc_ids[s]: float(v) for s, v in zip(hits.slots.tolist(), hits.scores.tolist(), strict=True)}
+        out[qid] = {
+            data.doc_ids[s]: float(v) for s, v in zip(hits.slots.tolist(), hits.scores.tolist(), strict=True)
+        }
         if progress is not None:
             progress(1)
     return out
 
 
-def bm25_run(data: BeirDataset, *, k: int = 100, analyzer: AnalyzerConfig | None = None) -> dict[str, dict[str, float]]:
+def bm25_run(
+    data: BeirDataset, *, k: int = 100, analyzer: AnalyzerConfig | None = None
+) -> dict[str, dict[str, float]]:
     """The BM25 baseline run of a dataset (default analyser: the published SciFact setting)."""
     pipeline = HybridPipeline.build(data.doc_texts, None, analyzer=analyzer)
     return runs(pipeline, data, None, mode="lexical", k=k)
 
 
 def relevance_examples(
-    pipeline: HybridPipeline, data: BeirDataset, query_vecs: np.ndarray | None, query_ids: Sequence[str], *,
-    mode: str = "hybrid", k: int = 10,
+    pipeline: HybridPipeline,
+    data: BeirDataset,
+    query_vecs: np.ndarray | None,
+    query_ids: Sequence[str],
+    *,
+    mode: str = "hybrid",
+    k: int = 10,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[FusedHits], list[float | None]]:
     """Per query: the top-``k`` hits' features and labels (judged relevant or not), the hits, and
     the lexical bound — the material a relevance model is fitted and scored on."""
@@ -137,7 +181,9 @@ def relevance_examples(
     xs, ys, all_hits, bounds = [], [], [], []
     for qid in query_ids:
         i = index[qid]
-        hits, result = pipeline.search(data.queries[qid], None if query_vecs is None else query_vecs[i], k, mode=mode)
+        hits, result = pipeline.search(
+            data.queries[qid], None if query_vecs is None else query_vecs[i], k, mode=mode
+        )
         bound = result.max_score if result is not None else None
         judged = data.qrels.get(qid, {})
         xs.append(hit_inputs(hits, bound))
@@ -147,7 +193,13 @@ def relevance_examples(
     return xs, ys, all_hits, bounds
 
 
-def cut_quality(model: RelevanceModel, hits: Sequence[FusedHits], bounds: Sequence[float | None], labels: Sequence[np.ndarray], min_relevance: float = 0.5) -> dict[str, float]:
+def cut_quality(
+    model: RelevanceModel,
+    hits: Sequence[FusedHits],
+    bounds: Sequence[float | None],
+    labels: Sequence[np.ndarray],
+    min_relevance: float = 0.5,
+) -> dict[str, float]:
     """Precision and recall of the hits kept at ``min_relevance`` (recall: of the judged-relevant
     hits among the top ``k``), and how often nothing is kept."""
     tp = fp = pos = empty = 0
@@ -166,8 +218,16 @@ def cut_quality(model: RelevanceModel, hits: Sequence[FusedHits], bounds: Sequen
 
 
 def calibrate(
-    data: BeirDataset, doc_vecs: np.ndarray | None, query_vecs: np.ndarray | None, *, mode: str = "hybrid",
-    holdout: float = 0.5, seed: int = 0, k: int = 10, min_relevance: float = 0.5, analyzer: AnalyzerConfig | None = None,
+    data: BeirDataset,
+    doc_vecs: np.ndarray | None,
+    query_vecs: np.ndarray | None,
+    *,
+    mode: str = "hybrid",
+    holdout: float = 0.5,
+    seed: int = 0,
+    k: int = 10,
+    min_relevance: float = 0.5,
+    analyzer: AnalyzerConfig | None = None,
 ) -> RelevanceModel:
     """Fit a relevance model from a dataset's judgements (the core of ``vecnest calibrate``).
 
@@ -188,8 +248,12 @@ def calibrate(
     model = RelevanceModel.fit(np.vstack(x), np.concatenate(y), mode=mode)
     _, yt, ht, bt = relevance_examples(pipeline, data, query_vecs, test_ids, mode=mode, k=k)
     report: dict[str, Any] = {
-        "dataset": data.name, "fit_queries": len(fit_ids), "heldout_queries": len(test_ids), "k": k,
-        "seed": seed, "min_relevance": min_relevance,
+        "dataset": data.name,
+        "fit_queries": len(fit_ids),
+        "heldout_queries": len(test_ids),
+        "k": k,
+        "seed": seed,
+        "min_relevance": min_relevance,
         "heldout": cut_quality(model, ht, bt, yt, min_relevance),
         "heldout_distribution_model": cut_quality(RelevanceModel(), ht, bt, yt, min_relevance),
     }
@@ -197,8 +261,14 @@ def calibrate(
 
 
 def calibrate_dataset(
-    path: str | Path, *, model: Any = "default", mode: str = "hybrid", holdout: float = 0.5, seed: int = 0,
-    min_relevance: float = 0.5, cache_dir: Path | None = None,
+    path: str | Path,
+    *,
+    model: Any = "default",
+    mode: str = "hybrid",
+    holdout: float = 0.5,
+    seed: int = 0,
+    min_relevance: float = 0.5,
+    cache_dir: Path | None = None,
 ) -> RelevanceModel:
     """``vecnest calibrate --dataset DIR``: embed a BEIR dataset with ``model`` (cached), then
     :func:`calibrate`.
@@ -220,9 +290,15 @@ def calibrate_dataset(
     if mode != "lexical":
         encoder = resolve_encoder(model)
         if encoder is None:
-            raise InvalidInputError("calibrating a dense or hybrid cut-off needs a model (model=None only with mode='lexical')")
+            raise InvalidInputError(
+                "calibrating a dense or hybrid cut-off needs a model (model=None only with mode='lexical')"
+            )
         cache = cache_dir or default_cache_dir()
         doc_vecs, _ = cached_embeddings(encoder, data.doc_texts, kind="documents", cache_dir=cache)
-        query_vecs, _ = cached_embeddings(encoder, list(data.queries.values()), kind="queries", cache_dir=cache)
-    fitted = calibrate(data, doc_vecs, query_vecs, mode=mode, holdout=holdout, seed=seed, min_relevance=min_relevance)
+        query_vecs, _ = cached_embeddings(
+            encoder, list(data.queries.values()), kind="queries", cache_dir=cache
+        )
+    fitted = calibrate(
+        data, doc_vecs, query_vecs, mode=mode, holdout=holdout, seed=seed, min_relevance=min_relevance
+    )
     return fitted.with_report(model=str(model) if isinstance(model, str) else type(model).__name__)

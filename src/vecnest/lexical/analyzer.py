@@ -105,14 +105,10 @@ class AnalyzerConfig:
             )
         for name in ("stemming", "lowercase", "ascii_folding"):
             if not isinstance(getattr(self, name), bool):
-                raise InvalidInputError(
-                    f"AnalyzerConfig.{name} must be a bool; got {getattr(self, name)!r}"
-                )
+                raise InvalidInputError(f"AnalyzerConfig.{name} must be a bool; got {getattr(self, name)!r}")
         mtl = self.max_token_length
         if isinstance(mtl, bool) or not isinstance(mtl, int) or not 1 <= mtl <= 1024:
-            raise InvalidInputError(
-                f"AnalyzerConfig.max_token_length must be an int in 1..1024; got {mtl!r}"
-            )
+            raise InvalidInputError(f"AnalyzerConfig.max_token_length must be an int in 1..1024; got {mtl!r}")
 
     def to_json(self) -> dict[str, Any]:
         """The manifest form (JSON types only)."""
@@ -239,7 +235,9 @@ class Analyzer:
         ids = np.fromiter(map(table.__getitem__, words), np.int64, len(words))
         keep = ids >= 0
         doc = np.repeat(np.arange(len(raw), dtype=np.int64), counts)[keep]
-        return AnalyzedBatch(list(vocab), ids[keep], doc, np.bincount(doc, minlength=len(raw)).astype(np.int64))
+        return AnalyzedBatch(
+            list(vocab), ids[keep], doc, np.bincount(doc, minlength=len(raw)).astype(np.int64)
+        )
 
     def query_terms(self, text: str) -> list[str]:
         """Distinct terms of a query in first-seen order (a repeated query word counts once, as

@@ -23,16 +23,17 @@ Protocol with the catalog (the source of truth):
 - if the index ever runs ahead of the catalog (``upto > n_slots``: a writer died before its
   catalog commit), searches ignore slots ``>= n_slots`` and :meth:`truncate` purges them.
 
-Why not tantivy's own index (measured on this machine, 75k arXiv title+abstract documents):
-tantivy indexes at 14k docs/s and answers in 0.46 ms p50, but (1) its BM25 statistics count
-deleted documents until a segment merge, which its Python bindings cannot trigger — after 10
-rounds of 20 % churn only 44 % of top-10 lists equalled a fresh rebuild's; (2) it cannot
+Why not tantivy's own index (measured by ``benchmarks/hybrid.py``, 75k arXiv title+abstract
+documents, on a shared 2-core machine under load 5–7; see ``benchmarks/results/hybrid.json``):
+tantivy 0.27 indexes at 9.7k docs/s and answers in 0.46 ms p50, but (1) its BM25 statistics
+count deleted documents until a segment merge, which its Python bindings cannot trigger — after
+10 rounds of 20 % churn only 44–48 % of top-10 lists equalled a fresh rebuild's; (2) it cannot
 restrict a search to an arbitrary slot bitmap, so exact filtering needs over-fetch-and-retry;
 (3) it cannot score rows it has not indexed with its statistics (the total token count is not
-exposed). These postings with exact live statistics index at ~9k docs/s and answer in about
-1 ms p50 (see ``benchmarks/hybrid.py``), and use tantivy's analyser, so the text analysis is
-the library's. SQLite FTS5 (165 ms p50, it scores every matching row) and bm25s (no
-incremental updates) were ruled out by the issue's measurements.
+exposed). These postings, with exact live statistics, index at 7.6k docs/s and answer in
+0.68 ms p50 (1 % selective filters: 0.53 ms), and use tantivy's analyser, so the text
+analysis is the library's. SQLite FTS5 (165 ms p50: it scores every matching row) and bm25s
+(no incremental updates) were ruled out by the issue's measurements.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ class LexicalIndex:
     Use :meth:`create` or :meth:`open`; search through :meth:`searcher`.
     """
 
-    def __init__(self, store: DerivedDir, config: AnalyzerConfig, manifest: dict[str, Any], state: IndexState) -> None:
+    def __init__(
+        self, store: DerivedDir, config: AnalyzerConfig, manifest: dict[str, Any], state: IndexState
+    ) -> None:
         self._store = store
         self.directory = store.directory
         self.config = config
@@ -118,7 +121,9 @@ class LexicalIndex:
         return DerivedDir(Path(directory), MANIFEST_NAME, _MAGIC, FORMAT_VERSION, LexicalIndexError)
 
     @classmethod
-    def create(cls, directory: str | Path, config: AnalyzerConfig | None = None, *, generation: int = 0) -> LexicalIndex:
+    def create(
+        cls, directory: str | Path, config: AnalyzerConfig | None = None, *, generation: int = 0
+    ) -> LexicalIndex:
         """Create an empty index (``upto = 0``) in ``directory`` (created; must hold no index).
 
         Raises:
@@ -127,7 +132,15 @@ class LexicalIndex:
         """
         store = cls._dir(directory)
         config = config or AnalyzerConfig()
-        manifest = store.init({"analyzer": config.to_json(), "generation": int(generation), "upto": 0, "parts": [], "tombstones": None})
+        manifest = store.init(
+            {
+                "analyzer": config.to_json(),
+                "generation": int(generation),
+                "upto": 0,
+                "parts": [],
+                "tombstones": None,
+            }
+        )
         return cls(store, config, manifest, IndexState.of([], 0))
 
     @classmethod
@@ -142,13 +155,18 @@ class LexicalIndex:
         try:
             config = AnalyzerConfig.from_json(manifest["analyzer"])
         except (InvalidInputError, TypeError, KeyError) as exc:
-            raise LexicalIndexError(f"{store.directory}: the stored analyser config is unreadable ({exc}); rebuild the index") from None
+            raise LexicalIndexError(
+                f"{store.directory}: the stored analyser config is unreadable ({exc}); rebuild the index"
+            ) from None
         return cls(store, config, manifest, state)
 
     @staticmethod
     def _load_state(store: DerivedDir, manifest: dict[str, Any]) -> IndexState:
         parts = [
-            part_from_arrays(store.load_arrays(p["name"], p["files"], mmap=("docs", "tf")), str(store.directory / p["name"]))
+            part_from_arrays(
+                store.load_arrays(p["name"], p["files"], mmap=("docs", "tf")),
+                str(store.directory / p["name"]),
+            )
             for p in manifest["parts"]
         ]
         return IndexState.of(parts, int(manifest["upto"]))
@@ -298,7 +316,9 @@ class LexicalIndex:
                 parts, entries, tomb = [part], [entry], np.empty(0, np.int64)
             self._publish(parts, entries, tomb, self.upto, None, keep_buffer=True)
 
-    def _maintain(self, parts: list[Part], entries: list[dict[str, Any]], tomb: np.ndarray) -> tuple[list[Part], list[dict[str, Any]], np.ndarray]:
+    def _maintain(
+        self, parts: list[Part], entries: list[dict[str, Any]], tomb: np.ndarray
+    ) -> tuple[list[Part], list[dict[str, Any]], np.ndarray]:
         n_docs = sum(p.n_docs for p in parts)
         if n_docs and tomb.size >= PURGE_FRACTION * n_docs:
             part, entry = self._write_part(merge_parts(parts, tomb))
@@ -311,20 +331,35 @@ class LexicalIndex:
         drop = tomb[np.isin(tomb, np.concatenate([p.slots for p in merged]))]
         part, entry = self._write_part(merge_parts(merged, drop))
         keep = [i for i in range(len(parts)) if i not in chosen]
-        return [parts[i] for i in keep] + [part], [entries[i] for i in keep] + [entry], np.setdiff1d(tomb, drop)
+        return (
+            [parts[i] for i in keep] + [part],
+            [entries[i] for i in keep] + [entry],
+            np.setdiff1d(tomb, drop),
+        )
 
     def _write_part(self, part: Part) -> tuple[Part, dict[str, Any]]:
         name, files = self._store.write_arrays("p", part_arrays(part))
         return part, {"name": name, "docs": part.n_docs, "postings": part.nnz, "files": files}
 
-    def _publish(self, parts: list[Part], entries: list[dict[str, Any]], tomb: np.ndarray, upto: int, generation: int | None, *, keep_buffer: bool = False) -> None:
+    def _publish(
+        self,
+        parts: list[Part],
+        entries: list[dict[str, Any]],
+        tomb: np.ndarray,
+        upto: int,
+        generation: int | None,
+        *,
+        keep_buffer: bool = False,
+    ) -> None:
         tomb_entry = None
         if tomb.size:
             name, files = self._store.write_arrays("t", {"slots": tomb.astype(np.int64)})
             tomb_entry = {"name": name, "files": files}
         manifest = dict(self._manifest)
         manifest.update(
-            parts=entries, tombstones=tomb_entry, upto=int(upto),
+            parts=entries,
+            tombstones=tomb_entry,
+            upto=int(upto),
             generation=int(self.generation if generation is None else generation),
         )
         keep = {e["name"] for e in entries} | ({tomb_entry["name"]} if tomb_entry else set())
@@ -349,7 +384,15 @@ class LexicalIndex:
             )
         return build_part(slots, self.analyzer.analyze_batch(texts))
 
-    def searcher(self, *, n_slots: int, alive: np.ndarray, pending: Part | None = None, k1: float = DEFAULT_K1, b: float = DEFAULT_B) -> LexicalSearcher:
+    def searcher(
+        self,
+        *,
+        n_slots: int,
+        alive: np.ndarray,
+        pending: Part | None = None,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
+    ) -> LexicalSearcher:
         """A searcher over the committed state, for one snapshot of the collection.
 
         Args:
@@ -359,10 +402,39 @@ class LexicalIndex:
                 for the search to reflect every committed write).
             k1, b: BM25 parameters.
         """
-        return LexicalSearcher(self._state, self.analyzer, n_slots=n_slots, alive=alive, pending=pending, k1=k1, b=b)
+        return LexicalSearcher(
+            self._state, self.analyzer, n_slots=n_slots, alive=alive, pending=pending, k1=k1, b=b
+        )
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        *,
+        n_slots: int,
+        alive: np.ndarray,
+        match: Any = None,
+        pending: Part | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One exact BM25 search (a searcher made for this call; make one per snapshot with
+        :meth:`searcher` when searching repeatedly).
+
+        Returns:
+            ``(k',) int64`` slots and ``(k',) float32`` scores, best first, ``k' <= k``: live,
+            below ``n_slots``, matching ``match`` and at least one query term.
+        """
+        return self.searcher(n_slots=n_slots, alive=alive, pending=pending).query(query, match).top(k)
 
     # ------------------------------------------------------------------ verification
-    def check(self, *, n_slots: int, alive: np.ndarray, config: AnalyzerConfig | None = None, generation: int | None = None, deep: bool = False) -> CheckReport:
+    def check(
+        self,
+        *,
+        n_slots: int,
+        alive: np.ndarray,
+        config: AnalyzerConfig | None = None,
+        generation: int | None = None,
+        deep: bool = False,
+    ) -> CheckReport:
         """Verify the index against the catalog's committed state.
 
         Args:
@@ -376,25 +448,35 @@ class LexicalIndex:
         alive = np.asarray(alive, dtype=bool)
         problems: list[str] = []
         if config is not None and config != self.config:
-            problems.append(f"analyser config differs: index {self.config.to_json()} vs collection {config.to_json()}; rebuild the lexical index")
+            problems.append(
+                f"analyser config differs: index {self.config.to_json()} vs collection {config.to_json()}; rebuild the lexical index"
+            )
         if generation is not None and generation != self.generation:
-            problems.append(f"index is for segment generation {self.generation}, the catalog is at {generation}; rebuild the lexical index")
+            problems.append(
+                f"index is for segment generation {self.generation}, the catalog is at {generation}; rebuild the lexical index"
+            )
         state = self._state
         if state.upto > n_slots:
             ahead = int(np.count_nonzero(state.present[n_slots:]))
-            problems.append(f"index covers slots up to {state.upto} but the catalog committed {n_slots} ({ahead} uncommitted documents, never served); truncate(n_slots) purges them")
+            problems.append(
+                f"index covers slots up to {state.upto} but the catalog committed {n_slots} ({ahead} uncommitted documents, never served); truncate(n_slots) purges them"
+            )
         n = min(state.upto, n_slots)
         missing = np.flatnonzero(alive[:n] & ~state.present[:n])
         if missing.size:
-            problems.append(f"{missing.size} live documents below upto={state.upto} are missing (first slot {missing[0]}); rebuild the lexical index")
+            problems.append(
+                f"{missing.size} live documents below upto={state.upto} are missing (first slot {missing[0]}); rebuild the lexical index"
+            )
         tomb = self._tombstones[self._tombstones < n]
         wrongly_dead = tomb[alive[tomb]]
         if wrongly_dead.size:
-            problems.append(f"{wrongly_dead.size} live documents are recorded as deleted (first slot {wrongly_dead[0]}); rebuild the lexical index")
+            problems.append(
+                f"{wrongly_dead.size} live documents are recorded as deleted (first slot {wrongly_dead[0]}); rebuild the lexical index"
+            )
         if deep:
             problems.extend(self._deep_problems())
         unpurged = int(np.count_nonzero(~alive[:n] & state.present[:n]))
-        pending = int(np.count_nonzero(alive[state.upto:])) if state.upto < n_slots else 0
+        pending = int(np.count_nonzero(alive[state.upto :])) if state.upto < n_slots else 0
         return CheckReport(tuple(problems), unpurged, pending)
 
     def _deep_problems(self) -> list[str]:
@@ -410,7 +492,17 @@ class LexicalIndex:
         return out
 
     @classmethod
-    def rebuild(cls, directory: str | Path, slots: np.ndarray, texts: Sequence[str | None], *, upto: int, config: AnalyzerConfig | None = None, generation: int = 0, batch: int = 20_000) -> LexicalIndex:
+    def rebuild(
+        cls,
+        directory: str | Path,
+        slots: np.ndarray,
+        texts: Sequence[str | None],
+        *,
+        upto: int,
+        config: AnalyzerConfig | None = None,
+        generation: int = 0,
+        batch: int = 20_000,
+    ) -> LexicalIndex:
         """Build a fresh index in a new ``directory`` from the catalog's live rows.
 
         Args:

@@ -78,8 +78,14 @@ def _slot_dtype(max_slot: int) -> type:
 
 
 def _assemble(
-    terms: np.ndarray, term_ids: np.ndarray, docs: np.ndarray, tf: np.ndarray,
-    slots: np.ndarray, lengths: np.ndarray, *, presorted: bool = False,
+    terms: np.ndarray,
+    term_ids: np.ndarray,
+    docs: np.ndarray,
+    tf: np.ndarray,
+    slots: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    presorted: bool = False,
 ) -> Part:
     """A part from (term id, slot, tf) triples with distinct (term, slot) pairs; ``terms`` sorted.
     ``presorted``: the triples are already ordered by (term id, slot)."""
@@ -127,8 +133,13 @@ def build_part(slots: np.ndarray, batch: AnalyzedBatch) -> Part:
     keys, tf = np.unique(rank[batch.ids] * m + batch.doc, return_counts=True)
     term_ids, doc_index = np.divmod(keys, max(m, 1))
     return _assemble(
-        names[order], term_ids, slots[doc_index], np.minimum(tf, _TF_MAX), slots,
-        np.asarray(batch.lengths), presorted=True,
+        names[order],
+        term_ids,
+        slots[doc_index],
+        np.minimum(tf, _TF_MAX),
+        slots,
+        np.asarray(batch.lengths),
+        presorted=True,
     )
 
 

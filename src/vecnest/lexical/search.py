@@ -9,8 +9,8 @@ Exactness, by construction:
 - statistics (``N``, ``df``, mean length) count only the snapshot's live documents, so deleted
   documents weigh nothing the moment their delete commits, and results after any churn equal a
   freshly built index's (tantivy's and Lucene's statistics keep counting deleted documents until
-  a segment merge — measured: after 10 rounds of 20 % churn only 44 % of top-10 lists matched a
-  rebuild's);
+  a segment merge — measured: after 10 rounds of 20 % churn only 44–48 % of top-10 lists matched
+  a rebuild's);
 - dead slots get an infinite length norm (zero contribution) and slots ``>= n_slots`` (written by
   a writer that died before its catalog commit) are cut off every posting list;
 - a filter is applied to the scores themselves: a broad one masks the score array, a selective
@@ -85,8 +85,7 @@ def _match_parts(match: Any, n_slots: int) -> tuple[np.ndarray, int, Any] | None
     mask = np.asarray(mask)
     if mask.dtype != np.bool_ or mask.shape != (n_slots,):
         raise InvalidInputError(
-            f"match must be a ({n_slots},) bool mask (or a Match with one); got "
-            f"{mask.dtype} {mask.shape}"
+            f"match must be a ({n_slots},) bool mask (or a Match with one); got {mask.dtype} {mask.shape}"
         )
     count = getattr(match, "count", None)
     return mask, int(np.count_nonzero(mask) if count is None else count), match

@@ -68,12 +68,20 @@ class FusionConfig:
             raise InvalidInputError(
                 f"fusion method must be one of {[m.value for m in FusionMethod]}; got {self.method!r}"
             ) from None
-        if isinstance(self.window, bool) or not isinstance(self.window, int) or not 2 <= self.window <= 10_000:
+        if (
+            isinstance(self.window, bool)
+            or not isinstance(self.window, int)
+            or not 2 <= self.window <= 10_000
+        ):
             raise InvalidInputError(f"fusion window must be an int in 2..10000; got {self.window!r}")
         if not (self.power >= 0 and self.rrf_k > 0):
-            raise InvalidInputError(f"fusion needs power >= 0 and rrf_k > 0; got power={self.power}, rrf_k={self.rrf_k}")
+            raise InvalidInputError(
+                f"fusion needs power >= 0 and rrf_k > 0; got power={self.power}, rrf_k={self.rrf_k}"
+            )
         if self.normalization not in ("min_max", "z_score"):
-            raise InvalidInputError(f"normalization must be 'min_max' or 'z_score'; got {self.normalization!r}")
+            raise InvalidInputError(
+                f"normalization must be 'min_max' or 'z_score'; got {self.normalization!r}"
+            )
         if self.weights is not None:
             object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
 
@@ -175,7 +183,9 @@ def fuse(sides: Sequence[Side], k: int, *, eligible: int, config: FusionConfig |
     else:
         weights = np.asarray(config.weights or [1.0 / n_sides] * n_sides, dtype=np.float64)
         if weights.shape != (n_sides,):
-            raise InvalidInputError(f"fusion weights: expected {n_sides} (one per side); got {config.weights}")
+            raise InvalidInputError(
+                f"fusion weights: expected {n_sides} (one per side); got {config.weights}"
+            )
         if config.method is FusionMethod.RRF:
             masked = np.where(ranks >= 0, exact, -np.inf)  # RRF ranks only what a side retrieved
             fused = fusion.rrf(list(masked), k=config.rrf_k, weights=weights)

@@ -55,7 +55,9 @@ def split_passages(text: str | None, *, max_words: int = MAX_WORDS, stride: int 
         ``max_words`` words).
     """
     if not 0 < stride <= max_words:
-        raise InvalidInputError(f"split_passages needs 0 < stride <= max_words; got stride={stride}, max_words={max_words}")
+        raise InvalidInputError(
+            f"split_passages needs 0 < stride <= max_words; got stride={stride}, max_words={max_words}"
+        )
     if not text:
         return []
     words = text.split()
@@ -73,7 +75,9 @@ def split_passages(text: str | None, *, max_words: int = MAX_WORDS, stride: int 
 class PassageIndex:
     """Stored passage vectors of one collection (one writer; readers from any thread)."""
 
-    def __init__(self, store: DerivedDir, manifest: dict[str, Any], chunks: list[dict[str, np.ndarray]]) -> None:
+    def __init__(
+        self, store: DerivedDir, manifest: dict[str, Any], chunks: list[dict[str, np.ndarray]]
+    ) -> None:
         self._store = store
         self._manifest = manifest
         self._set(chunks)
@@ -84,24 +88,47 @@ class PassageIndex:
         self._chunks = chunks
         dim = int(self._manifest["dim"])
         self.owners = np.concatenate([c["owners"] for c in chunks]) if chunks else np.empty(0, np.int64)
-        self.vectors = np.concatenate([np.asarray(c["vectors"]) for c in chunks]) if chunks else np.empty((0, dim), np.float16)
+        self.vectors = (
+            np.concatenate([np.asarray(c["vectors"]) for c in chunks])
+            if chunks
+            else np.empty((0, dim), np.float16)
+        )
 
     @staticmethod
     def _dir(directory: str | Path) -> DerivedDir:
         return DerivedDir(Path(directory), MANIFEST_NAME, _MAGIC, FORMAT_VERSION, PassageIndexError)
 
     @classmethod
-    def create(cls, directory: str | Path, *, dim: int, generation: int = 0, max_words: int = MAX_WORDS, stride: int = STRIDE) -> PassageIndex:
+    def create(
+        cls,
+        directory: str | Path,
+        *,
+        dim: int,
+        generation: int = 0,
+        max_words: int = MAX_WORDS,
+        stride: int = STRIDE,
+    ) -> PassageIndex:
         """An empty passage store in a new directory."""
         store = cls._dir(directory)
-        manifest = store.init({"dim": int(dim), "generation": int(generation), "upto": 0, "chunks": [], "max_words": max_words, "stride": stride})
+        manifest = store.init(
+            {
+                "dim": int(dim),
+                "generation": int(generation),
+                "upto": 0,
+                "chunks": [],
+                "max_words": max_words,
+                "stride": stride,
+            }
+        )
         return cls(store, manifest, [])
 
     @classmethod
     def open(cls, directory: str | Path) -> PassageIndex:
         """Open an existing passage store."""
         store = cls._dir(directory)
-        manifest, chunks = store.read_consistent(lambda m: [store.load_arrays(c["name"], c["files"]) for c in m["chunks"]])
+        manifest, chunks = store.read_consistent(
+            lambda m: [store.load_arrays(c["name"], c["files"]) for c in m["chunks"]]
+        )
         return cls(store, manifest, chunks)
 
     @property
@@ -118,14 +145,23 @@ class PassageIndex:
         """Bytes on disk."""
         return sum(sum(c["files"].values()) for c in self._manifest["chunks"])
 
-    def embed_and_add(self, slots: np.ndarray, texts: Sequence[str | None], embed: Callable[[list[str]], np.ndarray]) -> int:
+    def embed_and_add(
+        self, slots: np.ndarray, texts: Sequence[str | None], embed: Callable[[list[str]], np.ndarray]
+    ) -> int:
         """Split ``texts`` and buffer the passages' vectors (``embed``: texts → ``(n, dim)``
         unit vectors, the collection's document encoder). Returns the number of passages."""
         slots = np.asarray(slots, dtype=np.int64)
-        pieces = [split_passages(t, max_words=self._manifest["max_words"], stride=self._manifest["stride"]) for t in texts]
+        pieces = [
+            split_passages(t, max_words=self._manifest["max_words"], stride=self._manifest["stride"])
+            for t in texts
+        ]
         owners = np.repeat(slots, [len(p) for p in pieces])
         flat = [p for ps in pieces for p in ps]
-        vecs = np.asarray(embed(flat), dtype=np.float32) if flat else np.empty((0, int(self._manifest["dim"])), np.float32)
+        vecs = (
+            np.asarray(embed(flat), dtype=np.float32)
+            if flat
+            else np.empty((0, int(self._manifest["dim"])), np.float32)
+        )
         self.add(owners, vecs)
         return len(flat)
 
@@ -135,7 +171,9 @@ class PassageIndex:
         vectors = np.asarray(vectors)
         dim = int(self._manifest["dim"])
         if vectors.shape != (owners.size, dim):
-            raise InvalidInputError(f"PassageIndex.add: expected ({owners.size}, {dim}) vectors; got {vectors.shape}")
+            raise InvalidInputError(
+                f"PassageIndex.add: expected ({owners.size}, {dim}) vectors; got {vectors.shape}"
+            )
         buffered = [o for o, _ in self._buffer if o.size]
         floor = int(buffered[-1][-1]) + 1 if buffered else self.upto
         if owners.size and (np.any(np.diff(owners) < 0) or owners[0] < floor):

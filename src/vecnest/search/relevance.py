@@ -102,7 +102,15 @@ class RelevanceModel:
         return sigmoid(hit_inputs(hits, lexical_max) @ np.asarray(self.coef))
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, *, mode: str = "hybrid", fitted_on: dict[str, Any] | None = None, l2: float = 1e-2) -> RelevanceModel:
+    def fit(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        mode: str = "hybrid",
+        fitted_on: dict[str, Any] | None = None,
+        l2: float = 1e-2,
+    ) -> RelevanceModel:
         """Fit a ``logistic`` model on stacked hit features and labels.
 
         Args:
@@ -111,11 +119,17 @@ class RelevanceModel:
         """
         y = np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != len(FEATURES) or y.shape != (x.shape[0],):
-            raise InvalidInputError(f"fit expects ({len(FEATURES)} features) x and matching labels; got {x.shape} and {y.shape}")
+            raise InvalidInputError(
+                f"fit expects ({len(FEATURES)} features) x and matching labels; got {x.shape} and {y.shape}"
+            )
         if not 0 < y.sum() < y.size:
-            raise InvalidInputError("fitting a relevance model needs both relevant and non-relevant hits among the judged queries")
+            raise InvalidInputError(
+                "fitting a relevance model needs both relevant and non-relevant hits among the judged queries"
+            )
         coef = fit_logistic(x, y, l2=l2)
-        return cls(RelevanceKind.LOGISTIC, tuple(float(c) for c in coef), FEATURES, mode, dict(fitted_on or {}))
+        return cls(
+            RelevanceKind.LOGISTIC, tuple(float(c) for c in coef), FEATURES, mode, dict(fitted_on or {})
+        )
 
     def with_report(self, **report: Any) -> RelevanceModel:
         """A copy with ``report`` merged into ``fitted_on``."""
@@ -125,8 +139,12 @@ class RelevanceModel:
     def to_json(self) -> dict[str, Any]:
         """The stored form (plain JSON)."""
         return {
-            "format": _MAGIC, "format_version": FORMAT_VERSION, "kind": self.kind.value,
-            "coef": list(self.coef), "features": list(self.features), "mode": self.mode,
+            "format": _MAGIC,
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind.value,
+            "coef": list(self.coef),
+            "features": list(self.features),
+            "mode": self.mode,
             "fitted_on": self.fitted_on,
         }
 
@@ -134,13 +152,25 @@ class RelevanceModel:
     def from_json(cls, data: dict[str, Any]) -> RelevanceModel:
         """Inverse of :meth:`to_json`."""
         if not isinstance(data, dict) or data.get("format") != _MAGIC:
-            raise InvalidInputError("not a vecnest relevance model (no 'format': 'vecnest-relevance'); create one with vecnest calibrate")
+            raise InvalidInputError(
+                "not a vecnest relevance model (no 'format': 'vecnest-relevance'); create one with vecnest calibrate"
+            )
         if data.get("format_version") != FORMAT_VERSION:
-            raise InvalidInputError(f"relevance model format_version {data.get('format_version')!r}; this vecnest reads {FORMAT_VERSION}")
+            raise InvalidInputError(
+                f"relevance model format_version {data.get('format_version')!r}; this vecnest reads {FORMAT_VERSION}"
+            )
         try:
-            return cls(RelevanceKind(data["kind"]), tuple(data["coef"]), tuple(data["features"]), str(data["mode"]), dict(data["fitted_on"]))
+            return cls(
+                RelevanceKind(data["kind"]),
+                tuple(data["coef"]),
+                tuple(data["features"]),
+                str(data["mode"]),
+                dict(data["fitted_on"]),
+            )
         except (KeyError, ValueError, TypeError) as exc:
-            raise InvalidInputError(f"malformed relevance model ({exc}); refit it with vecnest calibrate") from None
+            raise InvalidInputError(
+                f"malformed relevance model ({exc}); refit it with vecnest calibrate"
+            ) from None
 
     def save(self, path: str | Path) -> None:
         """Write as JSON (temp file, fsync, rename)."""
@@ -176,6 +206,8 @@ def cut(hits: FusedHits, probabilities: np.ndarray, min_relevance: float) -> Fus
     keep = np.flatnonzero(np.asarray(probabilities) >= min_relevance)
     return replace(
         hits,
-        slots=hits.slots[keep], scores=hits.scores[keep],
-        side_scores=hits.side_scores[:, keep], side_ranks=hits.side_ranks[:, keep],
+        slots=hits.slots[keep],
+        scores=hits.scores[keep],
+        side_scores=hits.side_scores[:, keep],
+        side_ranks=hits.side_ranks[:, keep],
     )

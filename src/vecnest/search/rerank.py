@@ -71,7 +71,11 @@ class PassageRescorer:
     def __call__(self, query: np.ndarray, first: FusedHits, slots: np.ndarray) -> np.ndarray:
         doc = self.vectors(slots) @ query
         starts, ends = passage_ranges(self.owners, slots)
-        touched = np.unique(np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)] or [np.empty(0, np.int64)]))
+        touched = np.unique(
+            np.concatenate(
+                [np.arange(a, b) for a, b in zip(starts, ends, strict=True)] or [np.empty(0, np.int64)]
+            )
+        )
         scores = np.zeros(self.owners.size)
         if touched.size:
             scores[touched] = np.asarray(self.passages[touched], dtype=np.float32) @ query
@@ -165,8 +169,11 @@ class CrossEncoderReranker:
         order = np.concatenate([np.lexsort((hits.slots[:d], -scores)), np.arange(d, hits.slots.size)])
         new_scores = np.concatenate([scores, hits.scores[d:]])
         return replace(
-            hits, slots=hits.slots[order], scores=new_scores[order],
-            side_scores=hits.side_scores[:, order], side_ranks=hits.side_ranks[:, order],
+            hits,
+            slots=hits.slots[order],
+            scores=new_scores[order],
+            side_scores=hits.side_scores[:, order],
+            side_ranks=hits.side_ranks[:, order],
         )
 
 

@@ -12,7 +12,9 @@ from vecnest.search.relevance import RelevanceKind, RelevanceModel
 TINY = Path(__file__).resolve().parents[2] / "data" / "tiny-beir"
 
 
-def test_calibrate_writes_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibrate_writes_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("VECNEST_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "rel.json"
     assert main(["calibrate", "--dataset", str(TINY), "--out", str(out), "--holdout", "0.34"]) == 0

@@ -31,7 +31,9 @@ def test_top_positive_exact_on_long_arrays_with_ties() -> None:
     rng = np.random.default_rng(3)
     for trial in range(12):
         n = int(rng.integers(5000, 40000))
-        scores = np.where(rng.random(n) < 0.5, rng.integers(0, 40, n).astype(np.float32), 0).astype(np.float32)
+        scores = np.where(rng.random(n) < 0.5, rng.integers(0, 40, n).astype(np.float32), 0).astype(
+            np.float32
+        )
         if trial % 3 == 0:
             scores[rng.choice(n, 5, replace=False)] = 100.0  # a few ties at the very top
         for k in (1, 10, 100):

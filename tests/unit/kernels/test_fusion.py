@@ -78,7 +78,9 @@ def test_adaptive_power_zero_is_plain_z_score_fusion() -> None:
     windows = [np.array([0.9, 0.2, 0.1]), np.array([5.0, 1.0, 0.0])]
     fused, weights = fusion.adaptive(sides, windows, power=0.0)
     np.testing.assert_allclose(weights, [1.0, 1.0])
-    np.testing.assert_allclose(fused, fusion.weighted(sides, windows, weights=[1, 1], normalization="z_score"))
+    np.testing.assert_allclose(
+        fused, fusion.weighted(sides, windows, weights=[1, 1], normalization="z_score")
+    )
 
 
 def test_a_flat_side_carries_no_weight() -> None:

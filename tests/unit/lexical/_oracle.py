@@ -7,14 +7,29 @@ from collections import Counter
 
 import numpy as np
 
-WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "lambda", "zeta", "eta", "rho"]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "omega",
+    "sigma",
+    "kappa",
+    "theta",
+    "lambda",
+    "zeta",
+    "eta",
+    "rho",
+]
 
 
 def random_texts(rng: np.random.Generator, n: int, *, min_words: int = 0, max_words: int = 12) -> list[str]:
     """Texts over a small vocabulary (Zipf-ish), some empty."""
     p = 1.0 / np.arange(1, len(WORDS) + 1)
     p /= p.sum()
-    return [" ".join(rng.choice(WORDS, size=int(rng.integers(min_words, max_words + 1)), p=p)) for _ in range(n)]
+    return [
+        " ".join(rng.choice(WORDS, size=int(rng.integers(min_words, max_words + 1)), p=p)) for _ in range(n)
+    ]
 
 
 def bm25(docs: dict[int, list[str]], query: list[str], k1: float = 1.2, b: float = 0.75) -> dict[int, float]:

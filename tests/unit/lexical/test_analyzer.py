@@ -21,11 +21,23 @@ def test_options_change_the_terms() -> None:
     assert Analyzer(AnalyzerConfig(stemming=False)).analyze(text) == ["running", "dogs"]
     assert Analyzer(AnalyzerConfig(stop_words=False)).analyze(text) == ["the", "run", "dog"]
     assert Analyzer(AnalyzerConfig(stop_words=("running",), stemming=False)).analyze(text) == ["the", "dogs"]
-    assert Analyzer(AnalyzerConfig(lowercase=False, stemming=False, stop_words=False)).analyze(text) == ["The", "Running", "dogs"]
-    assert Analyzer(AnalyzerConfig(ascii_folding=True, stemming=False)).analyze("naïve café") == ["naive", "cafe"]
-    assert Analyzer(AnalyzerConfig(tokenizer=TokenizerKind.WHITESPACE, stemming=False)).analyze("covid-19 x") == ["covid-19", "x"]
+    assert Analyzer(AnalyzerConfig(lowercase=False, stemming=False, stop_words=False)).analyze(text) == [
+        "The",
+        "Running",
+        "dogs",
+    ]
+    assert Analyzer(AnalyzerConfig(ascii_folding=True, stemming=False)).analyze("naïve café") == [
+        "naive",
+        "cafe",
+    ]
+    assert Analyzer(AnalyzerConfig(tokenizer=TokenizerKind.WHITESPACE, stemming=False)).analyze(
+        "covid-19 x"
+    ) == ["covid-19", "x"]
     assert Analyzer(AnalyzerConfig(max_token_length=5, stemming=False)).analyze("short lengthy") == ["short"]
-    assert Analyzer(AnalyzerConfig(language=Language.FRENCH)).analyze("les chevaux mangeaient") == ["cheval", "mang"]
+    assert Analyzer(AnalyzerConfig(language=Language.FRENCH)).analyze("les chevaux mangeaient") == [
+        "cheval",
+        "mang",
+    ]
 
 
 def test_query_terms_are_distinct_in_order() -> None:
@@ -60,8 +72,19 @@ def test_from_json_rejects_unknown_fields() -> None:
 
 
 def test_batch_path_equals_per_document_analysis() -> None:
-    texts = ["The Running dogs", None, "", "Dogs RUN; the dog runs — naïve Café!", "a an the", "x" * 60 + " ok"]
-    for cfg in (AnalyzerConfig(), AnalyzerConfig(lowercase=False, stop_words=False), AnalyzerConfig(max_token_length=3)):
+    texts = [
+        "The Running dogs",
+        None,
+        "",
+        "Dogs RUN; the dog runs — naïve Café!",
+        "a an the",
+        "x" * 60 + " ok",
+    ]
+    for cfg in (
+        AnalyzerConfig(),
+        AnalyzerConfig(lowercase=False, stop_words=False),
+        AnalyzerConfig(max_token_length=3),
+    ):
         an = Analyzer(cfg)
         batch = an.analyze_batch(texts)
         per_doc = an.analyze_many(texts)

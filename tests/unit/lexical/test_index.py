@@ -35,6 +35,10 @@ def test_commit_records_coverage_and_reopens(tmp_path: Path, rng: np.random.Gene
     alive = np.ones(52, bool)
     assert _results(again, 52, alive) == _results(ix, 52, alive)
     assert again.config == AnalyzerConfig()
+    mask = np.zeros(52, bool)
+    mask[::3] = True
+    slots, scores = again.search("alpha beta", 5, n_slots=52, alive=alive, match=mask)
+    assert slots.dtype == np.int64 and scores.dtype == np.float32 and mask[slots].all()
 
 
 def test_add_rejects_slots_below_upto_and_unordered(tmp_path: Path) -> None:
@@ -82,7 +86,9 @@ def test_churn_equals_a_fresh_rebuild(tmp_path: Path, rng: np.random.Generator) 
     assert LexicalIndex.open(tmp_path / "lx").check(n_slots=n, alive=alive).ok
 
 
-def test_crash_before_the_lexical_commit_is_repaired_by_replay(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_crash_before_the_lexical_commit_is_repaired_by_replay(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
     """The catalog committed rows 40..59 but the process died before the lexical commit: the
     buffered part never reached the manifest. Searches still find the rows (pending), replay
     from upto repairs the index, and the orphaned files are collected."""
@@ -92,7 +98,9 @@ def test_crash_before_the_lexical_commit_is_repaired_by_replay(tmp_path: Path, r
     ix.commit(upto=40)
     from vecnest.lexical.postings import build_part, part_arrays
 
-    ix._store.write_arrays("p", part_arrays(build_part(np.arange(40, 60), ix.analyzer.analyze_batch(texts[40:]))))
+    ix._store.write_arrays(
+        "p", part_arrays(build_part(np.arange(40, 60), ix.analyzer.analyze_batch(texts[40:])))
+    )
     os.makedirs(tmp_path / "lx" / "p-halfway.tmp")  # died while writing another one
     reopened = LexicalIndex.open(tmp_path / "lx")
     assert reopened.upto == 40
@@ -104,10 +112,14 @@ def test_crash_before_the_lexical_commit_is_repaired_by_replay(tmp_path: Path, r
     reopened.add(np.arange(40, 60), texts[40:])  # replay rows >= upto from the catalog
     reopened.commit(upto=60)
     assert _results(reopened, 60, alive) == before
-    assert sorted(os.listdir(tmp_path / "lx")) == sorted([MANIFEST_NAME] + [p["name"] for p in reopened._manifest["parts"]])
+    assert sorted(os.listdir(tmp_path / "lx")) == sorted(
+        [MANIFEST_NAME] + [p["name"] for p in reopened._manifest["parts"]]
+    )
 
 
-def test_index_ahead_of_the_catalog_is_never_served_and_truncated(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_index_ahead_of_the_catalog_is_never_served_and_truncated(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
     """The lexical commit landed but the catalog's did not (writer died in between): slots 30..39
     are not in the catalog and will be reused for other documents."""
     texts = random_texts(rng, 40, min_words=1)

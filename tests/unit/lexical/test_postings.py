@@ -22,7 +22,9 @@ def _part(slots, texts):
 def _same(a, b) -> None:
     assert a.terms == b.terms
     for name in ("indptr", "docs", "tf", "slots", "lengths"):
-        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)), err_msg=name)
+        np.testing.assert_array_equal(
+            np.asarray(getattr(a, name)), np.asarray(getattr(b, name)), err_msg=name
+        )
 
 
 def test_build_by_hand() -> None:
@@ -38,7 +40,11 @@ def test_build_by_hand() -> None:
 
 def test_merge_equals_building_the_kept_documents(rng: np.random.Generator) -> None:
     texts = random_texts(rng, 60)
-    parts = [_part(range(0, 20), texts[0:20]), _part(range(20, 45), texts[20:45]), _part(range(45, 60), texts[45:60])]
+    parts = [
+        _part(range(0, 20), texts[0:20]),
+        _part(range(20, 45), texts[20:45]),
+        _part(range(45, 60), texts[45:60]),
+    ]
     drop = np.array([1, 5, 21, 44, 59])
     keep = [s for s in range(60) if s not in set(drop.tolist())]
     _same(merge_parts(parts, drop), _part(keep, [texts[s] for s in keep]))

@@ -88,8 +88,12 @@ def test_a_single_side_keeps_its_order() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"method": "borda"}, "fusion method must be one of"), ({"window": 1}, "window must be an int in 2..10000"),
-     ({"power": -1}, "power >= 0"), ({"normalization": "rank"}, "normalization must be")],
+    [
+        ({"method": "borda"}, "fusion method must be one of"),
+        ({"window": 1}, "window must be an int in 2..10000"),
+        ({"power": -1}, "power >= 0"),
+        ({"normalization": "rank"}, "normalization must be"),
+    ],
 )
 def test_bad_config(kwargs: dict, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
@@ -103,4 +107,9 @@ def test_bad_sides() -> None:
         fuse([Side("dense", np.array([1, 2]), np.array([0.1]), lambda s: s)], 3, eligible=3)
     dense = np.array([0.3, 0.2])
     with pytest.raises(InvalidInputError, match="expected 1"):
-        fuse([Side("dense", np.array([0, 1]), dense, lambda s: dense[s])], 2, eligible=2, config=FusionConfig(method="rrf", weights=(1, 1)))
+        fuse(
+            [Side("dense", np.array([0, 1]), dense, lambda s: dense[s])],
+            2,
+            eligible=2,
+            config=FusionConfig(method="rrf", weights=(1, 1)),
+        )

@@ -18,11 +18,20 @@ def _hits(dense: np.ndarray, lex: np.ndarray, k: int = 5):
     d_top = np.argsort(-dense, kind="stable")
     l_top = np.argsort(-lex, kind="stable")
     l_top = l_top[lex[l_top] > 0]
-    return fuse([Side("dense", d_top, dense[d_top], lambda s: dense[s]), Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=100)], k, eligible=dense.size)
+    return fuse(
+        [
+            Side("dense", d_top, dense[d_top], lambda s: dense[s]),
+            Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=100),
+        ],
+        k,
+        eligible=dense.size,
+    )
 
 
 def test_hit_features_by_hand() -> None:
-    x = hit_features(np.array([3.0, 1.0]), np.array([3.0, 1.0, 1.0, -1.0]), np.array([0.8, 0.3]), np.array([0.5, 0.1]))
+    x = hit_features(
+        np.array([3.0, 1.0]), np.array([3.0, 1.0, 1.0, -1.0]), np.array([0.8, 0.3]), np.array([0.5, 0.1])
+    )
     sd = math.sqrt(2.0)  # candidates: mean 1, population std sqrt(2)
     np.testing.assert_allclose(x, [[1, 2 / sd, 0, 0.8, 0.5, 0], [1, 0, -2 / sd, 0.3, 0.1, math.log(2)]])
     assert x.shape[1] == len(FEATURES)

@@ -21,7 +21,10 @@ def _setup():
     d_top = np.argsort(-dense, kind="stable")
     lex = np.array([1.0, 0.0, 0.0, 1.0])
     l_top = np.array([0, 3])
-    sides = [Side("dense", d_top, dense[d_top], lambda s: vecs[s] @ q), Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=4)]
+    sides = [
+        Side("dense", d_top, dense[d_top], lambda s: vecs[s] @ q),
+        Side("lexical", l_top, lex[l_top], lambda s: lex[s], pad_to=4),
+    ]
     return vecs, q, owners, passages, sides
 
 
