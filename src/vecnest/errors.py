@@ -33,6 +33,9 @@ __all__ = [
     "RequestTimeoutError",
     "ServerUnavailableError",
     "error_class",
+    "DerivedDataError",
+    "LexicalIndexError",
+    "PassageIndexError",
 ]
 
 
@@ -137,6 +140,13 @@ class CorruptStoreError(VecnestError, RuntimeError):
     http_status = 500
 
 
+class DerivedDataError(VecnestError, RuntimeError):
+    """Derived data on disk (an index rebuilt from the catalog) is missing, damaged, or from
+    another format version: rebuild it (``vecnest check --repair``)."""
+
+    http_status = 500
+
+
 class StoreClosedError(VecnestError, RuntimeError):
     """The store (``Database``) was closed; open it again to use it."""
 
@@ -197,3 +207,11 @@ def error_class(name: str) -> type[VecnestError]:
     if isinstance(cls, type) and issubclass(cls, VecnestError):
         return cls
     return VecnestError
+
+
+class LexicalIndexError(DerivedDataError):
+    """A lexical index on disk is missing, damaged, or inconsistent with its collection."""
+
+
+class PassageIndexError(DerivedDataError):
+    """The stored passage vectors of a collection are missing, damaged, or inconsistent."""

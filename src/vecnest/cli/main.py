@@ -1,4 +1,4 @@
-"""``vecnest`` command line: ingest, search, info, eval, demo, serve, keys. Calls only the public API."""
+"""``vecnest`` command line: ingest, search, info, eval, calibrate, demo, serve, keys. Calls only the public API."""
 
 from __future__ import annotations
 
@@ -158,6 +158,27 @@ def _cmd_eval(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
+    from rich.table import Table
+
+    from vecnest.eval.hybrid import calibrate_dataset
+
+    with console.status("calibrating the relevance cut-off"):
+        model = calibrate_dataset(args.dataset, model=args.model, mode=args.mode, holdout=args.holdout, min_relevance=args.min_relevance)
+    report = model.fitted_on
+    table = Table(title=f"relevance cut-off on {report['dataset']} (held-out {report['heldout_queries']} queries, "
+                  f"min_relevance={report['min_relevance']}, top {report['k']})", title_justify="left")
+    for col in ("model", "precision", "recall", "queries returning nothing"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for label, key in (("fitted (logistic)", "heldout"), ("label-free (distribution)", "heldout_distribution_model")):
+        q = report[key]
+        table.add_row(label, f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['empty_rate']:.1%}")
+    console.print(table)
+    model.save(args.out)
+    console.print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from vecnest.cli.demo import run_demo
 
@@ -213,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=100)
     p.add_argument("--out", default=None, help="folder for eval.json, eval.md and plots")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("calibrate", help="fit the min_relevance cut-off from a BEIR dataset's judgements")
+    p.add_argument("--dataset", required=True, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    p.add_argument("--model", default="default", help="the collection's model")
+    p.add_argument("--mode", default="hybrid", choices=["hybrid", "dense", "lexical"])
+    p.add_argument("--holdout", type=float, default=0.5, help="share of judged queries held out to report on")
+    p.add_argument("--min-relevance", type=float, default=0.5, help="threshold the held-out report uses")
+    p.add_argument("--out", default="relevance.json", help="where the fitted model (JSON) goes")
+    p.set_defaults(func=_cmd_calibrate)
 
     p = sub.add_parser("demo", help="index the bundled arXiv sample and run example searches")
     p.add_argument("--db", default=".demo/store")
