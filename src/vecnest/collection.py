@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -40,7 +41,14 @@ from vecnest.records import (
     check_texts,
     dump_metadata,
 )
+from vecnest.lexical.analyzer import AnalyzerConfig
+from vecnest.lexical.maintain import LexicalMaintainer
 from vecnest.search.engine import Request, Searcher
+from vecnest.search.hybrid import FusionConfig
+from vecnest.search.lexical_view import LexicalView
+from vecnest.search.ranked import Ranking, SearchMode, parse_mode
+from vecnest.search.relevance import RelevanceModel
+from vecnest.search.rerank import CrossEncoderReranker
 from vecnest.search.image_maintain import ImageMaintainer
 from vecnest.search.planner import search_options
 from vecnest.search.reader import SnapshotSource
@@ -71,7 +79,9 @@ class Collection:
         self._space = VectorSpace(config.name, config.dim, config.metric, encoder, config.encoder)
         self._rows = Rows(store.catalog, store.segments_dir, cid, config.name, config.dim)
         self._source = SnapshotSource(self._rows, config.index, config.metric)
-        self._searcher = Searcher(self._source, self._rows.docs)
+        self._analyzer = AnalyzerConfig.from_json(config.lexical) if config.lexical is not None else None
+        self._lexical = LexicalView(self._rows, self._analyzer) if self._analyzer is not None else None
+        self._searcher = Searcher(self._source, self._rows.docs, self._lexical)
         index = config.index or IndexConfig()
         self._maintainer = (
             None if index.kind is IndexKind.EXACT
@@ -79,6 +89,10 @@ class Collection:
         )
         lock = self._maintainer.lock if self._maintainer else MaintenanceLock(store.segments_dir / f"c{cid}.maint.lock")
         self._images = ImageMaintainer(self._rows, self._source, lock, config.indexed_fields)
+        self._lexical_maintainer = (
+            LexicalMaintainer(self._rows, self._analyzer, lock) if self._analyzer is not None else None
+        )
+        self._relevance: RelevanceModel | None = None
         self._bulk_depth = 0  # > 0 inside bulk(): automatic merges wait for its end
 
     # ------------------------------------------------------------------ properties
@@ -315,6 +329,11 @@ class Collection:
         target_recall: float | None = None,
         strategy: str | None = None,
         explain: bool = False,
+        mode: str = "auto",
+        text: str | None = None,
+        fusion: FusionConfig | None = None,
+        rerank: str | CrossEncoderReranker | None = None,
+        min_relevance: float | None = None,
     ) -> Hits:
         """The ``k`` documents most similar to one query, best first.
 
@@ -332,11 +351,35 @@ class Collection:
             target_recall: pick the effort from the build-time recall@10 table instead.
             strategy: force a planner strategy (``exact``, ``exact_filtered``, ``ann``,
                 ``ann_filtered``, ``post_filter``); normally the planner chooses.
-            explain: attach the execution plan as ``hits.plan``.
+            explain: attach the execution plan as ``hits.plan`` (hybrid searches: with each
+                hit's rank and score on each side and the fusion weights, ``plan.hybrid``).
+            mode: ``"dense"`` (the embedding alone), ``"lexical"`` (BM25 over the texts),
+                ``"hybrid"`` (both, fused per query: a side whose scores look like noise for
+                this query is weighted down, so the fusion follows the side that works), or
+                ``"auto"``: hybrid for a text query when the collection has a lexical index,
+                dense otherwise. Scores of hybrid hits are fused scores (comparable within one
+                query only); dense and lexical hits keep their own scores.
+            text: the query text for the lexical side when ``query`` is a vector.
+            fusion: how the sides are fused (default: the adaptive rule; RRF and weighted
+                fusion with min-max or z-score normalisation are available).
+            rerank: ``"feedback"`` (re-score the candidates against the query moved towards
+                its top hits' stored vectors), or a
+                :class:`~vecnest.search.rerank.CrossEncoderReranker` (a callable or a
+                sentence-transformers CrossEncoder you bring).
+            min_relevance: drop hits whose probability of relevance is below this (0-1), by
+                the collection's relevance model (:meth:`set_relevance_model`; by default the
+                label-free per-query score-distribution test); a search may return nothing.
 
         Returns:
             :class:`~vecnest.records.Hits` (a list of :class:`Hit`).
         """
+        ranked = mode != "auto" or text is not None or rerank is not None or min_relevance is not None
+        if ranked or (isinstance(query, str) and self._lexical is not None):
+            opts = search_options(ef_search, nprobe, target_recall, strategy)
+            return self._search_ranked(
+                [query], k, where, where_document, include, include_vectors, opts, explain,
+                mode, [text], fusion, rerank, min_relevance,
+            )[0]
         if type(query) is np.ndarray and query.ndim == 1 and query.dtype == np.float32:
             qvecs = self._space.one_query(query)  # the common case, kept lean
         elif isinstance(query, str):
@@ -366,9 +409,22 @@ class Collection:
         target_recall: float | None = None,
         strategy: str | None = None,
         explain: bool = False,
+        mode: str = "auto",
+        texts: Sequence[str | None] | None = None,
+        fusion: FusionConfig | None = None,
+        rerank: str | CrossEncoderReranker | None = None,
+        min_relevance: float | None = None,
     ) -> list[Hits]:
-        """:meth:`search` for many queries at once; one :class:`Hits` list per query."""
+        """:meth:`search` for many queries at once; one :class:`Hits` list per query
+        (``texts``: the query texts for the lexical side when ``queries`` are vectors)."""
         opts = search_options(ef_search, nprobe, target_recall, strategy)
+        textual = not isinstance(queries, np.ndarray) and bool(queries) and all(isinstance(q, str) for q in queries)
+        if mode != "auto" or texts is not None or rerank is not None or min_relevance is not None or (textual and self._lexical is not None):
+            items = list(queries) if not isinstance(queries, np.ndarray) else list(np.asarray(queries))
+            return self._search_ranked(
+                items, k, where, where_document, include, include_vectors, opts, explain,
+                mode, list(texts) if texts is not None else [None] * len(items), fusion, rerank, min_relevance,
+            )
         return self._search(
             self._space.queries(queries), k, where, where_document, include, include_vectors, opts, explain
         )
@@ -394,6 +450,98 @@ class Collection:
             explain=bool(explain),
         )
         return self._searcher.run(req)
+
+    def _search_ranked(
+        self,
+        queries: list[Any],
+        k: int,
+        where: dict[str, Any] | None,
+        where_document: dict[str, Any] | None,
+        include: Sequence[str],
+        include_vectors: bool,
+        opts: Any,
+        explain: bool,
+        mode: str,
+        texts: list[str | None],
+        fusion: FusionConfig | None,
+        rerank: str | CrossEncoderReranker | None,
+        min_relevance: float | None,
+    ) -> list[Hits]:
+        """Lexical / hybrid / reranked / cut searches: resolve the mode, embed what needs it."""
+        mode_ = parse_mode(mode)
+        if not queries:
+            raise InvalidInputError("queries must be a non-empty list")
+        if len(texts) != len(queries):
+            raise InvalidInputError(f"texts must give one text per query: {len(queries)} queries, {len(texts)} texts")
+        texts = [q if isinstance(q, str) else t for q, t in zip(queries, texts, strict=True)]
+        for t in texts:
+            if t is not None and (not isinstance(t, str) or not t.strip()):
+                raise InvalidInputError(f"a query text must be a non-empty str; got {t!r}")
+        if mode_ is SearchMode.AUTO:
+            lexical_ok = self._lexical is not None and all(t is not None for t in texts)
+            mode_ = SearchMode.HYBRID if lexical_ok else SearchMode.DENSE
+        if mode_ in (SearchMode.LEXICAL, SearchMode.HYBRID) and self._lexical is None:
+            raise InvalidInputError(
+                f"mode={mode_.value!r} needs a lexical index, and collection {self.name!r} was created "
+                "with lexical=None; search with mode='dense'"
+            )
+        qvecs = None
+        if mode_ is not SearchMode.LEXICAL:
+            vec_in = [q for q in queries if not isinstance(q, str)]
+            if vec_in and len(vec_in) != len(queries):
+                raise InvalidInputError("mix of text and vector queries in one batch; send them separately")
+            qvecs = self._space.queries(np.asarray(vec_in) if vec_in else [str(q) for q in queries])
+        if min_relevance is not None and (
+            isinstance(min_relevance, bool) or not isinstance(min_relevance, (int, float)) or not 0 <= min_relevance <= 1
+        ):
+            raise InvalidInputError(f"min_relevance must be a probability in [0, 1]; got {min_relevance!r}")
+        if rerank is not None and rerank != "feedback" and not isinstance(rerank, CrossEncoderReranker):
+            raise InvalidInputError(
+                "rerank must be None, 'feedback' or a CrossEncoderReranker (e.g. "
+                f"CrossEncoderReranker(my_score_fn)); got {rerank!r}"
+            )
+        ranking = Ranking(
+            mode=mode_,
+            texts=tuple(texts),
+            fusion=fusion if fusion is not None else FusionConfig(),
+            rerank=rerank,
+            min_relevance=None if min_relevance is None else float(min_relevance),
+            relevance=self.relevance_model(),
+        )
+        req = Request(
+            queries=qvecs,
+            k=check_k(k),
+            node=vfilter.parse(where, where_document),
+            fields=check_include(include),
+            include_vectors=bool(include_vectors),
+            opts=opts,
+            explain=bool(explain),
+            ranking=ranking,
+        )
+        return self._searcher.run(req)
+
+    def relevance_model(self) -> RelevanceModel:
+        """The model ``min_relevance`` uses: the one set with :meth:`set_relevance_model`, else
+        the label-free default."""
+        if self._relevance is None:
+            with self._store.catalog.read() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"c{self._cid}.relevance",)).fetchone()
+            self._relevance = RelevanceModel.from_json(json.loads(row[0])) if row else RelevanceModel()
+        return self._relevance
+
+    def set_relevance_model(self, model: RelevanceModel | str | os.PathLike[str] | None) -> None:
+        """Store the relevance model ``min_relevance`` uses with this collection (fitted from
+        judgements with ``vecnest calibrate --dataset DIR --out model.json``: pass the model or
+        the file); ``None`` restores the label-free default."""
+        if model is not None and not isinstance(model, RelevanceModel):
+            model = RelevanceModel.load(model)
+        with self._rows.write() as conn:
+            key = f"c{self._cid}.relevance"
+            if model is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(model.to_json())))
+        self._relevance = model
 
     # ------------------------------------------------------------------ index
     def optimize(self, *, rebuild: bool = False) -> dict[str, Any]:
@@ -460,6 +608,8 @@ class Collection:
             compact(self._rows, self._images.lock, wait=0)
         if self._maintainer is not None:
             self._maintainer.run_if_needed()
+        if self._lexical_maintainer is not None:
+            self._lexical_maintainer.run_if_needed()
         self._images.run_if_needed()
 
     def compact(self) -> dict[str, Any]:

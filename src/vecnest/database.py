@@ -39,6 +39,7 @@ from vecnest.errors import (
     ModelMismatchError,
     NotAStoreError,
 )
+from vecnest.lexical.analyzer import AnalyzerConfig
 from vecnest.records import check_metadata
 from vecnest.store.catalog import Catalog, docs_table
 from vecnest.store.files import MaintenanceLock, check_real_dir, fsync_dir, remove
@@ -54,6 +55,19 @@ from vecnest.store.manifest import (
 from vecnest.store.worker import Worker
 
 _UNSET: Any = object()
+
+
+def _lexical_config(lexical: object) -> dict[str, Any] | None:
+    """``create_collection(lexical=...)`` as the manifest's analyser dict (``None``: off)."""
+    if lexical is None or lexical is False:
+        return None
+    if lexical is True:
+        return AnalyzerConfig().to_json()
+    if isinstance(lexical, AnalyzerConfig):
+        return lexical.to_json()
+    raise InvalidInputError(
+        f"lexical must be True, False/None or a vecnest.lexical.AnalyzerConfig; got {lexical!r}"
+    )
 
 
 def open(  # noqa: A001 - the public verb, like sqlite3.connect / shelve.open
@@ -179,6 +193,7 @@ class Database:
         indexed_fields: tuple[str, ...] | list[str] = (),
         index: str | IndexConfig | None = None,
         exist_ok: bool = False,
+        lexical: bool | AnalyzerConfig | None = True,
     ) -> Collection:
         """Create a collection.
 
@@ -196,6 +211,10 @@ class Database:
                 (default: exact search only). Built once the collection has ``min_rows`` rows.
             exist_ok: return the existing collection instead of raising if the name is taken
                 (its model must match).
+            lexical: keep a BM25 index of the documents' texts for lexical and hybrid search:
+                ``True`` (English analysis: lowercase, stop words, Snowball stemming), an
+                :class:`~vecnest.lexical.AnalyzerConfig` (another language, no stemming …), or
+                ``False``/``None`` (none).
         """
         check_collection_name(name)
         metric_ = parse_metric(metric)
@@ -233,6 +252,7 @@ class Database:
             format_version=FORMAT_VERSION,
             created_by=f"vecnest {__version__}",
             index=index_,
+            lexical=_lexical_config(lexical),
         )
         if index_.kind.value == "ivf_pq" and config.dim % index_.pq_m:
             raise InvalidInputError(
@@ -341,6 +361,7 @@ class Database:
             conn.execute("DELETE FROM index_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM batches WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM image_state WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM lexical_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM meta WHERE key LIKE ?", (f"c{cid}.%",))
         self._open.pop(name, None)
         self._remove_files(cid)

@@ -160,6 +160,20 @@ class LexicalIndex:
             ) from None
         return cls(store, config, manifest, state)
 
+    @classmethod
+    def coverage(cls, directory: str | Path) -> tuple[int, int, AnalyzerConfig]:
+        """``(generation, upto, analyser config)`` of the index in ``directory``, from its
+        manifest alone (cheap: nothing else is read).
+
+        Raises:
+            LexicalIndexError: no readable index there.
+        """
+        manifest = cls._dir(directory).read_manifest()
+        try:
+            return int(manifest["generation"]), int(manifest["upto"]), AnalyzerConfig.from_json(manifest["analyzer"])
+        except (InvalidInputError, TypeError, KeyError, ValueError) as exc:
+            raise LexicalIndexError(f"{directory}: unreadable manifest ({exc}); rebuild the index") from None
+
     @staticmethod
     def _load_state(store: DerivedDir, manifest: dict[str, Any]) -> IndexState:
         parts = [

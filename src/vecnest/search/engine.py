@@ -20,9 +20,11 @@ import numpy as np
 
 from vecnest import filter as vfilter
 from vecnest.records import Hit, Hits, Metadata
+from vecnest.search.lexical_view import LexicalView
 from vecnest.search.planner import SearchOptions, execute, replayable
+from vecnest.search.ranked import Ranked, Ranking, explain_hits, rank_one
 from vecnest.search.reader import SnapshotSource
-from vecnest.search.snapshot import Snapshot
+from vecnest.search.snapshot import Reader, Snapshot
 from vecnest.store.documents import DocumentTable
 
 #: Attempts on a fresh snapshot before the search runs inside one read transaction.
@@ -37,13 +39,15 @@ class Stale(Exception):
 class Request:
     """A validated search (built by the façade)."""
 
-    queries: np.ndarray  #: ``(q, dim) float32``, normalised for the metric
+    queries: np.ndarray | None  #: ``(q, dim) float32``, normalised for the metric (``None``: lexical only)
     k: int
     node: vfilter.Node  #: the parsed ``where`` / ``where_document`` filter
     fields: tuple[str, ...]  #: document fields to return: ``"text"``, ``"metadata"``
     include_vectors: bool
     opts: SearchOptions
     explain: bool
+    #: lexical / hybrid / reranked / cut searches (``None``: the dense planner alone)
+    ranking: Ranking | None = None
 
 
 class Searcher:
@@ -52,15 +56,19 @@ class Searcher:
     Args:
         source: the collection's snapshot source.
         docs: its documents table.
+        lexical: the collection's lexical side (``None``: no lexical indexing).
     """
 
-    def __init__(self, source: SnapshotSource, docs: DocumentTable) -> None:
+    def __init__(self, source: SnapshotSource, docs: DocumentTable, lexical: LexicalView | None = None) -> None:
         self.source = source
         self.docs = docs
         self.catalog = source.catalog
+        self.lexical = lexical
 
     def run(self, req: Request) -> list[Hits]:
         """One :class:`Hits` per query."""
+        if req.ranking is not None:
+            return self._run_ranked(req, req.ranking)
         lean = not req.fields and not req.include_vectors and not req.explain and len(req.queries) == 1
         key = None
         snap = self.source.cached
@@ -97,6 +105,62 @@ class Searcher:
             snap.replays[key] = replay
         return _assemble(snap, slots, scores, plan, docs, req, t0)
 
+    def _run_ranked(self, req: Request, ranking: Ranking) -> list[Hits]:
+        """Lexical, hybrid, reranked or cut searches (see :mod:`vecnest.search.ranked`)."""
+        for _ in range(_ATTEMPTS):
+            snap = self.source.current()
+            try:
+                ranked, slots, scores, docs, t0 = self._rank_all(snap, lambda s=snap: self._pinned(s), req, ranking)
+                break
+            except Stale:
+                continue
+        else:  # the collection keeps changing: one read transaction for all stages
+            with self.catalog.read() as conn:
+                snap = self.source.load(conn, None)
+                ranked, slots, scores, docs, t0 = self._rank_all(snap, lambda: nullcontext(conn), req, ranking)
+        plans = []
+        for r in ranked:
+            if snap.index_problem:
+                r.plan.reason += f"; {snap.index_problem}"
+            if req.explain:
+                r.plan.hybrid = {"mode": ranking.mode.value, "fusion": ranking.fusion.method.value,
+                                 "window": ranking.fusion.window, "rerank": _rerank_name(ranking.rerank),
+                                 "min_relevance": ranking.min_relevance, **(explain_hits(r, snap.ids) or {})}
+            plans.append(r.plan)
+        return _assemble(snap, slots, scores, plans, docs, req, t0)
+
+    def _rank_all(
+        self, snap: Snapshot, read: Reader, req: Request, ranking: Ranking
+    ) -> tuple[list[Ranked], np.ndarray, np.ndarray, dict[int, tuple[str, str | None, Metadata]], float]:
+        """Every query of ``req`` on ``snap``, padded into ``(q, width)`` slots and scores."""
+        lexical = None
+        if self.lexical is not None:
+            view = self.lexical
+            lexical = lambda: view.searcher(snap, read)  # noqa: E731
+        queries = req.queries if req.queries is not None else [None] * len(ranking.texts)
+        ranked = [
+            rank_one(snap, q, ranking.texts[i], req.k, req.node, read, req.opts, ranking, lexical,
+                     lambda slots: self._texts(read, slots), explain=req.explain)
+            for i, q in enumerate(queries)
+        ]
+        t0 = time.perf_counter()
+        width = max([req.k, *(len(r.slots) for r in ranked)])
+        slots = np.full((len(ranked), width), -1, dtype=np.int64)
+        scores = np.full((len(ranked), width), -np.inf, dtype=np.float32)
+        for i, r in enumerate(ranked):
+            slots[i, : len(r.slots)] = r.slots
+            scores[i, : len(r.slots)] = r.scores
+        docs: dict[int, tuple[str, str | None, Metadata]] = {}
+        if req.fields:
+            with read() as conn:
+                docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0]))
+        return ranked, slots, scores, docs, t0
+
+    def _texts(self, read: Reader, slots: np.ndarray) -> list[str]:
+        with read() as conn:
+            found = self.docs.rows_by_slot(conn, np.asarray(slots, dtype=np.int64))
+        return [(found[s][1] or "") if s in found else "" for s in np.asarray(slots).tolist()]
+
     @contextmanager
     def _pinned(self, snap: Snapshot) -> Iterator[sqlite3.Connection]:
         """A read transaction that raises :class:`Stale` unless it sees ``snap``'s version."""
@@ -105,6 +169,10 @@ class Searcher:
             if (state.version, state.generation) != (snap.version, snap.generation):
                 raise Stale
             yield conn
+
+
+def _rerank_name(rerank: object) -> str | None:
+    return None if rerank is None else rerank if isinstance(rerank, str) else type(rerank).__name__
 
 
 def _assemble(
@@ -123,7 +191,7 @@ def _assemble(
     want_text, want_meta = "text" in req.fields, "metadata" in req.fields
     out: list[Hits] = []
     ids = snap.ids
-    for row, row_scores in zip(slots.tolist(), scores.tolist(), strict=True):
+    for i, (row, row_scores) in enumerate(zip(slots.tolist(), scores.tolist(), strict=True)):
         if not req.fields and vecs is None:  # ids and scores only
             hits = _ids_and_scores(ids, row, row_scores)
         else:
@@ -142,8 +210,9 @@ def _assemble(
                     )
                 )
         if req.explain:
-            plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000  # type: ignore[attr-defined]
-            hits.plan = plan
+            row_plan = plan[i] if isinstance(plan, list) else plan  # (ranked searches: one per query)
+            row_plan.timings_ms["fetch_ms"] = (time.perf_counter() - t0) * 1000  # type: ignore[attr-defined]
+            hits.plan = row_plan
         out.append(hits)
     return out
 

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ class Strategy(StrEnum):
     ANN = "ann"  #: approximate index (+ exact delta), no filter
     ANN_FILTERED = "ann_filtered"  #: index search restricted to the filter bitmap, adaptive effort
     POST_FILTER = "post_filter"  #: oversampled unfiltered index search, filtered afterwards
+    LEXICAL = "lexical"  #: BM25 only (``mode="lexical"``): no dense strategy ran
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,12 @@ class SearchOptions:
         if self.strategy is not None:
             try:
                 object.__setattr__(self, "strategy", Strategy(self.strategy))
+                if self.strategy is Strategy.LEXICAL:
+                    raise ValueError
             except ValueError:
                 raise InvalidInputError(
-                    f"strategy must be one of {[s.value for s in Strategy]}; got {self.strategy!r}"
+                    f"strategy must be one of {[s.value for s in Strategy if s is not Strategy.LEXICAL]}; got "
+                    f"{self.strategy!r} (for BM25 alone, search with mode='lexical')"
                 ) from None
         return self
 
@@ -132,6 +137,9 @@ class Plan:
     candidates_visited: int
     retries: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: hybrid/lexical searches: the mode, the fusion weights and each hit's ranks and scores
+    #: on each side (see ``vecnest.search.ranked.explain_hits``)
+    hybrid: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

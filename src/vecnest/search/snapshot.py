@@ -98,6 +98,8 @@ class Snapshot:
     index_problem: str | None = None
     #: the ids by slot this snapshot's ``ids`` views (shared with later snapshots)
     id_buffer: IdBuffer | None = None
+    #: the lexical searcher of this snapshot, made on first use (see search.lexical_view)
+    lexical: Any = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)

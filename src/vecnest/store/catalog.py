@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS image_state (
     n_live INTEGER NOT NULL,
     fields TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lexical_state (
+    cid INTEGER PRIMARY KEY,
+    dir TEXT NOT NULL
+);
 """
 
 #: SQLite caps bound parameters per statement; id lists are sent in chunks of this size.
@@ -192,7 +196,7 @@ class Catalog:
             return
         with self.read() as conn:
             present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"index_state", "batches", "image_state"} <= present:
+        if not {"index_state", "batches", "image_state", "lexical_state"} <= present:
             self.init_schema_tables()
 
     def init_schema_tables(self) -> None:
