@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from vecnest._version import __version__
+from vecnest.admin import check, delete_store
 from vecnest.collection import Collection
 from vecnest.config import IndexConfig
 from vecnest.database import Database, open
@@ -17,6 +18,7 @@ from vecnest.encode.base import CallableEncoder, Encoder
 from vecnest.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
+    CorruptStoreError,
     DimensionMismatchError,
     DuplicateIdError,
     FormatVersionError,
@@ -28,17 +30,21 @@ from vecnest.errors import (
     NotAStoreError,
     NotFoundError,
     ReadOnlyError,
+    StorageFullError,
     StorageLockedError,
     VecnestError,
 )
 from vecnest.eval.evaluate import EvalReport, evaluate
 from vecnest.records import Document, Hit, Hits
+from vecnest.store.report import CheckReport
 
 __all__ = [
     "CallableEncoder",
+    "CheckReport",
     "Collection",
     "CollectionExistsError",
     "CollectionNotFoundError",
+    "CorruptStoreError",
     "Database",
     "DimensionMismatchError",
     "Document",
@@ -57,9 +63,12 @@ __all__ = [
     "NotAStoreError",
     "NotFoundError",
     "ReadOnlyError",
+    "StorageFullError",
     "StorageLockedError",
     "VecnestError",
     "__version__",
+    "check",
+    "delete_store",
     "evaluate",
     "open",
 ]

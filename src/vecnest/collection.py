@@ -32,6 +32,7 @@ from vecnest.records import (
     Document,
     Hits,
     Metadata,
+    check_id,
     check_ids,
     check_include,
     check_k,
@@ -51,6 +52,8 @@ from vecnest.store.rows import Rows
 log = logging.getLogger("vecnest")
 
 Progress = Callable[[int], None]
+
+_INT64_MAX = 2**63 - 1
 
 
 class Collection:
@@ -124,6 +127,7 @@ class Collection:
     def __contains__(self, doc_id: object) -> bool:
         if not isinstance(doc_id, str):
             return False
+        check_id(doc_id)  # a NUL or a lone surrogate raises instead of matching another id
         with self._store.catalog.read() as conn:
             self._rows.state(conn)
             row = conn.execute(f"SELECT 1 FROM {self._rows.table} WHERE id = ?", (doc_id,)).fetchone()
@@ -268,10 +272,10 @@ class Collection:
 
         Ids that do not exist are skipped (``col[id]`` raises instead).
         """
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative int or None; got {limit!r}")
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidInputError(f"offset must be a non-negative int; got {offset!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _INT64_MAX):
+            raise InvalidInputError(f"limit must be an int in [0, 2**63 - 1] or None; got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _INT64_MAX:
+            raise InvalidInputError(f"offset must be an int in [0, 2**63 - 1]; got {offset!r}")
         if ids is not None:
             ids = check_ids(ids, allow_existing_dupes=True)
         clause, params = DocumentTable.where_clause(ids, where, where_document)

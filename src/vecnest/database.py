@@ -21,15 +21,24 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from vecnest._version import __version__
 from vecnest.collection import Collection
 from vecnest import filter as vfilter
-from vecnest.config import CollectionConfig, IndexConfig, check_collection_name, parse_index, parse_metric
+from vecnest.config import (
+    CollectionConfig,
+    IndexConfig,
+    check_collection_name,
+    index_for_dim,
+    parse_index,
+    parse_metric,
+)
 from vecnest.encode.base import Encoder, encoders_match
 from vecnest.encode.registry import encoder_from_fingerprint, resolve_encoder
 from vecnest.errors import (
@@ -38,11 +47,16 @@ from vecnest.errors import (
     InvalidInputError,
     ModelMismatchError,
     NotAStoreError,
+    ReadOnlyError,
+    VecnestError,
 )
+from vecnest.index.verify import AnnIndexCheck
 from vecnest.records import check_metadata
 from vecnest.store.catalog import Catalog, docs_table
+from vecnest.store.check import DerivedCheck, check_store
 from vecnest.store.files import MaintenanceLock, check_real_dir, fsync_dir, remove
 from vecnest.store.handle import StoreHandle
+from vecnest.store.layout import ROOT_ENTRIES, lock_name
 from vecnest.store.manifest import (
     CATALOG_NAME,
     FORMAT_VERSION,
@@ -51,9 +65,18 @@ from vecnest.store.manifest import (
     create_manifest,
     read_manifest,
 )
+from vecnest.store.report import CheckReport
+from vecnest.store.verify import list_segments
 from vecnest.store.worker import Worker
 
+log = logging.getLogger("vecnest")
+
 _UNSET: Any = object()
+
+
+#: The derived data :meth:`Database.check` verifies and rebuilds (one entry per kind; see
+#: :class:`vecnest.store.check.DerivedCheck`).
+DERIVED_CHECKS: tuple[DerivedCheck, ...] = (AnnIndexCheck(),)
 
 
 def open(  # noqa: A001 - the public verb, like sqlite3.connect / shelve.open
@@ -131,7 +154,7 @@ class Database:
             if (root / MANIFEST_NAME).exists():
                 return  # another process finished creating it
             entries = [p.name for p in root.iterdir()]
-            if read_only or (entries and not set(entries) <= {CATALOG_NAME, f"{CATALOG_NAME}-wal", f"{CATALOG_NAME}-shm", f"{CATALOG_NAME}-changes", SEGMENTS_DIR}):
+            if read_only or (entries and not set(entries) <= ROOT_ENTRIES - {MANIFEST_NAME}):
                 raise NotAStoreError(
                     f"{root} is not a vecnest store: it is a non-empty directory without {MANIFEST_NAME}. "
                     "Pass an empty or new directory to create a store, or the directory of an existing one"
@@ -214,6 +237,7 @@ class Database:
                     f"{encoder.dim}; leave dim unset"
                 )
             dim = encoder.dim
+        index_ = index_for_dim(index_, int(dim))
         if exist_ok and name in self.list_collections():
             return self.get_collection(name, model=model)
         if not isinstance(indexed_fields, (list, tuple)):
@@ -234,10 +258,6 @@ class Database:
             created_by=f"vecnest {__version__}",
             index=index_,
         )
-        if index_.kind.value == "ivf_pq" and config.dim % index_.pq_m:
-            raise InvalidInputError(
-                f"IndexConfig.pq_m={index_.pq_m} must divide the dimension {config.dim}; pick a divisor"
-            )
         with self.catalog.write() as conn:
             if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
                 existing = True
@@ -346,16 +366,64 @@ class Database:
 
     def _remove_files(self, cid: int) -> None:
         """Remove the files of a dropped collection (its maintenance lock taken first, so an
-        optimizer still writing for it finishes and sees the drop)."""
-        lock = MaintenanceLock(self.segments_dir / f"c{cid}.maint.lock")
-        with lock.hold(timeout=self.catalog.lock_timeout) as got:
-            if not got:
-                return  # left for check --repair's sweep
-            for path in self.segments_dir.glob(f"c{cid}.*"):
-                if not path.name.endswith(".maint.lock"):
-                    remove(path)
-        remove(lock.path)
-        fsync_dir(self.segments_dir)
+        optimizer still writing for it finishes and sees the drop). The drop is committed
+        already: a failure here is logged, never raised, and the files are left for
+        ``vecnest check --repair`` to sweep. Links are removed, never followed."""
+        lock = MaintenanceLock(self.segments_dir / lock_name(cid))
+        try:
+            with lock.hold(timeout=self.catalog.lock_timeout) as got:
+                if not got:
+                    log.warning("vecnest: files of dropped collection #%d are busy; `vecnest check --repair` removes them", cid)
+                    return
+                for entry in list_segments(self.segments_dir):
+                    if entry.cid == cid and not entry.is_lock:
+                        remove(self.segments_dir / entry.name)
+            remove(lock.path)
+            fsync_dir(self.segments_dir)
+        except (OSError, VecnestError) as exc:
+            log.warning("vecnest: could not remove the files of dropped collection #%d (%s); `vecnest check --repair` removes them", cid, exc)
+
+    def check(self, repair: bool = False, *, models: Mapping[str, Any] | None = None) -> CheckReport:
+        """Verify the store against its own records; with ``repair``, repair what can be.
+
+        Checks the catalog (SQLite ``integrity_check``), the manifest and format versions, each
+        collection's vectors against its committed rows and batch checksums, its derived data
+        (the approximate index: present, loadable, of the right kind and dimension, holding every
+        live row it should), and that every file is one the catalog names (leftovers of
+        interrupted writes and dropped collections are reported). ``repair=True`` rebuilds
+        derived data, sweeps leftovers and re-embeds lost vectors from their stored texts where
+        the collection's encoder is at hand; it never deletes or changes an acknowledged
+        document otherwise. See :mod:`vecnest.store.check`.
+
+        Args:
+            repair: repair what can be (the store must be writable).
+            models: encoders to re-embed with, by collection name, for collections whose
+                encoder cannot be re-created from its manifest (a ``CallableEncoder``).
+
+        Returns:
+            A :class:`~vecnest.store.report.CheckReport`: a verdict per collection, ``.ok``
+            and ``.exit_code``.
+        """
+        if repair and self.read_only:
+            raise ReadOnlyError(f"store {self.root} was opened read_only=True; check(repair=True) needs to write")
+        return check_store(self, DERIVED_CHECKS, repair=repair, models=models)
+
+    def repair_target(self, name: str, models: Mapping[str, Any]) -> tuple[Collection, Any]:
+        """``(collection, embed)`` for :meth:`check`'s repairs (see :class:`CheckedStore`)."""
+        model = models.get(name, _UNSET)
+        try:
+            collection = self.get_collection(name, model=model)
+        except VecnestError:  # its encoder cannot be re-created here: repair without one
+            collection = self.get_collection(name, model=None)
+        self._open.pop(name, None)
+        embed = None
+        if collection.encoder is not None:
+            space = collection._space
+
+            def embed(texts: list[str]) -> Any:
+                return space.documents(texts, None)
+
+        return collection, embed
 
     def info(self) -> dict[str, Any]:
         """A summary of the store: path, format, bytes on disk and each collection's details."""
