@@ -301,6 +301,7 @@ class Database:
             CollectionNotFoundError: no such collection.
             ModelMismatchError: ``model`` is not the encoder the collection was built with.
         """
+        check_collection_name(name)
         with self.catalog.read() as conn:
             row = conn.execute(
                 "SELECT cid, config FROM collections WHERE name = ?", (name,)
