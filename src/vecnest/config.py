@@ -56,8 +56,10 @@ class CollectionConfig:
             weights checksum, pooling, prompts), or ``None`` for a vectors-only collection.
             Opening the collection with a different encoder is an error, because mixing
             embedding spaces silently ruins search quality.
-        indexed_fields: metadata fields with a SQLite expression index; filters on them are
-            answered from the index instead of a scan. Costs write time and disk.
+        indexed_fields: metadata fields with a SQLite expression index: ``get()`` / ``delete()``
+            with a ``where=`` on them look rows up instead of scanning every document (~20 ms →
+            < 1 ms for a selective filter on 74k documents). Searches filter on in-memory columns
+            and do not use it. Costs write time and disk.
         format_version: on-disk format version that wrote this collection.
         created_by: vecnest version that created it.
         index: the approximate index kept beside the exact vectors (exact only by default).
