@@ -423,14 +423,8 @@ class Database:
         except VecnestError:  # its encoder cannot be re-created here: repair without one
             collection = self.get_collection(name, model=None)
         self._open.pop(name, None)
-        embed = None
-        if collection.encoder is not None:
-            space = collection._space
-
-            def embed(texts: list[str]) -> Any:
-                return space.documents(texts, None)
-
-        return collection, embed
+        space = collection._space
+        return collection, (lambda texts: space.documents(texts, None)) if collection.encoder is not None else None
 
     def info(self) -> dict[str, Any]:
         """A summary of the store: path, format, bytes on disk and each collection's details."""
