@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench bench-peers clean
+.PHONY: demo test soak bench bench-peers clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(VENV)/.stamp-base
 
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -m pytest -q --durations=15
+
+# the long reliability proofs (>= 100 kill -9, minutes of checked reads, races); writes RELIABILITY.md
+soak: $(VENV)/.stamp-dev
+	$(BIN)/python benchmarks/soak.py
 
 bench: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/core.py
