@@ -87,6 +87,8 @@ class AnnIndexCheck:
             message = f"rebuilt the index from the vectors ({result['rows_indexed']} rows)"
         elif action == "dropped":
             message = "removed the damaged index (too few rows for one: searches are exact)"
+        elif (collection.config.index or IndexConfig()).kind is IndexKind.EXACT:
+            return Finding(self.name, Severity.NOTE, "no index to rebuild (exact search only)", repaired=True)
         else:
             return Finding(self.name, Severity.DAMAGED, f"could not rebuild the index: {result.get('reason', action)}")
         return Finding(self.name, Severity.DAMAGED, message, repaired=True)

@@ -181,7 +181,7 @@ def _repair_collection(store: CheckedStore, derived: Sequence[DerivedCheck], pla
     restored = False
     if plan.damage.any:
         found = fix.restore_vectors(rows, embed)
-        restored = found.repaired
+        restored = found.repaired and found.severity is Severity.LOST  # vectors rewritten
         out.append(found)
     if plan.sweep:
         lock = MaintenanceLock(store.segments_dir / lock_name(plan.cid))

@@ -124,6 +124,9 @@ def restore_vectors(rows: Rows, embed: Embed | None) -> Finding:
         damage = check_rows(conn, rows.table, state, seg.path, rows.dim, rows.cid).damage
         if not damage.any:
             return Finding("segment", Severity.NOTE, "no lost vectors left to restore", repaired=True)
+        if not damage.ranges:  # a link where an empty segment would be: remove the link only
+            seg.path.unlink()
+            return Finding("segment", Severity.DAMAGED, f"removed the symlink {seg.path.name} (its target was not touched)", repaired=True)
         if embed is None or damage.live_without_text:
             why = (
                 "the collection has no encoder to re-embed with (pass the model: db.check(repair=True, models={name: encoder}))"

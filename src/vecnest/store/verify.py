@@ -20,7 +20,7 @@ import numpy as np
 
 from vecnest.config import CollectionConfig
 from vecnest.errors import VecnestError
-from vecnest.store.layout import ROOT_ENTRIES, MANIFEST_TMP, SegmentsEntry
+from vecnest.store.layout import MANIFEST_TMP, ROOT_ENTRIES, SegmentsEntry, parse_entry
 from vecnest.store.manifest import FORMAT_VERSION, read_manifest
 from vecnest.store.report import Finding, Severity
 from vecnest.store.rows import RowState
@@ -175,9 +175,9 @@ def check_rows(
             f"vector segment {path.name} is missing" if st is None
             else f"vector segment {path.name} holds {readable} of {n_slots} committed rows (truncated)"
         )
-    if lost:
-        pass
-    elif out.tail_bytes:
+    if out.damage.link and not lost:  # no committed rows: only the link itself to remove
+        out.findings.append(Finding("segment", Severity.DAMAGED, f"{what}; --repair removes the link (never its target)"))
+    if out.tail_bytes and not lost:
         out.findings.append(
             Finding("segment", Severity.NOTE, f"{out.tail_bytes} bytes past the committed rows (a write that never committed); the next write or --repair cuts them")
         )
@@ -293,8 +293,6 @@ def classify(entries: list[SegmentsEntry], keep: set[str], derived_kind: set[str
 
 def list_segments(segments_dir: Path) -> list[SegmentsEntry]:
     """Every entry of ``segments/`` (files, links and anything else), parsed, sorted by name."""
-    from vecnest.store.layout import parse_entry
-
     try:
         names = sorted(os.listdir(segments_dir))
     except FileNotFoundError:

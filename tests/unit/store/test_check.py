@@ -323,3 +323,26 @@ def test_later_derived_data_registers_its_own_check_and_repair(built: Path) -> N
         report = check_store(db, (*DERIVED_CHECKS, postings), repair=True)
     assert postings.repaired == ["a"] and not (seg / "c1.post.1").exists()
     assert report.ok and "rebuilt postings" in _by(report, "a").verdict
+
+
+def test_a_symlinked_segment_is_lost_and_reembedded_without_touching_its_target(
+    built: Path, tmp_path: Path, hashing_encoder: vecnest.CallableEncoder
+) -> None:
+    before = _state(built, "a")
+    seg = built / "segments" / "c1.g0.f32"
+    target = tmp_path / "elsewhere.f32"
+    target.write_bytes(seg.read_bytes())
+    seg.unlink()
+    seg.symlink_to(target)
+    report = vecnest.check(built)
+    assert "is a symlink, which vecnest never follows: 120 live document(s) lost their vectors" in _by(report, "a").verdict
+    with vecnest.open(built) as db:
+        report = db.check(repair=True, models={"a": hashing_encoder})
+    assert report.ok, report.to_json()
+    assert not seg.is_symlink() and target.read_bytes() == seg.read_bytes()  # the target, untouched
+    assert _state(built, "a") == before
+    with vecnest.open(built) as db:  # an empty collection's planted link: just removed
+        db.create_collection("e", model=None, dim=4)
+    (built / "segments" / "c3.g0.f32").symlink_to(target)
+    report = vecnest.check(built, repair=True)
+    assert report.ok and not (built / "segments" / "c3.g0.f32").exists() and target.exists()
