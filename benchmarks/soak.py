@@ -97,6 +97,11 @@ def races(rounds: int, procs: int) -> dict[str, Any]:
     return {"rounds": rounds, "creators": rounds * procs, "creators_ok": created_ok, "optimizers": rounds * 2, "optimizers_ok": optimized_ok}
 
 
+def _load(machine: dict[str, Any]) -> str:
+    load = machine.get("loadavg_at_start")
+    return " / ".join(f"{x:.1f}" for x in load) if load else "?"
+
+
 def report(data: dict[str, Any]) -> str:
     """RELIABILITY.md from the soak's JSON."""
     k, lin, rc, m = data["kills"], data["linear"], data["races"], data["machine"]
@@ -104,9 +109,9 @@ def report(data: dict[str, Any]) -> str:
     return f"""# Reliability
 
 Written by `benchmarks/soak.py` (`make soak`) on {data['date']}; command `{data['command']}`;
-{m.get('cpu_model') or 'cpu ?'} ({m.get('cpu_affinity') or m.get('cpu_count')} cores usable, load average
-{m.get('loadavg_at_start')} at the start: other work shared the machine), vecnest
-{m['versions'].get('vecnest')} at commit {(m.get('git_commit') or '?')[:10]}.
+{m.get('cpu_model') or 'cpu ?'}, {m.get('cpu_affinity') or m.get('cpu_count')} cores usable, load average
+{_load(m)} at the start (other work shared the machine); vecnest {m['versions'].get('vecnest')} at
+commit {(m.get('git_commit') or '?')[:10]}.
 The CI suite runs the same checks with smaller counts (`tests/integration/test_crash.py`,
 `test_linearizable.py`, `test_concurrency.py`, `test_hostile_files.py`).
 

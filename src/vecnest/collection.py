@@ -32,6 +32,7 @@ from vecnest.records import (
     Document,
     Hits,
     Metadata,
+    MAX_ID_LEN,
     check_id,
     check_ids,
     check_include,
@@ -125,8 +126,8 @@ class Collection:
         return self.count()
 
     def __contains__(self, doc_id: object) -> bool:
-        if not isinstance(doc_id, str):
-            return False
+        if not isinstance(doc_id, str) or not 0 < len(doc_id) <= MAX_ID_LEN:
+            return False  # could never have been stored
         check_id(doc_id)  # a NUL or a lone surrogate raises instead of matching another id
         with self._store.catalog.read() as conn:
             self._rows.state(conn)

@@ -20,7 +20,8 @@ JSONScalar = str | int | float | bool | None
 Metadata = dict[str, Any]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_MAX_ID_LEN = 512
+#: Longest id accepted, in characters.
+MAX_ID_LEN = 512
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,8 @@ def check_id(doc_id: object, where: str = "id") -> str:
             f"{where} must be a str; got {type(doc_id).__name__} {_preview(doc_id)}. "
             f"Convert ids with str(), e.g. ids=[str(x) for x in my_ids]"
         )
-    if not doc_id or len(doc_id) > _MAX_ID_LEN:
-        raise InvalidInputError(f"{where} must be 1-{_MAX_ID_LEN} characters; got {len(doc_id)} characters")
+    if not doc_id or len(doc_id) > MAX_ID_LEN:
+        raise InvalidInputError(f"{where} must be 1-{MAX_ID_LEN} characters; got {len(doc_id)} characters")
     if "\x00" in doc_id:
         raise InvalidInputError(
             f"{where} = {_preview(doc_id)} contains a NUL character (\\x00); SQLite's lookups "

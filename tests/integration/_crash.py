@@ -251,8 +251,8 @@ class Campaign:
         self.server.stdin.write(json.dumps({"root": str(self.root), "log": str(self.log), "start": start, "applied": self.applied}) + "\n")  # type: ignore[union-attr]
         self.server.stdin.flush()  # type: ignore[union-attr]
         pid = int(self.server.stdout.readline())  # type: ignore[union-attr]
-        target = rng.choice(["any", "any", "side", "optimize", "write"])
-        delay = float(rng.uniform(0.0, 0.6)) if target == "any" else float(rng.uniform(0.0, 0.03))
+        target = rng.choice(["any", "write", "write", "side", "optimize"])
+        delay = float(rng.uniform(0.0, 0.6)) if target == "any" else float(rng.uniform(0.0, 0.012))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             lines = self.log.read_text().split("\n")[:-1]

@@ -13,7 +13,7 @@ import pytest
 
 from ._crash import Campaign
 
-KILLS = 24
+KILLS = 30
 
 
 @pytest.mark.slow

@@ -84,13 +84,13 @@ class Values:
 
     @classmethod
     def concat(cls, a: Values, b: Values) -> Values:
-        """``a``'s rows then ``b``'s, over the union of their vocabularies."""
-        vocab = np.union1d(a.vocab, b.vocab) if len(b.vocab) else a.vocab
+        """``a``'s rows then ``b``'s, over the union of their vocabularies (``b``'s new strings
+        are inserted into ``a``'s sorted vocabulary: O(vocabulary) work, no re-sort)."""
+        vocab, remap_a, remap_b = _merge_vocab(a.vocab, b.vocab)
 
-        def recode(v: Values) -> np.ndarray:
-            if v.vocab is vocab or not len(v.vocab):
+        def recode(v: Values, remap: np.ndarray | None) -> np.ndarray:
+            if remap is None:
                 return v.code
-            remap = np.searchsorted(vocab, v.vocab).astype(np.int32)
             return np.where(v.code >= 0, remap[np.maximum(v.code, 0)], -1).astype(np.int32)
 
         return cls(
@@ -98,7 +98,7 @@ class Values:
             np.concatenate([a.num, b.num]),
             np.concatenate([a.ival, b.ival]),
             np.concatenate([a.is_int, b.is_int]),
-            np.concatenate([recode(a), recode(b)]),
+            np.concatenate([recode(a, remap_a), recode(b, remap_b)]),
             vocab,
         )
 
@@ -192,6 +192,28 @@ class Values:
                 return is_text & (code < left)
             return is_text & (code < right)
         return self._numbers(value, op.value)  # type: ignore[arg-type]
+
+
+def _merge_vocab(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The sorted union of two sorted, distinct vocabularies, and where each one's entries
+    landed in it (``None``: unchanged positions)."""
+    if not len(b):
+        return a, None, None
+    if not len(a):
+        return b, None, None
+    pos = np.searchsorted(a, b)
+    present = np.zeros(len(b), dtype=bool)
+    inside = pos < len(a)
+    present[inside] = a[pos[inside]] == b[inside]
+    new_pos = pos[~present]  # sorted, as b is: the j-th new entry lands at new_pos[j] + j
+    if not len(new_pos):
+        return a, None, pos.astype(np.int32)
+    vocab = np.insert(a, new_pos, b[~present])
+    remap_a = (np.arange(len(a)) + np.searchsorted(new_pos, np.arange(len(a)), side="right")).astype(np.int32)
+    remap_b = np.empty(len(b), dtype=np.int32)
+    remap_b[present] = remap_a[pos[present]]
+    remap_b[~present] = new_pos + np.arange(len(new_pos))
+    return vocab, remap_a, remap_b
 
 
 _OPS = {

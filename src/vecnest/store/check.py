@@ -154,15 +154,32 @@ def check_store(
         return _report(store, first, {}, [], repair=False)
     store_actions: list[Finding] = []
     if first.root_sweep:
-        store_actions.append(fix.remove_root_leftovers(store.root, first.root_sweep))
+        store_actions.append(_attempt("files", fix.remove_root_leftovers, store.root, first.root_sweep))
     if first.stray_rows:
-        with store.catalog.write() as conn:
-            store_actions.append(fix.remove_stray_rows(conn))
+        store_actions.append(_attempt("catalog", _in_write, store, fix.remove_stray_rows))
     for cid in sorted(first.dropped):
-        store_actions.append(fix.remove_dropped(store.segments_dir, cid, store.catalog.lock_timeout))
-    actions = {plan.cid: _repair_collection(store, derived, plan, models or {}) for plan in first.collections}
+        store_actions.append(_attempt("files", fix.remove_dropped, store.segments_dir, cid, store.catalog.lock_timeout))
+    actions = {}
+    for plan in first.collections:
+        try:
+            actions[plan.cid] = _repair_collection(store, derived, plan, models or {})
+        except (VecnestError, OSError) as exc:  # the second check reports what is left
+            actions[plan.cid] = [Finding("files", Severity.DAMAGED, f"repair stopped: {exc}")]
     second = _inspect(store, derived)
     return _report(store, second, actions, store_actions, repair=True)
+
+
+def _attempt(part: str, repair: Callable[..., Finding], *args: Any) -> Finding:
+    """Run one store-level repair; a failure becomes a finding (the second check says what is left)."""
+    try:
+        return repair(*args)
+    except (VecnestError, OSError) as exc:
+        return Finding(part, Severity.DAMAGED, f"repair failed: {exc}")
+
+
+def _in_write(store: CheckedStore, repair: Callable[[sqlite3.Connection], Finding]) -> Finding:
+    with store.catalog.write() as conn:
+        return repair(conn)
 
 
 def _repair_collection(store: CheckedStore, derived: Sequence[DerivedCheck], plan: _Plan, models: Mapping[str, Any]) -> list[Finding]:

@@ -63,6 +63,8 @@ def remove_dropped(segments_dir: Path, cid: int, timeout: float) -> Finding:
     """Remove the files of dropped collection ``cid`` under its maintenance lock (cids are
     never reused, so nothing can be writing new ones once its optimizer is gone)."""
     lock = MaintenanceLock(segments_dir / lock_name(cid))
+    if lock.path.is_symlink():
+        lock.path.unlink()  # a planted link: removed, never followed
     with lock.hold(timeout) as got:
         if not got:
             return Finding("files", Severity.NOTE, f"files of dropped collection #{cid} are busy (maintenance still running): left for now")
