@@ -6,7 +6,10 @@ Layout of a store directory (format version in :mod:`vecnest.store.manifest`)::
     catalog.sqlite3       SQLite (WAL): collections, documents, metadata, committed row counts
     catalog.sqlite3-changes   shared change counter: searches skip SQLite between writes
     segments/c<cid>.g<generation>.f32   vector rows of each collection, memory-mapped
-    segments/c<cid>.<kind>.<rows>.<version>.faiss   approximate index (if any), memory-mapped
+    segments/c<cid>.<kind>.<rows>.<token>.faiss     approximate index (if any), memory-mapped
+    segments/c<cid>.maint.lock           the collection's maintenance lock (see store.files)
+
+File names and kinds: :mod:`vecnest.store.layout`; verification and repair: :meth:`Database.check`.
 
 Later tiers (compressed codes, ANN graphs, lexical postings, shards) are further files beside a
 collection's segment, registered in its catalog row; the format above does not change for them.
@@ -14,7 +17,9 @@ collection's segment, registered in its catalog row; the format above does not c
 Concurrency: a ``Database`` and its collections may be shared by the threads of a process
 (searches run in parallel, each thread reading through its own SQLite connection; writes are
 serialised). Several processes may open the same store: each reader sees every write committed
-before its search began; a second writer waits up to ``lock_timeout`` for the first.
+before its search began; a second writer waits up to ``lock_timeout`` for the first. Index
+maintenance follows commits (background thread, or inline with ``background=False``) and never
+fails a write. The README's "Concurrency" section is the full model.
 """
 
 from __future__ import annotations
