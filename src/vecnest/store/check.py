@@ -21,8 +21,8 @@ and reports the second check with the repairs made. Acknowledged documents are n
 changed, except a damaged vector replaced by its re-embedding.
 
 Extension: a new kind of derived data (a lexical index, compressed code tiers) implements
-:class:`DerivedCheck` and is passed to :meth:`vecnest.Database.check` (the defaults are listed in
-``vecnest.database.DERIVED_CHECKS``). Its files must follow :mod:`vecnest.store.layout`
+:class:`DerivedCheck` and adds an instance to ``vecnest.database.DERIVED_CHECKS`` (the tuple
+:meth:`vecnest.Database.check` runs; :func:`check_store` takes any sequence, for tests). Its files must follow :mod:`vecnest.store.layout`
 (``c<cid>.<kind>…``) and be written under the collection's maintenance lock, so a sweep never
 removes a file still being written.
 """
