@@ -33,9 +33,11 @@ test: $(VENV)/.stamp-dev chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-# long proofs: 100 SIGKILLs of the server during writes, timing-sensitive concurrency, the
-# server load benchmark; figures land in benchmarks/results/ and RELIABILITY.md
+# long proofs (figures written by code into RELIABILITY.md): the store's >= 100 kill -9, minutes
+# of checked cross-process reads and races (benchmarks/soak.py); then 100 SIGKILLs of the server
+# during writes, timing-sensitive concurrency and the server load benchmark
 soak: $(VENV)/.stamp-dev
+	$(BIN)/python benchmarks/soak.py
 	VECNEST_SERVER_KILLS=100 VECNEST_RELIABILITY_OUT=benchmarks/results/reliability \
 		$(BIN)/python -m pytest -q -s -m "soak or slow" tests/integration/test_server_crash.py tests/integration/test_server_concurrency.py
 	$(BIN)/python benchmarks/server_load.py --out benchmarks/results/reliability

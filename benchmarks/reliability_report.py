@@ -13,6 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sections import replace_section  # noqa: E402
+
 
 def _row(name: str, r: dict) -> str:
     lat = r["latency"]
@@ -71,5 +74,5 @@ def render(folder: Path) -> str:
 
 
 if __name__ == "__main__":
-    Path(sys.argv[2]).write_text(render(Path(sys.argv[1])))
+    replace_section(Path(sys.argv[2]), "server", render(Path(sys.argv[1])).replace("# RELIABILITY — vecnest serve", "## The server (`vecnest serve`)", 1))
     print(f"wrote {sys.argv[2]}")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from vecnest._version import __version__
+from vecnest.admin import check, delete_store
 from vecnest.collection import Collection
 from vecnest.config import IndexConfig
 from vecnest.database import Database, open
@@ -42,6 +43,7 @@ from vecnest.errors import (
 )
 from vecnest.eval.evaluate import EvalReport, evaluate
 from vecnest.records import Document, Hit, Hits
+from vecnest.store.report import CheckReport
 
 
 def __getattr__(name: str) -> object:
@@ -56,6 +58,7 @@ __all__ = [
     "AccessDeniedError",
     "AuthenticationError",
     "CallableEncoder",
+    "CheckReport",
     "Client",
     "Collection",
     "CollectionExistsError",
@@ -88,6 +91,8 @@ __all__ = [
     "StoreClosedError",
     "VecnestError",
     "__version__",
+    "check",
+    "delete_store",
     "evaluate",
     "open",
 ]

@@ -33,6 +33,8 @@ from vecnest.records import (
     Document,
     Hits,
     Metadata,
+    MAX_ID_LEN,
+    check_id,
     check_ids,
     check_include,
     check_k,
@@ -62,6 +64,8 @@ from vecnest.store.rows import Rows
 log = logging.getLogger("vecnest")
 
 Progress = Callable[[int], None]
+
+_INT64_MAX = 2**63 - 1
 
 
 class Collection:
@@ -141,8 +145,9 @@ class Collection:
         return self.count()
 
     def __contains__(self, doc_id: object) -> bool:
-        if not isinstance(doc_id, str):
-            return False
+        if not isinstance(doc_id, str) or not 0 < len(doc_id) <= MAX_ID_LEN:
+            return False  # could never have been stored
+        check_id(doc_id)  # a NUL or a lone surrogate raises instead of matching another id
         with self._store.catalog.read() as conn:
             self._rows.state(conn)
             row = conn.execute(f"SELECT 1 FROM {self._rows.table} WHERE id = ?", (doc_id,)).fetchone()
@@ -287,10 +292,10 @@ class Collection:
 
         Ids that do not exist are skipped (``col[id]`` raises instead).
         """
-        if limit is not None and (not isinstance(limit, int) or limit < 0):
-            raise InvalidInputError(f"limit must be a non-negative int or None; got {limit!r}")
-        if not isinstance(offset, int) or offset < 0:
-            raise InvalidInputError(f"offset must be a non-negative int; got {offset!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= _INT64_MAX):
+            raise InvalidInputError(f"limit must be an int in [0, 2**63 - 1] or None; got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= _INT64_MAX:
+            raise InvalidInputError(f"offset must be an int in [0, 2**63 - 1]; got {offset!r}")
         if ids is not None:
             ids = check_ids(ids, allow_existing_dupes=True)
         clause, params = DocumentTable.where_clause(ids, where, where_document)
@@ -632,7 +637,9 @@ class Collection:
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:
         """Index a metadata field in the catalog (a SQLite expression index): ``get``/``delete``
-        with a ``where`` on it use the B-tree instead of scanning every document."""
+        with a ``where`` on it use the B-tree instead of scanning every document (selective
+        filters on 74k documents: ~20 ms → < 1 ms; see ``indexed_fields`` in
+        :meth:`Database.create_collection`). Searches do not use it."""
         check_metadata({field: None}, "field name")
         if field in self._config.indexed_fields:
             return

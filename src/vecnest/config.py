@@ -56,8 +56,10 @@ class CollectionConfig:
             weights checksum, pooling, prompts), or ``None`` for a vectors-only collection.
             Opening the collection with a different encoder is an error, because mixing
             embedding spaces silently ruins search quality.
-        indexed_fields: metadata fields with a SQLite expression index; filters on them are
-            answered from the index instead of a scan. Costs write time and disk.
+        indexed_fields: metadata fields with a SQLite expression index: ``get()`` / ``delete()``
+            with a ``where=`` on them look rows up instead of scanning every document (~20 ms →
+            < 1 ms for a selective filter on 74k documents). Searches filter on in-memory columns
+            and do not use it. Costs write time and disk.
         format_version: on-disk format version that wrote this collection.
         created_by: vecnest version that created it.
         index: the approximate index kept beside the exact vectors (exact only by default).
@@ -126,7 +128,11 @@ class IndexConfig:
         target_recall: default recall@10 target: searches use the cheapest ``ef_search`` /
             ``nprobe`` that reached it in the build-time calibration (``None``: use the fixed
             values above). A search's own ``target_recall=`` / ``ef_search=`` wins.
-        pq_m: product-quantizer sub-vectors for ``ivf_pq`` (must divide ``dim``); bytes per code.
+        pq_m: product-quantizer sub-vectors for ``ivf_pq``, i.e. bytes per code (at 8 bits per
+            sub-code); must divide ``dim``. ``None`` (the default) picks, when the collection is
+            created, the divisor of ``dim`` nearest ``dim / 8`` whose sub-vectors have at most 16
+            components (:func:`auto_pq_m`: 48 for 384, 32 for 256, 128 for 1024, 17 for 17),
+            so every dimension works; more sub-vectors: better recall, bigger codes.
         rescore_multiplier: ``ivf_pq`` fetches ``k * rescore_multiplier`` candidates and rescores
             them with the exact float32 vectors. Measured on 74k arXiv title embeddings (48-byte
             codes, nprobe 64): recall@10 0.917 at 4, 0.957 at 10, 0.965 at 20 — below 10 the
@@ -150,7 +156,7 @@ class IndexConfig:
     nlist: int | None = None
     nprobe: int = 16
     target_recall: float | None = 0.95
-    pq_m: int = 48
+    pq_m: int | None = None
     rescore_multiplier: int = 10
     min_rows: int = 5_000
     delta_limit: int = 10_000
@@ -188,7 +194,9 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
         raise InvalidInputError(
             f"index must be one of {[k.value for k in IndexKind]} or an IndexConfig; got {index!r}"
         ) from None
-    for name in ("m", "ef_construction", "ef_search", "nprobe", "pq_m", "rescore_multiplier", "min_rows", "delta_limit"):
+    if cfg.pq_m is not None and (isinstance(cfg.pq_m, bool) or not isinstance(cfg.pq_m, int) or cfg.pq_m < 1):
+        raise InvalidInputError(f"IndexConfig.pq_m must be a positive int or None (automatic); got {cfg.pq_m!r}")
+    for name in ("m", "ef_construction", "ef_search", "nprobe", "rescore_multiplier", "min_rows", "delta_limit"):
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidInputError(f"IndexConfig.{name} must be a positive int; got {value!r}")
@@ -203,5 +211,33 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
     if cfg.graph_vectors not in GRAPH_VECTORS:
         raise InvalidInputError(
             f"IndexConfig.graph_vectors must be one of {list(GRAPH_VECTORS)}; got {cfg.graph_vectors!r}"
+        )
+    return cfg
+
+
+#: Largest product-quantizer sub-vector :func:`auto_pq_m` picks (components per sub-code).
+MAX_PQ_SUBVECTOR = 16
+
+
+def auto_pq_m(dim: int) -> int:
+    """The ``pq_m`` for ``dim``: the divisor of ``dim`` nearest ``dim / 8`` (8 components per
+    one-byte sub-code, the usual trade-off) among those leaving at most
+    :data:`MAX_PQ_SUBVECTOR` components per sub-vector; ties go to the larger ``pq_m``."""
+    divisors = [m for m in range(1, dim + 1) if dim % m == 0 and dim // m <= MAX_PQ_SUBVECTOR]
+    return min(divisors, key=lambda m: (abs(m - dim / 8), -m))
+
+
+def index_for_dim(cfg: IndexConfig, dim: int) -> IndexConfig:
+    """``cfg`` with its dimension-dependent choices made for ``dim`` (an automatic ``pq_m``
+    resolved), or :class:`InvalidInputError` if an explicit one does not fit ``dim``."""
+    if cfg.kind is not IndexKind.IVF_PQ:
+        return cfg
+    if cfg.pq_m is None:
+        return replace(cfg, pq_m=auto_pq_m(dim))
+    if dim % cfg.pq_m:
+        divisors = [m for m in range(1, dim + 1) if dim % m == 0]
+        raise InvalidInputError(
+            f"IndexConfig.pq_m={cfg.pq_m} must divide the dimension {dim}; its divisors are "
+            f"{divisors}. Leave pq_m=None to pick {auto_pq_m(dim)} automatically"
         )
     return cfg

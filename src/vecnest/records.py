@@ -20,7 +20,8 @@ JSONScalar = str | int | float | bool | None
 Metadata = dict[str, Any]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_MAX_ID_LEN = 512
+#: Longest id accepted, in characters.
+MAX_ID_LEN = 512
 
 
 @dataclass(frozen=True)
@@ -80,22 +81,45 @@ def _as_list(value: object, what: str, example: str) -> list[Any]:
     return list(value)
 
 
+def check_text(value: str, where: str) -> str:
+    """Raise unless ``value`` can be stored as UTF-8 text (no lone surrogate such as
+    ``'\\ud800'``, which a broken decoder or ``surrogateescape`` leaves behind)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{where} is not valid Unicode text: it holds the lone surrogate "
+            f"{value[exc.start]!r} at position {exc.start}, which UTF-8 cannot store. Decode "
+            "the source with errors='replace' (or fix its encoding) before passing it"
+        ) from None
+    return value
+
+
+def check_id(doc_id: object, where: str = "id") -> str:
+    """Validate one id: a non-empty ``str`` of at most 512 characters, valid UTF-8, no NUL."""
+    if not isinstance(doc_id, str):
+        raise InvalidInputError(
+            f"{where} must be a str; got {type(doc_id).__name__} {_preview(doc_id)}. "
+            f"Convert ids with str(), e.g. ids=[str(x) for x in my_ids]"
+        )
+    if not doc_id or len(doc_id) > MAX_ID_LEN:
+        raise InvalidInputError(f"{where} must be 1-{MAX_ID_LEN} characters; got {len(doc_id)} characters")
+    if "\x00" in doc_id:
+        raise InvalidInputError(
+            f"{where} = {_preview(doc_id)} contains a NUL character (\\x00); SQLite's lookups "
+            "would cut the id there and match another document. Remove or replace it"
+        )
+    return check_text(doc_id, where)
+
+
 def check_ids(ids: object, *, allow_existing_dupes: bool = False) -> list[str]:
-    """Validate a batch of ids: a list of unique, non-empty strings."""
+    """Validate a batch of ids: a list of unique, non-empty strings (see :func:`check_id`)."""
     items = _as_list(ids, "ids", "ids=['doc-1']")
     if not items:
         raise InvalidInputError("ids is empty; pass at least one id")
     seen: set[str] = set()
     for i, doc_id in enumerate(items):
-        if not isinstance(doc_id, str):
-            raise InvalidInputError(
-                f"ids[{i}] must be a str; got {type(doc_id).__name__} {_preview(doc_id)}. "
-                f"Convert ids with str(), e.g. ids=[str(x) for x in my_ids]"
-            )
-        if not doc_id or len(doc_id) > _MAX_ID_LEN:
-            raise InvalidInputError(
-                f"ids[{i}] must be 1-{_MAX_ID_LEN} characters; got {len(doc_id)} characters"
-            )
+        check_id(doc_id, f"ids[{i}]")
         if doc_id in seen and not allow_existing_dupes:
             raise DuplicateIdError(
                 f"id {doc_id!r} appears more than once in this batch (again at position {i}); "
@@ -120,16 +144,19 @@ def check_texts(texts: object, n: int) -> list[str]:
                 f"texts[{i}] is empty or whitespace; every document needs some text to embed "
                 "(drop the document, or pass vectors= for it)"
             )
+        check_text(text, f"texts[{i}]")
     return items
 
 
 def _check_value(value: object, where: str) -> object:
-    if isinstance(value, str) and "\x00" in value:
-        raise InvalidInputError(
-            f"{where} contains a NUL character (\\x00), which SQLite's JSON functions cut strings at; "
-            "remove it or encode the value"
-        )
-    if value is None or isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidInputError(
+                f"{where} contains a NUL character (\\x00), which SQLite's JSON functions cut strings at; "
+                "remove it or encode the value"
+            )
+        return check_text(value, where)
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, np.generic):
         value = value.item()
@@ -171,6 +198,7 @@ def check_metadata(metadata: object, where: str = "metadata") -> Metadata:
                 "with '$' and contain no '\"', no backslash and no control character (the "
                 "filter language could not address them)"
             )
+        check_text(key, f"{where} key {key!r}")
         path = f"{where}[{key!r}]"
         if isinstance(value, (list, tuple, np.ndarray)):
             items = []
@@ -194,13 +222,27 @@ def check_metadatas(metadatas: object, n: int) -> list[Metadata]:
 
 
 def check_vectors(vectors: object, n: int | None, dim: int) -> np.ndarray:
-    """Validate vectors and return them as a C-contiguous ``(n, dim) float32`` array."""
+    """Validate vectors and return them as a C-contiguous ``(n, dim) float32`` array.
+
+    Real numbers only: a complex array is refused (casting would silently drop the imaginary
+    part), as are object arrays of non-numbers and strings."""
     try:
-        arr = np.asarray(vectors, dtype=np.float32)
+        raw = vectors if isinstance(vectors, np.ndarray) else np.asarray(vectors)
+        kind = raw.dtype.kind
+        if kind in "biuf":
+            arr = np.asarray(raw, dtype=np.float32)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"vectors must be a numeric array of shape (n, {dim}); could not convert: {exc}"
         ) from None
+    if kind not in "biuf":
+        what = {"c": "complex numbers", "U": "strings", "S": "bytes", "O": "Python objects",
+                "M": "datetimes", "m": "timedeltas"}.get(kind, f"dtype kind {kind!r}")
+        raise InvalidInputError(
+            f"vectors must be real numbers (float or int) of shape (n, {dim}); got {what}. "
+            "Pass the real embedding (np.real(v) if its imaginary part is known to be 0); "
+            "a complex value is never truncated silently"
+        )
     if arr.ndim == 1 and n is None:
         arr = arr[None, :]
     if arr.ndim != 2:
@@ -232,6 +274,11 @@ def check_include(include: Sequence[str]) -> tuple[str, ...]:
     """Validate a search's ``include=`` (document fields to return with each hit)."""
     if isinstance(include, str):
         include = (include,)
+    if not isinstance(include, (list, tuple, set, frozenset)):
+        raise InvalidInputError(
+            f"include must be a list of field names ('text', 'metadata'); got "
+            f"{type(include).__name__} {_preview(include)}. Use include=() for ids and scores only"
+        )
     bad = [f for f in include if f not in ("text", "metadata")]
     if bad:
         raise InvalidInputError(

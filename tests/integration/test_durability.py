@@ -1,10 +1,8 @@
-"""Crash safety and multi-process behaviour of the on-disk store, with real processes."""
+"""Multi-process behaviour of the on-disk store, with real processes (kill -9: ``test_crash.py``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +13,7 @@ import pytest
 
 import vecnest
 
-from ._workers import BATCH, batch_ids, batch_vectors
+from ._workers import BATCH
 
 WORKERS = Path(__file__).with_name("_workers.py")
 
@@ -43,52 +41,6 @@ def test_write_in_one_process_read_in_another(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout) == [3 * BATCH, {"batch": 2, "i": 5}]
-
-
-def _check_store(store: Path, acked: set[int]) -> set[int]:
-    """Every acknowledged batch is present whole, with its exact vectors; no batch is torn."""
-    with vecnest.open(store, read_only=True) as db:
-        col = db.get_collection("crash")
-        docs = col.get(include_vectors=True)
-        by_batch: dict[int, list[vecnest.Document]] = {}
-        for doc in docs:
-            by_batch.setdefault(doc.metadata["batch"], []).append(doc)
-        for b, members in by_batch.items():
-            assert len(members) == BATCH, f"batch {b} is torn: {len(members)} of {BATCH} rows"
-            got = np.stack([d.vector for d in sorted(members, key=lambda d: d.metadata["i"])])
-            np.testing.assert_array_equal(got, batch_vectors(b))
-            assert [d.id for d in sorted(members, key=lambda d: d.metadata["i"])] == batch_ids(b)
-        missing = acked - set(by_batch)
-        assert not missing, f"acknowledged batches lost after kill -9: {sorted(missing)}"
-        # the store still answers searches exactly
-        probe = next(iter(by_batch.values()))[0]
-        assert col.search(probe.vector, k=1)[0].id == probe.id
-        return set(by_batch)
-
-
-@pytest.mark.slow
-def test_kill_minus_nine_never_loses_acknowledged_batches(tmp_path: Path) -> None:
-    store = tmp_path / "s"
-    rng = np.random.default_rng(7)
-    acked: set[int] = set()
-    next_batch = 0
-    kills_mid_run = 0
-    for _ in range(20):
-        proc = _spawn("writer", store, next_batch, 10_000)
-        assert proc.stdout is not None
-        # wait for the process to start writing, then kill it at a random moment
-        first = proc.stdout.readline()
-        assert first.startswith("ack"), proc.stderr.read() if proc.stderr else first
-        acked.add(int(first.split()[1]))
-        time.sleep(float(rng.uniform(0.0, 0.4)))
-        os.kill(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate(timeout=30)
-        kills_mid_run += proc.returncode == -signal.SIGKILL
-        acked.update(int(line.split()[1]) for line in out.splitlines() if line.startswith("ack"))
-        present = _check_store(store, acked)
-        next_batch = max(present | acked) + 1
-    assert kills_mid_run == 20
-    assert len(acked) >= 20
 
 
 @pytest.mark.slow

@@ -114,3 +114,49 @@ def test_error_tree_and_http_status() -> None:
         obj = getattr(vecnest, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, vecnest.VecnestError)
+
+
+_FRESH = iter(range(10**9))
+
+
+def _plan(db: vecnest.Database, col: vecnest.Collection, where: dict) -> str:
+    from vecnest.store.documents import DocumentTable
+
+    clause, params = DocumentTable.where_clause(None, where, None)
+    with db.catalog.read() as conn:
+        # a real statement reloads a changed schema (EXPLAIN alone does not), and a fresh SQL
+        # text bypasses the statement cache's plan made before the index existed
+        conn.execute("SELECT COUNT(*) FROM collections").fetchone()
+        sql = f"EXPLAIN QUERY PLAN SELECT slot FROM c{col.cid}_docs WHERE {clause} -- {next(_FRESH)}"
+        rows = conn.execute(sql, params).fetchall()
+    return " ".join(str(r[-1]) for r in rows)
+
+
+def test_indexed_fields_make_get_and_delete_look_rows_up(store: vecnest.Database) -> None:
+    with pytest.raises(vecnest.InvalidInputError, match=r"indexed_fields=\['year'\]"):
+        store.create_collection("bad", model=None, dim=2, indexed_fields="year")  # not y, e, a, r
+    assert store.list_collections() == []
+    col = store.create_collection("c", model=None, dim=2, indexed_fields=["year"])
+    col.add([str(i) for i in range(50)], vectors=np.ones((50, 2)), metadatas=[{"year": 2000 + i % 5, "cat": f"k{i % 3}"} for i in range(50)])
+    assert "USING INDEX" in _plan(store, col, {"year": 2003})
+    assert "USING INDEX" in _plan(store, col, {"year": {"$gte": 2003}})
+    assert "SCAN" in _plan(store, col, {"cat": "k1"})
+    col.create_index("cat")
+    assert "USING INDEX" in _plan(store, col, {"cat": "k1"})
+    assert store.get_collection("c").config.indexed_fields == ("year", "cat")
+    assert len(col.get(where={"cat": "k1", "year": 2001})) == len([i for i in range(50) if i % 3 == 1 and i % 5 == 1])
+    assert col.delete(where={"year": 2004}) == 10
+
+
+@pytest.mark.parametrize(("dim", "pq_m"), [(256, 32), (1024, 128), (384, 48), (100, 10), (17, 17), (8, 1)])
+def test_ivf_pq_works_for_every_dimension(store: vecnest.Database, dim: int, pq_m: int) -> None:
+    index = vecnest.IndexConfig(kind="ivf_pq", min_rows=300, delta_limit=10_000)
+    col = store.create_collection(f"pq{dim}", model=None, dim=dim, metric="l2", index=index)
+    assert col.config.index.pq_m == pq_m  # resolved when created, pinned in the manifest
+    vecs = np.random.default_rng(dim).normal(size=(400, dim)).astype(np.float32)
+    col.add([str(i) for i in range(400)], vectors=vecs)
+    assert col.optimize()["action"] == "built"
+    hits = col.search(vecs[7], k=5, strategy="ann")
+    assert hits[0].id == "7"  # rescored exactly from the float32 vectors
+    with pytest.raises(vecnest.InvalidInputError, match=f"must divide the dimension {dim}"):
+        store.create_collection(f"bad{dim}", model=None, dim=dim, index=vecnest.IndexConfig(kind="ivf_pq", pq_m=dim + 1))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -41,8 +40,8 @@ def run_demo(db_path: Path, console: Console, *, fresh: bool = False) -> int:
     """Index the sample into ``db_path`` (once) and print example searches with timings."""
     from vecnest.cli.main import ingest_source
 
-    if fresh and db_path.exists():
-        shutil.rmtree(db_path)
+    if fresh:
+        vecnest.delete_store(db_path)  # refuses anything but a vecnest store or an empty folder
     source = JsonlSource(sample_path())
     console.rule("[bold]vecnest demo")
     console.print(

@@ -179,6 +179,12 @@ def _cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace, console: Console) -> int:
+    from vecnest.cli.check import run
+
+    return run(args.db, console, repair=args.repair, as_json=args.json)
+
+
 def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     from vecnest.cli.demo import run_demo
 
@@ -223,6 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_info)
 
+    p = sub.add_parser(
+        "check",
+        help="verify a store (catalog, vectors, checksums, indexes, files); exit 0 sound, 1 damaged, 2 not checkable",
+    )
+    p.add_argument("--db", required=True)
+    p.add_argument("--repair", action="store_true", help="rebuild derived data, sweep leftovers, re-embed lost vectors")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_check)
+
     p = sub.add_parser("eval", help="quality and cost of a model/collection on a BEIR dataset")
     p.add_argument("--dataset", default=None, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")
     p.add_argument("--sweep", default=None, help="a sweep file (TOML): many configs, plots")
@@ -246,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="index the bundled arXiv sample and run example searches")
     p.add_argument("--db", default=".demo/store")
-    p.add_argument("--fresh", action="store_true", help="re-index from scratch")
+    p.add_argument("--fresh", action="store_true", help="re-index from scratch (deletes --db only if it is a vecnest store)")
     p.set_defaults(func=_cmd_demo)
 
     add_server_parsers(sub)

@@ -50,6 +50,10 @@ _FIELD_OPS: dict[str, Op] = {op.token: op for op in Op}
 _LOGICAL_OPS = ("$and", "$or", "$not")
 _DOC_OPS = ("$contains", "$not_contains", "$and", "$or")
 _SCALARS = "a scalar (str, int, float, bool or None)"
+#: Deepest nesting of dicts and lists a filter may have. Real filters are a few levels deep;
+#: without a bound a deep (or self-referencing) filter would exhaust Python's recursion limit
+#: or SQLite's parser stack (which overflows near 100 nested ``$or``/``$not``).
+MAX_DEPTH = 32
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,6 +75,7 @@ def parse_where(where: Mapping[str, object] | None) -> Node:
     """
     if where is None:
         return MATCH_ALL
+    _check_depth(where, "where")
     return _parse_filter(where, "where")
 
 
@@ -88,6 +93,7 @@ def parse_where_document(where_document: Mapping[str, object] | None) -> Node:
     """
     if where_document is None:
         return MATCH_ALL
+    _check_depth(where_document, "where_document")
     return _parse_document(where_document, "where_document")
 
 
@@ -111,9 +117,12 @@ def parse(
         return MATCH_ALL
     # applications repeat their filters: remember the last trees built, keyed by the inputs'
     # repr (which tells True from 1 and 1 from 1.0, as the filter language does)
-    key = (repr(where), repr(where_document))
-    node = _PARSED.get(key)
-    if node is None:
+    try:
+        key = (repr(where), repr(where_document))
+    except RecursionError:  # nested far beyond MAX_DEPTH
+        key = None
+    node = _PARSED.get(key) if key is not None else None
+    if node is None:  # (parse_where / parse_where_document refuse deep filters first)
         node = _and([parse_where(where), parse_where_document(where_document)])
         with _PARSED_LOCK:
             if len(_PARSED) >= _PARSED_MAX:
@@ -158,7 +167,7 @@ def check_field_name(name: object, where: str = "field name") -> str:
             name,
             f"Rename the metadata field; it contains {bad[0]!r}.",
         )
-    return str(name)
+    return _text(name, where)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +271,7 @@ def _scalar(value: object, loc: str, expected: str) -> Scalar:
         if "\x00" in value:
             # SQLite's json_extract cuts a decoded string at NUL, so such values cannot match exactly.
             _fail(loc, "a str without NUL characters", value, "Remove the '\\x00' characters.")
-        return str(value)
+        return _text(value, loc)
     hint = "Convert dates to ISO strings such as '2025-06-01'." if hasattr(value, "isoformat") else ""
     _fail(loc, expected, value, hint or "Convert the value to one of these types.")
 
@@ -281,7 +290,7 @@ def _parse_document(obj: object, loc: str) -> Node:
         if key in ("$contains", "$not_contains"):
             if not isinstance(value, str):
                 _fail(here, "a str to search for", value, f'Write {{"{key}": "some text"}}.')
-            nodes.append(TextContains(str(value), negate=key == "$not_contains"))
+            nodes.append(TextContains(_text(value, here), negate=key == "$not_contains"))
         elif key in ("$and", "$or"):
             children = [_parse_document(item, f"{here}[{i}]") for i, item in enumerate(_items(value, here))]
             nodes.append(_and(children) if key == "$and" else _or(children))
@@ -302,6 +311,36 @@ def _parse_document(obj: object, loc: str) -> Node:
 # ---------------------------------------------------------------------------------------------
 # LOW-LEVEL helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_depth(obj: object, loc: str) -> None:
+    """Refuse filters nested deeper than :data:`MAX_DEPTH` (walked without recursion, so a
+    self-referencing dict is refused too)."""
+    stack: list[tuple[object, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise InvalidFilterError(
+                f"{loc}: expected a filter nested at most {MAX_DEPTH} levels deep (dicts and lists), "
+                f"got a deeper one. Flatten it: {{\"$and\": [...]}} and {{\"$or\": [...]}} take any "
+                'number of conditions, and {"$in": [...]} replaces a long $or of equalities.'
+            )
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _text(value: str, loc: str) -> str:
+    """``value`` as a plain str, unless it cannot be encoded as UTF-8 (a lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        _fail(loc, "valid Unicode text", value, f"It holds a lone surrogate at position {exc.start}; fix its decoding.")
+    return str(value)
 
 
 def _items(value: object, loc: str) -> list[object]:

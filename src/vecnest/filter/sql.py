@@ -33,6 +33,7 @@ Storage contract (SQLite 3.40 JSON1 behaviour the store must respect):
 
 from __future__ import annotations
 
+import json
 import re
 
 from vecnest.errors import InvalidInputError
@@ -59,6 +60,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 # captured by the table-valued function inside the $contains subquery.
 _JSON_EACH_COLUMNS = frozenset({"key", "value", "type", "atom", "id", "parent", "fullkey", "path", "json", "root"})
 _RANGE_SQL = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}
+#: ``$in`` lists longer than this are sent as one JSON array (see ``_Compiler._one_of``).
+_INLINE_LIST_MAX = 64
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,10 +193,23 @@ class _Compiler:
                 continue
             # true/false read back from json_extract as 1/0; the bare term stays index-friendly.
             params = [int(v) if isinstance(v, bool) else v for v in group]
-            self.params.extend(params)
-            test = "= ?" if len(params) == 1 else "IN (" + ", ".join("?" * len(params)) + ")"
+            test = self._one_of(params)
             parts.append(f"({value_sql} {test} AND {_type_is(type_sql, kind)})")
         return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+    def _one_of(self, params: list[Scalar]) -> str:
+        """``= ?``, ``IN (?, …)``, or for long lists one JSON array parameter read by
+        ``json_each`` (SQLite caps bound parameters per statement, and builds the same
+        ephemeral lookup table for both forms). Values of one kind only (see :func:`_group`):
+        a JSON text reads back as TEXT, a number as INTEGER or REAL, as stored."""
+        if len(params) == 1:
+            self.params.append(params[0])
+            return "= ?"
+        if len(params) <= _INLINE_LIST_MAX:
+            self.params.extend(params)
+            return "IN (" + ", ".join("?" * len(params)) + ")"
+        self.params.append(json.dumps(params, ensure_ascii=False, allow_nan=False))
+        return "IN (SELECT value FROM json_each(?))"
 
     def _contains_any(self, path: str, type_sql: str, values: tuple[Scalar, ...]) -> str:
         """Field is a JSON array with an element equal to one of ``values``."""
@@ -202,8 +218,7 @@ class _Compiler:
             if kind in ("null", "true", "false"):
                 parts.append(f"_je.type = '{kind}'")
                 continue
-            self.params.extend(group)
-            test = "= ?" if len(group) == 1 else "IN (" + ", ".join("?" * len(group)) + ")"
+            test = self._one_of(group)
             types = "_je.type = 'text'" if kind == "text" else "_je.type IN ('integer', 'real')"
             parts.append(f"({types} AND _je.value {test})")
         element = parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
@@ -222,12 +237,10 @@ def _type_is(type_sql: str, kind: str) -> str:
 
 def _distinct(values: tuple[Scalar, ...]) -> list[Scalar]:
     """Drop values equal under filter semantics (same kind and ``==``), keeping the first."""
-    seen: list[tuple[str, Scalar]] = []
+    seen: dict[tuple[str, Scalar], Scalar] = {}  # (kind, value) hashes as it compares: 1 == 1.0
     for value in values:
-        key = (_kind(value), value)
-        if key not in seen:
-            seen.append(key)
-    return [value for _, value in seen]
+        seen.setdefault((_kind(value), value), value)
+    return list(seen.values())
 
 
 def _group(values: tuple[Scalar, ...]) -> list[tuple[str, list[Scalar]]]:

@@ -8,6 +8,8 @@ searched exactly by the caller and merged here later with :meth:`AnnIndex.add`.
 from __future__ import annotations
 
 import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import faiss
 import numpy as np
 
 from vecnest._threads import FewQueries
-from vecnest.config import IndexConfig, IndexKind
+from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
 
@@ -78,7 +80,8 @@ class AnnIndex:
             if config.kind is IndexKind.IVF_PQ:
                 # 2**nbits centroids per sub-quantizer need >= 39 training points each
                 nbits = max(4, min(8, int(math.log2(max(n, 1) / 39))))
-                index = faiss.IndexIVFPQ(quantizer, dim, nlist, config.pq_m, nbits, _metric(l2))
+                pq_m = config.pq_m or auto_pq_m(dim)
+                index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_m, nbits, _metric(l2))
             else:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
@@ -120,7 +123,15 @@ class AnnIndex:
     def load(cls, path: Path, config: IndexConfig, *, l2: bool, mmap: bool) -> AnnIndex:
         """Read an index; ``mmap=True`` maps it read-only, in place where FAISS can (graph and
         vectors are then page cache shared between processes, and a cold open takes
-        milliseconds: 75k HNSW ~1-20 ms vs 90-200 ms read with ``IO_FLAG_MMAP``)."""
+        milliseconds: 75k HNSW ~1-20 ms vs 90-200 ms read with ``IO_FLAG_MMAP``).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            CorruptStoreError: ``path`` is a symlink or not a regular file (never followed:
+                a planted link could make searches answer from another index).
+        """
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise CorruptStoreError(f"index file {path.name} is a symlink or not a regular file; vecnest never follows links inside a store")
         flags = (_MMAP_FLAGS | faiss.IO_FLAG_READ_ONLY) if mmap else 0
         return cls(faiss.read_index(str(path), flags), config, l2=l2)
 
@@ -144,6 +155,21 @@ class AnnIndex:
             problems.append("its metric differs from the collection's")
         if problems:
             raise CorruptStoreError("index file does not match the catalog: " + "; ".join(problems))
+
+    def labels(self) -> np.ndarray:
+        """``(ntotal,) int64``: the slot of every row the index holds (dead ones included)."""
+        index = faiss.downcast_index(self.index)
+        if isinstance(index, faiss.IndexIDMap2):
+            return faiss.vector_to_array(index.id_map).astype(np.int64)
+        lists = faiss.extract_index_ivf(index).invlists
+        out = [np.empty(0, dtype=np.int64)]
+        for i in range(lists.nlist):
+            n = int(lists.list_size(i))
+            if n:
+                ptr = lists.get_ids(i)
+                out.append(faiss.rev_swig_ptr(ptr, n).astype(np.int64))
+                lists.release_ids(i, ptr)
+        return np.concatenate(out)
 
     def component_bytes(self) -> dict[str, int]:
         """Bytes held by each part of the index, read from the FAISS structures themselves.

@@ -25,6 +25,7 @@ from vecnest.index.flat import FlatIndex
 from vecnest.index.state import IndexState, index_file_name, read_state
 from vecnest.search.reader import SnapshotSource
 from vecnest.store.files import MaintenanceLock, remove, token
+from vecnest.store.layout import lock_name
 from vecnest.store.rows import Rows
 
 log = logging.getLogger("vecnest")
@@ -118,7 +119,7 @@ class IndexMaintainer:
         self.source = source
         self.config = config
         self.l2 = l2
-        self.lock = MaintenanceLock(rows.segments_dir / f"c{rows.cid}.maint.lock")
+        self.lock = MaintenanceLock(rows.segments_dir / lock_name(rows.cid))
 
     def needed(self) -> bool:
         """Whether the catalog shows work for an automatic merge (cheap: a few SQL counts)."""
@@ -135,9 +136,13 @@ class IndexMaintainer:
         return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live)
 
     def run_if_needed(self) -> None:
-        """The background job: merge if there is work and nobody else is merging."""
-        if self.needed():
-            self.optimize(rebuild=False, wait=0)
+        """The background job: merge if there is work and nobody else is merging (nothing to
+        do, and nothing to retry, once the collection was dropped)."""
+        try:
+            if self.needed():
+                self.optimize(rebuild=False, wait=0)
+        except CollectionNotFoundError:
+            return
 
     def optimize(self, *, rebuild: bool, wait: float | None) -> dict[str, Any]:
         """Build, merge or rebuild the index now (see ``Collection.optimize``).
@@ -151,11 +156,11 @@ class IndexMaintainer:
         with self.lock.hold(wait) as got:
             if not got:
                 return {"action": "none", "reason": "another thread or process is optimizing this collection"}
-            stamp = self.rows.catalog.stamp()
-            with self.rows.catalog.read() as conn:
-                snap = self.source.load(conn, stamp)
-                state = read_state(conn, self.rows.cid)
+            snap, state = self.source.load_with(lambda conn: read_state(conn, self.rows.cid))
             if snap.n_live < self.config.min_rows:
+                if rebuild and state.file is not None:  # asked to rebuild, too few rows for an index
+                    self._discard(state)
+                    return {"action": "dropped", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
                 return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
             current = snap.ann  # None if there is none yet or it is damaged
             dead = state.built_upto - int(snap.alive[: state.built_upto].sum())
@@ -211,6 +216,18 @@ class IndexMaintainer:
                 "total_seconds": time.perf_counter() - start,
                 "calibration": cal.to_json() if cal else None,
             }
+
+
+    def _discard(self, state: IndexState) -> None:
+        """Forget the index (its catalog row, then its file); the caller holds the lock."""
+        with self.rows.catalog.write() as conn:
+            if read_state(conn, self.rows.cid) != state:
+                return
+            conn.execute("DELETE FROM index_state WHERE cid = ?", (self.rows.cid,))
+            self.rows.bump(conn)
+        if state.file:
+            remove(self.rows.segments_dir / state.file)
+            self.source.damaged.pop(state.file, None)
 
 
 class _Superseded(Exception):

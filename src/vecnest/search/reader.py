@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from vecnest.config import IndexConfig, IndexKind, Metric
 from vecnest.errors import CorruptStoreError
@@ -31,6 +33,8 @@ from vecnest.store.rows import Rows
 log = logging.getLogger("vecnest")
 
 _ATTEMPTS = 6
+
+T = TypeVar("T")
 
 
 class _Missing(Exception):
@@ -142,12 +146,18 @@ class SnapshotSource:
         return Base(image.live, buffer, image.n_slots, state.generation, state.epoch, image.columns)
 
     def _retrying(self, first_missing: str | None) -> Snapshot:
+        return self.load_with(lambda conn: None, first_missing)[0]
+
+    def load_with(self, read: Callable[[sqlite3.Connection], T], first_missing: str | None = None) -> tuple[Snapshot, T]:
+        """A snapshot loaded from a fresh transaction, and ``read(conn)`` of the same
+        transaction; a file that vanished is retried on a fresh transaction, one that stays
+        missing is marked damaged (the snapshot goes without it)."""
         missing = first_missing
         for _ in range(_ATTEMPTS):
             stamp = self.catalog.stamp()  # before the transaction
             with self.catalog.read() as conn:
                 try:
-                    return self.load(conn, stamp)
+                    return self.load(conn, stamp), read(conn)
                 except _Missing as exc:
                     if exc.name == missing:  # still named by the latest state: it is gone
                         self._mark_damaged(exc.name, "the file is missing")

@@ -17,6 +17,7 @@ row of the document's vector in the collection's segment file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vecnest.errors import NotAStoreError, ReadOnlyError, StorageLockedError, StoreClosedError
+from vecnest.errors import NotAStoreError, ReadOnlyError, StorageFullError, StorageLockedError, StoreClosedError
 from vecnest.store.changes import ChangeCounter
 
 _SCHEMA = """
@@ -132,11 +133,20 @@ class Catalog:
         self._closed = False
         self._immutable = False
         self._wconn: sqlite3.Connection | None = None
-        if not read_only:
-            self._wconn = self._connect()
-            self._wconn.execute("PRAGMA journal_mode=WAL")
-            self._wconn.execute("PRAGMA synchronous=FULL")
         self.changes = ChangeCounter(Path(f"{path}-changes"), writable=not read_only)
+        if not read_only:
+            try:
+                self._wconn = self._connect()
+                self._wconn.execute("PRAGMA journal_mode=WAL")
+                self._wconn.execute("PRAGMA synchronous=FULL")
+            except (sqlite3.OperationalError, NotAStoreError) as exc:
+                self.close()
+                if not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK):
+                    raise ReadOnlyError(
+                        f"store {path.parent} is on a read-only folder or file system, so it cannot be "
+                        "opened for writing; open it with read_only=True to read it"
+                    ) from None
+                raise self._typed(exc) if isinstance(exc, sqlite3.Error) else exc from None
 
     # ------------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
@@ -263,20 +273,41 @@ class Catalog:
                         "a time. Retry later, open with a larger lock_timeout, or open with "
                         "read_only=True to only read"
                     ) from None
-                raise
+                raise self._typed(exc) from None
             self._writer = threading.current_thread()
             try:
                 try:
                     self.changes.begin_write()  # odd: a write is in progress (see store.changes)
                     yield conn
-                except BaseException:
+                    conn.execute("COMMIT")
+                except BaseException as exc:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
+                    if isinstance(exc, sqlite3.Error):
+                        typed = self._typed(exc)
+                        if typed is not exc:
+                            raise typed from None
                     raise
-                conn.execute("COMMIT")
             finally:
                 self._writer = None
                 self.changes.end_write()  # even: no write in progress
+
+    def _typed(self, exc: sqlite3.Error) -> Exception:
+        """``exc`` as vecnest's error when it is a full disk or a read-only file, else itself
+        (the transaction is rolled back either way: nothing was stored)."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        code = None if code is None else code & 0xFF  # the primary code of an extended one
+        if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            return StorageFullError(
+                f"no space left to commit to {self.path.name}: the write was not stored (the store "
+                "is unchanged and still valid). Free disk space or raise the quota, then retry"
+            )
+        if code == sqlite3.SQLITE_READONLY or "readonly database" in str(exc):
+            return ReadOnlyError(
+                f"store {self.path.parent} is on a read-only folder or file system: {exc}. Open it "
+                "with read_only=True to read it, or make it writable"
+            )
+        return exc
 
     def stamp(self) -> int | None:
         """The shared change count if it vouches for "nothing committed since" (even), else

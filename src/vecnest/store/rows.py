@@ -19,6 +19,7 @@ import numpy as np
 from vecnest.errors import CollectionNotFoundError
 from vecnest.store.catalog import Catalog, docs_table
 from vecnest.store.documents import DocumentTable
+from vecnest.store.layout import segment_name
 from vecnest.store.segments import Segment, checksum
 
 
@@ -54,7 +55,7 @@ class Rows:
 
     def segment(self, generation: int) -> Segment:
         """The segment file of ``generation``."""
-        return Segment(self.segments_dir / f"c{self.cid}.g{generation}.f32", self.dim)
+        return Segment(self.segments_dir / segment_name(self.cid, generation), self.dim)
 
     def state(self, conn: sqlite3.Connection) -> RowState:
         """The committed counts, or :class:`CollectionNotFoundError` if the collection is gone."""

@@ -104,7 +104,9 @@ class Segment:
         """
         data = np.ascontiguousarray(vectors, dtype=_ROW_DTYPE)
         created = not self.path.exists()
-        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
+        if created and committed:  # committed rows and no file: never zero-fill them
+            raise self._damaged(0, committed)
+        fd = open_nofollow(self.path, os.O_RDWR | (os.O_CREAT if not committed else 0))
         offset = committed * self.row_bytes
         try:
             size = os.fstat(fd).st_size
