@@ -336,7 +336,7 @@ class Collection:
         explain: bool = False,
         mode: str = "auto",
         text: str | None = None,
-        fusion: FusionConfig | None = None,
+        fusion: FusionConfig | dict[str, Any] | None = None,
         rerank: str | CrossEncoderReranker | None = None,
         min_relevance: float | None = None,
     ) -> Hits:
@@ -416,16 +416,22 @@ class Collection:
         explain: bool = False,
         mode: str = "auto",
         texts: Sequence[str | None] | None = None,
-        fusion: FusionConfig | None = None,
+        fusion: FusionConfig | dict[str, Any] | None = None,
         rerank: str | CrossEncoderReranker | None = None,
         min_relevance: float | None = None,
     ) -> list[Hits]:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query
         (``texts``: the query texts for the lexical side when ``queries`` are vectors)."""
         opts = search_options(ef_search, nprobe, target_recall, strategy)
-        textual = not isinstance(queries, np.ndarray) and bool(queries) and all(isinstance(q, str) for q in queries)
+        if not isinstance(queries, np.ndarray) and (isinstance(queries, (str, bytes)) or not isinstance(queries, (list, tuple)) or not queries):
+            raise InvalidInputError(
+                f"queries must be a non-empty list of str or a (q, {self.dim}) array; got {type(queries).__name__}"
+            )
+        textual = not isinstance(queries, np.ndarray) and all(isinstance(q, str) for q in queries)
         if mode != "auto" or texts is not None or rerank is not None or min_relevance is not None or (textual and self._lexical is not None):
             items = list(queries) if not isinstance(queries, np.ndarray) else list(np.asarray(queries))
+            if texts is not None and (isinstance(texts, (str, bytes)) or not isinstance(texts, (list, tuple))):
+                raise InvalidInputError(f"texts must be a list of query texts (one per query, or None); got {type(texts).__name__}")
             return self._search_ranked(
                 items, k, where, where_document, include, include_vectors, opts, explain,
                 mode, list(texts) if texts is not None else [None] * len(items), fusion, rerank, min_relevance,
@@ -468,7 +474,7 @@ class Collection:
         explain: bool,
         mode: str,
         texts: list[str | None],
-        fusion: FusionConfig | None,
+        fusion: FusionConfig | dict[str, Any] | None,
         rerank: str | CrossEncoderReranker | None,
         min_relevance: float | None,
     ) -> list[Hits]:
@@ -505,6 +511,13 @@ class Collection:
                 "rerank must be None, 'feedback' or a CrossEncoderReranker (e.g. "
                 f"CrossEncoderReranker(my_score_fn)); got {rerank!r}"
             )
+        if isinstance(fusion, dict):  # (over HTTP)
+            try:
+                fusion = FusionConfig(**fusion)
+            except TypeError as exc:
+                raise InvalidInputError(f"fusion takes the fields of FusionConfig; got {fusion!r} ({exc})") from None
+        if fusion is not None and not isinstance(fusion, FusionConfig):
+            raise InvalidInputError(f"fusion must be a FusionConfig (or its fields as a dict); got {fusion!r}")
         ranking = Ranking(
             mode=mode_,
             texts=tuple(texts),

@@ -56,6 +56,8 @@ from vecnest.errors import (
     VecnestError,
 )
 from vecnest.index.verify import AnnIndexCheck
+from vecnest.lexical.verify import LexicalIndexCheck
+from vecnest.search.image_check import ImageCheck
 from vecnest.lexical.analyzer import AnalyzerConfig
 from vecnest.records import check_metadata
 from vecnest.store.catalog import Catalog, docs_table
@@ -95,7 +97,7 @@ def _lexical_config(lexical: object) -> dict[str, Any] | None:
 
 #: The derived data :meth:`Database.check` verifies and rebuilds (one entry per kind; see
 #: :class:`vecnest.store.check.DerivedCheck`).
-DERIVED_CHECKS: tuple[DerivedCheck, ...] = (AnnIndexCheck(),)
+DERIVED_CHECKS: tuple[DerivedCheck, ...] = (AnnIndexCheck(), LexicalIndexCheck(), ImageCheck())
 
 
 def open(  # noqa: A001 - the public verb, like sqlite3.connect / shelve.open

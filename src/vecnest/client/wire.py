@@ -36,6 +36,12 @@ SEARCH_OPTIONS: tuple[str, ...] = (
     "target_recall",
     "strategy",
     "explain",
+    "mode",
+    "text",  # (search only: the query text beside a vector query)
+    "texts",  # (search_batch only)
+    "fusion",
+    "rerank",
+    "min_relevance",
 )
 
 #: Keyword arguments of ``Collection.get`` sent over HTTP.

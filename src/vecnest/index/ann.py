@@ -8,6 +8,7 @@ searched exactly by the caller and merged here later with :meth:`AnnIndex.add`.
 from __future__ import annotations
 
 import math
+import threading
 import os
 import stat
 from pathlib import Path
@@ -159,7 +160,7 @@ class AnnIndex:
     def labels(self) -> np.ndarray:
         """``(ntotal,) int64``: the slot of every row the index holds (dead ones included)."""
         index = faiss.downcast_index(self.index)
-        if isinstance(index, faiss.IndexIDMap2):
+        if isinstance(index, _ID_MAPS):
             return faiss.vector_to_array(index.id_map).astype(np.int64)
         lists = faiss.extract_index_ivf(index).invlists
         out = [np.empty(0, dtype=np.int64)]
@@ -271,12 +272,14 @@ class AnnIndex:
         else:
             if packed is None:
                 packed = np.packbits(allowed, bitorder="little")
-            key = (id(self), effort, len(packed))
+            # per thread: FAISS's IndexIDMap swaps ``params.sel`` for a translating selector
+            # during a search, so one parameters object must never serve two threads at once
+            key = (id(self), effort, len(packed), threading.get_ident())
             held = cache.get(key) if cache is not None else None
             if held is None or held[2] is not packed:
                 sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
                 held = (self._make_params(effort, sel), sel, packed)  # params borrow sel, sel packed
-                if cache is not None and len(cache) < 16:
+                if cache is not None and len(cache) < 64:
                     cache[key] = held
             params = held[0]
         if count:

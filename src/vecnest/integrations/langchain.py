@@ -43,9 +43,18 @@ class VecnestVectorStore(VectorStore):
         embedding: embed texts and queries with this instead of the collection's own model.
     """
 
-    def __init__(self, collection: Any, embedding: Embeddings | None = None) -> None:
+    def __init__(self, collection: Any, embedding: Embeddings | None = None, *, mode: str = "dense") -> None:
+        """Args:
+            collection: an embedded or remote vecnest collection.
+            embedding: LangChain embeddings (``None``: vecnest embeds with the collection's model).
+            mode: the search mode (``"dense"``, ``"lexical"``, ``"hybrid"``, ``"auto"``). Dense
+                by default: LangChain reads scores as similarities (relevance scores in 0-1);
+                hybrid scores are fused z-scores, so relevance scores are then the hits'
+                probabilities of relevance.
+        """
         self.collection = collection
         self._embedding = embedding
+        self.mode = mode
 
     @property
     def embeddings(self) -> Embeddings | None:
@@ -92,6 +101,7 @@ class VecnestVectorStore(VectorStore):
         if isinstance(query, str) and self._embedding is not None:
             query = self._embedding.embed_query(query)
         q = query if isinstance(query, str) else np.asarray(query, dtype=np.float32)
+        kwargs.setdefault("mode", self.mode if isinstance(q, str) or self.mode == "dense" else "dense")
         return self.collection.search(q, k=k, where=filter, where_document=where_document, **kwargs)
 
     def similarity_search_with_score(

@@ -120,7 +120,14 @@ class VecnestVectorStore(BasePydanticVectorStore):
         if query.query_embedding is not None:
             q = np.asarray(query.query_embedding, dtype=np.float32)
         k = query.similarity_top_k
-        hits = self._collection.search(q, k=k if id_filter is None else max(k, 100), where=where)
+        # LlamaIndex's query modes in vecnest's terms: sparse/text search -> BM25 alone,
+        # hybrid -> fused with the embedding, everything else -> the embedding alone
+        mode, text = "dense", None
+        if query.mode.value in ("sparse", "text_search") and query.query_str:
+            mode, q = "lexical", query.query_str
+        elif query.mode.value in ("hybrid", "semantic_hybrid") and query.query_str:
+            mode, text = "hybrid", (None if isinstance(q, str) else query.query_str)
+        hits = self._collection.search(q, k=k if id_filter is None else max(k, 100), where=where, mode=mode, text=text)
         if id_filter is not None:
             wanted = set(id_filter)
             hits = [h for h in hits if h.id in wanted][:k]

@@ -56,9 +56,14 @@ class LexicalMaintainer:
         self.rows = rows
         self.config = config
         self.lock = lock
+        self._discarded: set[str] = set()
+
+    def discard(self, name: str) -> None:
+        """Never reuse folder ``name`` (found damaged): the next catch-up builds a fresh one."""
+        self._discarded.add(name)
 
     def _open(self, name: str | None) -> LexicalIndex | None:
-        if name is None:
+        if name is None or name in self._discarded:
             return None
         try:
             index = LexicalIndex.open(self.rows.segments_dir / name)
@@ -95,7 +100,7 @@ class LexicalMaintainer:
                 if name is None and not has_text(conn, self.rows.table):
                     return "nothing to index"
             index = self._open(name)
-            fresh = index is None or index.generation != state.generation
+            fresh = index is None or index.generation != state.generation or index.config != self.config
             if fresh:
                 new_name = f"c{self.rows.cid}.lex.{token()}"
                 index = LexicalIndex.create(self.rows.segments_dir / new_name, self.config, generation=state.generation)

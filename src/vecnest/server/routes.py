@@ -237,7 +237,7 @@ def build_router(service: Service) -> APIRouter:
 
     # ------------------------------------------------------------------ search
     def _options(body: Any) -> dict[str, Any]:
-        opts = {name: getattr(body, name) for name in wire.SEARCH_OPTIONS}
+        opts = {name: getattr(body, name) for name in wire.SEARCH_OPTIONS if name in type(body).model_fields}
         lim.check_k(body.k, limits)
         lim.check_filter(opts.get("where"), limits, "where")
         lim.check_filter(opts.get("where_document"), limits, "where_document")

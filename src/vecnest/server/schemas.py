@@ -139,7 +139,7 @@ def search_options_model(method: Any, name: str, query_field: tuple[Any, Any]) -
     fields: dict[str, Any] = {"k": (engine(int), params["k"].default)}
     for opt in SEARCH_OPTIONS:
         if opt not in params:
-            raise RuntimeError(f"SEARCH_OPTIONS names {opt!r}, which {method.__qualname__} does not take")
+            continue  # (build_search_models checks every name is taken by one of the two)
         default = params[opt].default
         if isinstance(default, tuple):
             default = list(default)
@@ -155,6 +155,10 @@ def build_search_models() -> tuple[type[BaseModel], type[BaseModel]]:
     """The ``search`` and ``search_batch`` request models of this engine version."""
     from vecnest.collection import Collection
 
+    taken = set(inspect.signature(Collection.search).parameters) | set(inspect.signature(Collection.search_batch).parameters)
+    unknown = [opt for opt in SEARCH_OPTIONS if opt not in taken]
+    if unknown:
+        raise RuntimeError(f"SEARCH_OPTIONS names {unknown}, which neither search method takes")
     one = search_options_model(Collection.search, "Search", (engine(str | list[float]), ...))
     many = search_options_model(
         Collection.search_batch, "SearchBatch", (engine(list[str] | list[list[float]]), ...)
