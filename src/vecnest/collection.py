@@ -24,10 +24,9 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
-from vecnest.config import CollectionConfig, IndexConfig, IndexKind, Metric
+from vecnest.config import CollectionConfig, Metric
 from vecnest.encode.base import Encoder
-from vecnest.errors import DuplicateIdError, InvalidInputError, NotFoundError, ReadOnlyError
-from vecnest.index.maintain import IndexMaintainer
+from vecnest.errors import DuplicateIdError, InvalidInputError, NotFoundError
 from vecnest.index.state import read_state
 from vecnest.records import (
     Document,
@@ -44,20 +43,17 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.lexical.analyzer import AnalyzerConfig
-from vecnest.lexical.maintain import LexicalMaintainer
+from vecnest.maintenance import Maintenance
 from vecnest.search.engine import Request, Searcher
 from vecnest.search.hybrid import FusionConfig
 from vecnest.search.lexical_view import LexicalView
-from vecnest.search.ranked import Ranking, SearchMode, parse_mode
+from vecnest.search.ranked import Ranking, SearchMode, make_ranking
 from vecnest.search.relevance import RelevanceModel
 from vecnest.search.rerank import CrossEncoderReranker
-from vecnest.search.image_maintain import ImageMaintainer
 from vecnest.search.planner import search_options
 from vecnest.search.reader import SnapshotSource
 from vecnest.space import VectorSpace
-from vecnest.store.compact import AUTO_DEAD_FRACTION, AUTO_MIN_SLOTS, compact, dead_fraction
 from vecnest.store.documents import DocumentTable
-from vecnest.store.files import MaintenanceLock
 from vecnest.store.handle import StoreHandle
 from vecnest.store.rows import Rows
 
@@ -86,18 +82,8 @@ class Collection:
         self._analyzer = AnalyzerConfig.from_json(config.lexical) if config.lexical is not None else None
         self._lexical = LexicalView(self._rows, self._analyzer) if self._analyzer is not None else None
         self._searcher = Searcher(self._source, self._rows.docs, self._lexical)
-        index = config.index or IndexConfig()
-        self._maintainer = (
-            None if index.kind is IndexKind.EXACT
-            else IndexMaintainer(self._rows, self._source, index, l2=config.metric is Metric.L2)
-        )
-        lock = self._maintainer.lock if self._maintainer else MaintenanceLock(store.segments_dir / f"c{cid}.maint.lock")
-        self._images = ImageMaintainer(self._rows, self._source, lock, config.indexed_fields)
-        self._lexical_maintainer = (
-            LexicalMaintainer(self._rows, self._analyzer, lock) if self._analyzer is not None else None
-        )
+        self._maint = Maintenance(store, self._rows, self._source, config, self._analyzer)
         self._relevance: RelevanceModel | None = None
-        self._bulk_depth = 0  # > 0 inside bulk(): automatic merges wait for its end
 
     # ------------------------------------------------------------------ properties
     @property
@@ -192,7 +178,7 @@ class Collection:
                     "add() never overwrites; use upsert() to replace documents"
                 )
             self._rows.append(conn, ids, texts, [dump_metadata(m) for m in metas], vecs)
-        self._after_write()
+        self._maint.after_write()
 
     def upsert(
         self,
@@ -208,7 +194,7 @@ class Collection:
         with self._rows.write() as conn:
             self._rows.docs.delete_ids(conn, ids)
             self._rows.append(conn, ids, texts, [dump_metadata(m) for m in metas], vecs)
-        self._after_write()
+        self._maint.after_write()
 
     def update(
         self,
@@ -251,7 +237,7 @@ class Collection:
                 texts_out = new_texts or [old[i][1] for i in ids]
                 self._rows.docs.delete_ids(conn, ids)
                 self._rows.append(conn, ids, texts_out, metas_json, new_vecs)
-        self._after_write()
+        self._maint.after_write()
 
     def delete(
         self,
@@ -274,7 +260,7 @@ class Collection:
             if deleted:
                 self._rows.bump(conn)
         if deleted:
-            self._after_write()
+            self._maint.after_write()
         return deleted
 
     # ------------------------------------------------------------------ reads
@@ -442,7 +428,7 @@ class Collection:
 
     def _search(
         self,
-        qvecs: np.ndarray,
+        qvecs: np.ndarray | None,
         k: int,
         where: dict[str, Any] | None,
         where_document: dict[str, Any] | None,
@@ -450,6 +436,7 @@ class Collection:
         include_vectors: bool,
         opts: Any,
         explain: bool,
+        ranking: Ranking | None = None,
     ) -> list[Hits]:
         req = Request(
             queries=qvecs,
@@ -459,6 +446,7 @@ class Collection:
             include_vectors=bool(include_vectors),
             opts=opts,
             explain=bool(explain),
+            ranking=ranking,
         )
         return self._searcher.run(req)
 
@@ -479,64 +467,17 @@ class Collection:
         min_relevance: float | None,
     ) -> list[Hits]:
         """Lexical / hybrid / reranked / cut searches: resolve the mode, embed what needs it."""
-        mode_ = parse_mode(mode)
-        if not queries:
-            raise InvalidInputError("queries must be a non-empty list")
-        if len(texts) != len(queries):
-            raise InvalidInputError(f"texts must give one text per query: {len(queries)} queries, {len(texts)} texts")
-        texts = [q if isinstance(q, str) else t for q, t in zip(queries, texts, strict=True)]
-        for t in texts:
-            if t is not None and (not isinstance(t, str) or not t.strip()):
-                raise InvalidInputError(f"a query text must be a non-empty str; got {t!r}")
-        if mode_ is SearchMode.AUTO:
-            lexical_ok = self._lexical is not None and all(t is not None for t in texts)
-            mode_ = SearchMode.HYBRID if lexical_ok else SearchMode.DENSE
-        if mode_ in (SearchMode.LEXICAL, SearchMode.HYBRID) and self._lexical is None:
-            raise InvalidInputError(
-                f"mode={mode_.value!r} needs a lexical index, and collection {self.name!r} was created "
-                "with lexical=None; search with mode='dense'"
-            )
+        ranking = make_ranking(
+            queries, texts, mode, fusion, rerank, min_relevance,
+            lexical=self._lexical is not None, collection=self.name, relevance=self.relevance_model(),
+        )
         qvecs = None
-        if mode_ is not SearchMode.LEXICAL:
+        if ranking.mode is not SearchMode.LEXICAL:
             vec_in = [q for q in queries if not isinstance(q, str)]
             if vec_in and len(vec_in) != len(queries):
                 raise InvalidInputError("mix of text and vector queries in one batch; send them separately")
             qvecs = self._space.queries(np.asarray(vec_in) if vec_in else [str(q) for q in queries])
-        if min_relevance is not None and (
-            isinstance(min_relevance, bool) or not isinstance(min_relevance, (int, float)) or not 0 <= min_relevance <= 1
-        ):
-            raise InvalidInputError(f"min_relevance must be a probability in [0, 1]; got {min_relevance!r}")
-        if rerank is not None and rerank != "feedback" and not isinstance(rerank, CrossEncoderReranker):
-            raise InvalidInputError(
-                "rerank must be None, 'feedback' or a CrossEncoderReranker (e.g. "
-                f"CrossEncoderReranker(my_score_fn)); got {rerank!r}"
-            )
-        if isinstance(fusion, dict):  # (over HTTP)
-            try:
-                fusion = FusionConfig(**fusion)
-            except TypeError as exc:
-                raise InvalidInputError(f"fusion takes the fields of FusionConfig; got {fusion!r} ({exc})") from None
-        if fusion is not None and not isinstance(fusion, FusionConfig):
-            raise InvalidInputError(f"fusion must be a FusionConfig (or its fields as a dict); got {fusion!r}")
-        ranking = Ranking(
-            mode=mode_,
-            texts=tuple(texts),
-            fusion=fusion if fusion is not None else FusionConfig(),
-            rerank=rerank,
-            min_relevance=None if min_relevance is None else float(min_relevance),
-            relevance=self.relevance_model(),
-        )
-        req = Request(
-            queries=qvecs,
-            k=check_k(k),
-            node=vfilter.parse(where, where_document),
-            fields=check_include(include),
-            include_vectors=bool(include_vectors),
-            opts=opts,
-            explain=bool(explain),
-            ranking=ranking,
-        )
-        return self._searcher.run(req)
+        return self._search(qvecs, k, where, where_document, include, include_vectors, opts, explain, ranking)
 
     def relevance_model(self) -> RelevanceModel:
         """The model ``min_relevance`` uses: the one set with :meth:`set_relevance_model`, else
@@ -574,11 +515,7 @@ class Collection:
         Returns:
             What was done: ``{"action": "none" | "built" | "merged" | "rebuilt", ...}``.
         """
-        if self._maintainer is None:
-            return {"action": "none", "reason": "index kind is exact"}
-        if self._store.catalog.read_only:
-            raise ReadOnlyError(f"store {self._store.root} was opened read_only=True; optimize() writes an index")
-        return self._maintainer.optimize(rebuild=rebuild, wait=None)
+        return self._maint.optimize(rebuild=rebuild)
 
     @contextmanager
     def bulk(self) -> Iterator[Collection]:
@@ -593,42 +530,19 @@ class Collection:
                 for batch in batches:
                     col.add(batch.ids, vectors=batch.vectors)
         """
-        self._bulk_depth += 1
+        self._maint.bulk_depth += 1
         try:
             yield self
         finally:
-            self._bulk_depth -= 1
-        if self._bulk_depth == 0:
-            try:
-                if self._maintainer is not None and self._maintainer.needed():
-                    self._maintainer.optimize(rebuild=False, wait=None)
-            except Exception as exc:  # noqa: BLE001 - the block's writes are committed
-                log.warning("vecnest: index merge after bulk() failed, will retry in the background: %s", exc)
-            self._after_write()  # the image (and a failed merge's retry) in the background
+            self._maint.bulk_depth -= 1
+        if self._maint.bulk_depth == 0:
+            self._maint.end_bulk()
 
     def wait_for_maintenance(self, timeout: float | None = None) -> bool:
-        """Block until background merges queued by earlier writes to this store are done
+        """Block until background maintenance queued by earlier writes to this store is done
         (``True``) or ``timeout`` seconds pass (``False``). Searches never need it (rows not yet
         merged are searched exactly); measurements and tools that inspect the index do."""
         return self._store.worker.wait(timeout)
-
-    def _after_write(self) -> None:
-        """Follow-up work of a committed write: never raises into the write."""
-        if self._bulk_depth or self._store.catalog.read_only:
-            return
-        self._store.worker.submit(("maintain", self._store.root, self._cid), self._maintain)
-
-    def _maintain(self) -> None:
-        """The maintenance job: compact a mostly dead segment, merge the index, refresh the
-        snapshot image."""
-        n_slots, dead = dead_fraction(self._rows)
-        if n_slots >= AUTO_MIN_SLOTS and dead >= AUTO_DEAD_FRACTION:
-            compact(self._rows, self._images.lock, wait=0)
-        if self._maintainer is not None:
-            self._maintainer.run_if_needed()
-        if self._lexical_maintainer is not None:
-            self._lexical_maintainer.run_if_needed()
-        self._images.run_if_needed()
 
     def compact(self) -> dict[str, Any]:
         """Rewrite the vector segment without the rows of deleted and replaced documents, and
@@ -640,12 +554,7 @@ class Collection:
         Returns:
             ``{"action": "compacted" | "none", ...}`` with the row counts before and after.
         """
-        if self._store.catalog.read_only:
-            raise ReadOnlyError(f"store {self._store.root} was opened read_only=True; compact() writes")
-        result = compact(self._rows, self._images.lock, wait=None)
-        if result["action"] == "compacted":
-            self._after_write()
-        return result
+        return self._maint.compact()
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:

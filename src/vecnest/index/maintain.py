@@ -114,12 +114,14 @@ class IndexMaintainer:
         config: its index configuration (not exact).
     """
 
-    def __init__(self, rows: Rows, source: SnapshotSource, config: IndexConfig, *, l2: bool) -> None:
+    def __init__(
+        self, rows: Rows, source: SnapshotSource, config: IndexConfig, *, l2: bool, lock: MaintenanceLock | None = None
+    ) -> None:
         self.rows = rows
         self.source = source
         self.config = config
         self.l2 = l2
-        self.lock = MaintenanceLock(rows.segments_dir / lock_name(rows.cid))
+        self.lock = lock or MaintenanceLock(rows.segments_dir / lock_name(rows.cid))
 
     def needed(self) -> bool:
         """Whether the catalog shows work for an automatic merge (cheap: a few SQL counts)."""

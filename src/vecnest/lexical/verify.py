@@ -73,7 +73,7 @@ class LexicalIndexCheck:
 
     def repair(self, collection: Any) -> Finding:
         """Rebuild the index into a fresh folder from the catalog's rows."""
-        maintainer: LexicalMaintainer | None = collection._lexical_maintainer
+        maintainer: LexicalMaintainer | None = collection._maint.lexical
         if maintainer is None:
             return Finding(self.name, Severity.NOTE, "no lexical index configured", repaired=True)
         with collection._store.catalog.read() as conn:

@@ -61,5 +61,5 @@ class ImageCheck:
 
     def repair(self, collection: Any) -> Finding:
         """Write a new image from the current state."""
-        name = collection._images.refresh(wait=None)
+        name = collection._maint.images.refresh(wait=None)
         return Finding(self.name, Severity.DAMAGED, f"rewrote the image ({name or 'not needed at this size'})", repaired=True)

@@ -72,6 +72,68 @@ class Ranking:
     relevance: RelevanceModel = field(default_factory=RelevanceModel)
 
 
+def make_ranking(
+    queries: Sequence[Any],
+    texts: Sequence[str | None],
+    mode: object,
+    fusion: FusionConfig | dict[str, Any] | None,
+    rerank: object,
+    min_relevance: object,
+    *,
+    lexical: bool,
+    collection: str,
+    relevance: RelevanceModel,
+) -> Ranking:
+    """A validated :class:`Ranking` from a search's arguments (``AUTO`` resolved: hybrid when
+    every query has a text and the collection a lexical index, else dense).
+
+    Args:
+        queries: the queries as given (texts or vectors); a text query is its own text.
+        texts: the query texts given beside vector queries (``None`` where none).
+        lexical: whether the collection keeps a lexical index.
+    """
+    mode_ = parse_mode(mode)
+    if not queries:
+        raise InvalidInputError("queries must be a non-empty list")
+    if len(texts) != len(queries):
+        raise InvalidInputError(f"texts must give one text per query: {len(queries)} queries, {len(texts)} texts")
+    texts = [q if isinstance(q, str) else t for q, t in zip(queries, texts, strict=True)]
+    for t in texts:
+        if t is not None and (not isinstance(t, str) or not t.strip()):
+            raise InvalidInputError(f"a query text must be a non-empty str; got {t!r}")
+    if mode_ is SearchMode.AUTO:
+        mode_ = SearchMode.HYBRID if lexical and all(t is not None for t in texts) else SearchMode.DENSE
+    if mode_ in (SearchMode.LEXICAL, SearchMode.HYBRID) and not lexical:
+        raise InvalidInputError(
+            f"mode={mode_.value!r} needs a lexical index, and collection {collection!r} was created "
+            "with lexical=None; search with mode='dense'"
+        )
+    if min_relevance is not None and (
+        isinstance(min_relevance, bool) or not isinstance(min_relevance, (int, float)) or not 0 <= min_relevance <= 1
+    ):
+        raise InvalidInputError(f"min_relevance must be a probability in [0, 1]; got {min_relevance!r}")
+    if rerank is not None and rerank != "feedback" and not isinstance(rerank, CrossEncoderReranker):
+        raise InvalidInputError(
+            "rerank must be None, 'feedback' or a CrossEncoderReranker (e.g. "
+            f"CrossEncoderReranker(my_score_fn)); got {rerank!r}"
+        )
+    if isinstance(fusion, dict):  # (over HTTP)
+        try:
+            fusion = FusionConfig(**fusion)
+        except TypeError as exc:
+            raise InvalidInputError(f"fusion takes the fields of FusionConfig; got {fusion!r} ({exc})") from None
+    if fusion is not None and not isinstance(fusion, FusionConfig):
+        raise InvalidInputError(f"fusion must be a FusionConfig (or its fields as a dict); got {fusion!r}")
+    return Ranking(
+        mode=mode_,
+        texts=tuple(texts),
+        fusion=fusion if fusion is not None else FusionConfig(),
+        rerank=rerank,  # type: ignore[arg-type]
+        min_relevance=None if min_relevance is None else float(min_relevance),  # type: ignore[arg-type]
+        relevance=relevance,
+    )
+
+
 @dataclass
 class Ranked:
     """One query's ranked result: slots and scores best first, the plan, and (for explain) the

@@ -100,7 +100,7 @@ def test_a_damaged_image_is_bypassed_never_served(tmp_path: Path, caplog: pytest
     assert any("damaged" in r.message for r in caplog.records)
     with vecnest.open(path, background=False) as db:  # the next write's maintenance rewrites it
         db.get_collection("c").add(["x"], vectors=np.ones((1, 8)))
-        db.get_collection("c")._images.refresh(wait=None)
+        db.get_collection("c")._maint.images.refresh(wait=None)
         with db.catalog.read() as conn:
             assert read_image_state(conn, db.get_collection("c").cid).file != name
     assert not image.exists()

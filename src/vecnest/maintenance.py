@@ -1,0 +1,102 @@
+"""A collection's derived data kept up to date after writes: one job, run by the store's worker.
+
+After every committed write the collection submits :meth:`Maintenance.run` (coalesced per
+collection); it compacts a mostly dead segment, merges fresh rows into the approximate index,
+catches the lexical index up, and refreshes the snapshot image — each step deciding from the
+catalog whether there is work, each under the collection's maintenance lock, none of them ever
+raising into the write that caused it (see :mod:`vecnest.store.worker`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from vecnest.config import CollectionConfig, IndexConfig, IndexKind, Metric
+from vecnest.errors import ReadOnlyError
+from vecnest.index.maintain import IndexMaintainer
+from vecnest.lexical.analyzer import AnalyzerConfig
+from vecnest.lexical.maintain import LexicalMaintainer
+from vecnest.search.image_maintain import ImageMaintainer
+from vecnest.search.reader import SnapshotSource
+from vecnest.store.compact import AUTO_DEAD_FRACTION, AUTO_MIN_SLOTS, compact, dead_fraction
+from vecnest.store.files import MaintenanceLock
+from vecnest.store.layout import lock_name
+from vecnest.store.handle import StoreHandle
+from vecnest.store.rows import Rows
+
+log = logging.getLogger("vecnest")
+
+
+class Maintenance:
+    """The derived data of one collection (see module docstring).
+
+    Attributes:
+        index: the approximate index's maintainer (``None``: exact collection).
+        lexical: the lexical index's maintainer (``None``: no lexical index).
+        images: the snapshot image's maintainer.
+        lock: the collection's maintenance lock (shared by all of them).
+    """
+
+    def __init__(
+        self, store: StoreHandle, rows: Rows, source: SnapshotSource, config: CollectionConfig, analyzer: AnalyzerConfig | None
+    ) -> None:
+        self.store = store
+        self.rows = rows
+        self.lock = MaintenanceLock(store.segments_dir / lock_name(rows.cid))
+        index = config.index or IndexConfig()
+        self.index = (
+            None if index.kind is IndexKind.EXACT
+            else IndexMaintainer(rows, source, index, l2=config.metric is Metric.L2, lock=self.lock)
+        )
+        self.lexical = LexicalMaintainer(rows, analyzer, self.lock) if analyzer is not None else None
+        self.images = ImageMaintainer(rows, source, self.lock, config.indexed_fields)
+        self._key = ("maintain", store.root, rows.cid)
+        self.bulk_depth = 0  # > 0 inside Collection.bulk(): the job waits for its end
+
+    def after_write(self) -> None:
+        """Queue the job after a committed write (never raises into the write)."""
+        if self.bulk_depth or self.store.catalog.read_only:
+            return
+        self.store.worker.submit(self._key, self.run)
+
+    def run(self) -> None:
+        """The job: compact a mostly dead segment, merge the index, catch the lexical index up,
+        refresh the snapshot image."""
+        n_slots, dead = dead_fraction(self.rows)
+        if n_slots >= AUTO_MIN_SLOTS and dead >= AUTO_DEAD_FRACTION:
+            compact(self.rows, self.lock, wait=0)
+        if self.index is not None:
+            self.index.run_if_needed()
+        if self.lexical is not None:
+            self.lexical.run_if_needed()
+        self.images.run_if_needed()
+
+    def end_bulk(self) -> None:
+        """At the end of the outermost ``bulk()`` block: merge the index now, in the calling
+        thread (a failure is logged and retried in the background), queue the rest."""
+        try:
+            if self.index is not None and self.index.needed():
+                self.index.optimize(rebuild=False, wait=None)
+        except Exception as exc:  # noqa: BLE001 - the block's writes are committed
+            log.warning("vecnest: index merge after bulk() failed, will retry in the background: %s", exc)
+        self.after_write()
+
+    def _writable(self, what: str) -> None:
+        if self.store.catalog.read_only:
+            raise ReadOnlyError(f"store {self.store.root} was opened read_only=True; {what} writes")
+
+    def optimize(self, *, rebuild: bool) -> dict[str, Any]:
+        """``Collection.optimize`` (see there)."""
+        if self.index is None:
+            return {"action": "none", "reason": "index kind is exact"}
+        self._writable("optimize()")
+        return self.index.optimize(rebuild=rebuild, wait=None)
+
+    def compact(self) -> dict[str, Any]:
+        """``Collection.compact`` (see there)."""
+        self._writable("compact()")
+        result = compact(self.rows, self.lock, wait=None)
+        if result["action"] == "compacted":
+            self.after_write()
+        return result
