@@ -42,6 +42,10 @@ from vecnest.errors import (
     VecnestError,
 )
 from vecnest.eval.evaluate import EvalReport, evaluate
+from vecnest.lexical.analyzer import AnalyzerConfig
+from vecnest.search.hybrid import FusionConfig
+from vecnest.search.relevance import RelevanceModel
+from vecnest.search.rerank import CrossEncoderReranker
 from vecnest.records import Document, Hit, Hits
 from vecnest.store.report import CheckReport
 
@@ -55,6 +59,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'vecnest' has no attribute {name!r}")
 
 __all__ = [
+    "AnalyzerConfig",
+    "CrossEncoderReranker",
+    "FusionConfig",
+    "RelevanceModel",
     "AccessDeniedError",
     "AuthenticationError",
     "CallableEncoder",

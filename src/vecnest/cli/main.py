@@ -128,8 +128,11 @@ def _cmd_eval(args: argparse.Namespace, console: Console) -> int:
             raise InvalidInputError("vecnest eval needs --dataset DIR (or --sweep FILE.toml)")
         db = vecnest.open(args.db, read_only=True) if args.db else None
         target = db.get_collection(args.collection) if db else args.model
+        search: dict[str, object] = {"mode": args.mode}
+        if args.rerank != "none":
+            search["rerank"] = args.rerank
         with console.status("evaluating"):
-            reports = [vecnest.evaluate(target, args.dataset, _csv(args.metrics), k=args.k, index=args.index)]
+            reports = [vecnest.evaluate(target, args.dataset, _csv(args.metrics), k=args.k, index=args.index, search=search)]
         if db is not None:
             db.close()
     table = Table(title=f"[bold]{reports[0].dataset}[/] — {reports[0].n_docs:,} docs, "
@@ -141,7 +144,8 @@ def _cmd_eval(args: argparse.Namespace, console: Console) -> int:
     for r in reports:
         table.add_row(
             r.config.get("name", r.config["index"]), json.dumps(r.config["search"]) if r.config["search"] else "",
-            *(f"{v:.4f}" for v in r.quality.values()), f"{r.ann_recall.get('recall@10', 0):.4f}",
+            *(f"{v:.4f}" for v in r.quality.values()),
+            f"{r.ann_recall['recall@10']:.4f}" if "recall@10" in r.ann_recall else "—",
             f"{r.latency_ms['p50']:.2f}", f"{r.latency_ms['p99']:.2f}",
             f"{r.throughput_qps['single_thread']:,.0f}", f"{sum(r.bytes_per_vector.values()):,.0f}",
         )
@@ -247,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--collection", default=None)
     p.add_argument("--metrics", default="ndcg@10,recall@100,mrr@10")
     p.add_argument("-k", type=int, default=100)
+    p.add_argument("--mode", default="auto", choices=["auto", "dense", "lexical", "hybrid"],
+                   help="search mode (auto: hybrid, the default of text searches)")
+    p.add_argument("--rerank", default="none", choices=["none", "feedback"], help="rerank the candidates")
     p.add_argument("--out", default=None, help="folder for eval.json, eval.md and plots")
     p.set_defaults(func=_cmd_eval)
 

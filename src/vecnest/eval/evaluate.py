@@ -133,7 +133,10 @@ def evaluate(
         k: depth of the ranking per query (must cover the metrics' cut-offs).
         metric: similarity metric of a collection built here.
         index: approximate index of a collection built here (``"hnsw"``, an IndexConfig…).
-        search: extra search arguments, e.g. ``{"ef_search": 64}`` or ``{"target_recall": 0.9}``.
+        search: extra search arguments, e.g. ``{"ef_search": 64}``, ``{"target_recall": 0.9}``,
+            ``{"mode": "hybrid"}`` (lexical and hybrid modes search with the query texts beside
+            their vectors; the ANN recall against exact dense search is then not reported) or
+            ``{"rerank": "feedback"}``. Without ``mode`` the search is dense.
         cache_dir: where embeddings are cached (``"default"``: ``$VECNEST_CACHE_DIR`` or
             ``~/.cache/vecnest``; ``None``: no cache).
         latency_queries: queries timed one by one for latency percentiles.
@@ -209,6 +212,7 @@ def build_collection(
         timings["store_documents"] = time.perf_counter() - start
         start = time.perf_counter()
     col.optimize()  # nothing left to do unless the build at the end of bulk() failed: raise then
+    col.wait_for_maintenance()  # (the lexical index too: measure the steady state)
     timings["build_index"] = time.perf_counter() - start
     return db, col, timings, cached
 
@@ -251,8 +255,11 @@ def _measure(
     qvecs, _ = cached_embeddings(encoder, [data.queries[q] for q in qids], kind="queries", cache_dir=cache)
     timings["embed_queries"] = time.perf_counter() - start
 
+    qtexts = [data.queries[q] for q in qids]
+    dense = search.get("mode", "dense") == "dense" and search.get("rerank") is None
+    texts = {} if dense else {"texts": qtexts}  # lexical / hybrid: the texts beside the vectors
     start = time.perf_counter()
-    results = col.search_batch(qvecs, k=k, include=(), **search)
+    results = col.search_batch(qvecs, k=k, include=(), **search, **texts)
     batch_s = time.perf_counter() - start
     run = {q: {h.id: h.score for h in hits} for q, hits in zip(qids, results, strict=True)}
     quality = ir_metrics(data.qrels, run, metrics)
@@ -267,7 +274,7 @@ def _measure(
     exact_scores = q @ matrix.T if col.metric.value != "l2" else -(
         (q * q).sum(1)[:, None] - 2 * q @ matrix.T + (matrix * matrix).sum(1)[None, :]
     )
-    for cut in sorted({min(10, k), min(k, 100)}):
+    for cut in sorted({min(10, k), min(k, 100)}) if dense else ():  # (against exact dense search)
         _, kth = top_k(exact_scores, cut)  # k' = min(cut, n) columns
         # tie-aware recall (as ann-benchmarks): a returned row counts if its exact score reaches
         # the exact k-th score, so equally good neighbours in another order are not misses
@@ -277,17 +284,24 @@ def _measure(
         ]
         ann[f"recall@{cut}"] = float(np.mean(hits_ok))
 
-    sample = qvecs[: min(latency_queries, len(qvecs))]
+    sample = list(range(min(latency_queries, len(qvecs))))
+    one = {} if dense else {"text": None}
+
+    def search_one(i: int) -> None:
+        if not dense:
+            one["text"] = qtexts[i]
+        col.search(qvecs[i], k=10, include=(), **search, **one)
+
     lat = []
-    for vec in sample:
+    for i in sample:
         t0 = time.perf_counter()
-        col.search(vec, k=10, include=(), **search)
+        search_one(i)
         lat.append((time.perf_counter() - t0) * 1000)
     lat_arr = np.array(lat)
     workers = os.cpu_count() or 1
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda v: col.search(v, k=10, include=(), **search), sample))
+        list(pool.map(lambda i: col.search(qvecs[i], k=10, include=(), **search, **({} if dense else {"text": qtexts[i]})), sample))
     all_cores_s = time.perf_counter() - t0
 
     n = len(stored)
