@@ -23,6 +23,9 @@ __all__ = [
     "ReadOnlyError",
     "MissingDependencyError",
     "ModelIntegrityError",
+    "CompressionConfigError",
+    "BudgetError",
+    "TierIntegrityError",
 ]
 
 
@@ -115,5 +118,21 @@ class MissingDependencyError(VecnestError, ImportError):
 
 class ModelIntegrityError(VecnestError, RuntimeError):
     """The model's weight file does not match its pinned checksum."""
+
+    http_status = 500
+
+
+class CompressionConfigError(InvalidInputError):
+    """A compression pipeline is malformed or does not fit the collection (unknown code, more
+    dimensions than the vectors have, a tier that cannot end a pipeline)."""
+
+
+class BudgetError(InvalidInputError):
+    """No candidate compression pipeline meets the asked memory budget or quality floor."""
+
+
+class TierIntegrityError(VecnestError, RuntimeError):
+    """Stored compressed codes are missing, damaged, or do not match their manifest; exact search
+    still answers, and the tiers are rebuilt from the full-precision vectors."""
 
     http_status = 500
