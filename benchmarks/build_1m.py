@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 from _common import default_shared_dir
 
-from peers.data import _holdout, _read_corpus, chunk_abstract
+from peers.data import arxiv_chunks
+
+from vecnest.store.manifest import atomic_write_json, fsync_dir
 
 DEFAULT_OUT = Path("/work/cache/arxiv-1m-minilm")
 RECIPE_FORMAT = 1
@@ -57,32 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def make_chunks(shared: Path, n_queries: int, seed: int, target: int) -> tuple[list[str], np.ndarray, np.ndarray, int, list[str], list[dict[str, Any]]]:
-    """The chunk texts, their owner rows, the held-out rows, the window, the ids and the papers."""
-    emb = shared / "embeddings"
-    ids = [str(i) for i in json.loads((emb / "arxiv-daily-cs.titles.ids.json").read_text())]
-    by_id = {p["_id"]: p for p in _read_corpus(shared)}
-    papers = [by_id[i] for i in ids]
-    held, keep = _holdout(len(ids), n_queries, seed)
-    texts: list[str] = []
-    owner: list[int] = []
-    window = 2
-    for window in (2, 3, 4):
-        texts, owner = [], []
-        for i in keep.tolist():
-            for c in chunk_abstract(papers[i]["text"], window):
-                texts.append(c)
-                owner.append(i)
-        if len(texts) >= target:
-            break
-    return texts, np.asarray(owner, dtype=np.int32), held, window, ids, papers
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
@@ -92,17 +70,7 @@ def _save_atomic(path: Path, arr: np.ndarray) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    fsync_dir(path.parent)
 
 
 def _versions() -> dict[str, str | None]:
@@ -131,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from vecnest.encode.minilm import WEIGHTS_SHA256, MiniLMEncoder
 
     t0 = time.perf_counter()
-    texts, owner, held, window, ids, papers = make_chunks(args.shared, args.queries, args.seed, args.target)
+    ch = arxiv_chunks(args.shared, args.queries, args.seed, args.target)
+    texts, owner, held, window, papers = ch.texts, np.asarray(ch.owner, dtype=np.int32), ch.held, ch.window, ch.papers
     print(f"{len(texts):,} chunks (window {window}) of {len(set(owner.tolist())):,} abstracts in {time.perf_counter() - t0:.1f} s", flush=True)
     encoder = MiniLMEncoder()
     if args.measure:
@@ -179,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "complete": False,
         }
         _save_atomic(out / "owner.npy", owner)
-        _write_json_atomic(recipe_path, recipe)
+        atomic_write_json(recipe_path, recipe)
     for s in range(n_shards):
         path = out / f"shard-{s:04d}.f16.npy"
         lo, hi = s * args.shard, min(len(texts), (s + 1) * args.shard)
@@ -191,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         dt = time.perf_counter() - t
         recipe["shards_done"] = sorted(set(recipe.get("shards_done", [])) | {s})
         recipe.setdefault("shard_seconds", {})[str(s)] = round(dt, 1)
-        _write_json_atomic(recipe_path, recipe)
+        atomic_write_json(recipe_path, recipe)
         print(f"shard {s + 1}/{n_shards}: {hi - lo:,} rows in {dt:.0f} s ({(hi - lo) / dt:.0f}/s), load {os.getloadavg()[0]:.1f}", flush=True)
     recipe["complete"] = len(recipe["shards_done"]) == n_shards
-    _write_json_atomic(recipe_path, recipe)
+    atomic_write_json(recipe_path, recipe)
     print(f"done: {len(texts):,} rows in {n_shards} shards under {out}", flush=True)
     return 0
 

@@ -414,6 +414,8 @@ class PQCodec(Codec):
     _scanner_class = _PQScanner
     #: OPQ alternating iterations (FAISS's default is 50; 20 reach the same recall here).
     OPQ_ITERATIONS = 20
+    #: Rows OPQ learns its rotation on (each iteration re-trains the PQ on them).
+    OPQ_FIT_ROWS = 32_768
 
     def __init__(self, spec: TierSpec, transform: FittedTransform) -> None:
         super().__init__(spec, transform)
@@ -430,6 +432,7 @@ class PQCodec(Codec):
         if self.spec.code is CodeKind.OPQ:
             opq = faiss.OPQMatrix(self.dims, self.pq.M)
             opq.niter = self.OPQ_ITERATIONS
+            opq.max_train_points = self.OPQ_FIT_ROWS
             opq.pq = self.pq  # its k-means settings (trained again below, after the rotation)
             opq.train(x)
             a = faiss.vector_to_array(opq.A).reshape(self.dims, self.dims)

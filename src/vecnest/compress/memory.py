@@ -37,7 +37,8 @@ _LIBC = _libc() if os.name == "posix" else None
 
 
 def _mincore(address: int, length: int) -> int | None:
-    """Resident bytes of the pages covering ``[address, address + length)``."""
+    """Bytes of ``[address, address + length)`` that lie in resident pages (a page only partly
+    covered counts for its covered part, so a fully resident range measures ``length``)."""
     if _LIBC is None or length <= 0:
         return 0 if length <= 0 else None
     start = address - address % _PAGE
@@ -46,12 +47,16 @@ def _mincore(address: int, length: int) -> int | None:
     vec = (ctypes.c_ubyte * pages)()
     if _LIBC.mincore(ctypes.c_void_p(start), ctypes.c_size_t(span), vec) != 0:
         return None
-    resident = np.frombuffer(vec, dtype=np.uint8) & 1
-    return int(resident.sum()) * _PAGE
+    resident = (np.frombuffer(vec, dtype=np.uint8) & 1).astype(np.int64)
+    covered = np.full(pages, _PAGE, dtype=np.int64)
+    covered[0] -= address - start
+    covered[-1] -= pages * _PAGE - span
+    return int((resident * covered).sum())
 
 
 def resident_bytes(arr: np.ndarray) -> int | None:
-    """Bytes of ``arr``'s memory (whole pages) that are resident in RAM now, measured."""
+    """Bytes of ``arr``'s memory that are resident in RAM now, measured page by page (for a
+    mapped file: pages in the page cache)."""
     if arr.size == 0:
         return 0
     return _mincore(int(arr.__array_interface__["data"][0]), int(arr.nbytes))

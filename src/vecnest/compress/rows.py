@@ -1,4 +1,4 @@
-"""Reading rows of files with positioned reads (``os.preadv``), never mapping them.
+"""Reading rows of files with positioned reads (``os.pread``), never mapping them.
 
 Rescoring tiers and the float32 segment are read this way: a row read is a copy into the
 caller's buffer, so it never becomes part of the process's resident set; the OS page cache
@@ -19,7 +19,7 @@ from vecnest.errors import TierIntegrityError
 
 
 class RowReader:
-    """Rows of files read with positioned reads (``os.preadv``), never mapped.
+    """Rows of files read with positioned reads (``os.pread``), never mapped.
 
     Args:
         files: ``(path, data_offset, lo, hi)`` per file, rows ``[lo, hi)`` in row order.
@@ -39,14 +39,17 @@ class RowReader:
         self._finalizer = weakref.finalize(self, _close_all, list(self.fds))
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """``(len(rows), row_len)`` rows (any order, repeats allowed)."""
-        out = np.empty((len(rows), self.row_len), dtype=self.dtype)
-        buf = memoryview(out).cast("B")
+        """``(len(rows), row_len)`` rows (any order, repeats allowed): one ``pread`` per row
+        (about 1 µs each from the page cache)."""
+        rows = np.asarray(rows, dtype=np.int64)
         which = np.searchsorted(self.bounds, rows, side="right") - 1
+        fds = np.asarray(self.fds, dtype=np.int64)[which]
+        offsets = np.asarray(self.offsets, dtype=np.int64)[which] + (rows - self.bounds[which]) * self.row_bytes
         rb = self.row_bytes
-        for i, (r, f) in enumerate(zip(rows.tolist(), which.tolist(), strict=True)):
-            self._read_into(buf[i * rb : (i + 1) * rb], f, r)
-        return out
+        data = b"".join([os.pread(fd, rb, off) for fd, off in zip(fds.tolist(), offsets.tolist(), strict=True)])
+        if len(data) != rb * len(rows):
+            raise TierIntegrityError(f"{self.paths[0]}: short read; a tier or segment file is truncated. Rebuild the tiers")
+        return np.frombuffer(data, dtype=self.dtype).reshape(len(rows), self.row_len)
 
     def read_range(self, lo: int, hi: int) -> np.ndarray:
         """``(hi - lo, row_len)`` consecutive rows (one read per file they span)."""

@@ -343,19 +343,18 @@ class TieredIndex:
     # -- memory -------------------------------------------------------------------------------
 
     def memory(self) -> dict[str, dict[str, Any]]:
-        """Bytes by component, measured where the kernel tells: per stored code ``ram_resident``
-        (``mincore`` of the codes loaded into RAM; 0 for disk tiers, which are never mapped),
-        ``page_cache`` (how much of its files the OS caches), ``disk``, ``bytes_per_vector``
-        (code size); for the segment, the process's resident share of its mapping (smaps) and
-        its page-cache share; and the fitted parameters' RAM."""
+        """Bytes by component. Per stored code: ``where`` it is read from, ``bytes_per_vector``
+        (code size), ``ram_resident`` (the RAM tier's codes, measured with ``mincore``; 0 for
+        disk tiers, which are never mapped), ``page_cache`` (how much of its files the OS
+        caches, measured), ``disk``, and ``fixed_ram`` (its fitted arrays: the transform the
+        queries go through, centroids, ranges). For ``float32``: the process's resident share of
+        the segment mapping (``/proc/self/smaps``), its page-cache share, and its size."""
         out: dict[str, dict[str, Any]] = {}
         disk = self.manifest.disk_bytes()
-        seen: set[str] = set()
         for st in self.stages:
             key = st.spec.key
-            if key in seen:
+            if key in out:
                 continue
-            seen.add(key)
             if st.codec is None:
                 n, d = self.vectors.shape
                 path = Path(self.vectors.filename) if isinstance(self.vectors, np.memmap) and self.vectors.filename else None
@@ -365,27 +364,28 @@ class TieredIndex:
                     "ram_resident": memory.mapped_rss([path]).get(str(path.resolve()), 0) if path else int(self.vectors.nbytes),
                     "page_cache": memory.page_cache_bytes(path) if path else None,
                     "disk": 4 * d * n,
+                    "fixed_ram": 0,
                 }
                 continue
             stored = self.manifest.codes[key]
-            files = [self.directory / p.file for p in stored.parts]
-            ram = memory.resident_bytes(st.scanner.codes) if st.where == "ram" and st.scanner is not None else 0
-            cached = [memory.page_cache_bytes(f) for f in files]
+            cached = [memory.page_cache_bytes(self.directory / p.file) for p in stored.parts]
             out[key] = {
                 "where": st.where,
                 "bytes_per_vector": stored.code_size,
-                "ram_resident": ram,
+                "ram_resident": (memory.resident_bytes(st.scanner.codes) or 0) if st.where == "ram" and st.scanner is not None else 0,
                 "page_cache": None if any(c is None for c in cached) else sum(c or 0 for c in cached),
                 "disk": disk[key],
-                "params_ram": int(sum(a.nbytes for a in st.codec.arrays().values())),
+                "fixed_ram": int(sum(a.nbytes for a in st.codec.arrays().values())),
             }
         return out
 
     def ram_bytes_per_vector(self) -> float:
-        """Measured resident bytes of the RAM tier (codes and parameters) per coded row."""
-        mem = self.memory()
-        ram = sum((c.get("ram_resident") or 0) + c.get("params_ram", 0) for k, c in mem.items() if c["where"] == "ram")
-        return ram / max(self.upto, 1)
+        """Measured resident bytes of the RAM tier's codes per coded row."""
+        return sum(c["ram_resident"] for c in self.memory().values() if c["where"] == "ram") / max(self.upto, 1)
+
+    def fixed_ram_bytes(self) -> int:
+        """Bytes of every tier's fitted arrays (held in RAM whatever the row count)."""
+        return sum(c["fixed_ram"] for c in self.memory().values())
 
 
 _EXACT = _Stage(TierSpec(CodeKind.FLOAT32), None, None, None, "segment")

@@ -47,9 +47,11 @@ class Evaluation:
         pipeline: the pipeline with the first tier's multiplier, e.g. ``"binary/asym@10 > float32"``.
         quality: see ``quality_kind``; 1.0 is float32 exact.
         quality_kind: ``"recall@10 vs float32"`` or ``"ndcg@10 / float32"``.
-        ram_bytes_per_vector: measured resident bytes of the RAM tier (codes and fitted
-            parameters) per row.
-        code_bytes_per_vector: the RAM tier's code size.
+        ram_bytes_per_vector: RAM per row, all in: the RAM tier's codes (resident bytes,
+            measured) plus every tier's fitted arrays (fixed bytes) divided by the rows. Budgets
+            are checked against this.
+        codes_bytes_per_vector: the measured resident bytes of the RAM tier's codes per row.
+        fixed_ram_bytes: the fitted arrays (transforms, centroids, ranges), whatever the rows.
         disk_bytes_per_vector: bytes of all tier files per row (the float32 segment not counted).
         latency_ms: median single-query search latency (noisy on a shared machine).
         build_s: fit and encode time of the pipeline's codes.
@@ -59,7 +61,8 @@ class Evaluation:
     quality: float
     quality_kind: str
     ram_bytes_per_vector: float
-    code_bytes_per_vector: int
+    codes_bytes_per_vector: float
+    fixed_ram_bytes: int
     disk_bytes_per_vector: float
     latency_ms: float
     build_s: float
@@ -151,28 +154,44 @@ def _recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     return float(np.mean(hits)) if hits else 1.0
 
 
-class _Judge:
-    """Scores result lists: recall@k vs exact (held-out rows) or nDCG@10 ratio (qrels)."""
+class Judge:
+    """Scores result lists against the exact float32 search, in one of three ways:
 
-    def __init__(self, vectors: np.ndarray, *, l2: bool, k: int, n_queries: int, seed: int, queries: np.ndarray | None, qrels: Mapping[str, Mapping[str, int]] | None, doc_ids: Sequence[str] | None, query_ids: Sequence[str] | None) -> None:
+    - no ``queries``: held-out rows of ``vectors`` are the queries; recall@k against the exact
+      top-k, each query's own row left out of both;
+    - ``queries`` without ``qrels``: recall@k of those queries against the exact top-k;
+    - ``queries`` with ``qrels``, ``doc_ids`` and ``query_ids``: nDCG@10 over nDCG@10 of exact.
+
+    Attributes:
+        queries: ``(q, dim) float32`` the queries to search.
+        k_search: results to ask each search for.
+        kind: the quality's name.
+    """
+
+    def __init__(self, vectors: np.ndarray, *, l2: bool = False, k: int = 10, n_queries: int = 200, seed: int = 0, queries: np.ndarray | None = None, qrels: Mapping[str, Mapping[str, int]] | None = None, doc_ids: Sequence[str] | None = None, query_ids: Sequence[str] | None = None) -> None:
         self.k = k
         flat = FlatIndex(vectors, None, l2=l2)
+        self.own: np.ndarray | None = None
+        self.qrels = qrels
         if queries is None:
             self.own = _holdout_queries(len(vectors), n_queries, np.random.default_rng(seed))
             self.queries = np.ascontiguousarray(vectors[self.own], dtype=np.float32)
-            self.qrels = None
-            self.kind = f"recall@{k} vs float32"
             self.truth = _drop_self(flat.search(self.queries, k + 1)[0], self.own, k)
         else:
-            if qrels is None or doc_ids is None or query_ids is None:
-                raise InvalidInputError("tuning on judged queries needs queries, qrels, doc_ids and query_ids together")
-            self.own = None
             self.queries = np.ascontiguousarray(queries, dtype=np.float32)
-            self.qrels, self.doc_ids, self.query_ids = qrels, list(doc_ids), list(query_ids)
+        if qrels is None:
+            self.kind = f"recall@{k} vs float32"
+            if queries is not None:
+                self.truth = flat.search(self.queries, k)[0]
+        else:
+            if queries is None or doc_ids is None or query_ids is None:
+                raise InvalidInputError("tuning on judged queries needs queries, qrels, doc_ids and query_ids together")
+            self.doc_ids, self.query_ids = list(doc_ids), list(query_ids)
             self.kind = "ndcg@10 / float32"
-            self.base = self._ndcg(flat.search(self.queries, 10))
+            self.base = self.ndcg(flat.search(self.queries, 10))
 
-    def _ndcg(self, result: tuple[np.ndarray, np.ndarray]) -> float:
+    def ndcg(self, result: tuple[np.ndarray, np.ndarray]) -> float:
+        """nDCG@10 of ``(slots, scores)`` for the judged queries (ranx)."""
         from vecnest.eval.metrics import ir_metrics
 
         slots, scores = result
@@ -181,12 +200,14 @@ class _Judge:
 
     @property
     def k_search(self) -> int:
-        return self.k + 1 if self.own is not None else 10
+        return self.k + 1 if self.own is not None else (10 if self.qrels is not None else self.k)
 
     def quality(self, result: tuple[np.ndarray, np.ndarray]) -> float:
-        if self.own is not None:
-            return _recall(_drop_self(result[0], self.own, self.k), self.truth, self.k)
-        return self._ndcg(result) / self.base if self.base > 0 else 1.0
+        """The quality of ``(slots, scores)`` from searching :attr:`queries` for :attr:`k_search`."""
+        if self.qrels is not None:
+            return self.ndcg(result) / self.base if self.base > 0 else 1.0
+        found = _drop_self(result[0], self.own, self.k) if self.own is not None else result[0]
+        return _recall(found, self.truth, self.k)
 
 
 def _latency_ms(index: TieredIndex | FlatIndex, queries: np.ndarray, k: int, mult: int | None, n: int = 30) -> float:
@@ -239,9 +260,9 @@ def evaluate_pipelines(
         The float32 baseline's evaluation and every candidate's.
     """
     n, dim = vectors.shape
-    judge = _Judge(vectors, l2=l2, k=k, n_queries=n_queries, seed=seed, queries=queries, qrels=qrels, doc_ids=doc_ids, query_ids=query_ids)
+    judge = Judge(vectors, l2=l2, k=k, n_queries=n_queries, seed=seed, queries=queries, qrels=qrels, doc_ids=doc_ids, query_ids=query_ids)
     flat = FlatIndex(vectors, None, l2=l2)
-    base = Evaluation("float32", judge.quality(flat.search(judge.queries, judge.k_search)), judge.kind, 4.0 * dim, 4 * dim, 0.0, _latency_ms(flat, judge.queries, judge.k_search, None), 0.0)
+    base = Evaluation("float32", judge.quality(flat.search(judge.queries, judge.k_search)), judge.kind, 4.0 * dim, 4.0 * dim, 0, 0.0, _latency_ms(flat, judge.queries, judge.k_search, None), 0.0)
     own_dir = workdir is None
     root = Path(tempfile.mkdtemp(prefix="vecnest-tune-")) if workdir is None else workdir
     out: list[Evaluation] = []
@@ -257,13 +278,13 @@ def evaluate_pipelines(
             build_s = time.perf_counter() - t
             index = TieredIndex(root, manifest, vectors, None, l2=l2)
             try:
-                ram = index.ram_bytes_per_vector()
+                codes, fixed = index.ram_bytes_per_vector(), index.fixed_ram_bytes()
                 disk = sum(manifest.disk_bytes().values()) / max(n, 1)
                 mults = [None] if len(spec.tiers) == 1 else list(multipliers)
                 for mult in mults:
                     result = index.search(judge.queries, judge.k_search, rescore_multiplier=mult)
                     name = str(spec if mult is None else spec.with_first_keep(mult))
-                    out.append(Evaluation(name, judge.quality(result), judge.kind, ram, spec.first.code_size(dim), disk, _latency_ms(index, judge.queries, judge.k_search, mult), build_s))
+                    out.append(Evaluation(name, judge.quality(result), judge.kind, codes + fixed / max(n, 1), codes, fixed, disk, _latency_ms(index, judge.queries, judge.k_search, mult), build_s))
             finally:
                 index.close()
                 storage.remove_unreferenced(root, [])
@@ -321,12 +342,12 @@ def table(result: TuneResult, title: str = "compression candidates") -> Any:
 
     front = {e.pipeline for e in result.pareto}
     t = Table(title=title)
-    for col in ("pipeline", "quality", "RAM B/vec", "code B/vec", "disk B/vec", "p50 ms", "build s", ""):
+    for col in ("pipeline", "quality", "RAM B/vec", "codes B/vec", "fixed KiB", "disk B/vec", "p50 ms", "build s", ""):
         t.add_column(col, justify="left" if col == "pipeline" else "right")
     rows = ([result.baseline] if result.baseline else []) + sorted(result.evaluations, key=lambda e: e.ram_bytes_per_vector)
     for e in rows:
         mark = "chosen" if result.choice is not None and e.pipeline == result.choice.pipeline else ("pareto" if e.pipeline in front else "")
-        t.add_row(e.pipeline, f"{e.quality:.4f}", f"{e.ram_bytes_per_vector:.1f}", str(e.code_bytes_per_vector), f"{e.disk_bytes_per_vector:.0f}", f"{e.latency_ms:.2f}", f"{e.build_s:.1f}", mark, style="bold green" if mark == "chosen" else None)
+        t.add_row(e.pipeline, f"{e.quality:.4f}", f"{e.ram_bytes_per_vector:.1f}", f"{e.codes_bytes_per_vector:.1f}", f"{e.fixed_ram_bytes / 1024:.1f}", f"{e.disk_bytes_per_vector:.0f}", f"{e.latency_ms:.2f}", f"{e.build_s:.1f}", mark, style="bold green" if mark == "chosen" else None)
     return t
 
 
@@ -351,7 +372,7 @@ def plot_pareto(result: TuneResult, path: Path, title: str = "quality vs RAM") -
     if result.choice is not None:
         ax.scatter([result.choice.ram_bytes_per_vector], [result.choice.quality], marker="*", s=160, color="C3", label=f"chosen: {result.choice.pipeline}")
     ax.set_xscale("log")
-    ax.set_xlabel("RAM bytes per vector (measured resident, log scale)")
+    ax.set_xlabel("RAM bytes per vector (measured resident codes + fitted arrays / rows; log scale)")
     ax.set_ylabel(evs[0].quality_kind if evs else "quality")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -387,7 +408,8 @@ def tune(
             ``queries``/``qrels``/``doc_ids``/``query_ids``, ``workdir``, ``progress`` ...).
 
     Raises:
-        BudgetError: nothing qualifies (after evaluating; the message names the closest).
+        BudgetError: nothing qualifies (after evaluating; the message names the closest, and
+            the error's ``result`` holds every evaluation).
         InvalidInputError: a malformed budget, or both a budget and a quality floor.
     """
     dim = vectors.shape[1]
@@ -404,6 +426,9 @@ def tune(
     try:
         if limit is not None or min_quality is not None:
             result = replace(result, choice=pick(evaluations, budget=limit, min_quality=min_quality))
+    except BudgetError as exc:
+        exc.result = result  # type: ignore[attr-defined]  # what was measured, for the table
+        raise
     finally:  # the plot shows what was measured even when nothing qualifies
         if plot is not None:
             plot_pareto(result, plot)

@@ -15,7 +15,7 @@ def test_resident_bytes_sees_touched_pages_only() -> None:
     got = memory.resident_bytes(a)
     assert got is not None and 8 * mib <= got <= 12 * mib  # (huge pages: 2 MiB granules)
     a[:] = 1
-    assert 64 * mib <= memory.resident_bytes(a) <= 64 * mib + 4096  # whole pages around it
+    assert memory.resident_bytes(a) == 64 * mib  # only the array's own bytes of its pages
     assert memory.resident_bytes(a[:0]) == 0
 
 
@@ -41,11 +41,11 @@ def test_report_measures_ram_tier_and_keeps_disk_tiers_out_of_the_process(tmp_pa
     assert set(report) == {"binary", "int8", "float32"}
     ram = report["binary"]
     assert ram["where"] == "ram" and ram["bytes_per_vector"] == 8
-    assert 40_000 * 8 <= ram["ram_resident"] <= 40_000 * 8 + 4096  # measured: whole pages
+    assert ram["ram_resident"] == 40_000 * 8 and ram["fixed_ram"] == 64 * 4  # measured: all resident; the mean
     assert report["int8"]["where"] == "disk" and report["int8"]["ram_resident"] == 0
     assert report["int8"]["disk"] == m.disk_bytes()["int8"] and report["int8"]["page_cache"] > 0
     assert report["float32"]["ram_resident"] == 0  # read with pread, never mapped pages in
     assert report["float32"]["disk"] == x.nbytes
-    per_vector = index.ram_bytes_per_vector()
-    assert 8 <= per_vector < 8 + 2  # codes plus the 64-float mean
+    assert index.ram_bytes_per_vector() == 8.0
+    assert index.fixed_ram_bytes() == 64 * 4 + (64 * 4 + 2 * 64 * 4)  # binary's mean; int8's mean and ranges
     index.close()

@@ -10,7 +10,7 @@ from vecnest.errors import BudgetError, CompressionConfigError, InvalidInputErro
 
 
 def _ev(name: str, quality: float, ram: float, ms: float = 1.0) -> tune.Evaluation:
-    return tune.Evaluation(name, quality, "recall@10 vs float32", ram, int(ram), 0.0, ms, 0.0)
+    return tune.Evaluation(name, quality, "recall@10 vs float32", ram, ram, 0, 0.0, ms, 0.0)
 
 
 def test_pick_by_hand() -> None:
@@ -42,7 +42,8 @@ def test_tune_on_a_tiny_dataset_picks_what_the_hand_computation_says(tmp_path: P
     """40,000 rows of 16 dims, k = 5, multiplier 12: each first tier keeps 60 candidates per query,
     so with float32 rescoring every row the exact top 5 needs is found whenever it ranks in the
     code's top 60 — true for int8 and float16 (measured quality 1.0). RAM per row: binary 2 B,
-    int8 16 B, float16 32 B (+ the fitted mean, 64 B in all, and page rounding). So a 3-byte
+    int8 16 B, float16 32 B, plus fixed arrays over 40,000 rows (the mean: 64 B; int8's ranges:
+    128 B more), so well under 0.01 B per row. So a 3-byte
     budget can only take binary, a 20-byte one int8 (binary if it also reaches int8's quality),
     a quality floor of 1.0 takes the cheapest pipeline reaching 1.0, and 1.5 bytes is impossible."""
     centres = rng.standard_normal((50, 16))
@@ -53,8 +54,10 @@ def test_tune_on_a_tiny_dataset_picks_what_the_hand_computation_says(tmp_path: P
     result = tune.tune(x, budget="3B", candidates=cands, plot=tmp_path / "p.png", **kwargs)
     by = {e.pipeline.split(" >")[0]: e for e in result.evaluations}
     assert set(by) == {"binary@12", "int8@12", "float16@12"}
-    assert 2.0 <= by["binary@12"].ram_bytes_per_vector < 2.5
-    assert 16.0 <= by["int8@12"].ram_bytes_per_vector < 16.5 and 32.0 <= by["float16@12"].ram_bytes_per_vector < 32.5
+    assert by["binary@12"].codes_bytes_per_vector == 2.0 and by["binary@12"].fixed_ram_bytes == 64  # measured: all resident
+    assert by["int8@12"].codes_bytes_per_vector == 16.0 and by["int8@12"].fixed_ram_bytes == 64 + 128
+    assert by["float16@12"].codes_bytes_per_vector == 32.0
+    assert by["binary@12"].ram_bytes_per_vector == 2.0 + 64 / 40_000
     assert by["int8@12"].quality == 1.0 and by["float16@12"].quality == 1.0
     assert result.choice is not None and result.choice.pipeline == "binary@12 > float32"
     assert result.baseline is not None and result.baseline.quality == 1.0 and result.baseline.ram_bytes_per_vector == 64
