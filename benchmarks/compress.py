@@ -47,35 +47,53 @@ from vecnest.index.flat import FlatIndex
 
 BENCH_DIR = Path(__file__).resolve().parent
 K = 10
-#: (pipeline, first-tier multipliers), in priority order: the time budget cuts from the end.
-PIPELINES: list[tuple[str, tuple[int, ...]]] = [
-    ("binary > float32", (10, 20)),
-    ("binary/asym > float32", (10, 20)),
-    ("binary-rot320/asym > float32", (10, 20)),
-    ("opq48 > float32", (10, 20)),
-    ("binary-rot192/asym > float32", (10, 20, 40)),
-    ("binary-rot176/asym > float32", (10, 20, 40)),
-    ("binary-pca192/asym > float32", (10, 20)),
-    ("opq24 > float32", (10, 20, 40)),
-    ("binary-itq192/asym > float32", (10, 20, 40)),
-    ("int8 > float32", (4, 10)),
-    ("float8 > float32", (4, 10)),
-    ("binary-itq384/asym > float32", (10, 20)),
-    ("binary-rot384/asym > float32", (10, 20)),
-    ("pq48 > float32", (10, 20)),
-    ("opq40 > float32", (10, 20)),
-    ("binary-rot160/asym > float32", (10, 20, 40)),
-    ("pq24 > float32", (10, 20, 40)),
-    ("binary/hamming > binary/asym@10 > float32", (40, 80)),
-    ("binary-rot192/asym > int8 > float32", (10, 20)),
-    ("opq16 > float32", (20, 40)),
-    ("float16 > float32", (4,)),
-    ("int8", (1,)),
-    ("float8-pca192 > float32", (4, 10)),
-    ("int8-pca192 > float32", (4, 10)),
-    ("binary-mrl192/asym > float32", (10, 20)),
-]
-QUICK = ["binary > float32", "binary/asym > float32", "binary-rot192/asym > float32", "opq24 > float32", "int8 > float32", "float8 > float32"]
+def _divisor(d: int, most: int) -> int:
+    """The largest divisor of ``d`` that is at most ``most`` (PQ sub-quantizers)."""
+    return max(m for m in range(1, most + 1) if d % m == 0)
+
+
+def pipelines_for(d: int) -> list[tuple[str, tuple[int, ...]]]:
+    """(pipeline, first-tier multipliers) for ``d``-dimensional vectors, in priority order (the
+    time budget cuts from the end): first what the 48 B and 24 B targets need, then the scalar
+    codes, the alternatives and the contrasts. At 384 dims: binary is 48 B, rot192 24 B."""
+    m48, m32, m24, m16 = _divisor(d, 48), _divisor(d, 32), _divisor(d, 24), _divisor(d, 16)
+    r320, r192, r176, r160 = (min(d, x) // 8 * 8 for x in (320, 192, 176, 160))
+    out = [
+        ("binary > float32", (10, 20)),
+        ("binary/asym > float32", (10, 20)),
+        (f"binary-rot{r320}/asym > float32", (10, 20)),
+        (f"opq{m48} > float32", (10, 20)),
+        (f"binary-rot{r192}/asym > float32", (10, 20, 40)),
+        (f"binary-rot{r176}/asym > float32", (10, 20, 40)),
+        (f"binary-pca{r192}/asym > float32", (10, 20)),
+        (f"opq{m24} > float32", (10, 20, 40)),
+        (f"binary-itq{r192}/asym > float32", (10, 20, 40)),
+        ("int8 > float32", (4, 10)),
+        ("float8 > float32", (4, 10)),
+        (f"binary-itq{d}/asym > float32", (10, 20)),
+        (f"binary-rot{d}/asym > float32", (10, 20)),
+        (f"pq{m48} > float32", (10, 20)),
+        (f"opq{m32} > float32", (10, 20)),
+        (f"binary-rot{r160}/asym > float32", (10, 20, 40)),
+        (f"pq{m24} > float32", (10, 20, 40)),
+        ("binary/hamming > binary/asym@10 > float32", (40, 80)),
+        (f"binary-rot{r192}/asym > int8 > float32", (10, 20)),
+        (f"opq{m16} > float32", (20, 40)),
+        ("float16 > float32", (4,)),
+        ("int8", (1,)),
+        (f"float8-pca{d // 2} > float32", (4, 10)),
+        (f"int8-pca{d // 2} > float32", (4, 10)),
+        (f"binary-mrl{r192}/asym > float32", (10, 20)),
+    ]
+    if m48 != 48 and d >= 48:  # 48 one-byte sub-quantizers over a PCA projection that they divide
+        out[4:4] = [(f"opq48-pca{d // 48 * 48} > float32", (10, 20, 40))]
+    if m24 != 24 and d >= 24:
+        out.insert(9, (f"opq24-pca{d // 24 * 24} > float32", (10, 20, 40)))
+    seen: set[str] = set()
+    return [p for p in out if not (p[0] in seen or seen.add(p[0]))]
+
+
+QUICK = 6  # --quick: the first six of pipelines_for(dim)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -207,7 +225,7 @@ def run_rss_child(point: Point, work: Path, manifest: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_point(point: Point, pipelines: list[tuple[str, tuple[int, ...]]], args: argparse.Namespace, deadline: float, bw: float, console: Console) -> dict[str, Any]:
+def run_point(point: Point, pipelines: list[tuple[str, tuple[int, ...]]] | None, args: argparse.Namespace, deadline: float, bw: float, console: Console) -> dict[str, Any]:
     work = args.cache / "work" / point.name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -221,6 +239,8 @@ def run_point(point: Point, pipelines: list[tuple[str, tuple[int, ...]]], args: 
     if judge.qrels is not None:
         res["float32_ndcg@10"] = judge.base
     keep48: tuple[float, str] | None = None
+    if pipelines is None:
+        pipelines = pipelines_for(point.dim)[: QUICK if args.quick else None]
     for text, mults in pipelines:
         if time.perf_counter() > deadline:
             res["skipped"].append(text)
@@ -320,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     bw = memory_bandwidth()
     console.log(f"single-core memory bandwidth (numpy sum): {bw['gb_per_s']:.2f} GB/s; load {info['loadavg_at_start']}")
     names = ["scifact", "arxiv-75k"] if args.quick else [p.strip() for p in args.points.split(",") if p.strip()]
-    pipelines = [(p, (10, 20)) for p in args.pipelines.split(";")] if args.pipelines else PIPELINES
-    if args.quick:
-        pipelines = [p for p in pipelines if p[0] in QUICK]
+    pipelines = [(p.strip(), (10, 20)) for p in args.pipelines.split(";") if p.strip()] if args.pipelines else None
     loaders = {"scifact": lambda: scifact(args.shared, args.cache), "arxiv-75k": lambda: arxiv_75k(args.shared, args.cache), "arxiv-1m": lambda: arxiv_1m(args.shared, args.cache, args.set_1m, args.minilm_1m)}
     shares = {"scifact": 0.1, "arxiv-75k": 0.35, "arxiv-1m": 0.55}
     total = sum(shares[n] for n in names)
