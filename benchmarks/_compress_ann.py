@@ -65,7 +65,7 @@ def ann_over_codes(point: Point, judge: Judge, flat: FlatIndex, work: Path, k: i
     flat_bin.add(codes)
     _, cand = flat_bin.search(qbits, k * MULT)
     base_ms = _timed(lambda q: flat_bin.search(codec.queries(q, l2=False).bits, k * MULT), queries, timed)
-    out.append({"codes": "binary (48 B)", "structure": "flat Hamming scan", "knob": None, "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": base_ms, "extra_ram_bytes_per_vector": 0.0, "build_s": 0.0})
+    out.append({"codes": f"binary ({d // 8} B)", "structure": "flat Hamming scan", "knob": None, "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": base_ms, "extra_ram_bytes_per_vector": 0.0, "build_s": 0.0})
     nlist = int(2 ** round(np.log2(4 * np.sqrt(n))))
     t = time.perf_counter()
     ivf = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(d), d, nlist)
@@ -76,7 +76,7 @@ def ann_over_codes(point: Point, judge: Judge, flat: FlatIndex, work: Path, k: i
         ivf.nprobe = nprobe
         _, cand = ivf.search(qbits, k * MULT)
         ms = _timed(lambda q, ivf=ivf: ivf.search(codec.queries(q, l2=False).bits, k * MULT), queries, timed)
-        out.append({"codes": "binary (48 B)", "structure": f"IndexBinaryIVF nlist={nlist}", "knob": f"nprobe={nprobe}", "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": ms, "speedup_vs_flat": base_ms / ms, "extra_ram_bytes_per_vector": 8.0, "build_s": build})
+        out.append({"codes": f"binary ({d // 8} B)", "structure": f"IndexBinaryIVF nlist={nlist}", "knob": f"nprobe={nprobe}", "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": ms, "speedup_vs_flat": base_ms / ms, "extra_ram_bytes_per_vector": 8.0, "build_s": build})
     console.log(f"{point.name}: binary IVF over codes measured")
     del flat_bin, ivf
 
@@ -87,7 +87,7 @@ def ann_over_codes(point: Point, judge: Judge, flat: FlatIndex, work: Path, k: i
         sq.add(read_rows(vec, lo=a, hi=min(n, a + 65_536)))
     _, cand = sq.search(queries, k * 4)
     base_ms = _timed(lambda q: sq.search(q, k * 4), queries, timed)
-    out.append({"codes": "int8 (384 B)", "structure": "flat IndexScalarQuantizer scan", "knob": None, "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": base_ms, "extra_ram_bytes_per_vector": 0.0, "build_s": 0.0})
+    out.append({"codes": f"int8 ({d} B)", "structure": "flat IndexScalarQuantizer scan", "knob": None, "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": base_ms, "extra_ram_bytes_per_vector": 0.0, "build_s": 0.0})
     del sq
     if n <= HNSW_MAX_ROWS:
         t = time.perf_counter()
@@ -101,6 +101,6 @@ def ann_over_codes(point: Point, judge: Judge, flat: FlatIndex, work: Path, k: i
             hnsw.hnsw.efSearch = ef
             _, cand = hnsw.search(queries, k * 4)
             ms = _timed(lambda q, h=hnsw: h.search(q, k * 4), queries, timed)
-            out.append({"codes": "int8 (384 B)", "structure": "IndexHNSWSQ M=32", "knob": f"efSearch={ef}", "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": ms, "speedup_vs_flat": base_ms / ms, "extra_ram_bytes_per_vector": 32 * 2 * 4.0, "build_s": build})
+            out.append({"codes": f"int8 ({d} B)", "structure": "IndexHNSWSQ M=32", "knob": f"efSearch={ef}", "recall@10_after_float32": _recall(rescored(cand), truth, k), "first_stage_ms": ms, "speedup_vs_flat": base_ms / ms, "extra_ram_bytes_per_vector": 32 * 2 * 4.0, "build_s": build})
         console.log(f"{point.name}: HNSW over int8 measured (build {build:.0f} s)")
     return out

@@ -108,3 +108,20 @@ def arxiv_1m(shared: Path, cache: Path, which: str, minilm_dir: Path) -> Point:
     queries = np.load(folder / "queries.npy")[:N_QUERIES]
     seg = _write_segment(cache / "arxiv-1m-wordllama", base, {"n": int(meta["n"]), "encoder": meta["encoder"]})
     return Point("arxiv-1m-wordllama", seg, int(meta["n"]), int(meta["dim"]), _unit(queries), f"WordLlama 1M set of the peers benchmark (NOT the default model: {meta['encoder']['model']}): {meta['vectors']}; queries: {N_QUERIES} held-out titles")
+
+
+def arxiv_minilm_partial(shared: Path, cache: Path, minilm_dir: Path) -> Point:
+    """The shards of the default-model 1M set built so far (a prefix of its chunks, in paper
+    order), with the same held-out title queries: real default-model abstract chunks at the
+    scale the build has reached, named by its size."""
+    rec = json.loads((minilm_dir / "recipe.json").read_text())
+    done = sorted(rec.get("shards_done", []))
+    shards = [s for i, s in enumerate(done) if s == i]  # the contiguous prefix
+    if not shards:
+        raise SystemExit(f"{minilm_dir}: no shard of the 1M default-model set is built yet (benchmarks/build_1m.py)")
+    base = _unit(np.concatenate([np.load(minilm_dir / f"shard-{s:04d}.f16.npy") for s in shards]))
+    titles = np.load(shared / "embeddings" / "arxiv-daily-cs.titles.f16.npy")
+    queries = _unit(titles[np.asarray(rec["held_rows"][:N_QUERIES])])
+    name = f"arxiv-chunks-{len(base) // 1000}k-minilm"
+    seg = _write_segment(cache / name, base, {"n": len(base), "chunks_sha256": rec["chunks_sha256"], "shards": shards})
+    return Point(name, seg, len(base), base.shape[1], queries, f"the first {len(base):,} chunks ({len(shards)} of {rec['n_shards']} shards) of the default-model 1M abstract-chunk set being built by benchmarks/build_1m.py; queries: {N_QUERIES} held-out titles")

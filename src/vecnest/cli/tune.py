@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--apply", action="store_true", help="switch the collection to the chosen pipeline (codes are rebuilt from the stored float32 vectors)")
     p.add_argument("--plot", type=Path, default=Path("tune-pareto.png"), help="where to draw the quality-vs-RAM Pareto front (PNG)")
     p.add_argument("--candidates", default=None, help="';'-separated pipelines to try instead of the default grid")
-    p.add_argument("--multipliers", default="10,20", help="first-tier rescore multipliers to try (comma list)")
+    p.add_argument("--multipliers", default="10,20,40", help="first-tier rescore multipliers to try (comma list)")
     p.add_argument("--queries", type=int, default=200, help="held-out rows used as queries when there are no qrels")
     p.add_argument("-k", type=int, default=10, help="results per query the quality is measured at")
 

@@ -227,7 +227,7 @@ def evaluate_pipelines(
     pipelines: Sequence[str],
     *,
     l2: bool = False,
-    multipliers: Sequence[int] = (10, 20),
+    multipliers: Sequence[int] = (10, 20, 40),
     k: int = 10,
     n_queries: int = 200,
     seed: int = 0,
