@@ -63,18 +63,18 @@ def pipelines_for(d: int) -> list[tuple[str, tuple[int, ...]]]:
         ("binary/asym > float32", (10, 20)),
         (f"binary-rot{r320}/asym > float32", (10, 20)),
         (f"opq{m48} > float32", (10, 20)),
-        (f"binary-rot{r192}/asym > float32", (10, 20, 40)),
-        (f"binary-rot{r176}/asym > float32", (10, 20, 40)),
+        (f"binary-rot{r192}/asym > float32", (10, 20, 40, 80)),
+        (f"binary-rot{r176}/asym > float32", (10, 20, 40, 80)),
         (f"binary-pca{r192}/asym > float32", (10, 20)),
         (f"opq{m24} > float32", (10, 20, 40)),
-        (f"binary-itq{r192}/asym > float32", (10, 20, 40)),
+        (f"binary-itq{r192}/asym > float32", (10, 20, 40, 80)),
         ("int8 > float32", (4, 10)),
         ("float8 > float32", (4, 10)),
         (f"binary-itq{d}/asym > float32", (10, 20)),
         (f"binary-rot{d}/asym > float32", (10, 20)),
         (f"pq{m48} > float32", (10, 20)),
         (f"opq{m32} > float32", (10, 20)),
-        (f"binary-rot{r160}/asym > float32", (10, 20, 40)),
+        (f"binary-rot{r160}/asym > float32", (10, 20, 40, 80)),
         (f"pq{m24} > float32", (10, 20, 40)),
         ("binary/hamming > binary/asym@10 > float32", (40, 80)),
         (f"binary-rot{r192}/asym > int8 > float32", (10, 20)),
@@ -85,8 +85,8 @@ def pipelines_for(d: int) -> list[tuple[str, tuple[int, ...]]]:
         (f"int8-pca{d // 2} > float32", (4, 10)),
         (f"binary-mrl{r192}/asym > float32", (10, 20)),
     ]
-    if m48 != 48 and d >= 48:  # 48 one-byte sub-quantizers over a PCA projection that they divide
-        out[4:4] = [(f"opq48-pca{d // 48 * 48} > float32", (10, 20, 40))]
+    if m48 != 48 and d >= 48:  # 48 (and 46: room for the fitted arrays) sub-quantizers over a PCA they divide
+        out[4:4] = [(f"opq48-pca{d // 48 * 48} > float32", (10, 20, 40)), (f"opq46-pca{d // 46 * 46} > float32", (10, 20, 40))]
     if m24 != 24 and d >= 24:
         out.insert(9, (f"opq24-pca{d // 24 * 24} > float32", (10, 20, 40)))
     seen: set[str] = set()

@@ -9,7 +9,7 @@ with the rows past it scanned exactly) and the caller logs and retries.
 Rules (:func:`plan`):
 
 - **build** (a new token, every code fitted again from the float32 rows) when there are no tiers
-  yet, the declared pipeline differs from the stored one, the segment generation changed
+  yet and :data:`MIN_ROWS` rows are live, the declared pipeline differs from the stored one, the segment generation changed
   (a compaction renumbered the slots), or the collection grew :data:`REFIT_GROWTH` times since
   the codes were fitted (a sample of the first rows may not represent the rest);
 - **extend** (append-only: the new rows coded with the fitted codecs) once ``delta_limit`` rows
@@ -32,6 +32,8 @@ from vecnest.compress.spec import PipelineSpec, parse_pipeline
 REFIT_GROWTH = 4.0
 #: Appended rows past the codes before they are coded (below, the exact delta scan is cheap).
 DELTA_LIMIT = 10_000
+#: Live rows before tiers are first built (below, exact search is fast and the fit would be poor).
+MIN_ROWS = 5_000
 
 
 class Action(StrEnum):
@@ -55,10 +57,13 @@ class TierState:
     upto: int = 0
 
 
-def plan(directory: Path, pipeline: str | PipelineSpec, state: TierState, *, n_slots: int, generation: int, delta_limit: int = DELTA_LIMIT) -> tuple[Action, str]:
-    """What to do for a collection declaring ``pipeline`` with ``n_slots`` rows; returns the
-    action and the reason (for logs and ``explain``)."""
+def plan(directory: Path, pipeline: str | PipelineSpec, state: TierState, *, n_slots: int, generation: int, delta_limit: int = DELTA_LIMIT, min_rows: int = MIN_ROWS, n_live: int | None = None) -> tuple[Action, str]:
+    """What to do for a collection declaring ``pipeline`` with ``n_slots`` rows (``n_live`` of
+    them live; default all); returns the action and the reason (for logs and ``explain``)."""
+    live = n_slots if n_live is None else n_live
     if state.manifest is None:
+        if live < max(min_rows, storage.MIN_FIT_ROWS):
+            return Action.NONE, f"{live:,} live rows: tiers are built from {max(min_rows, storage.MIN_FIT_ROWS):,}"
         return Action.BUILD, "no tiers yet"
     m = storage.read_manifest(directory, state.manifest)
     spec = parse_pipeline(pipeline, m.dim)
@@ -84,6 +89,7 @@ def bring_up_to_date(
     l2: bool,
     generation: int,
     delta_limit: int = DELTA_LIMIT,
+    min_rows: int = MIN_ROWS,
     force: Action | None = None,
     progress: storage.Progress | None = None,
 ) -> tuple[TierState, Action, str]:
@@ -95,7 +101,8 @@ def bring_up_to_date(
         :func:`vecnest.compress.storage.remove_unreferenced` once no reader uses them.
     """
     n = int(vectors.shape[0])
-    action, reason = (force, "asked") if force is not None else plan(directory, pipeline, state, n_slots=n, generation=generation, delta_limit=delta_limit)
+    n_live = None if alive is None else int(np.count_nonzero(alive[:n]))
+    action, reason = (force, "asked") if force is not None else plan(directory, pipeline, state, n_slots=n, generation=generation, delta_limit=delta_limit, min_rows=min_rows, n_live=n_live)
     if action is Action.BUILD:
         m = storage.build(directory, pipeline, vectors, l2=l2, generation=generation, alive=alive, progress=progress)
     elif action is Action.EXTEND and state.manifest is not None:

@@ -35,7 +35,7 @@ from vecnest._version import __version__
 from vecnest.compress.codecs import Codec
 from vecnest.compress.rows import read_rows
 from vecnest.compress.spec import PipelineSpec, parse_pipeline, parse_tier
-from vecnest.errors import TierIntegrityError
+from vecnest.errors import InvalidInputError, TierIntegrityError
 from vecnest.store.manifest import atomic_write_json, fsync_dir
 
 FORMAT_VERSION = 1
@@ -46,6 +46,9 @@ MAX_PARTS = 8
 FIT_ROWS = 65_536
 #: Rows encoded at once.
 ENCODE_BLOCK = 65_536
+#: Fewest live rows codes are fitted on (PQ's k-means needs 256 per sub-quantizer; ranges and
+#: rotations fitted on fewer would not represent the collection).
+MIN_FIT_ROWS = 256
 _MANIFEST_RE = re.compile(r"^tiers-([0-9a-f]{16})-(\d{6})\.json$")
 
 Progress = Callable[[int], None]
@@ -248,7 +251,12 @@ def build(
     token = secrets.token_hex(8)
     rng = np.random.default_rng(seed)
     rows = _sample_rows(n, alive, fit_rows, rng)
-    sample = read_rows(vectors, rows) if len(rows) else np.zeros((1, dim), np.float32)
+    if len(rows) < MIN_FIT_ROWS:
+        raise InvalidInputError(
+            f"compression tiers are fitted on at least {MIN_FIT_ROWS} live rows; the collection has {len(rows)}. "
+            "Until it has more, exact search answers (the tiers are built automatically once it does)"
+        )
+    sample = read_rows(vectors, rows)
     codes: dict[str, StoredCode] = {}
     for key, tier in spec.stored().items():
         codec = Codec.fit(tier, sample, rng)

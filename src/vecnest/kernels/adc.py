@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-import faiss
+import vecnest._threads  # noqa: F401  - before faiss: its OpenMP wait policy
+
+import faiss  # noqa: I001
 
 
 def pq_knn(

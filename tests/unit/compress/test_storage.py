@@ -142,3 +142,14 @@ def test_kill_9_during_retiering_leaves_the_old_state_whole(tmp_path: Path, rng:
     assert len(storage.manifests(d)) > 1  # the killed processes were re-tiering, again and again
     storage.remove_unreferenced(d, [old.name])
     assert sorted(os.listdir(d)) == sorted(old.files())
+
+
+def test_too_few_rows_to_fit_is_a_clear_error(tmp_path: Path, unit_rows: np.ndarray) -> None:
+    from vecnest.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="fitted on at least 256 live rows; the collection has 200"):
+        storage.build(tmp_path / "t", "pq4 > float32", segment(tmp_path / "s.f32", unit_rows[:200]), l2=False, generation=0)
+    alive = np.zeros(600, dtype=bool)
+    alive[:255] = True
+    with pytest.raises(InvalidInputError, match="the collection has 255"):
+        storage.build(tmp_path / "t", "int8", segment(tmp_path / "s2.f32", unit_rows), l2=False, generation=0, alive=alive)
