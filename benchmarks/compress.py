@@ -109,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="6 pipelines, SciFact and 75k only")
     p.add_argument("--no-ann", action="store_true", help="skip the ANN-over-codes section")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "compress.json")
+    p.add_argument("--replot", type=Path, default=None, help="only redraw the Pareto PNGs from this results file")
     p.add_argument("--rss-child", nargs=4, metavar=("DIR", "MANIFEST", "SEGMENT", "QUERIES"), help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -329,10 +330,23 @@ def check_targets(points: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def plot_point(name: str, res: dict[str, Any]) -> str:
+    """Draw one point's Pareto PNG into ``benchmarks/results``; returns its path from the repo."""
+    evs = evaluations(res)
+    plot = RESULTS_DIR / f"compress-{name}-pareto.png"
+    base = tune.Evaluation("float32", 1.0, res["quality_kind"], 4.0 * res["dim"], 4.0 * res["dim"], 0, 0.0, 0.0, 0.0)
+    tune.plot_pareto(tune.TuneResult(evs, tune.pareto_front(evs), None, base), plot, title=f"{name}: quality vs RAM ({res['quality_kind']})")
+    return str(plot.relative_to(BENCH_DIR.parent))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.rss_child:
         rss_child(*args.rss_child)
+        return 0
+    if args.replot:
+        for name, res in json.loads(args.replot.read_text())["points"].items():
+            print(plot_point(name, res))
         return 0
     console = Console()
     start = time.perf_counter()
@@ -355,11 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.perf_counter() + args.budget_min * 60 * shares[name] / total
         res = run_point(point, pipelines, args, deadline, bw["gb_per_s"], console)
         results[point.name] = res
-        evs = evaluations(res)
-        plot = RESULTS_DIR / f"compress-{point.name}-pareto.png"
-        tune.plot_pareto(tune.TuneResult(evs, tune.pareto_front(evs), None, tune.Evaluation("float32", 1.0, res["quality_kind"], 4.0 * point.dim, 4.0 * point.dim, 0, 0.0, 0.0, 0.0)), plot, title=f"{point.name}: quality vs RAM ({res['quality_kind']})")
-        res["pareto_png"] = str(plot.relative_to(BENCH_DIR.parent))
-        res["pareto"] = [e.to_json() for e in tune.pareto_front(evs)]
+        res["pareto_png"] = plot_point(point.name, res)
+        res["pareto"] = [e.to_json() for e in tune.pareto_front(evaluations(res))]
     targets = check_targets(results)
     summary = [
         {"point": n, "pipeline": e.pipeline, "quality": e.quality, "ram_B_per_vec": e.ram_bytes_per_vector, "codes_B_per_vec": e.codes_bytes_per_vector, "fixed_KiB": e.fixed_ram_bytes / 1024, "disk_B_per_vec": e.disk_bytes_per_vector, "e2e_p50_ms": e.latency_ms}

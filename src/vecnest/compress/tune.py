@@ -365,8 +365,8 @@ def plot_pareto(result: TuneResult, path: Path, title: str = "quality vs RAM") -
     ax.scatter([e.ram_bytes_per_vector for e in evs], [e.quality for e in evs], s=14, color="0.6", label="candidates")
     front = result.pareto
     ax.plot([e.ram_bytes_per_vector for e in front], [e.quality for e in front], "-o", color="C0", ms=4, label="Pareto front")
-    for e in front:
-        ax.annotate(e.pipeline, (e.ram_bytes_per_vector, e.quality), fontsize=6, xytext=(3, -8), textcoords="offset points")
+    for i, e in enumerate(front):  # labels staggered: neighbouring points sit close on a log axis
+        ax.annotate(e.pipeline, (e.ram_bytes_per_vector, e.quality), fontsize=6, xytext=(4, -10 - 9 * (i % 4)), textcoords="offset points", arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.5})
     if result.baseline is not None:
         ax.scatter([result.baseline.ram_bytes_per_vector], [result.baseline.quality], marker="s", color="k", label="float32 exact")
     if result.choice is not None:
