@@ -25,6 +25,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -253,15 +254,30 @@ def wordllama_encoder() -> tuple[Any, dict[str, Any]]:
     return model, info
 
 
-def _arxiv_chunks(shared: Path, out: Path, n_queries: int, seed: int, target: int, start_task: Callable[[str, int], Progress], log: Callable[[str], None]) -> dict[str, Any]:
+@dataclass
+class Chunks:
+    """The abstract chunks of the indexed papers (the text of the ≥1M point)."""
+
+    texts: list[str]
+    owner: list[int]  # row of each chunk's paper in ``ids``
+    held: np.ndarray  # held-out paper rows (their titles are the queries)
+    keep: np.ndarray  # indexed paper rows
+    window: int  # longest run of sentences per chunk
+    ids: list[str]  # paper ids, in the order of arxiv-daily-cs.titles.ids.json
+    papers: list[dict[str, Any]]  # the papers, aligned with ``ids``
+
+
+def arxiv_chunks(shared: Path, n_queries: int, seed: int, target: int) -> Chunks:
+    """Every sentence of each indexed paper's abstract plus overlapping runs of 2..w sentences,
+    with the smallest window ``w`` in 2..4 that gives at least ``target`` chunks."""
     emb = shared / "embeddings"
     ids = [str(i) for i in json.loads((emb / "arxiv-daily-cs.titles.ids.json").read_text())]
-    papers = _read_corpus(shared)
-    by_id = {p["_id"]: p for p in papers}
+    by_id = {p["_id"]: p for p in _read_corpus(shared)}
     papers = [by_id[i] for i in ids]
     held, keep = _holdout(len(ids), n_queries, seed)
     texts: list[str] = []
     owner: list[int] = []
+    window = 2
     for window in (2, 3, 4):
         texts, owner = [], []
         for i in keep.tolist():
@@ -270,6 +286,12 @@ def _arxiv_chunks(shared: Path, out: Path, n_queries: int, seed: int, target: in
                 owner.append(i)
         if len(texts) >= target:
             break
+    return Chunks(texts, owner, held, keep, window, ids, papers)
+
+
+def _arxiv_chunks(shared: Path, out: Path, n_queries: int, seed: int, target: int, start_task: Callable[[str, int], Progress], log: Callable[[str], None]) -> dict[str, Any]:
+    ch = arxiv_chunks(shared, n_queries, seed, target)
+    texts, owner, held, keep, window, papers = ch.texts, ch.owner, ch.held, ch.keep, ch.window, ch.papers
     log(f"arxiv-1m: {len(texts):,} chunks (sentences + overlapping runs of up to {window} sentences) of {len(keep):,} abstracts")
     model, info = wordllama_encoder()
     t0 = time.perf_counter()

@@ -36,6 +36,9 @@ __all__ = [
     "DerivedDataError",
     "LexicalIndexError",
     "PassageIndexError",
+    "CompressionConfigError",
+    "BudgetError",
+    "TierIntegrityError",
 ]
 
 
@@ -215,3 +218,19 @@ class LexicalIndexError(DerivedDataError):
 
 class PassageIndexError(DerivedDataError):
     """The stored passage vectors of a collection are missing, damaged, or inconsistent."""
+
+
+class CompressionConfigError(InvalidInputError):
+    """A compression pipeline is malformed or does not fit the collection (unknown code, more
+    dimensions than the vectors have, a tier that cannot end a pipeline)."""
+
+
+class BudgetError(InvalidInputError):
+    """No candidate compression pipeline meets the asked memory budget or quality floor."""
+
+
+class TierIntegrityError(DerivedDataError):
+    """Stored compressed codes are missing, damaged, or do not match their manifest; exact search
+    still answers, and the tiers are rebuilt from the full-precision vectors."""
+
+    http_status = 500

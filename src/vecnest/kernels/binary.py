@@ -1,0 +1,98 @@
+"""Binary codes: one sign bit per dimension, packed little-endian (bit ``j % 8`` of byte ``j // 8``).
+
+Two ways to rank codes against a query, both run by FAISS's C++ kernels on the caller's arrays
+(no copy into an index):
+
+- **Hamming**: the query's own sign bits, popcount of the XOR (:func:`hamming_knn`).
+- **Asymmetric**: the float query against the ±1 code, ``sum_j q_j s_j``. This is exactly the
+  inner-product ADC of a product quantizer with ``d/8`` sub-quantizers whose 256 centroids are the
+  256 sign patterns of 8 dimensions, and whose code bytes are the packed sign bytes; so FAISS's
+  PQ scan computes it (:func:`asym_knn`), with a lookup table of ``d/8 × 256`` partial sums per query.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+import vecnest._threads  # noqa: F401  - before faiss: its OpenMP wait policy
+
+import faiss  # noqa: I001
+from vecnest.kernels.adc import pq_knn
+
+#: ``(256, 8) float32``: the ±1 pattern of every byte (bit ``i`` -> dimension ``i``).
+SIGN_PATTERNS = (((np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1) * 2 - 1).astype(np.float32)
+
+
+def pack_signs(x: np.ndarray) -> np.ndarray:
+    """``(n, d/8) uint8`` sign bits (1 = positive) of ``(n, d) float32`` rows; ``d % 8 == 0``."""
+    return np.packbits(x > 0, axis=1, bitorder="little")
+
+
+def unpack_pm1(codes: np.ndarray) -> np.ndarray:
+    """``(n, 8·b) float32`` ±1 values of ``(n, b) uint8`` codes."""
+    return SIGN_PATTERNS[codes].reshape(len(codes), -1)
+
+
+@functools.cache
+def sign_quantizer(dims: int) -> faiss.ProductQuantizer:
+    """The PQ whose codes are packed sign bytes (see the module docstring), for ``dims % 8 == 0``."""
+    m = dims // 8
+    pq = faiss.ProductQuantizer(dims, m, 8)
+    faiss.copy_array_to_vector(np.ascontiguousarray(np.tile(SIGN_PATTERNS[None], (m, 1, 1)).ravel()), pq.centroids)
+    return pq
+
+
+def hamming_knn(
+    query_codes: np.ndarray, codes: np.ndarray, k: int, bitmap: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` codes nearest in Hamming distance to each query code.
+
+    Args:
+        query_codes: ``(q, b) uint8``.
+        codes: ``(n, b) uint8`` C-contiguous (read in place).
+        k: results per query (at most ``n``).
+        bitmap: optional little-endian packed ``(ceil(n/8),) uint8``: only rows whose bit is set.
+
+    Returns:
+        ``(q, k) int32`` distances (smallest first) and ``(q, k) int64`` rows (``-1``: none).
+    """
+    q = np.ascontiguousarray(query_codes, dtype=np.uint8)
+    n, b = codes.shape
+    k = max(1, min(k, n))
+    dist, idx = np.empty((len(q), k), dtype=np.int32), np.empty((len(q), k), dtype=np.int64)
+    heap = faiss.int_maxheap_array_t()
+    heap.nh, heap.k, heap.val, heap.ids = len(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(idx)
+    sel = None if bitmap is None else faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
+    faiss.hammings_knn_hc(heap, faiss.swig_ptr(q), faiss.swig_ptr(codes), n, b, 1, faiss.EXACT_TOPK, sel)
+    return dist, idx
+
+
+def asym_knn(queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` rows by the asymmetric score ``q · (±1 code)``.
+
+    Args:
+        queries: ``(q, 8·b) float32``.
+        codes: ``(n, b) uint8`` C-contiguous.
+        k: results per query.
+
+    Returns:
+        ``(q, k) float32`` scores (best first) and ``(q, k) int64`` rows.
+    """
+    return pq_knn(sign_quantizer(queries.shape[1]), queries, codes, k, l2=False)
+
+
+def asym_scores(queries: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``(q, n) float32`` asymmetric scores of every query against every code (small ``n``)."""
+    return queries @ unpack_pm1(codes).T
+
+
+def hamming_scores(query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``(q, n) float32`` negated Hamming distances (higher is nearer) of every pair."""
+    q = np.ascontiguousarray(query_codes, dtype=np.uint8)
+    c = np.ascontiguousarray(codes, dtype=np.uint8)
+    out = np.empty((len(q), len(c)), dtype=np.int32)
+    if len(q) and len(c):
+        faiss.hammings(faiss.swig_ptr(q), faiss.swig_ptr(c), len(q), len(c), c.shape[1], faiss.swig_ptr(out))
+    return -out.astype(np.float32)
