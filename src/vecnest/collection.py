@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -27,7 +28,6 @@ from vecnest import filter as vfilter
 from vecnest.config import CollectionConfig, Metric
 from vecnest.encode.base import Encoder
 from vecnest.errors import DuplicateIdError, InvalidInputError, NotFoundError
-from vecnest.index.state import read_state
 from vecnest.records import (
     Document,
     Hits,
@@ -43,12 +43,15 @@ from vecnest.records import (
     dump_metadata,
 )
 from vecnest.lexical.analyzer import AnalyzerConfig
+from vecnest.compress.catalog import set_compression
+from vecnest.compress.tune import tune as tune_pipelines
 from vecnest.maintenance import Maintenance
+from vecnest.stats import collection_stats, disk_bytes
 from vecnest.search.engine import Request, Searcher
 from vecnest.search.hybrid import FusionConfig
 from vecnest.search.lexical_view import LexicalView
 from vecnest.search.ranked import Ranking, SearchMode, make_ranking
-from vecnest.search.relevance import RelevanceModel
+from vecnest.search.relevance import RelevanceModel, load_relevance, store_relevance
 from vecnest.search.rerank import CrossEncoderReranker
 from vecnest.search.planner import search_options
 from vecnest.search.reader import SnapshotSource
@@ -74,15 +77,19 @@ class Collection:
     def __init__(self, store: StoreHandle, cid: int, config: CollectionConfig, encoder: Encoder | None) -> None:
         self._store = store
         self._cid = cid
-        self._config = config
         self._encoder = encoder
-        self._space = VectorSpace(config.name, config.dim, config.metric, encoder, config.encoder)
         self._rows = Rows(store.catalog, store.segments_dir, cid, config.name, config.dim)
-        self._source = SnapshotSource(self._rows, config.index, config.metric)
+        self._wire(config)
+
+    def _wire(self, config: CollectionConfig) -> None:
+        """Build the layers of ``config`` (at open, and after a configuration change)."""
+        self._config = config
+        self._space = VectorSpace(config.name, config.dim, config.metric, self._encoder, config.encoder)
+        self._source = SnapshotSource(self._rows, config.index, config.metric, config.compression)
         self._analyzer = AnalyzerConfig.from_json(config.lexical) if config.lexical is not None else None
         self._lexical = LexicalView(self._rows, self._analyzer) if self._analyzer is not None else None
         self._searcher = Searcher(self._source, self._rows.docs, self._lexical)
-        self._maint = Maintenance(store, self._rows, self._source, config, self._analyzer)
+        self._maint = Maintenance(self._store, self._rows, self._source, config, self._analyzer)
         self._relevance: RelevanceModel | None = None
 
     # ------------------------------------------------------------------ properties
@@ -325,6 +332,8 @@ class Collection:
         fusion: FusionConfig | dict[str, Any] | None = None,
         rerank: str | CrossEncoderReranker | None = None,
         min_relevance: float | None = None,
+        rescore_multiplier: int | None = None,
+        tiers: Sequence[int] | None = None,
     ) -> Hits:
         """The ``k`` documents most similar to one query, best first.
 
@@ -357,6 +366,10 @@ class Collection:
                 its top hits' stored vectors), or a
                 :class:`~vecnest.search.rerank.CrossEncoderReranker` (a callable or a
                 sentence-transformers CrossEncoder you bring).
+            rescore_multiplier: with compression tiers: the first tier keeps ``k × this``
+                candidates for the next tiers to rescore (default: the pipeline's ``@keep``).
+            tiers: with compression tiers: which tiers to run (indices into the pipeline, 0 =
+                the RAM tier first; default all); ``explain=True`` shows each stage's time.
             min_relevance: drop hits whose probability of relevance is below this (0-1), by
                 the collection's relevance model (:meth:`set_relevance_model`; by default the
                 label-free per-query score-distribution test); a search may return nothing.
@@ -366,7 +379,7 @@ class Collection:
         """
         ranked = mode != "auto" or text is not None or rerank is not None or min_relevance is not None
         if ranked or (isinstance(query, str) and self._lexical is not None):
-            opts = search_options(ef_search, nprobe, target_recall, strategy)
+            opts = search_options(ef_search, nprobe, target_recall, strategy, rescore_multiplier, tiers)
             return self._search_ranked(
                 [query], k, where, where_document, include, include_vectors, opts, explain,
                 mode, [text], fusion, rerank, min_relevance,
@@ -383,7 +396,7 @@ class Collection:
                     f"shape {arr.shape}. Use search_batch() for several queries"
                 )
             qvecs = self._space.queries(arr[None, :])
-        opts = search_options(ef_search, nprobe, target_recall, strategy)
+        opts = search_options(ef_search, nprobe, target_recall, strategy, rescore_multiplier, tiers)
         return self._search(qvecs, k, where, where_document, include, include_vectors, opts, explain)[0]
 
     def search_batch(
@@ -405,10 +418,12 @@ class Collection:
         fusion: FusionConfig | dict[str, Any] | None = None,
         rerank: str | CrossEncoderReranker | None = None,
         min_relevance: float | None = None,
+        rescore_multiplier: int | None = None,
+        tiers: Sequence[int] | None = None,
     ) -> list[Hits]:
         """:meth:`search` for many queries at once; one :class:`Hits` list per query
         (``texts``: the query texts for the lexical side when ``queries`` are vectors)."""
-        opts = search_options(ef_search, nprobe, target_recall, strategy)
+        opts = search_options(ef_search, nprobe, target_recall, strategy, rescore_multiplier, tiers)
         if not isinstance(queries, np.ndarray) and (isinstance(queries, (str, bytes)) or not isinstance(queries, (list, tuple)) or not queries):
             raise InvalidInputError(
                 f"queries must be a non-empty list of str or a (q, {self.dim}) array; got {type(queries).__name__}"
@@ -483,24 +498,14 @@ class Collection:
         """The model ``min_relevance`` uses: the one set with :meth:`set_relevance_model`, else
         the label-free default."""
         if self._relevance is None:
-            with self._store.catalog.read() as conn:
-                row = conn.execute("SELECT value FROM meta WHERE key = ?", (f"c{self._cid}.relevance",)).fetchone()
-            self._relevance = RelevanceModel.from_json(json.loads(row[0])) if row else RelevanceModel()
+            self._relevance = load_relevance(self._rows)
         return self._relevance
 
     def set_relevance_model(self, model: RelevanceModel | str | os.PathLike[str] | None) -> None:
         """Store the relevance model ``min_relevance`` uses with this collection (fitted from
         judgements with ``vecnest calibrate --dataset DIR --out model.json``: pass the model or
         the file); ``None`` restores the label-free default."""
-        if model is not None and not isinstance(model, RelevanceModel):
-            model = RelevanceModel.load(model)
-        with self._rows.write() as conn:
-            key = f"c{self._cid}.relevance"
-            if model is None:
-                conn.execute("DELETE FROM meta WHERE key = ?", (key,))
-            else:
-                conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(model.to_json())))
-        self._relevance = model
+        self._relevance = store_relevance(self._rows, model)
 
     # ------------------------------------------------------------------ index
     def optimize(self, *, rebuild: bool = False) -> dict[str, Any]:
@@ -556,6 +561,49 @@ class Collection:
         """
         return self._maint.compact()
 
+    # ------------------------------------------------------------------ compression and size
+    def set_compression(self, pipeline: str | None) -> None:
+        """Declare (or change, or drop with ``None``) the collection's compression pipeline,
+        e.g. ``"binary-rot192/asym > float32"``. The tiers are rebuilt from the stored float32
+        vectors by maintenance (in the background); until then exact searches scan float32 (or
+        the old tiers, which stay whole until the new ones are published: a crash leaves one or
+        the other). Other handles of the collection pick the change up when reopened."""
+        self._wire(set_compression(self._rows, self._config, pipeline))
+        self._maint.after_write()
+
+    def tune(
+        self,
+        *,
+        budget: str | float | None = None,
+        min_quality: float | None = None,
+        apply: bool = False,
+        plot: str | os.PathLike[str] | None = None,
+        **options: Any,
+    ) -> Any:
+        """Evaluate compression pipelines on this collection's own vectors and pick one within a
+        RAM budget (bytes per vector, e.g. ``"48B"`` or ``"1/32"``) or above a quality floor
+        (recall@10 against float32 exact search on held-out rows); draws the quality-vs-RAM
+        Pareto front to ``plot`` (PNG) and, with ``apply=True``, switches to the choice
+        (:meth:`set_compression`). Returns the :class:`vecnest.compress.tune.TuneResult`
+        (``options``: ``candidates``, ``multipliers``, ``k``, ``n_queries`` ...)."""
+        docs = self.get(include_vectors=True)
+        if not docs:
+            raise InvalidInputError(f"collection {self.name!r} is empty: nothing to tune on")
+        vectors = np.stack([d.vector for d in docs]).astype(np.float32)
+        result = tune_pipelines(
+            vectors, budget=budget, min_quality=min_quality, plot=Path(plot) if plot else None,
+            l2=self.metric is Metric.L2, **options,
+        )
+        if apply and result.choice is not None:
+            self.set_compression(result.choice.pipeline)
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        """Size and memory, measured: documents, rows, bytes on disk, and bytes per vector by
+        component — RAM resident now (mapped pages counted by the kernel) against disk — for the
+        float32 segment, the compression tiers, the approximate index and the lexical index."""
+        return collection_stats(self._source.current(), self._rows, self._config, self.disk_bytes())
+
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:
         """Index a metadata field in the catalog (a SQLite expression index): ``get``/``delete``
@@ -578,17 +626,7 @@ class Collection:
     def disk_bytes(self) -> dict[str, int | None]:
         """Bytes on disk by component: vector segment, catalog tables (with their indexes) and
         the approximate index file."""
-        with self._store.catalog.read() as conn:
-            gen = self._rows.state(conn).generation
-            tables = self._store.catalog.table_bytes(conn, self._rows.table)
-            file = read_state(conn, self._cid).file
-        index = 0
-        if file:
-            try:
-                index = (self._store.segments_dir / file).stat().st_size
-            except FileNotFoundError:
-                index = 0
-        return {"vectors": self._rows.segment(gen).disk_bytes(), "documents": tables, "index": index}
+        return disk_bytes(self._rows)
 
     def index_bytes(self) -> dict[str, int]:
         """Bytes of the approximate index by component (see :meth:`AnnIndex.component_bytes`),

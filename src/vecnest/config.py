@@ -67,6 +67,8 @@ class CollectionConfig:
             ``vecnest.lexical.AnalyzerConfig.to_json()`` (``{}``: the English default), or
             ``None`` for no lexical index (no lexical or hybrid search). Costs ~0.1 ms of
             background indexing per document and ~1 byte per term occurrence on disk.
+        compression: the pipeline of compressed tiers exact searches scan (normalised string,
+            see :func:`vecnest.compress.parse_pipeline`), or ``None`` for float32 scans.
     """
 
     name: str
@@ -78,6 +80,7 @@ class CollectionConfig:
     created_by: str = ""
     index: IndexConfig | None = None
     lexical: dict[str, Any] | None = field(default_factory=dict)
+    compression: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (the manifest form)."""
@@ -100,6 +103,7 @@ class CollectionConfig:
             created_by=data.get("created_by", ""),
             index=IndexConfig.from_json(data.get("index")),
             lexical=data.get("lexical", {}),
+            compression=data.get("compression"),
         )
 
 

@@ -55,6 +55,7 @@ from vecnest.errors import (
     ReadOnlyError,
     VecnestError,
 )
+from vecnest.compress.verify import TierCheck
 from vecnest.index.verify import AnnIndexCheck
 from vecnest.lexical.verify import LexicalIndexCheck
 from vecnest.search.image_check import ImageCheck
@@ -82,6 +83,17 @@ log = logging.getLogger("vecnest")
 _UNSET: Any = object()
 
 
+def _compression_config(pipeline: object, dim: int) -> str | None:
+    """``create_collection(compression=...)``, validated and normalised (``None``: none)."""
+    if pipeline is None:
+        return None
+    if not isinstance(pipeline, str):
+        raise InvalidInputError(f"compression must be a pipeline string such as 'binary > float32'; got {pipeline!r}")
+    from vecnest.compress.spec import parse_pipeline
+
+    return str(parse_pipeline(pipeline, dim))
+
+
 def _lexical_config(lexical: object) -> dict[str, Any] | None:
     """``create_collection(lexical=...)`` as the manifest's analyser dict (``None``: off)."""
     if lexical is None or lexical is False:
@@ -97,7 +109,7 @@ def _lexical_config(lexical: object) -> dict[str, Any] | None:
 
 #: The derived data :meth:`Database.check` verifies and rebuilds (one entry per kind; see
 #: :class:`vecnest.store.check.DerivedCheck`).
-DERIVED_CHECKS: tuple[DerivedCheck, ...] = (AnnIndexCheck(), LexicalIndexCheck(), ImageCheck())
+DERIVED_CHECKS: tuple[DerivedCheck, ...] = (AnnIndexCheck(), LexicalIndexCheck(), ImageCheck(), TierCheck())
 
 
 def open(  # noqa: A001 - the public verb, like sqlite3.connect / shelve.open
@@ -224,6 +236,7 @@ class Database:
         index: str | IndexConfig | None = None,
         exist_ok: bool = False,
         lexical: bool | AnalyzerConfig | None = True,
+        compression: str | None = None,
     ) -> Collection:
         """Create a collection.
 
@@ -247,6 +260,11 @@ class Database:
                 (default: exact search only). Built once the collection has ``min_rows`` rows.
             exist_ok: return the existing collection instead of raising if the name is taken
                 (its model must match).
+            compression: a pipeline of compressed tiers, e.g. ``"binary-rot192/asym > int8 >
+                float32"``: exact searches scan the first tier's codes in RAM for ``k ×
+                rescore_multiplier`` candidates, each next tier (read from disk) rescores them
+                (see :mod:`vecnest.compress`; ``vecnest tune`` picks one for a RAM budget).
+                ``None``: float32 scans. The float32 vectors stay on disk whatever the pipeline.
             lexical: keep a BM25 index of the documents' texts for lexical and hybrid search:
                 ``True`` (English analysis: lowercase, stop words, Snowball stemming), an
                 :class:`~vecnest.lexical.AnalyzerConfig` (another language, no stemming …), or
@@ -290,6 +308,7 @@ class Database:
             created_by=f"vecnest {__version__}",
             index=index_,
             lexical=_lexical_config(lexical),
+            compression=_compression_config(compression, int(dim)),
         )
         with self.catalog.write() as conn:
             if conn.execute("SELECT 1 FROM collections WHERE name = ?", (name,)).fetchone():
@@ -396,6 +415,7 @@ class Database:
             conn.execute("DELETE FROM batches WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM image_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM lexical_state WHERE cid = ?", (cid,))
+            conn.execute("DELETE FROM tier_state WHERE cid = ?", (cid,))
             conn.execute("DELETE FROM meta WHERE key LIKE ?", (f"c{cid}.%",))
         self._open.pop(name, None)
         self._remove_files(cid)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from vecnest.compress.catalog import TierMaintainer
 from vecnest.config import CollectionConfig, IndexConfig, IndexKind, Metric
 from vecnest.errors import ReadOnlyError
 from vecnest.index.maintain import IndexMaintainer
@@ -50,6 +51,10 @@ class Maintenance:
             else IndexMaintainer(rows, source, index, l2=config.metric is Metric.L2, lock=self.lock)
         )
         self.lexical = LexicalMaintainer(rows, analyzer, self.lock) if analyzer is not None else None
+        self.tiers = (
+            TierMaintainer(rows, config.compression, l2=config.metric is Metric.L2, lock=self.lock)
+            if config.compression is not None else None
+        )
         self.images = ImageMaintainer(rows, source, self.lock, config.indexed_fields)
         self._key = ("maintain", store.root, rows.cid)
         self.bulk_depth = 0  # > 0 inside Collection.bulk(): the job waits for its end
@@ -70,6 +75,8 @@ class Maintenance:
             self.index.run_if_needed()
         if self.lexical is not None:
             self.lexical.run_if_needed()
+        if self.tiers is not None:
+            self.tiers.run_if_needed()
         self.images.run_if_needed()
 
     def end_bulk(self) -> None:

@@ -14,6 +14,7 @@ from rich.console import Console
 import vecnest
 from vecnest.cli.ingest import JsonlSource
 from vecnest.cli.serve import add_parsers as add_server_parsers
+from vecnest.cli.tune import add_arguments as add_tune_arguments
 from vecnest.cli.render import hits_json, hits_table, info_table, ingest_progress
 from vecnest.errors import InvalidInputError, VecnestError
 
@@ -183,6 +184,20 @@ def _cmd_calibrate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    import numpy as np
+
+    from vecnest.cli.tune import run
+
+    with vecnest.open(args.db) as db:
+        col = db.get_collection(args.collection, model=None)
+        docs = col.get(include_vectors=True)
+        if not docs:
+            raise InvalidInputError(f"collection {args.collection!r} is empty: nothing to tune on")
+        vectors = np.stack([d.vector for d in docs]).astype(np.float32)
+        return run(args, vectors, console, l2=col.metric.value == "l2", apply=col.set_compression)
+
+
 def _cmd_check(args: argparse.Namespace, console: Console) -> int:
     from vecnest.cli.check import run
 
@@ -256,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerank", default="none", choices=["none", "feedback"], help="rerank the candidates")
     p.add_argument("--out", default=None, help="folder for eval.json, eval.md and plots")
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("tune", help="pick a compression pipeline for a RAM budget or a quality floor, on the collection's own vectors")
+    p.add_argument("--db", required=True)
+    p.add_argument("-c", "--collection", required=True)
+    add_tune_arguments(p)
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("calibrate", help="fit the min_relevance cut-off from a BEIR dataset's judgements")
     p.add_argument("--dataset", required=True, help="BEIR dir: corpus.jsonl, queries.jsonl, qrels/test.tsv")

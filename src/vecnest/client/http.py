@@ -354,7 +354,8 @@ class RemoteCollection:
         yield self
 
     def stats(self) -> dict[str, Any]:
-        """Count, manifest, bytes on disk and index bytes by component."""
+        """:meth:`vecnest.Collection.stats` as the server process measures it (bytes per vector
+        by component, RAM resident vs disk), with the count and the manifest."""
         return self._call("stats", method="GET")
 
     def disk_bytes(self) -> dict[str, int | None]:

@@ -42,6 +42,8 @@ SEARCH_OPTIONS: tuple[str, ...] = (
     "fusion",
     "rerank",
     "min_relevance",
+    "rescore_multiplier",
+    "tiers",
 )
 
 #: Keyword arguments of ``Collection.get`` sent over HTTP.

@@ -22,9 +22,9 @@ from typing import Protocol
 
 import numpy as np
 
-from vecnest._threads import faiss_threads_for  # before faiss: OMP policy
+from vecnest._threads import FewQueries
 
-import faiss  # noqa: I001
+import faiss
 from vecnest.compress.spec import CodeKind, Scoring, TierSpec
 from vecnest.compress.transforms import FittedTransform
 from vecnest.errors import CompressionConfigError
@@ -226,8 +226,8 @@ class _SQScanner(Scanner):
             params = faiss.SearchParameters()
             params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))
         k = max(1, min(k, len(self.codes)))
-        faiss_threads_for(len(qs.mapped))
-        dist, idx = self.index.search(qs.mapped, k, params=params)
+        with FewQueries(len(qs.mapped)):
+            dist, idx = self.index.search(qs.mapped, k, params=params)
         scores = -dist if self.l2 else dist + qs.offset[:, None]
         scores[idx < 0] = -np.inf
         return scores.astype(np.float32, copy=False), idx
@@ -282,8 +282,8 @@ class _Float8Scanner(Scanner):
     codec: Float8Codec
 
     def _scan_all(self, qs: Queries, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        faiss_threads_for(len(qs.mapped))
-        scores, idx = pq_knn(self.codec.lookup(), qs.mapped, codes, k, l2=self.l2)
+        with FewQueries(len(qs.mapped)):
+            scores, idx = pq_knn(self.codec.lookup(), qs.mapped, codes, k, l2=self.l2)
         if not self.l2:
             scores += qs.offset[:, None]
         return scores, idx
@@ -341,8 +341,8 @@ class _BinaryScanner(Scanner):
     def _scan_all(self, qs: Queries, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.hamming:
             return self._hamming(qs, codes, k, None)
-        faiss_threads_for(len(qs.mapped))
-        return binary.asym_knn(qs.mapped, codes, k)
+        with FewQueries(len(qs.mapped)):
+            return binary.asym_knn(qs.mapped, codes, k)
 
     def _scan_bitmap(self, qs: Queries, k: int, bitmap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._hamming(qs, self.codes, k, bitmap)
@@ -350,8 +350,8 @@ class _BinaryScanner(Scanner):
     @staticmethod
     def _hamming(qs: Queries, codes: np.ndarray, k: int, bitmap: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         assert qs.bits is not None
-        faiss_threads_for(len(qs.bits))
-        dist, idx = binary.hamming_knn(qs.bits, codes, k, bitmap)
+        with FewQueries(len(qs.bits)):
+            dist, idx = binary.hamming_knn(qs.bits, codes, k, bitmap)
         scores = -dist.astype(np.float32)
         scores[idx < 0] = -np.inf
         return scores, idx
@@ -399,8 +399,8 @@ class _PQScanner(Scanner):
     codec: PQCodec
 
     def _scan_all(self, qs: Queries, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        faiss_threads_for(len(qs.mapped))
-        scores, idx = pq_knn(self.codec.pq, qs.mapped, codes, k, l2=self.l2)
+        with FewQueries(len(qs.mapped)):
+            scores, idx = pq_knn(self.codec.pq, qs.mapped, codes, k, l2=self.l2)
         if not self.l2:
             scores += qs.offset[:, None]
         return scores, idx

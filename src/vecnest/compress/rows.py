@@ -97,11 +97,14 @@ def npy_offset(path: Path) -> int:
         return fh.tell()
 
 
-def segment_reader(vectors: np.ndarray) -> RowReader | None:
-    """A reader of a float32 segment's file when ``vectors`` is a C-contiguous ``np.memmap`` of
-    it (``None`` for an in-memory array, which is indexed directly)."""
+def segment_reader(vectors: np.ndarray, path: Path | None = None) -> RowReader | None:
+    """A reader of a float32 segment's file: ``path`` (the file ``vectors`` maps from its
+    start), or the file of a C-contiguous ``np.memmap``; ``None`` for an in-memory array, which
+    is indexed directly."""
+    n, d = vectors.shape
+    if path is not None and vectors.dtype == np.float32:
+        return RowReader([(Path(path), 0, 0, n)], 4 * d, np.dtype(np.float32), d)
     if isinstance(vectors, np.memmap) and vectors.filename is not None and vectors.dtype == np.float32 and vectors.flags.c_contiguous:
-        n, d = vectors.shape
         return RowReader([(Path(vectors.filename), int(vectors.offset), 0, n)], 4 * d, np.dtype(np.float32), d)
     return None
 

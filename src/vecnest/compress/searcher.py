@@ -17,6 +17,8 @@ milliseconds, for ``explain``.
 
 from __future__ import annotations
 
+import copy
+
 import threading
 import time
 from collections.abc import Sequence
@@ -128,7 +130,17 @@ class TieredIndex:
         TierIntegrityError: the manifest does not fit the segment or a file is unreadable.
     """
 
-    def __init__(self, directory: Path, manifest: storage.TierManifest, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool, generation: int | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        manifest: storage.TierManifest,
+        vectors: np.ndarray,
+        alive: np.ndarray | None,
+        *,
+        l2: bool,
+        generation: int | None = None,
+        segment_path: Path | None = None,
+    ) -> None:
         n, dim = vectors.shape
         if manifest.dim != dim or manifest.l2 != l2 or manifest.upto > n or (generation is not None and generation != manifest.generation):
             raise TierIntegrityError(
@@ -145,7 +157,8 @@ class TieredIndex:
         self._lock = threading.Lock()
         self._alive_bits: np.ndarray | None = None
         self._sq_norms: np.ndarray | None = None
-        self._segment = segment_reader(vectors)
+        self.segment_path = segment_path
+        self._segment = segment_reader(vectors, segment_path)
         self.stages: list[_Stage] = []
         ram_key = self.spec.first.key
         for i, tier in enumerate(self.spec.tiers):
@@ -168,6 +181,21 @@ class TieredIndex:
                 files = [(directory / p.file, npy_offset(directory / p.file), p.lo, p.hi) for p in stored.parts]
                 reader = RowReader(files, stored.code_size, np.dtype(np.uint8), stored.code_size)
                 self.stages.append(_Stage(tier, codec, None, reader, "disk"))
+
+    def rebind(self, vectors: np.ndarray, alive: np.ndarray | None, segment_path: Path | None = None) -> TieredIndex:
+        """The same tiers over a later snapshot of the same segment generation (more rows past
+        the codes, other deletions): the codes, codecs and files are shared, nothing is read
+        again (a write makes a new snapshot, which rebinds in microseconds)."""
+        if vectors.shape[0] < self.upto or vectors.shape[1] != self.manifest.dim:
+            raise TierIntegrityError(f"tiers {self.manifest.name} cover {self.upto} rows; the snapshot has {vectors.shape[0]}")
+        view = copy.copy(self)
+        view.vectors, view.alive = vectors, alive
+        view.segment_path = segment_path or self.segment_path
+        view._lock = threading.Lock()
+        view._alive_bits = None
+        view._sq_norms = None
+        view._segment = segment_reader(vectors, view.segment_path)
+        return view
 
     def close(self) -> None:
         """Close the files of disk tiers and of the segment."""
@@ -357,7 +385,7 @@ class TieredIndex:
                 continue
             if st.codec is None:
                 n, d = self.vectors.shape
-                path = Path(self.vectors.filename) if isinstance(self.vectors, np.memmap) and self.vectors.filename else None
+                path = Path(self.vectors.filename) if isinstance(self.vectors, np.memmap) and self.vectors.filename else self.segment_path
                 out["float32"] = {
                     "where": "segment",
                     "bytes_per_vector": 4 * d,
@@ -415,6 +443,11 @@ def _final(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
     return out_rows, out_scores
 
 
-def open_tiers(directory: Path, name: str, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool, generation: int | None = None) -> TieredIndex:
-    """Open the published tier state ``name`` in ``directory`` over a segment snapshot."""
-    return TieredIndex(directory, storage.read_manifest(directory, name), vectors, alive, l2=l2, generation=generation)
+def open_tiers(
+    directory: Path, name: str, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool,
+    generation: int | None = None, segment_path: Path | None = None,
+) -> TieredIndex:
+    """Open the published tier state ``name`` in ``directory`` over a segment snapshot
+    (``segment_path``: the segment's file, read with positioned reads when ``vectors`` maps it
+    without being an ``np.memmap``)."""
+    return TieredIndex(directory, storage.read_manifest(directory, name), vectors, alive, l2=l2, generation=generation, segment_path=segment_path)

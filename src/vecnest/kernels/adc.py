@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import vecnest._threads  # noqa: F401  - before faiss: its OpenMP wait policy
 
-import faiss  # noqa: I001
+import faiss
 
 
 def pq_knn(

@@ -16,9 +16,8 @@ import functools
 
 import numpy as np
 
-import vecnest._threads  # noqa: F401  - before faiss: its OpenMP wait policy
 
-import faiss  # noqa: I001
+import faiss
 from vecnest.kernels.adc import pq_knn
 
 #: ``(256, 8) float32``: the ±1 pattern of every byte (bit ``i`` -> dimension ``i``).

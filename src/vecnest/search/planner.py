@@ -50,6 +50,10 @@ class SearchOptions:
         strategy: force a strategy (for experiments); the planner otherwise chooses.
         exact_below: scan matching rows exactly below this selectivity (overrides calibration).
         post_filter_above: post-filter at or above this selectivity (overrides calibration).
+        rescore_multiplier: a collection with compression tiers: the first tier keeps
+            ``k × this`` candidates for the next tiers to rescore (default: the pipeline's).
+        tiers: a collection with compression tiers: which of the pipeline's tiers to run
+            (increasing indices starting at 0, the RAM tier; default all).
     """
 
     ef_search: int | None = None
@@ -58,9 +62,20 @@ class SearchOptions:
     strategy: Strategy | None = None
     exact_below: float | None = None
     post_filter_above: float | None = None
+    rescore_multiplier: int | None = None
+    tiers: tuple[int, ...] | None = None
 
     def validated(self) -> SearchOptions:
         """Raise a clear error for out-of-range knobs."""
+        rm = self.rescore_multiplier
+        if rm is not None and (isinstance(rm, bool) or not isinstance(rm, int) or not 1 <= rm <= 10_000):
+            raise InvalidInputError(f"rescore_multiplier must be an int in 1..10000; got {rm!r}")
+        if self.tiers is not None:
+            if isinstance(self.tiers, (str, bytes)) or not isinstance(self.tiers, (list, tuple)) or not all(
+                isinstance(t, int) and not isinstance(t, bool) for t in self.tiers
+            ):
+                raise InvalidInputError(f"tiers must be a list of tier indices (0 = the RAM tier); got {self.tiers!r}")
+            object.__setattr__(self, "tiers", tuple(self.tiers))
         for name in ("ef_search", "nprobe"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000):
@@ -90,16 +105,22 @@ class SearchOptions:
 _OPTIONS: dict[tuple[object, ...], SearchOptions] = {}
 
 
-def search_options(ef_search: object, nprobe: object, target_recall: object, strategy: object) -> SearchOptions:
+def search_options(
+    ef_search: object, nprobe: object, target_recall: object, strategy: object,
+    rescore_multiplier: object = None, tiers: object = None,
+) -> SearchOptions:
     """Validated :class:`SearchOptions` for a search's arguments, cached (types are part of the
     key, so ``True`` is not taken for ``1``)."""
-    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy)
+    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy,
+           type(rescore_multiplier), rescore_multiplier, tuple(tiers) if isinstance(tiers, list) else tiers)
     try:
         opts = _OPTIONS.get(key)
     except TypeError:  # unhashable: let validation explain
         opts = None
     if opts is None:
-        opts = SearchOptions(ef_search, nprobe, target_recall, strategy).validated()  # type: ignore[arg-type]
+        opts = SearchOptions(
+            ef_search, nprobe, target_recall, strategy, rescore_multiplier=rescore_multiplier, tiers=tiers,  # type: ignore[arg-type]
+        ).validated()
         if len(_OPTIONS) < 1024:
             _OPTIONS[key] = opts
     return opts
@@ -140,6 +161,9 @@ class Plan:
     #: hybrid/lexical searches: the mode, the fusion weights and each hit's ranks and scores
     #: on each side (see ``vecnest.search.ranked.explain_hits``)
     hybrid: dict[str, Any] | None = None
+    #: exact strategies over compression tiers: each stage (tier, RAM or disk, rows in and
+    #: out, milliseconds)
+    tiers: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +263,24 @@ def execute(
     t0 = time.perf_counter()
     if strategy in (Strategy.EXACT, Strategy.EXACT_FILTERED) or n_match == 0:
         cand = match if (filtered or snap.n_live < snap.n_slots) else None
-        slots, scores = snap.flat.search(queries, k, cand)
+        trace: list[Any] | None = [] if explain else None
+        if snap.tiers is not None:  # the compression tiers: codes in RAM, rescored from disk
+            slots, scores = snap.tiers.search(
+                queries, k, cand, rescore_multiplier=opts.rescore_multiplier, tiers=opts.tiers, trace=trace
+            )
+        else:
+            slots, scores = snap.flat.search(queries, k, cand)
+            if snap.tier_problem:
+                reason += f"; {snap.tier_problem}"
         visited = len(queries) * (n_match if cand is not None else snap.n_slots)
         timings["exact_ms"] = (time.perf_counter() - t0) * 1000
-        return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, None, {}, 0, visited, 0, timings)
+        plan = Plan(strategy, reason, snap.n_live, n_match, sel, None, {}, 0, visited, 0, timings)
+        if trace:
+            plan.tiers = [
+                {"tier": t.tier, "where": t.where, "rows_in": t.rows_in, "rows_out": t.rows_out, "ms": round(t.ms, 4)}
+                for t in trace
+            ]
+        return slots, scores, plan
 
     ann = snap.ann
     assert ann is not None

@@ -20,10 +20,11 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from vecnest.config import IndexConfig, IndexKind, Metric
-from vecnest.errors import CorruptStoreError
+from vecnest.errors import CorruptStoreError, DerivedDataError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
@@ -54,8 +55,10 @@ class SnapshotSource:
         metric: the collection's metric.
     """
 
-    def __init__(self, rows: Rows, index: IndexConfig | None, metric: Metric) -> None:
+    def __init__(self, rows: Rows, index: IndexConfig | None, metric: Metric, compression: str | None = None) -> None:
         self.rows = rows
+        self.compression = compression
+        self._tiers: tuple[str, Any] | None = None  # (manifest, TieredIndex) last opened
         self.catalog = rows.catalog
         self.index = index or IndexConfig()
         self.l2 = metric is Metric.L2
@@ -120,11 +123,36 @@ class SnapshotSource:
             base=base,
         )
         snap.index_problem = problem
+        if self.compression is not None:
+            snap.tiers, snap.tier_problem = self._tiers_for(conn, snap, segment.path)
         with self._lock:
             old = self._snap
             if old is None or (old.generation, old.version) < (snap.generation, snap.version):
                 self._snap = snap  # never replace a newer snapshot another thread loaded
         return snap
+
+    def _tiers_for(self, conn: sqlite3.Connection, snap: Snapshot, segment_path: Path) -> tuple[Any, str | None]:
+        """The collection's compression tiers over ``snap`` (``(None, why)`` when unusable: the
+        snapshot then scans float32 exactly, as a collection without tiers does)."""
+        from vecnest.compress.catalog import read_tier_state, tiers_dir
+        from vecnest.compress.searcher import open_tiers
+
+        state = read_tier_state(conn, self.rows.cid)
+        if state.manifest is None:
+            return None, "no tiers coded yet (they are built from 5,000 rows): scanned in float32"
+        alive = None if snap.n_live == snap.n_slots else snap.alive
+        cached = self._tiers
+        try:
+            if cached is not None and cached[0] == state.manifest:
+                return cached[1].rebind(snap.flat.vectors, alive, segment_path), None
+            tiers = open_tiers(
+                tiers_dir(self.rows.segments_dir, self.rows.cid), state.manifest, snap.flat.vectors, alive,
+                l2=self.l2, generation=snap.generation, segment_path=segment_path,
+            )
+        except (DerivedDataError, OSError, ValueError) as exc:
+            return None, f"tiers {state.manifest} unusable ({str(exc)[:160]}): scanned in float32 until maintenance rebuilds them"
+        self._tiers = (state.manifest, tiers)
+        return tiers, None
 
     def _image_base(self, conn: sqlite3.Connection, generation: int, n_slots: int) -> Base | None:
         """The collection's image as a snapshot base, if it has a usable one."""

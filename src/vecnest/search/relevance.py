@@ -211,3 +211,28 @@ def cut(hits: FusedHits, probabilities: np.ndarray, min_relevance: float) -> Fus
         side_scores=hits.side_scores[:, keep],
         side_ranks=hits.side_ranks[:, keep],
     )
+
+
+def _key(cid: int) -> str:
+    return f"c{int(cid)}.relevance"
+
+
+def load_relevance(rows: Any) -> RelevanceModel:
+    """The relevance model stored with a collection (``rows``: its :class:`vecnest.store.rows.Rows`),
+    or the label-free default."""
+    with rows.catalog.read() as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (_key(rows.cid),)).fetchone()
+    return RelevanceModel.from_json(json.loads(row[0])) if row else RelevanceModel()
+
+
+def store_relevance(rows: Any, model: RelevanceModel | str | os.PathLike[str] | None) -> RelevanceModel:
+    """Store ``model`` (or a model file) with a collection; ``None`` restores the default.
+    Returns the model now in force."""
+    if model is not None and not isinstance(model, RelevanceModel):
+        model = RelevanceModel.load(model)
+    with rows.write() as conn:
+        if model is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (_key(rows.cid),))
+        else:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_key(rows.cid), json.dumps(model.to_json())))
+    return model if model is not None else RelevanceModel()

@@ -100,6 +100,10 @@ class Snapshot:
     id_buffer: IdBuffer | None = None
     #: the lexical searcher of this snapshot, made on first use (see search.lexical_view)
     lexical: Any = None
+    #: the compression tiers exact strategies scan (a ``vecnest.compress.TieredIndex``), if any
+    tiers: Any = None
+    #: why the declared tiers are not used for this snapshot (none built yet, damaged)
+    tier_problem: str | None = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)

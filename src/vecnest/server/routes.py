@@ -298,13 +298,8 @@ def build_router(service: Service) -> APIRouter:
         grant(request, name, write=False)
 
         def run(col: vecnest.Collection) -> dict[str, Any]:
-            return {
-                "name": col.name,
-                "count": col.count(),
-                "config": col.config.to_json(),
-                "disk_bytes": col.disk_bytes(),
-                "index_bytes": col.index_bytes(),
-            }
+            # Collection.stats() (what the server process measures), with the manifest
+            return {**col.stats(), "name": col.name, "count": col.count(), "config": col.config.to_json()}
 
         return wire.jsonable(await service.read(service.on_collection(name, run)))
 

@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS lexical_state (
     cid INTEGER PRIMARY KEY,
     dir TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tier_state (
+    cid INTEGER PRIMARY KEY,
+    manifest TEXT,
+    upto INTEGER NOT NULL
+);
 """
 
 #: SQLite caps bound parameters per statement; id lists are sent in chunks of this size.
@@ -206,7 +211,7 @@ class Catalog:
             return
         with self.read() as conn:
             present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"index_state", "batches", "image_state", "lexical_state"} <= present:
+        if not {"index_state", "batches", "image_state", "lexical_state", "tier_state"} <= present:
             self.init_schema_tables()
 
     def init_schema_tables(self) -> None:

@@ -93,6 +93,11 @@ async function showStats() {
       ["index", idx.kind || "exact"], ["indexed fields", (s.config.indexed_fields || []).join(", ") || "none"]];
     for (const [part, bytes] of Object.entries(s.disk_bytes)) rows.push([part + " bytes", bytes === null ? "?" : bytes.toLocaleString()]);
     for (const [part, bytes] of Object.entries(s.index_bytes)) rows.push(["index " + part, bytes.toLocaleString()]);
+    rows.push(["compression", s.compression || "none (float32 scans)"]);
+    for (const [part, b] of Object.entries(s.bytes_per_vector || {})) {
+      const ram = b.ram_resident === undefined || b.ram_resident === null ? "?" : b.ram_resident.toFixed(1);
+      rows.push([part + " B/vector", "RAM " + ram + " · disk " + (b.disk || 0).toFixed(1) + " (" + b.where + ")"]);
+    }
     for (const [k, v] of rows) {
       const dt = document.createElement("dt"); dt.textContent = k;
       const dd = document.createElement("dd"); dd.textContent = String(v);
