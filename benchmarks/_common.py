@@ -198,7 +198,13 @@ def command_line() -> str:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON (atomically: temp file, then rename)."""
+    """Write ``data`` as indented JSON (atomically: temp file, then rename), with a provenance
+    block (commit, uncommitted files, date, machine, command) if it has none, so the report can
+    name the run's commit and mark it stale when ``src/`` changes."""
+    if "provenance" not in data:
+        from _provenance import provenance  # (imports this module: not at import time)
+
+        data = {**data, "provenance": provenance(data.get("command") if isinstance(data.get("command"), str) else None)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

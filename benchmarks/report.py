@@ -41,6 +41,10 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("ingest-add.json", "make bench-ingest", "~12-15 min", "plain add() in 1k / 5k batches vs one bulk build: throughput and per-call latency"),
     ("search-during-ingest.json", "make bench-concurrent", "~4 min", "search latency / QPS while another process ingests vs idle"),
     ("cold-start.json", "make bench-coldstart", "~3 min", "new process: open → first filtered query, per field type"),
+    ("hybrid.json", "make bench-hybrid", "~15 min", "issue 9: BM25, fusion rules, reranking and the relevance cut-off on SciFact / LIMIT-small / arXiv title→abstract; lexical index speed and churn; hybrid vs dense latency (kernels and through Collection.search)"),
+    ("compress.json", "make bench-compress", "~30 min (with the 1M WordLlama set)", "issue 10: every compression pipeline's quality, RAM bytes/vector (measured), disk, scan speed vs float32 and vs memory bandwidth; Pareto fronts; 1M resident memory"),
+    ("soak.json", "make soak", "~15 min", "the store's kill -9 campaign, checked cross-process reads, racing creators/optimizers (also RELIABILITY.md)"),
+    ("indexed_fields.json", "python benchmarks/indexed_fields.py", "~2 min", "get/delete with where= on 74k documents with and without indexed_fields"),
 ]
 
 HEADER = """# Benchmarks
