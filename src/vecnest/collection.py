@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
-from vecnest.config import CollectionConfig, Metric
+from vecnest.config import MAX_K, CollectionConfig, Metric
 from vecnest.encode.base import Encoder
 from vecnest.errors import DuplicateIdError, InvalidInputError, NotFoundError
 from vecnest.records import (
@@ -386,6 +386,14 @@ class Collection:
             )[0]
         if type(query) is np.ndarray and query.ndim == 1 and query.dtype == np.float32:
             qvecs = self._space.one_query(query)  # the common case, kept lean
+            if (
+                not include and where is None and where_document is None and not explain and not include_vectors
+                and type(k) is int and 1 <= k <= MAX_K
+            ):  # ids and scores of an unfiltered search: a repeated plan runs without the rest
+                opts = search_options(ef_search, nprobe, target_recall, strategy, rescore_multiplier, tiers)
+                hits = self._searcher.replay(qvecs, k, opts)
+                if hits is not None:
+                    return hits
         elif isinstance(query, str):
             qvecs = self._space.queries([query])
         else:
