@@ -35,12 +35,13 @@ chromium:
 
 # long proofs (figures written by code into RELIABILITY.md): the store's >= 100 kill -9, minutes
 # of checked cross-process reads and races (benchmarks/soak.py); then 100 SIGKILLs of the server
-# during writes, timing-sensitive concurrency and the server load benchmark
-soak: $(VENV)/.stamp-dev
+# during writes, timing-sensitive concurrency and the server load benchmark (against Chroma's
+# server: the bench extra)
+soak: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/soak.py
 	VECNEST_SERVER_KILLS=100 VECNEST_RELIABILITY_OUT=benchmarks/results/reliability \
 		$(BIN)/python -m pytest -q -s -m "soak or slow" tests/integration/test_server_crash.py tests/integration/test_server_concurrency.py
-	$(BIN)/python benchmarks/server_load.py --out benchmarks/results/reliability
+	$(BIN)/python benchmarks/server_load.py --peers chroma --out benchmarks/results/reliability
 	$(BIN)/python benchmarks/reliability_report.py benchmarks/results/reliability RELIABILITY.md
 
 # Benchmarks (run on a quiet machine; each writes benchmarks/results/<name>.json and regenerates
