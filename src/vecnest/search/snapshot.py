@@ -87,10 +87,13 @@ class Snapshot:
     built_upto: int  # slots below this are in ``ann``; the rest is the exact delta
     calibration: Calibration | None
     metadata_epoch: int = 0  #: count of in-place metadata rewrites (update() without vectors)
-    #: ``(live_slots, n_slots, columns)`` of the previous snapshot when its rows are known to be
-    #: unchanged here (same segment generation and metadata epoch): its columns are extended
-    #: with the appended rows instead of being read again whole
-    inherited: tuple[np.ndarray, int, Mapping[str, Column]] | None = None
+    #: layers ``(live_slots, n_slots, columns)`` of earlier snapshots whose rows are known to be
+    #: unchanged here (same segment generation and metadata epoch), newest first: a column is
+    #: extended from the newest layer holding it, with the rows appended since, instead of
+    #: being read again whole. Layers are carried on while their columns are not extended, so
+    #: a column used by every other search only is never read whole again (a writer making a
+    #: new snapshot before each search would otherwise cost a full read per filtered search).
+    inherited: tuple[Layer, ...] | None = None
     _columns: dict[str, Column] = field(default_factory=dict)
     #: plans of repeated searches that are one plain index call (see ``search.replay.Replay``)
     replays: dict[tuple[Any, ...], Any] = field(default_factory=dict)
@@ -110,8 +113,10 @@ class Snapshot:
     _indexed_all_live: bool | None = None
 
     def as_base(self) -> Base:
-        """This snapshot as the starting point of the next one."""
-        return Base(self.live_slots, self.id_buffer, self.n_slots, self.generation, self.metadata_epoch, self._columns)
+        """This snapshot as the starting point of the next one (with the layers it inherited
+        and has not extended yet)."""
+        return Base(self.live_slots, self.id_buffer, self.n_slots, self.generation, self.metadata_epoch, self._columns,
+                    older=_uncovered(self.inherited or (), set(self._columns)))
 
     @property
     def n_slots(self) -> int:
@@ -200,23 +205,22 @@ class Snapshot:
         col = self._columns.get(name)
         if col is not None:
             return col
-        parent = self.inherited
+        layers = self.inherited or ()
         col = None
-        if parent is not None and name in parent[2]:
-            parent_live, parent_slots, parent_columns = parent
+        for parent_live, parent_slots, parent_columns in layers:
+            if name not in parent_columns:
+                continue
             try:
                 base = parent_columns[name]  # (an image's columns are read from disk on first use)
             except (OSError, ValueError, KeyError):
-                base = None  # a damaged image: read the column from the catalog instead
-            if base is not None:
-                keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
-                col = base.extend(keep, self._load_column(name, conn, since=parent_slots))
-            if parent_columns.keys() <= self._columns.keys() | {name}:
-                self.inherited = None  # every inherited column is extended: let the old ones go
-        if col is None:
-            col = self._load_column(name, conn, since=0)
-        self._columns[name] = col
-        return col
+                break  # a damaged image: read the column from the catalog instead
+            keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
+            col = base.extend(keep, self._load_column(name, conn, since=parent_slots))
+            break
+        self._columns[name] = col if col is not None else self._load_column(name, conn, since=0)
+        if layers:  # let go of the layers whose every column is extended now
+            self.inherited = _uncovered(layers, set(self._columns)) or None
+        return self._columns[name]
 
     def _load_column(self, name: str, conn: sqlite3.Connection, *, since: int) -> Column:
         """The column of field ``name`` over the live rows with slot ``>= since``."""
@@ -308,6 +312,24 @@ class Base:
     generation: int
     epoch: int
     columns: Mapping[str, Column]
+    #: older layers whose columns ``columns`` does not hold (see ``Snapshot.inherited``)
+    older: tuple[Layer, ...] = ()
+
+
+#: ``(live_slots, n_slots, columns)``: the columns of a committed state, over its live slots
+Layer = tuple[np.ndarray, int, Mapping[str, Column]]
+
+
+def _uncovered(layers: tuple[Layer, ...], covered: set[str]) -> tuple[Layer, ...]:
+    """The layers holding a column that neither ``covered`` nor a newer layer holds."""
+    out = []
+    seen = set(covered)
+    for layer in layers:
+        names = set(layer[2].keys())
+        if not names <= seen:
+            out.append(layer)
+            seen |= names
+    return tuple(out)
 
 
 def load_live_slots(
@@ -375,7 +397,7 @@ def load_snapshot(
         base = None
     inherited = None
     if base is not None and base.epoch == metadata_epoch:
-        inherited = (base.live, base.n_slots, base.columns)
+        inherited = ((base.live, base.n_slots, base.columns), *base.older)
     live, alive, ids, buffer = load_live_slots(conn, table, n_slots, base)
     return Snapshot(
         version=version,
