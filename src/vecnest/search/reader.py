@@ -105,7 +105,11 @@ class SnapshotSource:
         except FileNotFoundError:
             raise _Missing(segment.path.name) from None
         prev = self._snap
-        base = prev.as_base() if prev is not None and prev.generation == state.generation else None
+        base = (
+            prev.as_base()  # (a newer snapshot than this transaction's is no base for it)
+            if prev is not None and prev.generation == state.generation and prev.version <= state.version
+            else None
+        )
         if base is None or base.n_slots > state.n_slots:
             base = self._image_base(conn, state.generation, state.n_slots)
         snap = load_snapshot(

@@ -212,13 +212,17 @@ class Snapshot:
                 continue
             try:
                 base = parent_columns[name]  # (an image's columns are read from disk on first use)
-            except (OSError, ValueError, KeyError):
-                break  # a damaged image: read the column from the catalog instead
+            except (OSError, ValueError, KeyError):  # a damaged or vanished image: not tried again
+                self.inherited = tuple(layer for layer in layers if layer[2] is not parent_columns) or None
+                layers = ()
+                break  # read the column from the catalog instead
             keep = self.alive[parent_live]  # slots only grow: a live old slot was live before
             col = base.extend(keep, self._load_column(name, conn, since=parent_slots))
+            if len(col.values.kind) != self.n_live:  # (never expected: a layer newer than this state)
+                col = None
             break
         self._columns[name] = col if col is not None else self._load_column(name, conn, since=0)
-        if layers:  # let go of the layers whose every column is extended now
+        if layers and self.inherited:  # let go of the layers whose every column is extended now
             self.inherited = _uncovered(layers, set(self._columns)) or None
         return self._columns[name]
 
@@ -320,15 +324,47 @@ class Base:
 Layer = tuple[np.ndarray, int, Mapping[str, Column]]
 
 
+#: at most this many older layers are carried (a column beyond them is read whole again)
+MAX_LAYERS = 8
+
+
+class _Only(Mapping[str, Column]):
+    """The columns of ``source`` named in ``names`` (an older layer keeps only what no newer
+    layer holds, so a stale copy of a column in use is let go; an image's columns stay lazy)."""
+
+    __slots__ = ("_names", "_source")
+
+    def __init__(self, source: Mapping[str, Column], names: frozenset[str]) -> None:
+        self._source = source._source if isinstance(source, _Only) else source
+        self._names = names
+
+    def __getitem__(self, name: str) -> Column:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._source[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def _uncovered(layers: tuple[Layer, ...], covered: set[str]) -> tuple[Layer, ...]:
-    """The layers holding a column that neither ``covered`` nor a newer layer holds."""
-    out = []
+    """The layers holding a column that neither ``covered`` nor a newer layer holds, each
+    narrowed to those columns (at most :data:`MAX_LAYERS`)."""
+    out: list[Layer] = []
     seen = set(covered)
-    for layer in layers:
-        names = set(layer[2].keys())
-        if not names <= seen:
-            out.append(layer)
+    for live, n_slots, columns in layers:
+        names = frozenset(columns.keys()) - seen
+        if names:
+            out.append((live, n_slots, columns if names == frozenset(columns.keys()) else _Only(columns, names)))
             seen |= names
+            if len(out) == MAX_LAYERS:
+                break
     return tuple(out)
 
 

@@ -147,7 +147,11 @@ def test_a_column_skipped_by_some_snapshots_is_still_extended_not_read_whole(
     col = store.create_collection("skip", model=None, dim=4)
     col.add([f"d{i}" for i in range(40)], vectors=rng.normal(size=(40, 4)), metadatas=[_tagged(i, rng) for i in range(40)])
     tags = parse({"tags": {"$contains": "b"}}, None)
-    _snap(col).filter_mask(tags, _read(col))
+    names = parse({"name": "x3"}, None)
+    first = _snap(col)
+    first.filter_mask(names, _read(col))  # a one-off filter: its layer must be let go later
+    first.filter_mask(tags, _read(col))
+    last_n = first.n_slots
     for round_ in range(6):
         for step in range(2):
             col.add([f"r{round_}-{step}-{i}" for i in range(5)], vectors=rng.normal(size=(5, 4)),
@@ -155,9 +159,58 @@ def test_a_column_skipped_by_some_snapshots_is_still_extended_not_read_whole(
             _snap(col)  # an unfiltered search: a new snapshot that loads no column
         if round_ == 3:
             col.delete(ids=["d2", "r1-0-3"])
+        if round_ == 4:
+            col.update(["d3"], metadatas=[{"tags": ["b"], "name": "x3"}])  # in place: nothing inherited
         loads.clear()
-        mask = _snap(col).filter_mask(tags, _read(col))
-        assert loads and all(s > 0 for s in loads), loads  # extended from an older layer, never read whole
+        snap = _snap(col)
+        mask = snap.filter_mask(tags, _read(col))
+        # extended from the newest layer holding the column (the last filtered snapshot), or read
+        # whole right after an in-place rewrite
+        assert loads == ([0] if round_ == 4 else [last_n]), (round_, loads)
+        last_n = snap.n_slots
+        assert len(snap.inherited or ()) <= 1  # only the one-off filter's layer, narrowed to it
+        assert all(set(layer[2]) == {"name"} for layer in snap.inherited or ())
         with vecnest.open(store.root, read_only=True) as fresh_db:
             fresh = fresh_db.get_collection("skip")
             assert np.array_equal(mask, _snap(fresh).filter_mask(tags, _read(fresh)))
+    loads.clear()  # the in-place update dropped the one-off filter's layer: read whole, and right
+    got = snap.filter_mask(names, _read(col))
+    assert loads == [0]
+    with vecnest.open(store.root, read_only=True) as fresh_db:
+        fresh = fresh_db.get_collection("skip")
+        assert np.array_equal(got, _snap(fresh).filter_mask(names, _read(fresh)))
+
+
+def test_a_transaction_older_than_the_cached_snapshot_does_not_start_from_it(
+    store: vecnest.Database, rng: np.random.Generator
+) -> None:
+    # the engine's last-resort path loads a snapshot inside a transaction it already holds; if
+    # another thread installed a newer snapshot meanwhile, that one is no base for the older
+    # state (its columns hold fewer rows: a misaligned or failing mask)
+    import threading
+    from contextlib import nullcontext
+
+    col = store.create_collection("older", model=None, dim=4)
+    col.add([f"d{i}" for i in range(30)], vectors=rng.normal(size=(30, 4)), metadatas=[_tagged(i, rng) for i in range(30)])
+    node = parse({"n": {"$lt": 10}}, None)
+    _snap(col).filter_mask(node, _read(col))
+    opened, deleted, result = threading.Event(), threading.Event(), {}
+
+    def old_reader() -> None:
+        with col._source.catalog.read() as conn:
+            conn.execute(f"SELECT COUNT(*) FROM {col._rows.table}").fetchone()  # the snapshot starts here
+            opened.set()
+            deleted.wait(10)
+            snap = col._source.load(conn, None)
+            result["mask"] = snap.filter_mask(node, lambda: nullcontext(conn))
+            result["n_live"] = snap.n_live
+
+    t = threading.Thread(target=old_reader)
+    t.start()
+    opened.wait(10)
+    col.delete(ids=["d1", "d2"])
+    _snap(col).filter_mask(node, _read(col))  # the newer snapshot, with the column, is cached now
+    deleted.set()
+    t.join(10)
+    assert result["n_live"] == 30  # the older state, whole
+    assert np.flatnonzero(result["mask"]).tolist() == list(range(10))
