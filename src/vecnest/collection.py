@@ -517,16 +517,19 @@ class Collection:
 
     # ------------------------------------------------------------------ index
     def optimize(self, *, rebuild: bool = False) -> dict[str, Any]:
-        """Merge fresh rows into the approximate index (building it if needed) and recalibrate.
+        """Bring every derived structure up to date now: merge fresh rows into the approximate
+        index (building it if needed) and recalibrate, catch the lexical index and compression
+        tiers up, and write the snapshot image a new process opens from.
 
-        Runs automatically in the background after writes once the unindexed delta exceeds
-        ``IndexConfig.delta_limit``; call it yourself to have the index up to date now (it
-        waits for a merge another thread or process is running). Rebuilds from scratch when
-        ``rebuild=True``, when too many indexed rows were deleted or replaced, or when the
-        index file is damaged.
+        All of it runs automatically in the background after writes; call it yourself to have
+        it done now, in this thread (it waits for maintenance another thread or process is
+        running) — for example before closing a store just loaded. Rebuilds the index from
+        scratch when ``rebuild=True``, when too many indexed rows were deleted or replaced, or
+        when the index file is damaged.
 
         Returns:
-            What was done: ``{"action": "none" | "built" | "merged" | "rebuilt", ...}``.
+            What was done to the index: ``{"action": "none" | "built" | "merged" | "rebuilt",
+            ...}`` (the rest is visible in :meth:`stats` and ``vecnest check``).
         """
         return self._maint.optimize(rebuild=rebuild)
 

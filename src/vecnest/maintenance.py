@@ -80,11 +80,15 @@ class Maintenance:
         self.images.run_if_needed()
 
     def end_bulk(self) -> None:
-        """At the end of the outermost ``bulk()`` block: merge the index now, in the calling
-        thread (a failure is logged and retried in the background), queue the rest."""
+        """At the end of the outermost ``bulk()`` block: merge the index and write the snapshot
+        image now, in the calling thread (a failure is logged and retried in the background),
+        queue the rest. (The image is what lets the next process open the collection without
+        reading every row again; a job left queued would be dropped if the store closed now.)"""
         try:
             if self.index is not None and self.index.needed():
                 self.index.optimize(rebuild=False, wait=None)
+            if self.images.needed():
+                self.images.refresh(wait=None)
         except Exception as exc:  # noqa: BLE001 - the block's writes are committed
             log.warning("vecnest: index merge after bulk() failed, will retry in the background: %s", exc)
         self.after_write()
@@ -94,11 +98,22 @@ class Maintenance:
             raise ReadOnlyError(f"store {self.store.root} was opened read_only=True; {what} writes")
 
     def optimize(self, *, rebuild: bool) -> dict[str, Any]:
-        """``Collection.optimize`` (see there)."""
-        if self.index is None:
-            return {"action": "none", "reason": "index kind is exact"}
+        """``Collection.optimize`` (see there): every derived structure brought up to date now,
+        in the calling thread (waiting for maintenance another thread or process runs)."""
         self._writable("optimize()")
-        return self.index.optimize(rebuild=rebuild, wait=None)
+        if self.index is None:
+            out: dict[str, Any] = {"action": "none", "reason": "index kind is exact"}
+        else:
+            out = self.index.optimize(rebuild=rebuild, wait=None)
+        # the rest is reported by stats()/check(), not here: whether it had anything left to do
+        # depends on how far the background worker got, and the answer must not
+        if self.lexical is not None and self.lexical.needed():
+            self.lexical.catch_up(wait=None)
+        if self.tiers is not None:
+            self.tiers.run_if_needed(wait=None)
+        if self.images.needed():
+            self.images.refresh(wait=None)
+        return out
 
     def compact(self) -> dict[str, Any]:
         """``Collection.compact`` (see there)."""

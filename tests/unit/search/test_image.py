@@ -132,3 +132,30 @@ def test_array_archive_round_trip_and_bounds(tmp_path: Path) -> None:
         read_arrays(tmp_path / "z")
     with pytest.raises(TypeError):
         write_arrays(tmp_path / "o", {"o": np.array(["x"], dtype=object)})
+
+
+@pytest.mark.parametrize("how", ["bulk", "optimize"])
+def test_a_store_closed_right_after_loading_has_its_image(tmp_path: Path, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the background job is dropped when the store closes: the end of bulk() and optimize()
+    # write the image in the calling thread, so the next process need not read every row
+    monkeypatch.setattr(ImageMaintainer, "run_if_needed", lambda self: None)  # no background help
+    rng = np.random.default_rng(1)
+    path = tmp_path / "s"
+    with vecnest.open(path) as db:
+        col = db.create_collection("c", model=None, dim=8)
+        if how == "bulk":
+            with col.bulk():
+                for lo in range(0, N, 1000):
+                    ids = range(lo, min(N, lo + 1000))
+                    col.add([f"d{i}" for i in ids], vectors=rng.normal(size=(len(ids), 8)), metadatas=[_meta(i) for i in ids])
+        else:
+            col.add([f"d{i}" for i in range(N)], vectors=rng.normal(size=(N, 8)), metadatas=[_meta(i) for i in range(N)])
+            with db.catalog.read() as conn:
+                assert read_image_state(conn, col.cid) is None
+            assert col.optimize()["action"] == "none"  # an exact collection: no index to merge
+    with vecnest.open(path, read_only=True) as db:
+        col = db.get_collection("c")
+        with db.catalog.read() as conn:
+            assert read_image_state(conn, col.cid) is not None
+        assert _answers(col) == _truth(col)
+        assert col._source._image is not None
