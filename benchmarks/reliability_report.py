@@ -74,7 +74,8 @@ def _load_section(d: dict) -> list[str]:
                 f"| p99 unfiltered vecnest / Chroma ≤ 1 | {_spread(c['p99_ratio_vector'])} | {yes(c['p99_met_vector'])} |",
                 f"| p99 filtered vecnest / Chroma ≤ 1 | {_spread(c['p99_ratio_vector_filtered'])} | {yes(c['p99_met_vector_filtered'])} |"]
     over = d.get("server_overhead_ms_p50", {})
-    out += ["", "Server overhead per search (HTTP p50 of the full mix minus embedded p50, median round): "
+    out += ["", "Server overhead per search under this load (HTTP p50 of the full mix minus embedded p50, median round; "
+            "it includes queueing: 16 clients, the server and its HTTP stack share 2 cores): "
             + ", ".join(f"{k} {v:.2f} ms" for k, v in over.items()), ""]
     return out
 

@@ -90,17 +90,23 @@ def _masks(col: vecnest.Collection) -> list[np.ndarray]:
     return [snap.filter_mask(parse(f, None), _read(col)) for f in FILTERS]
 
 
-def test_columns_carried_across_writes_match_a_fresh_load(
-    store: vecnest.Database, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    loads: list[int] = []
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``since`` of every column read from the catalog (0: the whole column)."""
+    seen: list[int] = []
     original = snapshot_module.Snapshot._load_column
 
     def spy(self: snapshot_module.Snapshot, name: str, conn: object, *, since: int) -> object:
-        loads.append(since)
+        seen.append(since)
         return original(self, name, conn, since=since)
 
     monkeypatch.setattr(snapshot_module.Snapshot, "_load_column", spy)
+    return seen
+
+
+def test_columns_carried_across_writes_match_a_fresh_load(
+    store: vecnest.Database, rng: np.random.Generator, loads: list[int]
+) -> None:
     col = store.create_collection("carry", model=None, dim=4)
     col.add([f"d{i}" for i in range(40)], vectors=rng.normal(size=(40, 4)), metadatas=[_tagged(i, rng) for i in range(40)])
     _masks(col)  # load every column once
@@ -131,19 +137,11 @@ def test_columns_carried_across_writes_match_a_fresh_load(
 
 
 def test_a_column_skipped_by_some_snapshots_is_still_extended_not_read_whole(
-    store: vecnest.Database, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+    store: vecnest.Database, rng: np.random.Generator, loads: list[int]
 ) -> None:
     # a writer makes a new snapshot before every search, and only every other search filters:
     # the filtered search must extend the column from the last snapshot that had it (it once
     # read every row again, seconds per search on a million rows while a writer ingested)
-    loads: list[int] = []
-    original = snapshot_module.Snapshot._load_column
-
-    def spy(self: snapshot_module.Snapshot, name: str, conn: object, *, since: int) -> object:
-        loads.append(since)
-        return original(self, name, conn, since=since)
-
-    monkeypatch.setattr(snapshot_module.Snapshot, "_load_column", spy)
     col = store.create_collection("skip", model=None, dim=4)
     col.add([f"d{i}" for i in range(40)], vectors=rng.normal(size=(40, 4)), metadatas=[_tagged(i, rng) for i in range(40)])
     tags = parse({"tags": {"$contains": "b"}}, None)
