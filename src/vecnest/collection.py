@@ -387,11 +387,11 @@ class Collection:
         if type(query) is np.ndarray and query.ndim == 1 and query.dtype == np.float32:
             qvecs = self._space.one_query(query)  # the common case, kept lean
             if (
-                not include and where is None and where_document is None and not explain and not include_vectors
+                not include and where_document is None and not explain and not include_vectors
                 and type(k) is int and 1 <= k <= MAX_K
-            ):  # ids and scores of an unfiltered search: a repeated plan runs without the rest
+            ):  # ids and scores only: a repeated plan runs without the rest
                 opts = search_options(ef_search, nprobe, target_recall, strategy, rescore_multiplier, tiers)
-                hits = self._searcher.replay(qvecs, k, opts)
+                hits = self._searcher.replay(qvecs, k, opts, where)
                 if hits is not None:
                     return hits
         elif isinstance(query, str):

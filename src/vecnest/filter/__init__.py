@@ -20,7 +20,7 @@ from vecnest.filter.ast import (
     TextContains,
     TrueFilter,
 )
-from vecnest.filter.parse import check_field_name, parse, parse_where, parse_where_document
+from vecnest.filter.parse import MAX_DEPTH, check_field_name, parse, parse_where, parse_where_document
 from vecnest.filter.sql import JSON_PATH_TEMPLATE, json_extract_sql, json_path, to_sql
 
 __all__ = [
@@ -41,4 +41,5 @@ __all__ = [
     "TextContains",
     "TrueFilter",
     "MATCH_ALL",
+    "MAX_DEPTH",
 ]

@@ -16,6 +16,8 @@ import numpy as np
 import faiss
 
 from vecnest._threads import PARALLEL_MIN_QUERIES, FewQueries
+
+_ptr = faiss.swig_ptr
 from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
 
 #: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
@@ -100,6 +102,13 @@ class FlatIndex:
         n = self.vectors.shape[0]
         if candidates is not None:
             matches = _SlotList(candidates) if isinstance(candidates, np.ndarray) else candidates
+            kept = getattr(matches, "gathered", None)
+            if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n:
+                # the matching rows in one block, kept for the next searches (from the first use
+                # where they would be gathered anyway, else from the second)
+                rows = kept(self.vectors, first_use=matches.count < SELECT_FRACTION * n)
+                if rows is not None:
+                    return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
                 return self._search_selected(queries, k, matches.count, matches.packed(n))
             candidates = matches.slots
@@ -169,16 +178,23 @@ class FlatIndex:
     def _knn_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` positions in ``rows`` (``(c, dim) float32``) by FAISS's brute force."""
         kk = min(k, len(rows))
-        with FewQueries(len(queries)):
-            dist, idx = faiss.knn(
-                np.ascontiguousarray(queries, dtype=np.float32),
-                np.ascontiguousarray(rows, dtype=np.float32),
-                kk,
-                metric=faiss.METRIC_L2 if self.l2 else faiss.METRIC_INNER_PRODUCT,
-            )
-        scores = (-dist if self.l2 else dist).astype(np.float32, copy=False)
-        scores[idx < 0] = -np.inf
-        return idx, scores
+        x = np.ascontiguousarray(queries, dtype=np.float32)
+        y = np.ascontiguousarray(rows, dtype=np.float32)
+        dist = np.empty((len(x), kk), dtype=np.float32)
+        idx = np.empty((len(x), kk), dtype=np.int64)
+        if not kk or not len(x):
+            return idx, dist
+        # FAISS's own functions (``faiss.knn`` adds ~10 µs of Python checks per call)
+        args = (_ptr(x), _ptr(y), x.shape[1], len(x), len(y), kk, _ptr(dist), _ptr(idx))
+        with FewQueries(len(x)):
+            if self.l2:
+                faiss.knn_L2sqr(*args)
+                np.negative(dist, out=dist)
+            else:
+                faiss.knn_inner_product(*args)
+        if idx[:, -1].min() < 0:  # (FAISS pads with -1 at the ends of short rows)
+            dist[idx < 0] = -np.inf
+        return idx, dist
 
     def _search_selected(
         self, queries: np.ndarray, k: int, count: int, packed: np.ndarray
@@ -202,13 +218,19 @@ class FlatIndex:
         scores[idx < 0] = -np.inf
         return idx, scores
 
+    def _search_gathered(
+        self, queries: np.ndarray, k: int, candidates: np.ndarray, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS's brute force over the candidates' rows already gathered into ``rows``."""
+        idx, best = self._knn_rows(queries, rows, k)
+        return np.where(idx >= 0, candidates[np.maximum(idx, 0)], -1), best
+
     def _search_subset(
         self, queries: np.ndarray, k: int, candidates: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         sub = np.asarray(self.vectors[candidates])
         if len(queries) < PARALLEL_MIN_QUERIES:  # FAISS SIMD on this thread: no BLAS team
-            idx, best = self._knn_rows(queries, sub, k)
-            return np.where(idx >= 0, candidates[np.maximum(idx, 0)], -1), best
+            return self._search_gathered(queries, k, candidates, sub)
         norms = self.sq_norms[candidates] if self.l2 else None
         slots_out, scores_out = [], []
         for block in query_blocks(len(queries), len(candidates)):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,19 +65,50 @@ class Searcher:
         self.docs = docs
         self.catalog = source.catalog
         self.lexical = lexical
+        #: filter keys by the type-tagged structure of ``where`` (see :meth:`_filter_key`)
+        self._keys: dict[tuple[Any, ...], str | None] = {}
 
-    def replay(self, query: np.ndarray, k: int, opts: SearchOptions) -> Hits | None:
-        """The hits of an unfiltered ids-only search whose plan this snapshot has seen run as
-        one plain index call (``None``: take the full path): the hot path of repeated searches,
+    def replay(self, query: np.ndarray, k: int, opts: SearchOptions, where: dict[str, Any] | None = None) -> Hits | None:
+        """The hits of an ids-only search whose plan this snapshot has seen run as one plain
+        index call, or, filtered by ``where``, as one exact scan of the matching rows or one
+        filtered index call (``None``: take the full path): the hot path of repeated searches,
         checked by one memory read for freshness."""
         snap = self.source.cached
         if snap is None or not snap.replays:
             return None
-        replay = snap.replays.get((None, k, opts))
+        fkey = None if where is None else self._filter_key(where)
+        if fkey is _UNKNOWN:
+            return None
+        replay = snap.replays.get((fkey, k, opts))
         if replay is None or not self.source.fresh(snap):
             return None
-        slots, scores = replay.run(query, k)
+        found = replay.run(query, k)
+        if found is None:
+            return None
+        slots, scores = found
         return _ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())
+
+    def _filter_key(self, where: dict[str, Any]) -> str | None | object:
+        """The cache key (``repr`` of the parsed filter, ``None`` for one that keeps every
+        row) of a ``where`` seen before, looked up by its exact, type-tagged structure (so
+        ``1``, ``1.0`` and ``True`` stay apart as the filter language keeps them), else
+        :data:`_UNKNOWN`; the first time, it is parsed here (an invalid filter: unknown, so
+        the full path explains the error)."""
+        try:
+            frozen = _frozen(where)
+            key = self._keys.get(frozen, _UNKNOWN)
+        except TypeError:  # something unhashable or unexpected: the full path decides
+            return _UNKNOWN
+        if key is _UNKNOWN:
+            try:
+                node = vfilter.parse(where, None)
+            except Exception:  # noqa: BLE001 - reported by the full path
+                return _UNKNOWN
+            key = None if isinstance(node, vfilter.TrueFilter) else repr(node)
+            if len(self._keys) >= 256:
+                self._keys.clear()
+            self._keys[frozen] = key
+        return key
 
     def run(self, req: Request) -> list[Hits]:
         """One :class:`Hits` per query."""
@@ -84,19 +116,21 @@ class Searcher:
             return self._run_ranked(req, req.ranking)
         lean = not req.fields and not req.include_vectors and not req.explain and len(req.queries) == 1
         key = None
+        fkey = None if isinstance(req.node, vfilter.TrueFilter) else repr(req.node)  # the filter's cache key
         snap = self.source.cached
         if lean:
-            key = (None if isinstance(req.node, vfilter.TrueFilter) else repr(req.node), req.k, req.opts)
+            key = (fkey, req.k, req.opts)
             if snap is not None and snap.replays and self.source.fresh(snap):
                 replay = snap.replays.get(key)
-                if replay is not None:  # a repeat of a plan that is one unfiltered index search
-                    slots, scores = replay.run(req.queries, req.k)
+                found = replay.run(req.queries, req.k) if replay is not None else None
+                if found is not None:  # a repeat of a plan that is one index search or scan
+                    slots, scores = found
                     return [_ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())]
         for _ in range(_ATTEMPTS):
             snap = self.source.current()
             try:
                 slots, scores, plan = execute(
-                    snap, req.queries, req.k, req.node, lambda s=snap: self._pinned(s), req.opts, explain=req.explain
+                    snap, req.queries, req.k, req.node, lambda s=snap: self._pinned(s), req.opts, explain=req.explain, key=fkey
                 )
                 t0 = time.perf_counter()
                 docs = {}
@@ -114,8 +148,10 @@ class Searcher:
                 docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0])) if req.fields else {}
         if snap.index_problem:
             plan.reason += f"; {snap.index_problem}"
-        if lean and len(snap.replays) < 64 and (replay := replayable(snap, plan)) is not None:
-            snap.replays[key] = replay
+        if lean and len(snap.replays) < 64:
+            replay = replayable(snap, plan, snap.cached_match(fkey) if fkey is not None else None, req.opts)
+            if replay is not None:
+                snap.replays[key] = replay
         return _assemble(snap, slots, scores, plan, docs, req, t0)
 
     def _run_ranked(self, req: Request, ranking: Ranking) -> list[Hits]:
@@ -182,6 +218,27 @@ class Searcher:
             if (state.version, state.generation) != (snap.version, snap.generation):
                 raise Stale
             yield conn
+
+
+#: :meth:`Searcher._filter_key`'s answer for a filter it has no key for.
+_UNKNOWN = object()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _frozen(value: object, depth: int = 0) -> tuple[Any, ...]:
+    """A hashable image of a JSON-like filter that tells every type apart (dict keys too):
+    equal only for filters the parser reads alike. Raises ``TypeError`` for anything else,
+    and beyond the parser's nesting limit (the full path explains that error)."""
+    if depth > vfilter.MAX_DEPTH:
+        raise TypeError("too deep")
+    t = type(value)
+    if t is dict:
+        return (t, tuple(((type(k), k), _frozen(v, depth + 1)) for k, v in value.items()))  # type: ignore[attr-defined]
+    if t is list or t is tuple:
+        return (t, tuple(_frozen(v, depth + 1) for v in value))  # type: ignore[attr-defined]
+    if t in _SCALARS:
+        return (t, value)
+    raise TypeError(t)
 
 
 def _rerank_name(rerank: object) -> str | None:

@@ -23,7 +23,9 @@ from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import top_k
 from vecnest.index.ann import AnnIndex
-from vecnest.search.snapshot import Reader, Snapshot
+from vecnest.index.flat import FlatIndex
+from vecnest.search.effort import _CEILING, efforts_of, measure
+from vecnest.search.snapshot import Match, Reader, Snapshot
 
 _MAX_RETRIES = 3
 
@@ -180,9 +182,65 @@ class Replay:
         return self.ann.search_unfiltered(queries, k, self.effort)
 
 
-def replayable(snap: Snapshot, plan: Plan) -> Replay | None:
-    """The :class:`Replay` of ``plan`` if it is one plain index search, else ``None``."""
+@dataclass(frozen=True, slots=True)
+class ExactReplay:
+    """A repeated filtered search whose plan was an exact scan of the matching rows (their
+    gathered block, once the first search kept it): the scan itself, without planning."""
+
+    flat: FlatIndex
+    match: Match
+
+    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Slots and scores, as :func:`execute` would return them for this plan."""
+        return self.flat.search(queries, k, self.match)
+
+
+@dataclass(frozen=True, slots=True)
+class FilteredReplay:
+    """A repeated filtered search whose plan was one index search under the filter's bitmap
+    (every row indexed, no rescoring; the bitmap holds live rows only): that call, with the
+    match's cached selector. A query whose graph walk runs out of matching neighbours returns ``None`` (the
+    full path completes it exactly)."""
+
+    ann: AnnIndex
+    match: Match
+    knob: str
+    effort: int
+
+    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Slots and scores, as :func:`execute` would return them for this plan, or ``None``."""
+        m = self.match
+        slots, scores, _ = self.ann.search(
+            queries, k, allowed=m.mask, count=False, packed=m.packed(len(m.mask)), cache=m.params, **{self.knob: self.effort}
+        )
+        if m.count >= k and slots[:, -1].min() < 0:
+            return None
+        return slots, scores
+
+
+def replayable(
+    snap: Snapshot, plan: Plan, match: Match | None = None, opts: SearchOptions | None = None
+) -> Replay | ExactReplay | FilteredReplay | None:
+    """The replay of ``plan`` if repeats of it may skip planning (one plain index search, or,
+    given the filter's ``match``, one exact scan of its rows or one filtered index search),
+    else ``None``."""
     ann = snap.ann
+    if match is not None and plan.strategy in (Strategy.EXACT_FILTERED, Strategy.ANN_FILTERED):
+        if plan.n_matching != match.count or not match.count:
+            return None
+        if plan.strategy is Strategy.EXACT_FILTERED:
+            return ExactReplay(snap.flat, match) if snap.tiers is None else None
+        if (
+            ann is not None
+            and ann.config.kind is not IndexKind.IVF_PQ
+            and not plan.delta_rows
+            and snap.built_upto == snap.n_slots
+            and len(plan.knob) == 1
+            and (Strategy.ANN_FILTERED, opts) in match.plans  # its effort is settled
+        ):
+            ((knob, effort),) = plan.knob.items()
+            return FilteredReplay(ann, match, knob, int(effort))
+        return None
     if (
         plan.strategy is not Strategy.ANN
         or ann is None
@@ -194,6 +252,38 @@ def replayable(snap: Snapshot, plan: Plan) -> Replay | None:
     ):
         return None
     return Replay(ann, next(iter(plan.knob.values())))
+
+
+def _learned_effort(
+    snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
+) -> tuple[int, bool, str]:
+    """``(effort, settled, note for the plan's reason)`` of a filtered index search: the effort
+    this filter's own queries measured (see :mod:`vecnest.search.effort`), measuring it now
+    if enough of them have been seen, else the calibrated one (not settled: not cached)."""
+    ann = snap.ann
+    assert ann is not None
+    table = efforts_of(ann)
+    built = snap.built_upto
+    slots = match.slots
+    indexed = slots[slots < built] if built < snap.n_slots else slots
+    learned = table.learned(key, target, len(indexed))
+    if learned is None:
+        sample = table.observe(key, target, queries)
+        if sample is None:
+            return calibrated, False, ""
+        try:
+            learned = measure(
+                ann, snap.flat, sample, indexed, match.mask[:built], match.packed(built),
+                knob=knob, target=target, calibrated=calibrated,
+            )
+        finally:
+            table.keep(key, target, learned)
+    if not learned.reached:
+        return learned.effort, True, (
+            f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
+            f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
+        )
+    return learned.effort, True, f"; {knob} {learned.effort} measured on this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
 
 
 def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -238,16 +328,18 @@ def execute(
     opts: SearchOptions,
     *,
     explain: bool = True,
+    key: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Plan]:
     """Run one batch of queries; returns slots, scores (``-1``/``-inf`` padded) and the plan.
 
     ``explain=False`` skips what only the plan reports (FAISS's distance-computation counters),
-    so ``candidates_visited`` counts the exact scans alone.
+    so ``candidates_visited`` counts the exact scans alone. ``key``: ``repr(node)`` if the
+    caller has it (the filter's cache key).
     """
     perf = time.perf_counter
     t0 = perf()
     filtered = not isinstance(node, vfilter.TrueFilter)
-    match = snap.match(node, read)
+    match = snap.match(node, read, key)
     allowed, n_match = match.mask, match.count
     timings = {"filter_ms": (perf() - t0) * 1000}
     n_live = snap.n_live
@@ -286,17 +378,22 @@ def execute(
     assert ann is not None
     cal = snap.calibration
     knob_name = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
-    decided = match.plans.get((strategy, opts))
+    decided, note = match.plans.get((strategy, opts), (None, ""))
     if decided is None:
         target = opts.target_recall or ann.config.target_recall
         decided = getattr(opts, knob_name) or (
             cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
         )
+        settled = True
         if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
-            # measured under clustered filter masks (the hard case), interpolated to this selectivity
+            # measured under clustered filter masks (the hard case), interpolated to this selectivity,
+            # until this filter's own queries have measured what it needs (see search.effort)
             decided = cal.knob_for_selectivity(sel, decided)
-        if len(match.plans) < 32:
-            match.plans[(strategy, opts)] = decided
+            if target and ann.config.kind is not IndexKind.IVF_PQ:  # (PQ: rescored candidates, not learned)
+                decided, settled, note = _learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
+        if settled and len(match.plans) < 32:
+            match.plans[(strategy, opts)] = (decided, note)
+    reason += note
     base = decided
     knob = {knob_name: int(base)}
     pq = ann.config.kind is IndexKind.IVF_PQ

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -28,6 +29,32 @@ from vecnest.index.flat import FlatIndex
 MASK_CACHE_BYTES = 32 * 1024 * 1024
 #: A match keeps its sorted slots only when they are few (at most one byte per slot in all).
 _SLOTS_KEPT_FRACTION = 0.125
+#: Memory for the matching rows of small filters gathered into one contiguous block, per
+#: snapshot: a repeated filter's exact scan then reads one block instead of gathering its rows
+#: again from all over the segment (74k arXiv titles, 1,343 matching rows: 0.23 ms vs 1.08 ms
+#: per query gathered every time).
+GATHER_CACHE_BYTES = 64 * 1024 * 1024
+
+
+class _Budget:
+    """Bytes left for gathered row blocks in one snapshot (shared by its matches)."""
+
+    __slots__ = ("left", "lock")
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self.lock:
+            if n > self.left:
+                return False
+            self.left -= n
+            return True
+
+    def give(self, n: int) -> None:
+        with self.lock:
+            self.left += n
 
 
 class Match:
@@ -36,11 +63,14 @@ class Match:
     exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
     repeated filter pays neither again. Unpacks as ``mask, count``."""
 
-    __slots__ = ("count", "mask", "params", "plans", "_packed", "_slots")
+    __slots__ = ("count", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
 
-    def __init__(self, mask: np.ndarray, count: int) -> None:
+    def __init__(self, mask: np.ndarray, count: int, budget: _Budget | None = None) -> None:
         self.mask = mask
         self.count = count
+        self._budget = budget
+        self._uses = 0
+        self._rows: np.ndarray | None = None
         self._slots: np.ndarray | None = None
         self._packed: dict[int, np.ndarray] = {}
         #: FAISS search parameters built over this match's packed bits (see AnnIndex.search)
@@ -60,6 +90,36 @@ class Match:
             if self.count <= _SLOTS_KEPT_FRACTION * len(self.mask):
                 self._slots = slots
         return slots
+
+    def gathered(self, vectors: np.ndarray, *, first_use: bool = True) -> np.ndarray | None:
+        """``(count, dim) float32``: the matching rows of ``vectors`` (the snapshot's segment)
+        in slot order, gathered once into one contiguous block and kept for the next searches;
+        ``None`` when the snapshot's :data:`GATHER_CACHE_BYTES` cannot hold it, or, with
+        ``first_use=False``, on the match's first use (a filter used once is scanned in place
+        rather than copied), so the caller scans in place. The block's bytes return to the
+        budget when it is dropped (the match left the cache and no search holds it)."""
+        block = self._rows
+        if block is None:
+            self._uses += 1
+            if not first_use and self._uses < 2:
+                return None
+            nbytes = self.count * vectors.shape[1] * 4
+            if self._budget is None or not self._budget.take(nbytes):
+                return None
+            slots = self.slots
+            block = np.ascontiguousarray(vectors[slots], dtype=np.float32)
+            block.flags.writeable = False
+            weakref.finalize(block, self._budget.give, nbytes)  # bytes back when the block is gone
+            with self._budget.lock:  # two threads may gather the same match: keep one block
+                if self._rows is None:
+                    self._slots = slots  # (kept with the block, whatever their number)
+                    self._rows = block
+                block = self._rows
+        return block
+
+    def release(self) -> None:
+        """Drop the gathered block (the match left the snapshot's cache)."""
+        self._rows = None
 
     def packed(self, upto: int) -> np.ndarray:
         """``mask[:upto]`` as little-endian packed bits (an ``IDSelectorBitmap``'s input)."""
@@ -111,6 +171,7 @@ class Snapshot:
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
     _indexed_all_live: bool | None = None
+    _gathered: _Budget = field(default_factory=lambda: _Budget(GATHER_CACHE_BYTES))
 
     def as_base(self) -> Base:
         """This snapshot as the starting point of the next one (with the layers it inherited
@@ -135,7 +196,7 @@ class Snapshot:
             self._indexed_all_live = bool(self.alive[: self.built_upto].all())
         return self._indexed_all_live
 
-    def match(self, node: vfilter.Node, read: Reader) -> Match:
+    def match(self, node: vfilter.Node, read: Reader, key: str | None = None) -> Match:
         """The live rows matching ``node`` (see :class:`Match`).
 
         The masks of recently used filters are kept (least recently used first out, at most
@@ -148,13 +209,15 @@ class Snapshot:
         Args:
             node: the parsed filter.
             read: see :meth:`filter_mask`.
+            key: ``repr(node)`` if the caller has it at hand already.
         """
         if isinstance(node, vfilter.TrueFilter):
             everything = self._everything
             if everything is None:
                 everything = self._everything = Match(self.alive, self.n_live)
             return everything
-        key = repr(node)
+        if key is None:
+            key = repr(node)
         with self._masks_lock:  # searches may run in several threads
             hit = self._masks.get(key)
             if hit is not None:
@@ -162,13 +225,22 @@ class Snapshot:
                 return hit
         mask = self.filter_mask(node, read)
         mask.flags.writeable = False
-        entry = Match(mask, int(np.count_nonzero(mask)))
+        entry = Match(mask, int(np.count_nonzero(mask)), self._gathered)
         with self._masks_lock:
             self._masks[key] = entry
             # a mask (1 byte per slot), its packed bits (1/8) and kept slots (<= 1): 2 bytes per slot
             while len(self._masks) > max(1, MASK_CACHE_BYTES // max(2 * self.n_slots, 1)):
-                self._masks.popitem(last=False)
+                gone = self._masks.popitem(last=False)[1]
+                gone.release()
+                for plan_key, replay in list(self.replays.items()):  # plans holding it go with it
+                    if getattr(replay, "match", None) is gone:
+                        self.replays.pop(plan_key, None)
         return entry
+
+    def cached_match(self, key: str) -> Match | None:
+        """The match of the filter whose ``repr`` is ``key`` if it is cached, else ``None``."""
+        with self._masks_lock:
+            return self._masks.get(key)
 
     def filter_mask(self, node: vfilter.Node, read: Reader) -> np.ndarray:
         """``(n_slots,) bool``: live rows matching ``node``, evaluated now (see :meth:`match`).

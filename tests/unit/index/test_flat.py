@@ -49,3 +49,32 @@ def test_l2_norms_cached_per_snapshot(rng: np.random.Generator) -> None:
     index = FlatIndex(v, None, l2=True)
     np.testing.assert_allclose(index.sq_norms, squared_norms(v))
     assert index.sq_norms is index.sq_norms
+
+
+def test_kept_row_blocks_give_the_same_answers_within_their_budget(rng: np.random.Generator) -> None:
+    """A cached filter match keeps its rows gathered into one block while the snapshot's
+    budget allows (then scans that block), gives the bytes back when it leaves the cache, and
+    past the budget scans in place: the answers never change."""
+    from vecnest.search.snapshot import Match, _Budget
+
+    vecs = rng.standard_normal((4000, 16)).astype(np.float32)
+    for l2 in (False, True):
+        flat = FlatIndex(vecs, None, l2=l2)
+        q = rng.standard_normal((3, 16)).astype(np.float32)
+        masks = [rng.random(4000) < p for p in (0.005, 0.02, 0.2)]
+        budget = _Budget(int(masks[0].sum() + masks[1].sum()) * 16 * 4)  # room for the two small ones
+        matches = [Match(m, int(m.sum()), budget) for m in masks]
+        for m, match in zip(masks, matches, strict=True):
+            want = flat.search(q, 10, np.flatnonzero(m))
+            for _ in range(2):  # first search gathers (and keeps if it can), the second reuses
+                got = flat.search(q, 10, match)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+            for i in range(len(q)):  # one query at a time too (the single-query path)
+                one = flat.search(q[i : i + 1], 10, match)
+                np.testing.assert_array_equal(one[0][0], want[0][i])
+        assert matches[0]._rows is not None and matches[1]._rows is not None
+        assert matches[2]._rows is None and budget.left == 0  # over the budget: scanned in place
+        np.testing.assert_array_equal(matches[1]._rows, vecs[np.flatnonzero(masks[1])])
+        matches[0].release()
+        assert budget.left == int(masks[0].sum()) * 16 * 4 and matches[0]._rows is None

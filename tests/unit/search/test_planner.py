@@ -291,9 +291,128 @@ def test_repeated_plain_searches_replay_the_same_plan(tmp_path: Path, data: tupl
             assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] == [(h.id, h.score) for h in c]
         col.search(queries[0], k=10, ef_search=24, include=(), where=everything)
         assert len(snap.replays) == 2  # a filter keeping everything is the same index call
-        col.search(queries[0], k=10, include=(), where={"year": 2026})  # filtered: never replayed
-        assert len(snap.replays) == 2
         col.add(ids[3000:3010], vectors=vecs[3000:3010])  # a write: a new snapshot, with a delta
         hits = col.search(vecs[3005], k=1, ef_search=24, include=())
         assert hits[0].id == ids[3005]  # the fresh row is found: no stale replay
         assert not col._source.cached.replays  # a plan with a delta to scan is not one index call
+
+
+@pytest.mark.parametrize("strategy", ["exact_filtered", "ann_filtered"])
+def test_repeated_filtered_searches_replay_the_same_plan(tmp_path: Path, data: tuple, strategy: str) -> None:
+    """A repeated ids-only filtered search skips planning (one exact scan of the matches' kept
+    block, or one filtered index call) and returns exactly what the full path returns; a
+    write replaces the snapshot, and with it every replay; filters the parser reads apart
+    (``1`` vs ``True``) never share one."""
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
+        where = {"$and": [{"year": {"$gte": 2025}}, {"n_authors": {"$lte": 2}}]}  # 14 %
+        kw = dict(k=10, include=(), where=where, strategy=strategy, ef_search=32)
+        planned = [col.search(q, explain=True, **kw) for q in queries[:8]]
+        assert {h.plan.strategy for h in planned} == {strategy}
+        first = [col.search(q, **kw) for q in queries[:8]]  # registers the replay
+        snap = col._source.cached
+        assert len(snap.replays) == 1
+        if strategy == "exact_filtered":
+            (replay,) = snap.replays.values()
+            assert replay.match._rows is not None  # the matching rows are kept as one block
+        calls = []
+        real = vecnest.search.planner.execute
+        try:
+            vecnest.search.engine.execute = lambda *a, **k: calls.append(1) or real(*a, **k)
+            again = [col.search(q, **kw) for q in queries[:8]]
+        finally:
+            vecnest.search.engine.execute = real
+        assert not calls  # no planning
+        for a, b, c in zip(planned, first, again, strict=True):
+            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] == [(h.id, h.score) for h in c]
+        mask = np.array([m["year"] >= 2025 and m["n_authors"] <= 2 for m in metas[:3000]])
+        assert all(mask[ids.index(h.id)] for hits in again for h in hits)
+        # the same structure with other types is another filter: planned, not replayed
+        other = {"$and": [{"year": {"$gte": 2025.0}}, {"n_authors": {"$lte": 2}}]}
+        col.search(queries[0], k=10, include=(), where=other, strategy=strategy, ef_search=32)
+        assert len(snap.replays) == 2
+        col.delete([ids[int(np.flatnonzero(mask)[0])]])  # a write: the deleted row never comes back
+        gone = ids[int(np.flatnonzero(mask)[0])]
+        after = [col.search(q, **kw) for q in queries[:8]] + [col.search(vecs[int(np.flatnonzero(mask)[0])], **kw)]
+        assert all(h.id != gone for hits in after for h in hits)
+
+
+def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path, data: tuple) -> None:
+    """The first 32 searches with a filter use the calibrated effort; the next one measures, on
+    those queries, the least effort of the ladder keeping recall@10 at the target, which the
+    following searches use (and say so); a forced ef_search is never overridden."""
+    from vecnest.search import effort
+
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids, vectors=vecs, metadatas=metas)
+        where = {"year": {"$gte": 2026}}
+        mask = np.array([m["year"] >= 2026 for m in metas])
+        kw = dict(k=10, where=where, strategy="ann_filtered", include=())
+        first = col.search(queries[0], explain=True, **kw).plan
+        calibrated = first.knob["ef_search"]
+        assert "measured on this filter" not in first.reason
+        sample = queries[: effort.SAMPLE]  # held-out titles, as an application's queries
+        for q in sample[1:]:
+            col.search(q, **kw)
+        assert "measured on this filter" not in col.search(queries[1], ef_search=calibrated, explain=True, k=10, where=where, strategy="ann_filtered").plan.reason
+        col.search(sample[0], **kw)  # the 32nd search with the filter: measures
+        plan = col.search(queries[40], explain=True, **kw).plan
+        learned = plan.knob["ef_search"]
+        assert f"ef_search {learned} measured on this filter's last {effort.SAMPLE} queries" in plan.reason
+        assert learned in effort._LADDER["ef_search"] and learned <= effort._CEILING * calibrated
+        unseen = queries[effort.SAMPLE :]  # recall on queries the measurement never saw
+        assert _recall(col, ids, vecs, unseen, mask, where=where, strategy="ann_filtered") >= 0.9
+        forced = col.search(queries[3], ef_search=16, explain=True, **kw).plan
+        assert forced.knob["ef_search"] == 16 and "measured" not in forced.reason
+        # what was measured is kept per index file, filter and target
+        table = effort.efforts_of(col._source.cached.ann)
+        got = table.learned(repr(vecnest.filter.parse(where, None)), 0.95, int(mask.sum()))
+        assert got is not None and got.effort == learned and got.recall >= 0.95 and got.reached
+        assert learned >= effort.FLOOR * calibrated
+        # a filter whose matches shrank by more than a quarter learns again
+        assert table.learned(repr(vecnest.filter.parse(where, None)), 0.95, int(mask.sum()) // 2) is None
+
+
+def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
+    """Repeats of one query never make a sample (a health check would otherwise decide the
+    effort); a sample is handed over once; samples of many one-off filters stay bounded."""
+    from vecnest.search.effort import MAX_FILTERS, SAMPLE, FilterEfforts, Learned
+
+    rng = np.random.default_rng(0)
+    table = FilterEfforts()
+    q = rng.standard_normal((1, 16)).astype(np.float32)
+    for _ in range(3 * SAMPLE):
+        assert table.observe("f", 0.95, q) is None
+        assert table.observe("f", 0.95, q * 2.0) is None  # same direction: the same query
+    distinct = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
+    sample = table.observe("f", 0.95, distinct)
+    assert sample is not None and len(sample) == SAMPLE
+    np.testing.assert_array_equal(sample[0], q[0])  # kept as given
+    assert table.observe("f", 0.95, distinct) is None  # being measured: handed over once
+    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000))
+    assert table.learned("f", 0.95, 1100).effort == 48 and table.learned("f", 0.99, 1100) is None
+    for i in range(MAX_FILTERS + 50):
+        table.observe(f"one-off {i}", 0.95, distinct[:1])
+    assert len(table._samples) + len(table._learned) <= MAX_FILTERS
+    assert table.learned("f", 0.95, 1000) is not None  # still known
+
+
+def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384)
+        col.add(ids[:500], vectors=vecs[:500], metadatas=metas[:500])
+        for _ in range(2):  # the second registers nothing new: the replays exist
+            col.search(queries[0], k=5, include=(), where={"year": 2026})
+        assert col._source.cached.replays
+        deep: dict = {"year": 2026}
+        for _ in range(2000):
+            deep = {"$and": [deep]}
+        with pytest.raises(vecnest.errors.InvalidFilterError):
+            col.search(queries[0], k=5, include=(), where=deep)
+        with pytest.raises(vecnest.errors.InvalidFilterError):
+            col.search(queries[0], k=5, include=(), where={"year": {"$bogus": 1}})
