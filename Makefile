@@ -64,6 +64,7 @@ bench-ingest: $(VENV)/.stamp-bench
 
 bench-concurrent: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/search_during_ingest.py $(ARGS)
+	$(BIN)/python benchmarks/search_during_ingest.py --unpaced $(ARGS)
 
 bench-coldstart: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/cold_start.py $(ARGS)

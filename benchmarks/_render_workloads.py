@@ -74,8 +74,10 @@ def render_ingest(d: dict[str, Any]) -> str:
     a = d.get("analysis") or {}
     parts = [
         f"{d['rows']:,} arXiv title vectors with their metadata into an HNSW collection (vecnest's defaults), each ingest in a "
-        f"fresh process, {cfg.get('rounds')} interleaved rounds (bulk, add-1k, add-5k rotated). `bulk`: `with col.bulk():` "
-        "`add()` in 10k batches (one merge when the block exits); `add-1k` / `add-5k`: plain `add()` calls, no `bulk()`. Every "
+        f"fresh process, {cfg.get('rounds')} interleaved rounds ({', '.join(cfg.get('modes') or ['bulk', 'add-1k', 'add-5k'])} rotated). `bulk`: `with col.bulk():` "
+        "`add()` in 10k batches (one merge when the block exits); `add-1k` / `add-5k`: plain `add()` calls, no `bulk()`, "
+        "with the default write pacing (`IndexConfig.delta_cap` 40,000: a writer past `delta_limit` is held after its commits "
+        "so the index keeps up); `add-1k-unpaced`: the same calls with pacing off (`delta_cap=None`). Every "
         "run ends with `optimize()` so all reach the same state (every row indexed); **total** includes it. Ratios pair the "
         "runs of one round; the bracket is the min–max over rounds.",
         "",
@@ -101,7 +103,9 @@ def render_concurrent(d: dict[str, Any]) -> str:
         f"An HNSW collection starting with {d['start_rows']:,} arXiv title vectors (bulk-built). A searcher process runs "
         f"queries back to back (alternating unfiltered and `{json.dumps((cfg.get('kinds') or {}).get('sel_15%'))}`, vecnest's "
         f"default effort); a writer process alternates idle and busy windows of {cfg.get('window_s')} s, busy = plain `add()` "
-        f"calls of {cfg.get('batch')} rows. {cfg.get('reps')} (idle, busy) repetitions; the first {cfg.get('settle_s')} s of "
+        f"calls of {cfg.get('batch')} rows, "
+        + (f"write pacing on (`IndexConfig.delta_cap` {cfg['delta_cap']:,}: past `delta_limit` {cfg.get('delta_limit', 0):,} unmerged rows the writer is held after its commits until the merges keep up)" if cfg.get("delta_cap") else ("write pacing off (`delta_cap=None`)" if "delta_cap" in cfg else "no write pacing (before it existed)"))
+        + f". {cfg.get('reps')} (idle, busy) repetitions; the first {cfg.get('settle_s')} s of "
         "each idle window, and any part of it the writer overran (an `add()` still running), are left out. **busy/idle QPS** = "
         "median latency idle / busy, per repetition and pooled, bracket widened to a bootstrap interval. Idle seconds left "
         f"per repetition: {', '.join(f'{x:.1f}' for x in a.get('idle_seconds_per_rep') or [])}; busy: {', '.join(f'{x:.1f}' for x in a.get('busy_seconds_per_rep') or [])}.",

@@ -9,7 +9,10 @@ add-5k; round 2: add-1k, add-5k, bulk; ...):
 
 * ``bulk``   — ``with col.bulk():`` ``add()`` in 10k-row batches: one index merge at the end;
 * ``add-1k`` — plain ``add()`` calls of 1,000 rows, as an application ingesting a stream would;
-* ``add-5k`` — plain ``add()`` calls of 5,000 rows.
+* ``add-5k`` — plain ``add()`` calls of 5,000 rows;
+* ``add-1k-unpaced`` — ``add-1k`` with write pacing off (``IndexConfig(delta_cap=None)``): the
+  writer is never held for the merges, so every search meanwhile scans a delta that grows
+  without bound (the other side of the trade-off ``search_during_ingest.py`` measures).
 
 Every call is timed (per-call latency, its start time); each run ends with ``optimize()`` so all
 three reach the same state (every row in the index) — the total includes it (the adds alone are
@@ -36,7 +39,8 @@ from _provenance import provenance
 from _stats import Spread, latency_summary, ratio_of_totals, verdict
 from rich.table import Table
 
-MODES = {"bulk": (10_000, True), "add-1k": (1_000, False), "add-5k": (5_000, False)}
+#: mode: (rows per add() call, inside bulk(), write pacing on)
+MODES = {"bulk": (10_000, True, True), "add-1k": (1_000, False, True), "add-5k": (5_000, False, True), "add-1k-unpaced": (1_000, False, False)}
 THROUGHPUT_GOAL = 1.3
 TAIL_GOAL = 3.0
 
@@ -63,7 +67,7 @@ def child(mode: str, store: Path, rows: int, shared: Path) -> dict[str, Any]:
 
     point = load_point(shared, lambda m: None, lambda label, total: (lambda n=1: None))
     n = min(rows, point.n)
-    batch, bulk = MODES[mode]
+    batch, bulk, paced = MODES[mode]
     ids = [str(i) for i in range(n)]
     metas = point.metas[:n]
     shutil.rmtree(store, ignore_errors=True)
@@ -72,7 +76,8 @@ def child(mode: str, store: Path, rows: int, shared: Path) -> dict[str, Any]:
     with PeakSampler() as peak:
         t_start = perf()
         db = vecnest.open(store)
-        col = db.create_collection("bench", model=None, dim=point.base.shape[1], index="hnsw", indexed_fields=["year", "n_authors", "listing_date", "primary_category"])
+        index = vecnest.IndexConfig(kind="hnsw") if paced else vecnest.IndexConfig(kind="hnsw", delta_cap=None)
+        col = db.create_collection("bench", model=None, dim=point.base.shape[1], index=index, indexed_fields=["year", "n_authors", "listing_date", "primary_category"])
         ctx = col.bulk() if bulk else None
         if ctx:
             ctx.__enter__()
@@ -137,7 +142,7 @@ def analyse(runs: list[dict[str, Any]]) -> dict[str, Any]:
         }
     bulk = [r["total_s"] for r in by["bulk"]]
     out["verdicts"] = {}
-    for m in ("add-1k", "add-5k"):
+    for m in ("add-1k", "add-5k", "add-1k-unpaced"):
         sp = ratio_of_totals([r["total_s"] for r in by[m]], bulk)
         sp_adds = ratio_of_totals([r["adds_s"] for r in by[m]], bulk)
         tails = [s["p99_ms"] / s["p50_ms"] for s in out["modes"][m]["calls_per_round"] if s.get("n")]
@@ -158,7 +163,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"bulk": "tab:green", "add-1k": "tab:red", "add-5k": "tab:blue"}
+    colors = {"bulk": "tab:green", "add-1k": "tab:red", "add-5k": "tab:blue", "add-1k-unpaced": "tab:gray"}
     fig, ax = plt.subplots(figsize=(10, 5))
     seen = set()
     for r in runs:
@@ -220,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         point = load_point(shared, ses.log, ses.start_task)
         rows = min(args.rows or (20_000 if args.quick else point.n), point.n)
         del point
-        out: dict[str, Any] = {"benchmark": "ingest-add", "title": "Ingestion through plain add() vs one bulk build", "provenance": provenance(), "config": {"rounds": rounds, "rows": rows, "quick": args.quick, "modes": {m: {"batch": b, "bulk": k} for m, (b, k) in MODES.items()}}, "rows": rows}
+        out: dict[str, Any] = {"benchmark": "ingest-add", "title": "Ingestion through plain add() vs one bulk build", "provenance": provenance(), "config": {"rounds": rounds, "rows": rows, "quick": args.quick, "modes": {m: {"batch": b, "bulk": k, "paced": pc} for m, (b, k, pc) in MODES.items()}}, "rows": rows}
         order = list(MODES)
-        schedule = [order[r % 3 :] + order[: r % 3] for r in range(rounds)]
-        adv = ses.start_task(f"{rounds} rounds × 3 ingests of {rows:,} rows (fresh process each)", 3 * rounds)
+        schedule = [order[r % len(order) :] + order[: r % len(order)] for r in range(rounds)]
+        adv = ses.start_task(f"{rounds} rounds × {len(order)} ingests of {rows:,} rows (fresh process each)", len(order) * rounds)
         runs = []
         for r, modes in enumerate(schedule):
             for m in modes:

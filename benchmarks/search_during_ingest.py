@@ -12,6 +12,9 @@ merge the engine does happens inside the window), rows cycling through the corpu
 Each (idle, busy) pair is one repetition. Queries starting in the first ``--settle`` seconds of an
 idle window are left out (work a writer left behind is not "idle").
 
+``--unpaced`` runs the same with write pacing off (``IndexConfig(delta_cap=None)``): the writer
+is never held, and the delta the searches scan grows as fast as it appends.
+
 Result: per query kind, the median-latency ratio idle / busy (= busy QPS / idle QPS) per
 repetition and pooled, with a bootstrap interval; issue target ≥ 0.5 (whole spread). Also the
 latency tails (p99, max) in each state and the writer's per-call latency. Writes
@@ -46,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=4, help="(idle, busy) window pairs (default 4)")
     p.add_argument("--window-s", type=float, default=20.0, help="length of each window (default 20 s)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds at the start of an idle window left out (default 1)")
+    p.add_argument("--unpaced", action="store_true", help="turn write pacing off (IndexConfig(delta_cap=None)); result file search-during-ingest-unpaced.json unless --out")
     p.add_argument("--child", choices=("searcher", "writer"), default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
@@ -212,12 +216,18 @@ def main(argv: list[str] | None = None) -> int:
         args.result.write_text(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, shared)))
         return 0
     started = time.monotonic()
+    suffix = "-unpaced" if args.unpaced else ""
+    if args.unpaced and args.out.name == "search-during-ingest.json":
+        args.out = args.out.with_name("search-during-ingest-unpaced.json")
+    import vecnest
+
+    index = vecnest.IndexConfig(kind="hnsw", delta_cap=None) if args.unpaced else vecnest.IndexConfig(kind="hnsw")
     with Session() as ses:
         point = load_point(shared, ses.log, ses.start_task)
         half = (20_000 if args.quick else point.n) // 2
         store = CACHE / "search-during-ingest" / "store"
         adv = ses.start_task(f"bulk-build the starting store ({half:,} rows)", half)
-        built = build_store(store, point, index="hnsw", rows=slice(0, half), advance=adv)
+        built = build_store(store, point, index=index, rows=slice(0, half), advance=adv)
         del point
         t0 = time.time() + 15.0  # both processes load their data first
         common = ["--store", str(store), "--t0", repr(t0), "--reps", str(args.reps), "--window-s", str(args.window_s), "--shared", str(shared)]
@@ -233,15 +243,15 @@ def main(argv: list[str] | None = None) -> int:
         wr = collect(w, tmp / "writer.json", tmp / "writer.log", "writer")
         out: dict[str, Any] = {
             "benchmark": "search-during-ingest",
-            "title": "Search during ingestion vs idle",
+            "title": "Search during ingestion vs idle" + (" — write pacing off" if args.unpaced else ""),
             "provenance": provenance(),
-            "config": {"reps": args.reps, "window_s": args.window_s, "settle_s": args.settle, "batch": BATCH, "quick": args.quick, "kinds": {k: v for k, v in KINDS.items()}},
+            "config": {"reps": args.reps, "window_s": args.window_s, "settle_s": args.settle, "batch": BATCH, "quick": args.quick, "kinds": {k: v for k, v in KINDS.items()}, "delta_cap": index.delta_cap, "delta_limit": index.delta_limit},
             "start_rows": half,
             "start_build": built,
             "analysis": analyse(sr, wr, args.reps, args.window_s, args.settle),
             "writer": {"busy_windows": wr["busy"], "final_count": wr["final_count"], "calls": wr["calls"]},
         }
-        out["plots"] = [plot(sr, wr, args.out.parent / "search-during-ingest.png").name]
+        out["plots"] = [plot(sr, wr, args.out.parent / f"search-during-ingest{suffix}.png").name]
         out["duration_s"] = time.monotonic() - started
         t = Table(title="Search while another process ingests vs idle (goal: busy QPS ≥ 0.5× idle)")
         for c in ("query", "idle p50 ms", "busy p50 ms", "idle p99", "busy p99", "busy max", "busy/idle QPS [spread]", "verdict"):

@@ -29,6 +29,11 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def maintenance_threads() -> int:
+    """OpenMP threads of the maintenance thread's merges: one core is left to searches."""
+    return max(1, cores() - 1)
+
+
 def limit_this_thread(n: int) -> None:
     """Let FAISS parallel regions started *from the calling thread* use ``n`` threads.
 

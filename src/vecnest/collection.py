@@ -185,7 +185,7 @@ class Collection:
                     "add() never overwrites; use upsert() to replace documents"
                 )
             self._rows.append(conn, ids, texts, [dump_metadata(m) for m in metas], vecs)
-        self._maint.after_write()
+        self._maint.after_write(len(ids))
 
     def upsert(
         self,
@@ -201,7 +201,7 @@ class Collection:
         with self._rows.write() as conn:
             self._rows.docs.delete_ids(conn, ids)
             self._rows.append(conn, ids, texts, [dump_metadata(m) for m in metas], vecs)
-        self._maint.after_write()
+        self._maint.after_write(len(ids))
 
     def update(
         self,
@@ -236,6 +236,7 @@ class Collection:
                     "update() changes existing documents only; use upsert() to insert"
                 )
             metas_json = [dump_metadata(m) for m in new_metas] if new_metas is not None else [old[i][2] for i in ids]
+            appended = 0
             if new_vecs is None and new_texts is None:  # metadata only: rewritten in place
                 self._rows.rewrite_metadata(conn, ids, metas_json)
             else:  # new vectors or text: new slots (a slot's vector and text never change)
@@ -244,7 +245,8 @@ class Collection:
                 texts_out = new_texts or [old[i][1] for i in ids]
                 self._rows.docs.delete_ids(conn, ids)
                 self._rows.append(conn, ids, texts_out, metas_json, new_vecs)
-        self._maint.after_write()
+                appended = len(ids)
+        self._maint.after_write(appended)
 
     def delete(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -116,6 +116,10 @@ class IndexKind(StrEnum):
     IVF_PQ = "ivf_pq"  #: inverted lists over product-quantized codes, rescored exactly from disk
 
 
+#: ``IndexConfig.delta_cap``'s default (see vecnest.index.pace).
+_DEFAULT_DELTA_CAP = 40_000
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     """Parameters of a collection's approximate index. Every search still merges in the exact
@@ -144,6 +148,11 @@ class IndexConfig:
         min_rows: below this many rows the index is not built; exact search is fast and exact.
         delta_limit: rows appended since the last build that are searched exactly before they
             are merged into the index (automatically after a write, or by ``optimize()``).
+        delta_cap: unmerged rows at which a write is held, after its commit, for as long as
+            the background merges take to index its rows (from ``delta_limit`` on, writes are
+            held proportionally less): a writer cannot outrun the index and leave every search
+            scanning an ever larger delta (see :mod:`vecnest.index.pace`). A cap below
+            ``delta_limit`` acts as ``delta_limit``; ``None``: never paced. ``bulk()`` is not paced.
         rebuild_dead_fraction: rebuild the index from scratch when this fraction of its rows
             has been deleted or replaced, so churn never rots it.
         graph_vectors: the copy of the vectors an HNSW graph walks: ``"float16"`` (half the
@@ -164,21 +173,27 @@ class IndexConfig:
     rescore_multiplier: int = 10
     min_rows: int = 5_000
     delta_limit: int = 10_000
+    delta_cap: int | None = _DEFAULT_DELTA_CAP
     rebuild_dead_fraction: float = 0.25
     graph_vectors: str = "float16"
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form for the manifest."""
+        """JSON form for the manifest (``delta_cap`` only when not the default, so a version
+        of vecnest that predates it still opens the collection)."""
         out = asdict(self)
         out["kind"] = self.kind.value
+        if self.delta_cap == _DEFAULT_DELTA_CAP:
+            del out["delta_cap"]
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> IndexConfig:
-        """Inverse of :meth:`to_json` (``None``: exact)."""
+        """Inverse of :meth:`to_json` (``None``: exact). Keys this version does not know (a
+        newer version's settings) are ignored: they tune, they never change what is stored."""
         if not data:
             return cls()
-        return cls(**{**data, "kind": IndexKind(data["kind"])})
+        known = {f.name for f in fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, "kind": IndexKind(data["kind"])})
 
 
 #: Element types an HNSW graph's copy of the vectors may use.
@@ -204,6 +219,8 @@ def parse_index(index: str | IndexKind | IndexConfig | None) -> IndexConfig:
         value = getattr(cfg, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidInputError(f"IndexConfig.{name} must be a positive int; got {value!r}")
+    if cfg.delta_cap is not None and (isinstance(cfg.delta_cap, bool) or not isinstance(cfg.delta_cap, int) or cfg.delta_cap < 1):
+        raise InvalidInputError(f"IndexConfig.delta_cap must be a positive int or None (never paced); got {cfg.delta_cap!r}")
     if cfg.nlist is not None and (not isinstance(cfg.nlist, int) or cfg.nlist < 1):
         raise InvalidInputError(f"IndexConfig.nlist must be a positive int or None; got {cfg.nlist!r}")
     if cfg.target_recall is not None and not 0 < cfg.target_recall <= 1:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from vecnest._threads import cores, limit_this_thread, maintenance_threads
 from vecnest.compress.catalog import TierMaintainer
 from vecnest.config import CollectionConfig, IndexConfig, IndexKind, Metric
 from vecnest.errors import ReadOnlyError
 from vecnest.index.maintain import IndexMaintainer
+from vecnest.index.pace import Pacer
 from vecnest.lexical.analyzer import AnalyzerConfig
 from vecnest.lexical.maintain import LexicalMaintainer
 from vecnest.search.image_maintain import ImageMaintainer
@@ -56,14 +58,36 @@ class Maintenance:
             if config.compression is not None else None
         )
         self.images = ImageMaintainer(rows, source, self.lock, config.indexed_fields)
+        #: slows writes that outrun the index merges (``None``: exact collection, or no cap)
+        self.pacer = (
+            Pacer(index.delta_limit, max(index.delta_cap, index.delta_limit))
+            if self.index is not None and index.delta_cap is not None else None
+        )
         self._key = ("maintain", store.root, rows.cid)
         self.bulk_depth = 0  # > 0 inside Collection.bulk(): the job waits for its end
 
-    def after_write(self) -> None:
-        """Queue the job after a committed write (never raises into the write)."""
+    def after_write(self, written: int = 0) -> None:
+        """Queue the job after a committed write of ``written`` rows (never raises into the
+        write), then hold the call if the write left the index too far behind (see
+        :mod:`vecnest.index.pace`)."""
         if self.bulk_depth or self.store.catalog.read_only:
             return
         self.store.worker.submit(self._key, self.run)
+        if written and self.pacer is not None and self.index is not None and self.store.worker.background:
+            index = self.index
+            try:
+                delta = index.delta()
+            except Exception as exc:  # noqa: BLE001 - the write is committed; pacing is advisory
+                log.debug("vecnest: write pacing skipped: %s", exc)
+                return
+
+            def current() -> int:
+                try:
+                    return index.delta()
+                except Exception:  # noqa: BLE001 - (dropped meanwhile): nothing to wait for
+                    return 0
+
+            self.pacer.hold(written, delta, current)
 
     def run(self) -> None:
         """The job: compact a mostly dead segment, merge the index, catch the lexical index up,
@@ -72,7 +96,17 @@ class Maintenance:
         if n_slots >= AUTO_MIN_SLOTS and dead >= AUTO_DEAD_FRACTION:
             compact(self.rows, self.lock, wait=0)
         if self.index is not None:
-            self.index.run_if_needed()
+            wide = self.pacer is not None and self.pacer.holding()
+            if wide:  # the writer is held for this merge: its core too (this worker thread only)
+                limit_this_thread(cores())
+            done = None
+            try:
+                done = self.index.run_if_needed()
+            finally:
+                if wide:
+                    limit_this_thread(maintenance_threads())
+                if self.pacer is not None:  # a rate to pace by; held writers look again
+                    self.pacer.merged(int((done or {}).get("rows_added") or 0), float((done or {}).get("total_seconds") or 0.0))
         if self.lexical is not None:
             self.lexical.run_if_needed()
         if self.tiers is not None:

@@ -137,14 +137,25 @@ class IndexMaintainer:
             )
         return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live)
 
-    def run_if_needed(self) -> None:
+    def run_if_needed(self) -> dict[str, Any] | None:
         """The background job: merge if there is work and nobody else is merging (nothing to
-        do, and nothing to retry, once the collection was dropped)."""
+        do, and nothing to retry, once the collection was dropped); returns what
+        :meth:`optimize` did, or ``None``."""
         try:
             if self.needed():
-                self.optimize(rebuild=False, wait=0)
+                return self.optimize(rebuild=False, wait=0)
         except CollectionNotFoundError:
-            return
+            return None
+        return None
+
+    def delta(self) -> int:
+        """Rows appended since the index was last built or merged (one catalog read); 0 while
+        there is no index (nothing to merge into: its first build waits for ``min_rows``, and
+        a compacted collection's is rebuilt whole)."""
+        with self.rows.catalog.read() as conn:
+            n_slots = self.rows.state(conn).n_slots
+            state = read_state(conn, self.rows.cid)
+            return 0 if state.file is None else max(0, n_slots - state.built_upto)
 
     def optimize(self, *, rebuild: bool, wait: float | None) -> dict[str, Any]:
         """Build, merge or rebuild the index now (see ``Collection.optimize``).
@@ -214,6 +225,7 @@ class IndexMaintainer:
             return {
                 "action": action,
                 "rows_indexed": ann.ntotal,
+                "rows_added": int(snap.alive[state.built_upto :].sum()) if action == "merged" else ann.ntotal,
                 "build_seconds": built,
                 "total_seconds": time.perf_counter() - start,
                 "calibration": cal.to_json() if cal else None,

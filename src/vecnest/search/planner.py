@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
+from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import top_k
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
+from vecnest.search import sketch
 from vecnest.search.effort import _CEILING, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
 
@@ -286,6 +288,34 @@ def _learned_effort(
     return learned.effort, True, f"; {knob} {learned.effort} measured on this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
 
 
+def _search_delta(
+    snap: Snapshot, queries: np.ndarray, k: int, delta: np.ndarray, precise: bool
+) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """Top-``k`` of the delta rows ``delta`` (sorted slots at or past ``built_upto``) and a note
+    for the plan: ranked by sign sketches and the best rescored exactly (see
+    :mod:`vecnest.search.sketch`) for one or a few queries over many rows, else (and when
+    ``precise``: the caller asked for more than the default recall) scanned exactly."""
+    buf = snap.sketches
+    depth = sketch.rescore_depth(k)
+    if (
+        buf is None
+        or precise
+        or len(queries) >= PARALLEL_MIN_QUERIES  # (a batch scans exactly through BLAS)
+        or len(delta) < max(sketch.SKETCH_MIN_ROWS, 8 * depth)
+        or buf.start > snap.built_upto
+    ):
+        return snap.flat.search(queries, k, delta), ""
+    lo, hi = snap.built_upto, snap.n_slots
+    codes = buf.codes(snap.flat.vectors, lo, hi)
+    if len(delta) < hi - lo:
+        codes = codes[delta - lo]
+    assert buf.centre is not None
+    pos = sketch.hamming_candidates(queries, codes, buf.centre, depth)
+    cand = np.where(pos >= 0, delta[np.maximum(pos, 0)], -1)
+    note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches, the best {pos.shape[1]} rescored exactly"
+    return snap.flat.rescore(queries, cand, k), note
+
+
 def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     slots = np.concatenate([a[0], b[0]], axis=1)
     scores = np.concatenate([a[1], b[1]], axis=1)
@@ -448,7 +478,11 @@ def execute(
         delta = snap.built_upto + np.flatnonzero(allowed[snap.built_upto :])
         visited += len(queries) * len(delta)
         if len(delta):
-            ann_res = _merge(ann_res, snap.flat.search(queries, k, delta), k)
+            target = opts.target_recall or ann.config.target_recall
+            precise = bool(getattr(opts, knob_name)) or target is None or target > sketch.MAX_TARGET
+            found, note = _search_delta(snap, queries, k, delta, precise)
+            ann_res = _merge(ann_res, found, k)
+            reason += note
         timings["delta_ms"] = (time.perf_counter() - t0) * 1000
     slots, scores = ann_res
     if slots.shape[1] > k:

@@ -28,12 +28,16 @@ from vecnest.errors import CorruptStoreError, DerivedDataError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
+from vecnest.search import sketch
+from vecnest.search.sketch import SketchBuffer
 from vecnest.search.snapshot import Base, IdBuffer, Snapshot, load_snapshot
 from vecnest.store.rows import Rows
 
 log = logging.getLogger("vecnest")
 
 _ATTEMPTS = 6
+#: A sketch buffer holding more merged rows than this (and than its delta) starts anew.
+_SKETCH_REBASE = 65_536
 
 T = TypeVar("T")
 
@@ -62,9 +66,12 @@ class SnapshotSource:
         self.catalog = rows.catalog
         self.index = index or IndexConfig()
         self.l2 = metric is Metric.L2
+        #: sign sketches rank by angle: only unit vectors (cosine) are ranked by them
+        self.sketched = metric is Metric.COSINE
         self._snap: Snapshot | None = None
         self._ann: tuple[str, AnnIndex] | None = None
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
+        self._sketches: SketchBuffer | None = None
         self._lock = threading.Lock()
         #: index files found damaged, by name (reported once, rebuilt by maintenance)
         self.damaged: dict[str, str] = {}
@@ -127,6 +134,8 @@ class SnapshotSource:
             base=base,
         )
         snap.index_problem = problem
+        if ann is not None and self.sketched and sketch.usable(vectors.shape[1]):
+            snap.sketches = self._sketches_for(snap)
         if self.compression is not None:
             snap.tiers, snap.tier_problem = self._tiers_for(conn, snap, segment.path)
         with self._lock:
@@ -134,6 +143,17 @@ class SnapshotSource:
             if old is None or (old.generation, old.version) < (snap.generation, snap.version):
                 self._snap = snap  # never replace a newer snapshot another thread loaded
         return snap
+
+    def _sketches_for(self, snap: Snapshot) -> SketchBuffer:
+        """The sketch buffer for ``snap``'s delta: the last one made, unless of another
+        generation, starting past the delta, or holding mostly rows merged since (a new one
+        starts at the delta)."""
+        lo, hi = snap.built_upto, snap.n_slots
+        buf = self._sketches
+        if buf is None or buf.generation != snap.generation or buf.start > lo or lo - buf.start > max(_SKETCH_REBASE, hi - lo):
+            buf = SketchBuffer(snap.generation, lo, snap.flat.vectors.shape[1])
+            self._sketches = buf
+        return buf
 
     def _tiers_for(self, conn: sqlite3.Connection, snap: Snapshot, segment_path: Path) -> tuple[Any, str | None]:
         """The collection's compression tiers over ``snap`` (``(None, why)`` when unusable: the

@@ -167,6 +167,9 @@ class Snapshot:
     tiers: Any = None
     #: why the declared tiers are not used for this snapshot (none built yet, damaged)
     tier_problem: str | None = None
+    #: sign sketches of the delta's rows (a ``vecnest.search.sketch.SketchBuffer`` starting at
+    #: or below ``built_upto``), shared with the process's other snapshots of this generation
+    sketches: Any = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)

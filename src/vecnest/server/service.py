@@ -20,6 +20,7 @@ import anyio.to_thread
 
 import vecnest
 from vecnest.errors import CollectionNotFoundError, RequestTimeoutError
+from vecnest.index import pace
 from vecnest.server.auth import KeyStore
 from vecnest.server.config import ServerConfig
 
@@ -94,5 +95,17 @@ class Service:
             ) from None
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking write on a worker thread to its end (never cancelled)."""
-        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=self.limiter)
+        """Run a blocking write on a worker thread to its end (never cancelled). A write the
+        engine would hold because it outran the index merges (see :mod:`vecnest.index.pace`)
+        is answered after that hold, waited out here without keeping a worker thread (reads
+        share the threads)."""
+
+        def call() -> tuple[T, float]:
+            with pace.deferred() as hold:
+                out = fn(*args)
+            return out, hold.seconds
+
+        out, hold = await anyio.to_thread.run_sync(call, limiter=self.limiter)
+        if hold > 0:
+            await anyio.sleep(hold)
+        return out

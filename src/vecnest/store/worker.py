@@ -21,7 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Hashable
 
-from vecnest._threads import cores, limit_this_thread
+from vecnest._threads import limit_this_thread, maintenance_threads
 
 log = logging.getLogger("vecnest")
 
@@ -101,7 +101,7 @@ class Worker:
         return True
 
     def _loop(self) -> None:
-        limit_this_thread(max(1, cores() - 1))  # this thread only: leave a core to searches
+        limit_this_thread(maintenance_threads())  # this thread only: leave a core to searches
         while True:
             with self._cv:
                 while True:

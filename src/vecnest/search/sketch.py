@@ -1,0 +1,137 @@
+"""Sign sketches of the delta: the rows appended since the approximate index was last merged.
+
+A writer can append rows faster than the index takes them in (plain ``add()`` calls append
+10-17k arXiv title rows a second on 2 cores; one thread merging them into an HNSW graph with
+M=32 / efConstruction=128 inserts ~3k a second), and until a merge lands every approximate
+search also scans the delta. Scanned exactly in float32, a delta of 50k 384-dim rows costs
+~4 ms per query, twenty times the graph search. From :data:`SKETCH_MIN_ROWS` rows on, a search
+ranks the delta by the Hamming distance between sign bits of ``row - centre`` and
+``query - centre`` (48 bytes per 384-dim row: 32x less memory to read than float32, scanned by
+FAISS's popcount kernels), then rescores the best ``max(RESCORE_MIN, RESCORE_PER_K * k)``
+rows exactly (the binary-retrieval recipe: coarse binary ranking, float32 rescoring).
+
+Measured on 74k arXiv titles (all-MiniLM-L6-v2, 384 dims), one query at a time, recall@10 of
+the delta's own top 10 against an exact scan: 10k rows, 200 rescored: 0.989 in 0.16 ms (exact
+0.37 ms); 50k rows: 0.980 in 0.36 ms (exact 3.95 ms); 400 rescored: 0.998 / 0.994.
+
+The sketches are derived in each reader process from the segment map it already holds (no
+file, nothing for a writer to keep in step): a slot's vector never changes within a segment
+generation, so one append-only :class:`SketchBuffer` per generation serves a process's
+successive snapshots, and each new snapshot codes only the rows appended since. Exact
+strategies never use sketches (their contract is recall 1.0), nor searches that ask for a
+recall above :data:`MAX_TARGET` or a fixed effort, nor batches of 16 queries or more (scanned
+exactly through BLAS); approximate ones report the sketch in their plan. Only cosine collections use them (their rows are unit vectors, which
+sign bits rank by angle; ``dot`` and ``l2`` scores also depend on the norms, which the sketch
+drops): the others scan the delta exactly.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+import faiss
+
+from vecnest._threads import FewQueries
+
+#: Delta rows (after the filter) from which sketches rank them; fewer are scanned exactly.
+SKETCH_MIN_ROWS = 2048
+#: Rows rescored exactly per query: at least this many ...
+RESCORE_MIN = 256
+#: ... and at least this many per requested result.
+RESCORE_PER_K = 25
+#: Searches asking for a higher recall than this (``target_recall``), or for a fixed effort
+#: (``ef_search`` / ``nprobe``), or with no target, scan the delta exactly: the sketches'
+#: ~0.98-0.99 recall of the delta's own top rows does not scale with the requested effort.
+MAX_TARGET = 0.97
+#: Sketches need enough bits to rank by (a 16-dim vector's 2-byte sketch ranks nothing).
+MIN_DIM = 64
+#: Rows coded per step (bounds the float32 temporary of a step).
+_CHUNK = 8192
+
+
+class SketchBuffer:
+    """The sign sketches of one segment generation's slots from ``start`` on.
+
+    Codes are appended as snapshots need them, under a lock; capacity doubles when full (a view
+    handed out before keeps the old array, whose coded rows never change). The centre is the
+    mean of the first rows coded, fixed for the buffer's life (every code of a buffer shares
+    it). Dead slots are coded like live ones (they are never candidates).
+
+    Args:
+        generation: the segment generation the slots belong to.
+        start: the first slot held (the index's ``built_upto`` when the buffer was made).
+        dim: vector dimension.
+    """
+
+    def __init__(self, generation: int, start: int, dim: int) -> None:
+        self.generation = generation
+        self.start = start
+        self.nbytes = (dim + 7) // 8
+        self.centre: np.ndarray | None = None
+        self._codes = np.empty((0, self.nbytes), dtype=np.uint8)
+        self._coded = start  # slots below this are coded
+        self._lock = threading.Lock()
+
+    @property
+    def coded(self) -> int:
+        """Slots below this are coded."""
+        return self._coded
+
+    def codes(self, vectors: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """``(hi - lo, nbytes) uint8``: the sketches of slots ``[lo, hi)`` of ``vectors`` (the
+        segment map), coding the slots not coded yet. ``lo >= start``."""
+        if lo < self.start:
+            raise ValueError(f"slot {lo} is below this buffer's first slot {self.start}")
+        with self._lock:
+            if hi > self._coded:
+                self._append(vectors, hi)
+            return self._codes[lo - self.start : hi - self.start]
+
+    def _append(self, vectors: np.ndarray, hi: int) -> None:
+        need = hi - self.start
+        if need > len(self._codes):
+            grown = np.empty((max(need, 2 * len(self._codes), 1024), self.nbytes), dtype=np.uint8)
+            grown[: self._coded - self.start] = self._codes[: self._coded - self.start]
+            self._codes = grown
+        if self.centre is None:
+            block = np.asarray(vectors[self._coded : min(hi, self._coded + _CHUNK)], dtype=np.float32)
+            self.centre = block.mean(axis=0, dtype=np.float64).astype(np.float32)
+        for a in range(self._coded, hi, _CHUNK):
+            b = min(a + _CHUNK, hi)
+            self._codes[a - self.start : b - self.start] = sketch(np.asarray(vectors[a:b], dtype=np.float32), self.centre)
+        self._coded = hi
+
+
+def sketch(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """``(n, ceil(dim / 8)) uint8``: the sign bits of ``x - centre``, packed."""
+    return np.packbits(x > centre, axis=1)
+
+
+def usable(dim: int) -> bool:
+    """Whether vectors of ``dim`` dimensions are ranked by sketches at all."""
+    return dim >= MIN_DIM
+
+
+def rescore_depth(k: int) -> int:
+    """Rows rescored exactly per query for ``k`` results."""
+    return max(RESCORE_MIN, RESCORE_PER_K * k)
+
+
+def hamming_candidates(queries: np.ndarray, codes: np.ndarray, centre: np.ndarray, depth: int) -> np.ndarray:
+    """``(q, min(depth, n)) int64``: positions in ``codes`` nearest each query by Hamming
+    distance between sketches (``-1`` where fewer)."""
+    q = np.ascontiguousarray(sketch(np.asarray(queries, dtype=np.float32), centre))
+    xb = np.ascontiguousarray(codes)
+    kk = min(depth, len(xb))
+    dist = np.empty((len(q), kk), dtype=np.int32)
+    idx = np.empty((len(q), kk), dtype=np.int64)
+    if not kk:
+        return idx
+    heap = faiss.int_maxheap_array_t()
+    heap.k, heap.nh = kk, len(q)
+    heap.ids, heap.val = faiss.swig_ptr(idx), faiss.swig_ptr(dist)
+    with FewQueries(len(q)):  # one query: no OpenMP team (see vecnest._threads)
+        faiss.hammings_knn_hc(heap, faiss.swig_ptr(q), faiss.swig_ptr(xb), len(xb), xb.shape[1], 1)
+    return idx

@@ -1,0 +1,139 @@
+"""Sign sketches of the delta (rows not merged into the index yet), on real arXiv title vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vecnest
+from conftest import arxiv_titles
+from vecnest.config import IndexConfig, IndexKind
+from vecnest.search import sketch
+from vecnest.search.sketch import SketchBuffer
+
+N = 9000
+BUILT = 2000  # rows in the index; the rest is the delta (7,000 rows: ranked by sketches)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[list[str], np.ndarray, list[dict], np.ndarray]:
+    return arxiv_titles(N, n_queries=60, seed=11)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_buffer_codes_grow_incrementally_and_match_one_pass(data: tuple) -> None:
+    _, vecs, _, _ = data
+    x = _unit(vecs)
+    buf = SketchBuffer(generation=1, start=500, dim=384)
+    a = buf.codes(x, 500, 1700).copy()  # codes slots 500..1700
+    b = buf.codes(x, 900, 6000)  # codes up to 6000, past the first capacity
+    assert buf.coded == 6000 and buf.centre is not None
+    whole = sketch.sketch(x[500:6000], buf.centre)
+    assert np.array_equal(a, whole[:1200]) and np.array_equal(b, whole[400:])
+    assert a.shape[1] == 48
+    with pytest.raises(ValueError, match="below"):
+        buf.codes(x, 499, 600)
+
+
+def test_hamming_ranking_then_rescoring_keeps_recall(data: tuple) -> None:
+    _, vecs, _, queries = data
+    x, q = _unit(vecs), _unit(queries)
+    buf = SketchBuffer(generation=1, start=0, dim=384)
+    codes = buf.codes(x, 0, N)
+    assert buf.centre is not None
+    pos = sketch.hamming_candidates(q, codes, buf.centre, sketch.rescore_depth(10))
+    assert pos.shape == (len(q), 256)
+    truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    recall = np.mean([len(set(truth[i]) & set(pos[i])) / 10 for i in range(len(q))])
+    assert recall >= 0.97  # the exact top 10 is among the 256 rescored rows
+    # a random ranking would find 256/9000 of them: the sketches rank, they do not guess
+    assert sketch.hamming_candidates(q[:1], codes[:10], buf.centre, 256).shape == (1, 10)
+
+
+def _store(tmp_path: Path, data: tuple) -> tuple[vecnest.Database, vecnest.Collection]:
+    ids, vecs, metas, _ = data
+    db = vecnest.open(tmp_path / "s", background=False)
+    cfg = IndexConfig(kind=IndexKind.HNSW, min_rows=1000, delta_limit=10**9, ef_construction=64)
+    col = db.create_collection("t", model=None, dim=384, index=cfg)
+    col.add(ids[:BUILT], vectors=vecs[:BUILT], metadatas=metas[:BUILT])  # builds the index
+    for a in range(BUILT, N, 1000):  # appended: the delta, never merged (delta_limit)
+        col.add(ids[a : a + 1000], vectors=vecs[a : a + 1000], metadatas=metas[a : a + 1000])
+    return db, col
+
+
+def test_a_large_delta_is_ranked_by_sketches_and_keeps_recall(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, metas, queries = data
+    db, col = _store(tmp_path, data)
+    with db:
+        hits = col.search(queries[0], k=10, explain=True)
+        assert hits.plan.delta_rows == N - BUILT
+        assert "sign sketches" in hits.plan.reason and "256 rescored" in hits.plan.reason
+        x, q = _unit(vecs), _unit(queries)
+        truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
+        got = [col.search(v, k=10, include=()) for v in queries]  # (a batch scans exactly)
+        pos = {d: i for i, d in enumerate(ids)}
+        recall = np.mean([len({pos[h.id] for h in g} & set(t)) / 10 for g, t in zip(got, truth, strict=True)])
+        assert recall >= 0.95
+        # a fresh row is found at once, and a deleted one never comes back
+        assert col.search(vecs[8500], k=1)[0].id == ids[8500]
+        col.delete(ids=[ids[8500]])
+        assert ids[8500] not in {h.id for h in col.search(vecs[8500], k=10)}
+        # an exact search never ranks by sketches (its contract is recall 1.0), nor one asking
+        # for more recall than the default or for a fixed effort, nor a batch
+        for kw in ({"strategy": "exact"}, {"target_recall": 0.99}, {"ef_search": 200}):
+            plan = col.search(queries[0], k=10, explain=True, **kw).plan
+            assert "sketch" not in plan.reason and (plan.delta_rows > 0 or kw.get("strategy") == "exact"), kw
+        batch = col.search_batch(queries[:20], k=10, explain=True)
+        assert "sketch" not in batch[0].plan.reason
+        assert "sketch" in col.search(queries[0], k=10, target_recall=0.9, explain=True).plan.reason
+
+
+def test_filtered_delta_rows_honour_the_filter(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, metas, queries = data
+    db, col = _store(tmp_path, data)
+    with db:
+        where = {"primary_category": {"$ne": "cs.IT"}}
+        keep = np.array([m["primary_category"] != "cs.IT" for m in metas])
+        assert 0.5 < keep.mean() < 0.99
+        hits = [col.search(v, k=10, where=where, include=(), strategy="ann_filtered", explain=True) for v in queries]
+        assert "sign sketches" in hits[0].plan.reason  # the filter keeps > 2,048 delta rows
+        pos = {d: i for i, d in enumerate(ids)}
+        assert all(keep[pos[h.id]] for g in hits for h in g)
+        x, q = _unit(vecs), _unit(queries)
+        s = q @ x.T
+        s[:, ~keep] = -np.inf
+        truth = np.argsort(-s, axis=1)[:, :10]
+        recall = np.mean([len({pos[h.id] for h in g} & set(t)) / 10 for g, t in zip(hits, truth, strict=True)])
+        assert recall >= 0.9
+
+
+def test_snapshots_share_one_buffer_and_code_only_new_rows(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, metas, queries = data
+    db, col = _store(tmp_path, data)
+    with db:
+        col.search(queries[0], k=10)
+        first = col._source.cached.sketches
+        assert first is not None and first.coded == N and first.start == BUILT
+        col.delete(ids=[ids[3]])  # a new snapshot of the same generation
+        col.search(queries[1], k=10)
+        assert col._source.cached.sketches is first
+        assert col.optimize()["action"] == "merged"  # nothing left to sketch
+        plan = col.search(queries[0], k=10, explain=True).plan
+        assert plan.delta_rows == 0 and "sketch" not in plan.reason
+
+
+@pytest.mark.parametrize("metric", ["dot", "l2"])
+def test_only_cosine_collections_rank_their_delta_by_sketches(tmp_path: Path, data: tuple, metric: str) -> None:
+    ids, vecs, _, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        cfg = IndexConfig(kind=IndexKind.HNSW, min_rows=1000, delta_limit=10**9, ef_construction=32)
+        col = db.create_collection("t", model=None, dim=384, index=cfg, metric=metric)
+        col.add(ids[:BUILT], vectors=vecs[:BUILT])
+        col.add(ids[BUILT:], vectors=vecs[BUILT:])
+        plan = col.search(queries[0], k=10, explain=True).plan
+        assert plan.delta_rows == N - BUILT and "sketch" not in plan.reason  # scanned exactly
