@@ -75,19 +75,15 @@ class Maintenance:
         self.store.worker.submit(self._key, self.run)
         if written and self.pacer is not None and self.index is not None and self.store.worker.background:
             index = self.index
-            try:
-                delta = index.delta()
-            except Exception as exc:  # noqa: BLE001 - the write is committed; pacing is advisory
-                log.debug("vecnest: write pacing skipped: %s", exc)
-                return
 
             def current() -> int:
                 try:
                     return index.delta()
-                except Exception:  # noqa: BLE001 - (dropped meanwhile): nothing to wait for
-                    return 0
+                except Exception as exc:  # noqa: BLE001 - the write is committed; pacing is advisory
+                    log.debug("vecnest: write pacing skipped: %s", exc)
+                    return 0  # (dropped meanwhile): nothing to wait for
 
-            self.pacer.hold(written, delta, current)
+            self.pacer.hold(written, current(), current)
 
     def run(self) -> None:
         """The job: compact a mostly dead segment, merge the index, catch the lexical index up,

@@ -302,7 +302,6 @@ def _search_delta(
         or precise
         or len(queries) >= PARALLEL_MIN_QUERIES  # (a batch scans exactly through BLAS)
         or len(delta) < max(sketch.SKETCH_MIN_ROWS, 8 * depth)
-        or buf.start > snap.built_upto
     ):
         return snap.flat.search(queries, k, delta), ""
     lo, hi = snap.built_upto, snap.n_slots

@@ -31,9 +31,8 @@ import threading
 
 import numpy as np
 
-import faiss
-
 from vecnest._threads import FewQueries
+from vecnest.kernels.binary import hamming_knn, pack_signs
 
 #: Delta rows (after the filter) from which sketches rank them; fewer are scanned exactly.
 SKETCH_MIN_ROWS = 2048
@@ -105,8 +104,9 @@ class SketchBuffer:
 
 
 def sketch(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """``(n, ceil(dim / 8)) uint8``: the sign bits of ``x - centre``, packed."""
-    return np.packbits(x > centre, axis=1)
+    """``(n, ceil(dim / 8)) uint8``: the sign bits of ``x - centre``, packed as
+    :mod:`vecnest.kernels.binary` packs codes."""
+    return pack_signs(x - centre)
 
 
 def usable(dim: int) -> bool:
@@ -122,16 +122,8 @@ def rescore_depth(k: int) -> int:
 def hamming_candidates(queries: np.ndarray, codes: np.ndarray, centre: np.ndarray, depth: int) -> np.ndarray:
     """``(q, min(depth, n)) int64``: positions in ``codes`` nearest each query by Hamming
     distance between sketches (``-1`` where fewer)."""
-    q = np.ascontiguousarray(sketch(np.asarray(queries, dtype=np.float32), centre))
-    xb = np.ascontiguousarray(codes)
-    kk = min(depth, len(xb))
-    dist = np.empty((len(q), kk), dtype=np.int32)
-    idx = np.empty((len(q), kk), dtype=np.int64)
-    if not kk:
-        return idx
-    heap = faiss.int_maxheap_array_t()
-    heap.k, heap.nh = kk, len(q)
-    heap.ids, heap.val = faiss.swig_ptr(idx), faiss.swig_ptr(dist)
+    q = sketch(np.asarray(queries, dtype=np.float32), centre)
+    if not len(codes):
+        return np.empty((len(q), 0), dtype=np.int64)
     with FewQueries(len(q)):  # one query: no OpenMP team (see vecnest._threads)
-        faiss.hammings_knn_hc(heap, faiss.swig_ptr(q), faiss.swig_ptr(xb), len(xb), xb.shape[1], 1)
-    return idx
+        return hamming_knn(q, np.ascontiguousarray(codes), depth)[1]
