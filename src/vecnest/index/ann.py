@@ -29,7 +29,7 @@ _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
 
 
-_ptr = faiss.swig_ptr
+_ptr = faiss._swigfaiss.swig_ptr  # the SWIG function itself: no Python wrapper per call
 
 
 def _prefetch(path: Path) -> None:
@@ -250,9 +250,33 @@ class AnnIndex:
         with FewQueries(n):
             self._search_c(n, _ptr(queries), k, _ptr(dist), _ptr(labels), params)
         scores = -dist if self.l2 else dist
-        if (labels[:, -1] < 0).any():  # FAISS pads short result lists with -1, at their ends
+        # FAISS pads short result lists with -1, at their ends (one query: one scalar read)
+        if (labels.item(k - 1) < 0) if n == 1 else (labels[:, -1] < 0).any():
             scores[labels < 0] = -np.inf
         return labels, scores
+
+    def filtered_params(self, effort: int, packed: np.ndarray, cache: dict[Any, Any] | None) -> tuple[Any, ...]:
+        """``(parameters, selector, packed)`` of a filtered search over the bitmap ``packed``
+        at ``effort`` for the calling thread, kept in ``cache`` (owned by whoever owns
+        ``packed``, so both live as long): a selector and its parameters cost ~10-30 µs to
+        build per query. The parameters borrow the selector, which borrows ``packed``: hold
+        the tuple until the search returns."""
+        # per thread: FAISS's IndexIDMap swaps ``params.sel`` for a translating selector
+        # during a search, so one parameters object must never serve two threads at once
+        key = (id(self), effort, len(packed), threading.get_ident())
+        held = cache.get(key) if cache is not None else None
+        if held is None or held[2] is not packed:
+            sel = faiss.IDSelectorBitmap(len(packed), _ptr(packed))  # n in bytes
+            held = (self._make_params(effort, sel), sel, packed)  # params borrow sel, sel packed
+            if cache is not None and len(cache) < 64:
+                cache[key] = held
+        return held
+
+    def search_with(self, queries: np.ndarray, k: int, params: faiss.SearchParameters) -> tuple[np.ndarray, np.ndarray]:
+        """One FAISS search with prepared ``params`` (:meth:`filtered_params`'s first item,
+        the tuple held by the caller meanwhile): ``(q, k)``
+        slots (``-1`` where none) and higher-is-better scores."""
+        return self._run(queries, k, params)
 
     def search(
         self,
@@ -289,24 +313,16 @@ class AnnIndex:
         else:
             effort = nprobe or self.config.nprobe
         if allowed is None:
-            packed = None
+            packed = held = None
             params = self._unfiltered_params(effort)
         else:
             if packed is None:
                 packed = np.packbits(allowed, bitorder="little")
-            # per thread: FAISS's IndexIDMap swaps ``params.sel`` for a translating selector
-            # during a search, so one parameters object must never serve two threads at once
-            key = (id(self), effort, len(packed), threading.get_ident())
-            held = cache.get(key) if cache is not None else None
-            if held is None or held[2] is not packed:
-                sel = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))  # n in bytes
-                held = (self._make_params(effort, sel), sel, packed)  # params borrow sel, sel packed
-                if cache is not None and len(cache) < 64:
-                    cache[key] = held
+            held = self.filtered_params(effort, packed, cache)  # (alive until the search returns)
             params = held[0]
         if count:
             self._stats.reset()
         labels, scores = self._run(queries, k, params)
-        del packed  # the selector borrowed it until here
+        del held, packed  # the parameters borrowed the selector, the selector the bits, until here
         visited = int(self._stats.ndis) if count else 0
         return labels, scores, visited

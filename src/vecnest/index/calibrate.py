@@ -85,6 +85,15 @@ class Calibration:
         best = max(self.recall, key=lambda t: (t[1], t[0]))
         return int(best[0]), best[1]
 
+    def index_measured_cheaper(self, selectivity: float) -> bool:
+        """Whether the filtered index search measured cheaper than an exact scan of the
+        matches at this selectivity (interpolated; the switch point itself allows the index up
+        to :data:`EXACT_BIAS` times the exact cost, as exact timings are understated)."""
+        rows = sorted(self.filtered, key=lambda r: r["selectivity"])
+        if not rows:
+            return True
+        return _interp(rows, "ann_ms", selectivity) < _interp(rows, "exact_ms", selectivity)
+
     def knob_for_selectivity(self, selectivity: float, base: int) -> int:
         """Knob keeping recall under a filter of this selectivity (log-interpolated, >= base)."""
         if not self.filtered:

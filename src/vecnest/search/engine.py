@@ -22,7 +22,7 @@ import numpy as np
 from vecnest import filter as vfilter
 from vecnest.records import Hit, Hits, Metadata
 from vecnest.search.lexical_view import LexicalView
-from vecnest.search.planner import SearchOptions, execute, replayable
+from vecnest.search.planner import SearchOptions, execute, keep_latest, replayable
 from vecnest.search.ranked import Ranked, Ranking, explain_hits, rank_one
 from vecnest.search.reader import SnapshotSource
 from vecnest.search.snapshot import Reader, Snapshot
@@ -86,7 +86,7 @@ class Searcher:
         if found is None:
             return None
         slots, scores = found
-        return _ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())
+        return _row_hits(snap.ids, slots[0], scores[0])
 
     def _filter_key(self, where: dict[str, Any]) -> str | None | object:
         """The cache key (``repr`` of the parsed filter, ``None`` for one that keeps every
@@ -125,7 +125,7 @@ class Searcher:
                 found = replay.run(req.queries, req.k) if replay is not None else None
                 if found is not None:  # a repeat of a plan that is one index search or scan
                     slots, scores = found
-                    return [_ids_and_scores(snap.ids, slots[0].tolist(), scores[0].tolist())]
+                    return [_row_hits(snap.ids, slots[0], scores[0])]
         for _ in range(_ATTEMPTS):
             snap = self.source.current()
             try:
@@ -148,10 +148,10 @@ class Searcher:
                 docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0])) if req.fields else {}
         if snap.index_problem:
             plan.reason += f"; {snap.index_problem}"
-        if lean and len(snap.replays) < 64:
+        if lean:
             replay = replayable(snap, plan, snap.cached_match(fkey) if fkey is not None else None, req.opts)
             if replay is not None:
-                snap.replays[key] = replay
+                keep_latest(snap.replays, key, replay, MAX_REPLAYS)
         return _assemble(snap, slots, scores, plan, docs, req, t0)
 
     def _run_ranked(self, req: Request, ranking: Ranking) -> list[Hits]:
@@ -222,23 +222,32 @@ class Searcher:
 
 #: :meth:`Searcher._filter_key`'s answer for a filter it has no key for.
 _UNKNOWN = object()
-_SCALARS = (str, int, float, bool, type(None))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _frozen(value: object, depth: int = 0) -> tuple[Any, ...]:
     """A hashable image of a JSON-like filter that tells every type apart (dict keys too):
     equal only for filters the parser reads alike. Raises ``TypeError`` for anything else,
-    and beyond the parser's nesting limit (the full path explains that error)."""
+    and beyond the parser's nesting limit (the full path explains that error). Runs on every
+    repeated filtered search: scalar leaves are read inline."""
     if depth > vfilter.MAX_DEPTH:
         raise TypeError("too deep")
     t = type(value)
     if t is dict:
-        return (t, tuple(((type(k), k), _frozen(v, depth + 1)) for k, v in value.items()))  # type: ignore[attr-defined]
+        items = []
+        for k, v in value.items():  # type: ignore[attr-defined]
+            tv = type(v)
+            items.append(((type(k), k), (tv, v) if tv in _SCALARS else _frozen(v, depth + 1)))
+        return (t, tuple(items))
     if t is list or t is tuple:
-        return (t, tuple(_frozen(v, depth + 1) for v in value))  # type: ignore[attr-defined]
+        return (t, tuple([_frozen(v, depth + 1) for v in value]))  # type: ignore[attr-defined]
     if t in _SCALARS:
         return (t, value)
     raise TypeError(t)
+
+
+#: Replayable plans one snapshot keeps (the oldest kept goes first).
+MAX_REPLAYS = 64
 
 
 def _rerank_name(rerank: object) -> str | None:
@@ -296,6 +305,14 @@ def _found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[flo
         n = row.index(-1)
         return row[:n], row_scores[:n]
     return row, row_scores
+
+
+def _row_hits(ids: np.ndarray, slots: np.ndarray, scores: np.ndarray) -> Hits:
+    """Hits with ids and scores only from one result row of the index (``(k,)`` arrays): the
+    hot path of repeated searches (indexing ``ids`` with the array itself, not a list)."""
+    if len(slots) and slots.item(-1) < 0:  # (padding sits at the end of a short row)
+        return _ids_and_scores(ids, slots.tolist(), scores.tolist())
+    return Hits(map(Hit, ids[slots].tolist(), scores.tolist(), _NONES))
 
 
 def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:

@@ -212,12 +212,27 @@ class FilteredReplay:
     def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Slots and scores, as :func:`execute` would return them for this plan, or ``None``."""
         m = self.match
-        slots, scores, _ = self.ann.search(
-            queries, k, allowed=m.mask, count=False, packed=m.packed(len(m.mask)), cache=m.params, **{self.knob: self.effort}
-        )
-        if m.count >= k and slots[:, -1].min() < 0:
+        ann = self.ann
+        packed = m.packed(len(m.mask))
+        effort = max(self.effort, k) if self.knob == "ef_search" else self.effort  # as AnnIndex.search
+        held = ann.filtered_params(effort, packed, m.params)  # (params, selector, bits): alive until done
+        slots, scores = ann.search_with(queries, k, held[0])
+        del held, packed
+        if m.count >= k and ((slots.item(k - 1) < 0) if len(slots) == 1 else (slots[:, -1] < 0).any()):
             return None
         return slots, scores
+
+
+def keep_latest(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """``kept[key] = value``, dropping the oldest entries beyond ``limit`` (a cache of plans
+    keeps an application's latest ones, rather than its first ``limit`` forever). Searches in
+    other threads may read and add meanwhile: each step is one dictionary operation."""
+    kept[key] = value
+    while len(kept) > limit:
+        try:
+            kept.pop(next(iter(kept)), None)
+        except (StopIteration, RuntimeError):  # emptied or changed by another thread: done
+            break
 
 
 def replayable(
@@ -377,6 +392,19 @@ def execute(
         filtered = False
     sel = n_match / max(n_live, 1)
     strategy, reason = _choose(snap, filtered, sel, opts)
+    if (
+        strategy is Strategy.ANN_FILTERED
+        and opts.strategy is None
+        and opts.exact_below is None
+        and snap.calibration is not None
+        and (Strategy.ANN_FILTERED, opts) not in match.plans  # (settled: its effort was measured)
+        and not snap.calibration.index_measured_cheaper(sel)
+    ):
+        # inside the bias of the switch point, the index is taken for being cheaper in real
+        # workloads than the calibration measured, at an effort calibrated on synthetic masks;
+        # where it did not even measure cheaper, its recall on this filter is a guess: exact
+        strategy = Strategy.EXACT_FILTERED
+        reason += "; but the filtered index measured no cheaper than an exact scan at this selectivity: exact"
     if keeps_all:
         reason = f"the filter matches all {n_live} documents, so it is skipped; {reason}"
     visited, retries, actual, knob = 0, 0, None, {}
@@ -420,8 +448,8 @@ def execute(
             decided = cal.knob_for_selectivity(sel, decided)
             if target and ann.config.kind is not IndexKind.IVF_PQ:  # (PQ: rescored candidates, not learned)
                 decided, settled, note = _learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
-        if settled and len(match.plans) < 32:
-            match.plans[(strategy, opts)] = (decided, note)
+        if settled:
+            keep_latest(match.plans, (strategy, opts), (decided, note), 32)
     reason += note
     base = decided
     knob = {knob_name: int(base)}

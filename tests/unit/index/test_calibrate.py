@@ -45,3 +45,15 @@ def test_switch_points_follow_the_interpolated_costs() -> None:
     assert 0.1 < post_above <= 1.0
     always_exact = [dict(r, ann_ms=np.inf, post_ms=np.inf) for r in rows]
     assert switch_points(always_exact) == (1.1, 1.1)
+
+
+def test_index_measured_cheaper_reads_the_costs_without_the_bias() -> None:
+    rows = [
+        {"selectivity": 0.01, "exact_ms": 0.1, "ann_ms": 0.15, "post_ms": np.inf},  # inside the bias
+        {"selectivity": 0.1, "exact_ms": 1.0, "ann_ms": 0.5, "post_ms": np.inf},
+    ]
+    cal = Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)], filtered=rows, exact_below=0.01)
+    assert not cal.index_measured_cheaper(0.01)  # chosen by the switch point, yet not cheaper
+    assert cal.index_measured_cheaper(0.1)
+    assert not cal.index_measured_cheaper(0.001)  # unmeasured: no claim
+    assert Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)]).index_measured_cheaper(0.5)  # no filtered table

@@ -10,6 +10,7 @@ import pytest
 import vecnest
 from conftest import arxiv_titles
 from vecnest.config import IndexConfig, IndexKind
+from vecnest.search.planner import search_options
 
 N = 6000
 SMALL = dict(min_rows=1000, delta_limit=10**9, ef_construction=64)
@@ -291,6 +292,14 @@ def test_repeated_plain_searches_replay_the_same_plan(tmp_path: Path, data: tupl
             assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] == [(h.id, h.score) for h in c]
         col.search(queries[0], k=10, ef_search=24, include=(), where=everything)
         assert len(snap.replays) == 2  # a filter keeping everything is the same index call
+        # an application trying many efforts keeps its latest plans fast, not its first 64
+        from vecnest.search.engine import MAX_REPLAYS
+        for ef in range(30, 30 + MAX_REPLAYS + 6):
+            col.search(queries[0], k=10, ef_search=ef, include=())
+            col.search(queries[0], k=10, ef_search=ef, include=())
+        assert len(snap.replays) == MAX_REPLAYS
+        assert (None, 10, search_options(29 + MAX_REPLAYS + 6, None, None, None)) in snap.replays
+        assert (None, 10, search_options(24, None, None, None)) not in snap.replays  # the oldest went
         col.add(ids[3000:3010], vectors=vecs[3000:3010])  # a write: a new snapshot, with a delta
         hits = col.search(vecs[3005], k=1, ef_search=24, include=())
         assert hits[0].id == ids[3005]  # the fresh row is found: no stale replay
