@@ -14,8 +14,9 @@ Documents ``d{a}`` with ``a % 10`` in 1, 2, 3, 6, 8, 9 never change once added: 
 looks for the newest of them, so a writer running ahead of the published number cannot make a
 correct answer look stale.
 
-After each call returns, the writer stores ``s`` in an 8-byte file every reader maps. A reader
-reads the published number ``P`` *before* each search and checks that the search reflects at
+After each call returns, the writer stores ``s`` in an 8-byte file (``pwrite``; every reader
+``pread``s it: plain file I/O is coherent between processes on every file system, where shared
+mappings of one file may not be). A reader reads the published number ``P`` *before* each search and checks that the search reflects at
 least the state after call ``P``: the newest live document is found by its own vector (filtered
 and unfiltered, ids-only and with documents), the newest deletion never appears, and the newest
 update is seen. Any failure is a stale read.
@@ -24,7 +25,6 @@ update is seen. Any failure is a stale read.
 from __future__ import annotations
 
 import json
-import mmap
 import os
 import struct
 import sys
@@ -61,12 +61,12 @@ def state_of(a: int, p: int) -> tuple[bool, np.ndarray, dict]:
     return alive, vector("v", a), {"s": a}
 
 
-def read_published(published: mmap.mmap) -> int:
+def read_published(fd: int) -> int:
     """The published number (read until two reads agree: an 8-byte copy can tear)."""
     while True:
-        a = _U64.unpack_from(published, 0)[0]
-        if a == _U64.unpack_from(published, 0)[0]:
-            return a
+        a = os.pread(fd, 8, 0)
+        if len(a) == 8 and a == os.pread(fd, 8, 0):
+            return _U64.unpack(a)[0]
 
 
 def open_collection(store: str, *, create: bool) -> vecnest.Collection:
@@ -79,10 +79,10 @@ def open_collection(store: str, *, create: bool) -> vecnest.Collection:
 
 def writer(store: str, seq_file: str, n_calls: int) -> None:
     col = open_collection(store, create=True)
-    fd = os.open(seq_file, os.O_RDWR | os.O_CREAT, 0o644)
-    os.ftruncate(fd, 8)
-    published = mmap.mmap(fd, 8)
-    os.close(fd)
+    tmp = f"{seq_file}.tmp"
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.pwrite(fd, _U64.pack(0), 0)
+    os.rename(tmp, seq_file)  # readers see the file only once it holds a number
     for s in range(1, n_calls + 1):
         gone = deleted_by(s)
         if gone is not None:
@@ -91,26 +91,28 @@ def writer(store: str, seq_file: str, n_calls: int) -> None:
             col.update([f"d{s - 1}"], metadatas=[{"s": s - 1, "upd": s}], vectors=vector("w", s)[None, :])
         elif is_add(s):
             col.add([f"d{s}"], metadatas=[{"s": s}], vectors=vector("v", s)[None, :])
-        _U64.pack_into(published, 0, s)
+        os.pwrite(fd, _U64.pack(s), 0)
         if s % 7 == 0:
             time.sleep(0.002)  # idle moments: a stale snapshot must not survive them
+    os.close(fd)
     print(json.dumps({"calls": n_calls}), flush=True)
 
 
 def reader(store: str, seq_file: str, seconds: float) -> None:
     while not Path(seq_file).exists() or Path(seq_file).stat().st_size < 8:
         time.sleep(0.01)
-    fd = os.open(seq_file, os.O_RDONLY)
-    published = mmap.mmap(fd, 8, access=mmap.ACCESS_READ)
-    os.close(fd)
+    published = os.open(seq_file, os.O_RDONLY)
     while read_published(published) < 3:
         time.sleep(0.01)
     col = vecnest.open(store, read_only=True).get_collection("lin")
     deadline = time.monotonic() + seconds
-    checked = stale = errors = variants = 0
+    checked = stale = errors = variants = backwards = seen = 0
     examples: list[str] = []
     while time.monotonic() < deadline:
         p = read_published(published)  # before the search: it must see at least this
+        if p < seen:  # the channel, not the store: a number read earlier was acknowledged earlier
+            backwards += 1
+        p = seen = max(p, seen)
         variant = variants % 5
         variants += 1
         try:
@@ -123,7 +125,9 @@ def reader(store: str, seq_file: str, seconds: float) -> None:
         if problem and len(examples) < 5:
             examples.append(f"P={p} variant={variant}: {problem}")
     last = read_published(published)
-    print(json.dumps({"checked": checked, "stale": stale, "errors": errors, "examples": examples, "last": last}), flush=True)
+    os.close(published)
+    summary = {"checked": checked, "stale": stale, "errors": errors, "examples": examples, "last": last, "backwards": backwards}
+    print(json.dumps(summary), flush=True)
 
 
 def _check(col: vecnest.Collection, p: int, variant: int) -> str | None:

@@ -29,7 +29,9 @@ _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
 
 
-_ptr = faiss._swigfaiss.swig_ptr  # the SWIG function itself: no Python wrapper per call
+#: The SWIG function itself (no Python wrapper per call) where this FAISS build exposes it; builds
+#: that load a per-CPU variant module (``swigfaiss_avx2`` ...) fall back to the public wrapper.
+_ptr = getattr(getattr(faiss, "_swigfaiss", None), "swig_ptr", faiss.swig_ptr)
 
 
 def _prefetch(path: Path) -> None:

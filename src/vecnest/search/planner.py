@@ -26,7 +26,7 @@ from vecnest.kernels.distance import top_k
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
 from vecnest.search import sketch
-from vecnest.search.effort import _CEILING, efforts_of, measure
+from vecnest.search.effort import _CEILING, Learned, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
 
 _MAX_RETRIES = 3
@@ -162,6 +162,7 @@ class Plan:
     candidates_visited: int
     retries: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    provisional: bool = False
     #: hybrid/lexical searches: the mode, the fusion weights and each hit's ranks and scores
     #: on each side (see ``vecnest.search.ranked.explain_hits``)
     hybrid: dict[str, Any] | None = None
@@ -245,8 +246,8 @@ def replayable(
     if match is not None and plan.strategy in (Strategy.EXACT_FILTERED, Strategy.ANN_FILTERED):
         if plan.n_matching != match.count or not match.count:
             return None
-        if plan.strategy is Strategy.EXACT_FILTERED:
-            return ExactReplay(snap.flat, match) if snap.tiers is None else None
+        if plan.strategy is Strategy.EXACT_FILTERED:  # (a provisional one: until the index is proven)
+            return ExactReplay(snap.flat, match) if snap.tiers is None and not plan.provisional else None
         if (
             ann is not None
             and ann.config.kind is not IndexKind.IVF_PQ
@@ -260,6 +261,7 @@ def replayable(
         return None
     if (
         plan.strategy is not Strategy.ANN
+        or plan.n_matching < plan.n_live  # (a forced plain index search under a filter: filtered by mask)
         or ann is None
         or ann.config.kind is IndexKind.IVF_PQ
         or plan.delta_rows
@@ -271,12 +273,11 @@ def replayable(
     return Replay(ann, next(iter(plan.knob.values())))
 
 
-def _learned_effort(
+def _learn(
     snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
-) -> tuple[int, bool, str]:
-    """``(effort, settled, note for the plan's reason)`` of a filtered index search: the effort
-    this filter's own queries measured (see :mod:`vecnest.search.effort`), measuring it now
-    if enough of them have been seen, else the calibrated one (not settled: not cached)."""
+) -> Learned | None:
+    """What this filter's own queries measured of its effort (see :mod:`vecnest.search.effort`),
+    measuring it now if ``queries`` complete the sample; ``None`` until then."""
     ann = snap.ann
     assert ann is not None
     table = efforts_of(ann)
@@ -287,7 +288,7 @@ def _learned_effort(
     if learned is None:
         sample = table.observe(key, target, queries)
         if sample is None:
-            return calibrated, False, ""
+            return None
         try:
             learned = measure(
                 ann, snap.flat, sample, indexed, match.mask[:built], match.packed(built),
@@ -295,6 +296,45 @@ def _learned_effort(
             )
         finally:
             table.keep(key, target, learned)
+    return learned
+
+
+#: :func:`_unproven`'s answers.
+_LEARNING, _UNREACHED = "learning", "unreached"
+
+
+def _unproven(snap: Snapshot, match: Match, sel: float, opts: SearchOptions, queries: np.ndarray, key: str) -> str | None:
+    """Whether a filtered index search the planner chose by default is unproven here: the
+    calibration did not measure it cheaper than an exact scan at this selectivity (it was chosen
+    for the switch point's bias) and this filter's own queries have not yet measured an effort
+    (:data:`_LEARNING`: they are observed meanwhile) or measured none reaching the target
+    (:data:`_UNREACHED`); ``None`` where it is proven or not in question. Never when the caller
+    forced a strategy, a switch point or an effort, nor for IVF-PQ (rescored, not learned)."""
+    ann, cal = snap.ann, snap.calibration
+    if ann is None or cal is None or opts.strategy is not None or opts.exact_below is not None:
+        return None
+    if ann.config.kind is IndexKind.IVF_PQ or (Strategy.ANN_FILTERED, opts) in match.plans:  # (settled)
+        return None
+    knob = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
+    target = opts.target_recall or ann.config.target_recall
+    if getattr(opts, knob) or not target or cal.index_measured_cheaper(sel):
+        return None
+    calibrated = cal.knob_for_selectivity(sel, cal.knob_for_recall(target)[0])
+    learned = _learn(snap, match, key, queries, knob, target, calibrated)
+    if learned is None:
+        return _LEARNING
+    return None if learned.reached else _UNREACHED
+
+
+def _learned_effort(
+    snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
+) -> tuple[int, bool, str]:
+    """``(effort, settled, note for the plan's reason)`` of a filtered index search: the effort
+    this filter's own queries measured (see :mod:`vecnest.search.effort`), measuring it now
+    if enough of them have been seen, else the calibrated one (not settled: not cached)."""
+    learned = _learn(snap, match, key, queries, knob, target, calibrated)
+    if learned is None:
+        return calibrated, False, ""
     if not learned.reached:
         return learned.effort, True, (
             f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
@@ -392,19 +432,21 @@ def execute(
         filtered = False
     sel = n_match / max(n_live, 1)
     strategy, reason = _choose(snap, filtered, sel, opts)
-    if (
-        strategy is Strategy.ANN_FILTERED
-        and opts.strategy is None
-        and opts.exact_below is None
-        and snap.calibration is not None
-        and (Strategy.ANN_FILTERED, opts) not in match.plans  # (settled: its effort was measured)
-        and not snap.calibration.index_measured_cheaper(sel)
-    ):
-        # inside the bias of the switch point, the index is taken for being cheaper in real
-        # workloads than the calibration measured, at an effort calibrated on synthetic masks;
-        # where it did not even measure cheaper, its recall on this filter is a guess: exact
-        strategy = Strategy.EXACT_FILTERED
-        reason += "; but the filtered index measured no cheaper than an exact scan at this selectivity: exact"
+    provisional = False
+    if strategy is Strategy.ANN_FILTERED:
+        unproven = _unproven(snap, match, sel, opts, queries, key or repr(node))
+        if unproven is not None:
+            # inside the bias of the switch point, the index is taken for being cheaper in real
+            # workloads than the calibration measured, at an effort calibrated on synthetic masks;
+            # where it did not even measure cheaper, its recall on this filter is a guess until the
+            # filter's own queries have measured it: exact meanwhile (such plans are not replayed),
+            # and for good where no effort of the ladder reached the target
+            strategy, provisional = Strategy.EXACT_FILTERED, unproven is _LEARNING
+            reason += (
+                "; but the filtered index measured no cheaper than an exact scan at this selectivity and "
+                + ("this filter's effort is not learned yet: exact" if provisional else
+                   "no effort measured on this filter's queries reached the target: exact")
+            )
     if keeps_all:
         reason = f"the filter matches all {n_live} documents, so it is skipped; {reason}"
     visited, retries, actual, knob = 0, 0, None, {}
@@ -423,7 +465,7 @@ def execute(
                 reason += f"; {snap.tier_problem}"
         visited = len(queries) * (n_match if cand is not None else snap.n_slots)
         timings["exact_ms"] = (time.perf_counter() - t0) * 1000
-        plan = Plan(strategy, reason, snap.n_live, n_match, sel, None, {}, 0, visited, 0, timings)
+        plan = Plan(strategy, reason, snap.n_live, n_match, sel, None, {}, 0, visited, 0, timings, provisional)
         if trace:
             plan.tiers = [
                 {"tier": t.tier, "where": t.where, "rows_in": t.rows_in, "rows_out": t.rows_out, "ms": round(t.ms, 4)}

@@ -425,3 +425,56 @@ def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path,
             col.search(queries[0], k=5, include=(), where=deep)
         with pytest.raises(vecnest.errors.InvalidFilterError):
             col.search(queries[0], k=5, include=(), where={"year": {"$bogus": 1}})
+
+
+def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learned_it(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the planner takes the filtered index only for the switch point's bias (the
+    calibration measured it no cheaper than an exact scan), a filter is scanned exactly, and
+    planned again each time, until its own queries have measured an effort reaching the target;
+    an effort or strategy given by the caller is never overridden."""
+    from vecnest.index.calibrate import Calibration
+    from vecnest.search import effort, planner
+
+    ids, vecs, metas, queries = data
+    choose = planner._choose
+    monkeypatch.setattr(Calibration, "index_measured_cheaper", lambda self, sel: False)
+    monkeypatch.setattr(
+        planner, "_choose",
+        lambda snap, filtered, sel, opts: (planner.Strategy.ANN_FILTERED, "test: inside the bias")
+        if filtered and opts.strategy is None else choose(snap, filtered, sel, opts),
+    )
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids, vectors=vecs, metadatas=metas)
+        where = {"year": {"$gte": 2026}}
+        mask = np.array([m["year"] >= 2026 for m in metas])
+        given = col.search(queries[0], k=10, where=where, ef_search=40, include=(), explain=True).plan
+        assert given.strategy == "ann_filtered" and given.knob == {"ef_search": 40}
+        forced = col.search(queries[0], k=10, where=where, strategy="ann_filtered", include=(), explain=True).plan
+        assert forced.strategy == "ann_filtered" and not forced.provisional
+        for i in range(effort.SAMPLE - 1):
+            plan = col.search(queries[i], k=10, where=where, include=(), explain=True).plan
+            assert plan.strategy == "exact_filtered" and plan.provisional and "not learned yet" in plan.reason
+            col.search(queries[i], k=10, where=where, include=())  # a repeat: planned again, not replayed
+        assert not col._source.cached.replays
+        truth = _exact(vecs, queries[:1], mask)[0]
+        assert {ids.index(h.id) for h in col.search(queries[0], k=10, where=where, include=())} == truth
+        col.search(queries[effort.SAMPLE - 1], k=10, where=where, include=())  # completes the sample: measured
+        plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
+        assert plan.strategy == "ann_filtered" and not plan.provisional
+        assert "measured on this filter" in plan.reason
+
+
+def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered(tmp_path: Path, data: tuple) -> None:
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
+        where = {"year": {"$gte": 2026}}
+        keep = {ids[i] for i, m in enumerate(metas[:3000]) if m["year"] >= 2026}
+        for _ in range(3):
+            hits = col.search(queries[0], k=10, where=where, strategy="ann", include=())
+            assert hits and all(h.id in keep for h in hits)
+        assert not col._source.cached.replays
