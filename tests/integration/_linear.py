@@ -102,11 +102,12 @@ def reader(store: str, seq_file: str, seconds: float) -> None:
     while not Path(seq_file).exists() or Path(seq_file).stat().st_size < 8:
         time.sleep(0.01)
     published = os.open(seq_file, os.O_RDONLY)
-    while read_published(published) < 3:
+    while (first := read_published(published)) < 3:
         time.sleep(0.01)
     col = vecnest.open(store, read_only=True).get_collection("lin")
     deadline = time.monotonic() + seconds
-    checked = stale = errors = variants = backwards = seen = 0
+    checked = stale = errors = variants = backwards = 0
+    seen = first
     examples: list[str] = []
     while time.monotonic() < deadline:
         p = read_published(published)  # before the search: it must see at least this
@@ -124,7 +125,7 @@ def reader(store: str, seq_file: str, seconds: float) -> None:
         checked += 1
         if problem and len(examples) < 5:
             examples.append(f"P={p} variant={variant}: {problem}")
-    last = read_published(published)
+    last = max(read_published(published), seen)
     os.close(published)
     summary = {"checked": checked, "stale": stale, "errors": errors, "examples": examples, "last": last, "backwards": backwards}
     print(json.dumps(summary), flush=True)

@@ -37,3 +37,4 @@ def test_every_read_sees_every_write_acknowledged_before_it(tmp_path: Path) -> N
     assert sum(r["errors"] for r in results) == 0, [r["examples"] for r in results]
     assert sum(r["stale"] for r in results) == 0, [r["examples"] for r in results]
     assert min(r["last"] for r in results) > 200  # the readers overlapped the writer
+    print("published numbers read going backwards:", [r["backwards"] for r in results])  # the channel, not the store
