@@ -141,10 +141,16 @@ def plan_from_json(data: Mapping[str, Any]) -> Any:
     from vecnest.search.planner import Plan, Strategy
 
     values = _unfinite(dict(data))
-    names = [f.name for f in dataclasses.fields(Plan)]
+    fields = dataclasses.fields(Plan)
+    # a field an older server does not send takes its default (one a newer one adds is dropped)
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        for f in fields
+        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    }
     try:
         values["strategy"] = Strategy(values["strategy"])
-        return Plan(**{name: values[name] for name in names})
+        return Plan(**{f.name: values[f.name] if f.name in values else defaults[f.name] for f in fields})
     except (KeyError, ValueError, TypeError):  # a server of another version: keep every field
         from types import SimpleNamespace
 

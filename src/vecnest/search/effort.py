@@ -9,8 +9,12 @@ queries searched with one filter are kept, and the search that completes the sam
 those queries, the recall@10 of the ladder's efforts against an exact scan of the filter's
 matching rows (bisection: 3-5 measurements), and keeps the least effort whose mean recall clears
 the target by :data:`MARGIN_SE` standard errors of that mean (at most the margin a filtered
-calibration asks for). Safeguards: the learned effort is never below :data:`FLOOR` × the
-calibrated one (a sample that is not representative cannot take the effort far down); it holds
+calibration asks for). A filter that repeats a few queries (fewer than :data:`SAMPLE` distinct
+ones in its first :data:`PATIENCE` queries) is measured on those it has, so learning never stalls
+(its search would otherwise be planned in full, not replayed, for good). Safeguards: the learned
+effort is never below :data:`FLOOR` × the calibrated one, nor below the calibrated one when
+measured on fewer than :data:`SAMPLE` distinct queries (a sample that is not representative
+cannot take the effort down far, or at all); it holds
 only while the filter matches about as many indexed rows as when it was measured (else the
 filter learns again); it is kept per loaded index file (a rebuilt index learns again), filter and
 target. Until then the calibrated effort is used. The search that measures pays for it (74k
@@ -33,8 +37,13 @@ from vecnest.index.flat import FlatIndex
 
 #: Distinct queries kept per filter before its effort is measured.
 SAMPLE = 32
-#: Filters one index keeps samples (and learned efforts) for, least recently used out.
+#: Queries (repeats included) a filter is observed for before it is measured on the distinct
+#: ones it has, however few.
+PATIENCE = 4 * SAMPLE
+#: Filters one index keeps learned efforts for, least recently used out...
 MAX_FILTERS = 256
+#: ... and, apart from those, filters it keeps samples for (at most ``SAMPLE × dim × 4`` bytes each).
+MAX_SAMPLING = 256
 #: The ladder is searched up to this many times the calibrated effort...
 _CEILING = 4
 #: ... and down to this fraction of it.
@@ -71,7 +80,8 @@ class FilterEfforts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._learned: OrderedDict[tuple[str, float], Learned] = OrderedDict()
-        self._samples: OrderedDict[tuple[str, float], list[np.ndarray]] = OrderedDict()
+        #: per filter being sampled: the distinct queries kept and the queries observed
+        self._samples: OrderedDict[tuple[str, float], tuple[list[np.ndarray], list[int]]] = OrderedDict()
         self._measuring: set[tuple[str, float]] = set()
 
     def learned(self, key: str, target: float, matches: int) -> Learned | None:
@@ -90,18 +100,21 @@ class FilterEfforts:
 
     def observe(self, key: str, target: float, queries: np.ndarray) -> np.ndarray | None:
         """Keep ``queries`` (copied; repeats of a kept query are skipped) for this filter; once
-        :data:`SAMPLE` are kept, hand them over, to one caller only, as ``(SAMPLE, dim)
-        float32`` to be measured (then :meth:`keep` its answer)."""
+        :data:`SAMPLE` are kept, or :data:`PATIENCE` queries were observed, hand the kept ones
+        over, to one caller only, as ``(n, dim) float32`` to be measured (then :meth:`keep` its
+        answer)."""
         k = (key, target)
         with self._lock:
             if k in self._learned or k in self._measuring:
                 return None
-            kept = self._samples.get(k)
-            if kept is None:
-                kept = self._samples[k] = []
-                while len(self._samples) + len(self._learned) > MAX_FILTERS and len(self._samples) > 1:
+            entry = self._samples.get(k)
+            if entry is None:
+                entry = self._samples[k] = ([], [0])
+                while len(self._samples) > MAX_SAMPLING:
                     self._samples.popitem(last=False)  # the least recently sampled filter
             self._samples.move_to_end(k)
+            kept, seen = entry
+            seen[0] += len(queries)
             for q in queries:
                 if len(kept) >= SAMPLE:
                     break
@@ -115,7 +128,7 @@ class FilterEfforts:
                     if float(cos.max()) > _SAME:
                         continue
                 kept.append(q)
-            if len(kept) < SAMPLE:
+            if len(kept) < SAMPLE and (seen[0] < PATIENCE or not kept):
                 return None
             del self._samples[k]
             self._measuring.add(k)
@@ -163,11 +176,12 @@ def measure(
     ``slots`` (the filter's indexed matching rows; ``allowed`` / ``packed``: the same as the
     index search's mask and bits) reaches ``target`` + :data:`MARGIN_SE` standard errors
     (capped at the filtered calibration's margin), searching from :data:`FLOOR` to
-    :data:`_CEILING` × ``calibrated``; if none does, the step that measured best (``reached``
-    false)."""
+    :data:`_CEILING` × ``calibrated`` (from ``calibrated`` on fewer than :data:`SAMPLE` queries);
+    if none does, the step that measured best (``reached`` false)."""
     truth, _ = flat.search(queries, K, slots)
     want = [set(t[t >= 0].tolist()) for t in truth]
-    ladder = [v for v in _LADDER[knob] if FLOOR * calibrated <= v <= _CEILING * calibrated]
+    floor = FLOOR if len(queries) >= SAMPLE else 1.0  # (a few repeated queries: never below the calibration)
+    ladder = [v for v in _LADDER[knob] if floor * calibrated <= v <= _CEILING * calibrated]
     if knob == "nprobe":
         ladder = [v for v in ladder if v <= int(getattr(ann.index, "nlist", v))]
     if calibrated not in ladder:

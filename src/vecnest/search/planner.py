@@ -10,6 +10,7 @@ index build (the delta) are always scanned exactly and merged in; deleted rows n
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from vecnest.index.flat import FlatIndex
 from vecnest.search import sketch
 from vecnest.search.effort import _CEILING, Learned, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
+
+log = logging.getLogger("vecnest")
 
 _MAX_RETRIES = 3
 
@@ -277,23 +280,27 @@ def _learn(
     snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
 ) -> Learned | None:
     """What this filter's own queries measured of its effort (see :mod:`vecnest.search.effort`),
-    measuring it now if ``queries`` complete the sample; ``None`` until then."""
+    measuring it now if ``queries`` complete the sample; ``None`` until then, and where the
+    measurement failed (it never fails the search: the filter samples again)."""
     ann = snap.ann
     assert ann is not None
     table = efforts_of(ann)
     built = snap.built_upto
-    slots = match.slots
-    indexed = slots[slots < built] if built < snap.n_slots else slots
-    learned = table.learned(key, target, len(indexed))
+    indexed = match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
+    learned = table.learned(key, target, indexed)
     if learned is None:
         sample = table.observe(key, target, queries)
         if sample is None:
             return None
         try:
+            slots = match.slots
             learned = measure(
-                ann, snap.flat, sample, indexed, match.mask[:built], match.packed(built),
-                knob=knob, target=target, calibrated=calibrated,
+                ann, snap.flat, sample, slots[slots < built] if built < snap.n_slots else slots,
+                match.mask[:built], match.packed(built), knob=knob, target=target, calibrated=calibrated,
             )
+        except Exception:  # noqa: BLE001 -- learning is an optimisation: the search goes on
+            log.warning("measuring the search effort of filter %s failed", key, exc_info=True)
+            learned = None
         finally:
             table.keep(key, target, learned)
     return learned
@@ -312,6 +319,8 @@ def _unproven(snap: Snapshot, match: Match, sel: float, opts: SearchOptions, que
     forced a strategy, a switch point or an effort, nor for IVF-PQ (rescored, not learned)."""
     ann, cal = snap.ann, snap.calibration
     if ann is None or cal is None or opts.strategy is not None or opts.exact_below is not None:
+        return None
+    if snap.tiers is not None:  # (its "exact" scan is the compression tiers' pipeline: not in question)
         return None
     if ann.config.kind is IndexKind.IVF_PQ or (Strategy.ANN_FILTERED, opts) in match.plans:  # (settled)
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -388,13 +390,14 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
 
 def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
     """Repeats of one query never make a sample (a health check would otherwise decide the
-    effort); a sample is handed over once; samples of many one-off filters stay bounded."""
-    from vecnest.search.effort import MAX_FILTERS, SAMPLE, FilterEfforts, Learned
+    effort) until the filter has been observed for PATIENCE queries; a sample is handed over
+    once; samples of many one-off filters stay bounded, apart from the learned efforts."""
+    from vecnest.search.effort import MAX_FILTERS, MAX_SAMPLING, PATIENCE, SAMPLE, FilterEfforts, Learned
 
     rng = np.random.default_rng(0)
     table = FilterEfforts()
     q = rng.standard_normal((1, 16)).astype(np.float32)
-    for _ in range(3 * SAMPLE):
+    for _ in range((PATIENCE - SAMPLE) // 2):
         assert table.observe("f", 0.95, q) is None
         assert table.observe("f", 0.95, q * 2.0) is None  # same direction: the same query
     distinct = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
@@ -405,9 +408,26 @@ def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
     table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000))
     assert table.learned("f", 0.95, 1100).effort == 48 and table.learned("f", 0.99, 1100) is None
     for i in range(MAX_FILTERS + 50):
+        table.keep(f"learned {i}", 0.95, Learned(48, 0.97, SAMPLE, 1000))
+    for i in range(MAX_SAMPLING + 50):
         table.observe(f"one-off {i}", 0.95, distinct[:1])
-    assert len(table._samples) + len(table._learned) <= MAX_FILTERS
-    assert table.learned("f", 0.95, 1000) is not None  # still known
+    assert len(table._samples) == MAX_SAMPLING and len(table._learned) == MAX_FILTERS
+    assert table.learned(f"learned {MAX_FILTERS + 49}", 0.95, 1000) is not None  # the latest learned are kept
+    assert table.learned("f", 0.95, 1000) is None  # the least recently used one is not
+
+
+def test_a_filter_repeating_few_queries_is_measured_on_them_after_patience() -> None:
+    """A filter searched again and again with a handful of queries is measured on those it has
+    once PATIENCE queries were observed, so its searches are not planned in full for good."""
+    from vecnest.search.effort import PATIENCE, FilterEfforts
+
+    rng = np.random.default_rng(1)
+    table = FilterEfforts()
+    few = rng.standard_normal((3, 16)).astype(np.float32)
+    got = [table.observe("f", 0.95, few[i % 3 : i % 3 + 1]) for i in range(PATIENCE)]
+    assert all(g is None for g in got[:-1]) and got[-1] is not None and len(got[-1]) == 3
+    empty = FilterEfforts()  # no usable query at all: nothing to measure
+    assert all(empty.observe("g", 0.95, np.zeros((1, 16), np.float32)) is None for _ in range(2 * PATIENCE))
 
 
 def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path, data: tuple) -> None:
@@ -427,17 +447,14 @@ def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path,
             col.search(queries[0], k=5, include=(), where={"year": {"$bogus": 1}})
 
 
-def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learned_it(
-    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Where the planner takes the filtered index only for the switch point's bias (the
-    calibration measured it no cheaper than an exact scan), a filter is scanned exactly, and
-    planned again each time, until its own queries have measured an effort reaching the target;
-    an effort or strategy given by the caller is never overridden."""
+@contextlib.contextmanager
+def _inside_the_bias(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> Iterator[vecnest.Collection]:
+    """A collection of ``data`` where every default filtered search is planned as an index search
+    the calibration measured no cheaper than an exact scan (inside the switch point's bias)."""
     from vecnest.index.calibrate import Calibration
-    from vecnest.search import effort, planner
+    from vecnest.search import planner
 
-    ids, vecs, metas, queries = data
+    ids, vecs, metas, _ = data
     choose = planner._choose
     monkeypatch.setattr(Calibration, "index_measured_cheaper", lambda self, sel: False)
     monkeypatch.setattr(
@@ -448,6 +465,61 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
     with vecnest.open(tmp_path / "s", background=False) as db:
         col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
         col.add(ids, vectors=vecs, metadatas=metas)
+        yield col
+
+
+def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_the_target(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the filter's measurement found no effort reaching the target, the filter is scanned
+    exactly for good: not provisional, and replayed; a measurement that fails never fails the
+    search (the filter samples again); a filter repeating one query is measured after PATIENCE."""
+    from vecnest.search import effort, planner
+
+    ids, vecs, metas, queries = data
+    with _inside_the_bias(tmp_path, data, monkeypatch) as col:
+        where = {"year": {"$gte": 2026}}
+        truth = _exact(vecs, queries[:1], np.array([m["year"] >= 2026 for m in metas]))[0]
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("measurement failed")
+
+        monkeypatch.setattr(planner, "measure", broken)
+        for q in queries[: effort.SAMPLE]:
+            plan = col.search(q, k=10, where=where, include=(), explain=True).plan
+            assert plan.strategy == "exact_filtered" and plan.provisional
+        measured = []
+        real = effort.measure
+
+        def unreached(*args: object, **kwargs: object) -> effort.Learned:
+            got = real(*args, **kwargs)  # type: ignore[arg-type]
+            measured.append(got)
+            return effort.Learned(got.effort, 0.5, got.queries, got.matches, reached=False)
+
+        monkeypatch.setattr(planner, "measure", unreached)
+        for i in range(effort.PATIENCE):  # one query again and again: measured on it after PATIENCE
+            plan = col.search(queries[0], k=10, where=where, include=(), explain=True).plan
+            if not plan.provisional:
+                break
+        assert i == effort.PATIENCE - 1 and len(measured) == 1 and measured[0].queries == 1
+        assert plan.strategy == "exact_filtered" and "no effort measured on this filter's queries" in plan.reason
+        hits = col.search(queries[0], k=10, where=where, include=())
+        assert {ids.index(h.id) for h in hits} == truth
+        assert col._source.cached.replays  # settled: replayed
+        assert col.search(queries[5], k=10, where=where, include=(), explain=True).plan.strategy == "exact_filtered"
+
+
+def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learned_it(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the planner takes the filtered index only for the switch point's bias (the
+    calibration measured it no cheaper than an exact scan), a filter is scanned exactly, and
+    planned again each time, until its own queries have measured an effort reaching the target;
+    an effort or strategy given by the caller is never overridden."""
+    from vecnest.search import effort
+
+    ids, vecs, metas, queries = data
+    with _inside_the_bias(tmp_path, data, monkeypatch) as col:
         where = {"year": {"$gte": 2026}}
         mask = np.array([m["year"] >= 2026 for m in metas])
         given = col.search(queries[0], k=10, where=where, ef_search=40, include=(), explain=True).plan
