@@ -228,7 +228,13 @@ class FlatIndex:
     def _search_subset(
         self, queries: np.ndarray, k: int, candidates: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        sub = np.asarray(self.vectors[candidates])
+        lo = int(candidates[0]) if len(candidates) else 0
+        if len(candidates) and int(candidates[-1]) - lo + 1 == len(candidates):
+            # one run of slots (the rows appended since the index was built, a filter on
+            # insertion order): read in place, not copied out
+            sub = np.asarray(self.vectors[lo : lo + len(candidates)])
+        else:
+            sub = np.asarray(self.vectors[candidates])
         if len(queries) < PARALLEL_MIN_QUERIES:  # FAISS SIMD on this thread: no BLAS team
             return self._search_gathered(queries, k, candidates, sub)
         norms = self.sq_norms[candidates] if self.l2 else None

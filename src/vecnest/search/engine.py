@@ -22,7 +22,8 @@ import numpy as np
 from vecnest import filter as vfilter
 from vecnest.records import Hit, Hits, Metadata
 from vecnest.search.lexical_view import LexicalView
-from vecnest.search.planner import SearchOptions, execute, keep_latest, replayable
+from vecnest.search.planner import SearchOptions, execute, keep_latest
+from vecnest.search.replay import replayable
 from vecnest.search.ranked import Ranked, Ranking, explain_hits, rank_one
 from vecnest.search.reader import SnapshotSource
 from vecnest.search.snapshot import Reader, Snapshot

@@ -20,13 +20,11 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
-from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import top_k
-from vecnest.index.ann import AnnIndex
-from vecnest.index.flat import FlatIndex
 from vecnest.search import sketch
+from vecnest.search.delta import merge, search_delta
 from vecnest.search.effort import _CEILING, Learned, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
 
@@ -174,59 +172,6 @@ class Plan:
     tiers: list[dict[str, Any]] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """A plan that repeats of the same search may run directly: one unfiltered search of an
-    index that holds every live row (no delta to merge, no deletion bitmap, no rescoring), so
-    the index call *is* the plan. Kept per snapshot, which a write replaces."""
-
-    ann: AnnIndex
-    effort: int
-
-    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Slots and scores, as :func:`execute` would return them for this plan."""
-        return self.ann.search_unfiltered(queries, k, self.effort)
-
-
-@dataclass(frozen=True, slots=True)
-class ExactReplay:
-    """A repeated filtered search whose plan was an exact scan of the matching rows (their
-    gathered block, once the first search kept it): the scan itself, without planning."""
-
-    flat: FlatIndex
-    match: Match
-
-    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Slots and scores, as :func:`execute` would return them for this plan."""
-        return self.flat.search(queries, k, self.match)
-
-
-@dataclass(frozen=True, slots=True)
-class FilteredReplay:
-    """A repeated filtered search whose plan was one index search under the filter's bitmap
-    (every row indexed, no rescoring; the bitmap holds live rows only): that call, with the
-    match's cached selector. A query whose graph walk runs out of matching neighbours returns ``None`` (the
-    full path completes it exactly)."""
-
-    ann: AnnIndex
-    match: Match
-    knob: str
-    effort: int
-
-    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """Slots and scores, as :func:`execute` would return them for this plan, or ``None``."""
-        m = self.match
-        ann = self.ann
-        packed = m.packed(len(m.mask))
-        effort = max(self.effort, k) if self.knob == "ef_search" else self.effort  # as AnnIndex.search
-        held = ann.filtered_params(effort, packed, m.params)  # (params, selector, bits): alive until done
-        slots, scores = ann.search_with(queries, k, held[0])
-        del held, packed
-        if m.count >= k and ((slots.item(k - 1) < 0) if len(slots) == 1 else (slots[:, -1] < 0).any()):
-            return None
-        return slots, scores
-
-
 def keep_latest(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
     """``kept[key] = value``, dropping the oldest entries beyond ``limit`` (a cache of plans
     keeps an application's latest ones, rather than its first ``limit`` forever). Searches in
@@ -237,43 +182,6 @@ def keep_latest(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
             kept.pop(next(iter(kept)), None)
         except (StopIteration, RuntimeError):  # emptied or changed by another thread: done
             break
-
-
-def replayable(
-    snap: Snapshot, plan: Plan, match: Match | None = None, opts: SearchOptions | None = None
-) -> Replay | ExactReplay | FilteredReplay | None:
-    """The replay of ``plan`` if repeats of it may skip planning (one plain index search, or,
-    given the filter's ``match``, one exact scan of its rows or one filtered index search),
-    else ``None``."""
-    ann = snap.ann
-    if match is not None and plan.strategy in (Strategy.EXACT_FILTERED, Strategy.ANN_FILTERED):
-        if plan.n_matching != match.count or not match.count:
-            return None
-        if plan.strategy is Strategy.EXACT_FILTERED:  # (a provisional one: until the index is proven)
-            return ExactReplay(snap.flat, match) if snap.tiers is None and not plan.provisional else None
-        if (
-            ann is not None
-            and ann.config.kind is not IndexKind.IVF_PQ
-            and not plan.delta_rows
-            and snap.built_upto == snap.n_slots
-            and len(plan.knob) == 1
-            and (Strategy.ANN_FILTERED, opts) in match.plans  # its effort is settled
-        ):
-            ((knob, effort),) = plan.knob.items()
-            return FilteredReplay(ann, match, knob, int(effort))
-        return None
-    if (
-        plan.strategy is not Strategy.ANN
-        or plan.n_matching < plan.n_live  # (a forced plain index search under a filter: filtered by mask)
-        or ann is None
-        or ann.config.kind is IndexKind.IVF_PQ
-        or plan.delta_rows
-        or snap.built_upto != snap.n_slots
-        or not snap.indexed_all_live
-        or len(plan.knob) != 1
-    ):
-        return None
-    return Replay(ann, next(iter(plan.knob.values())))
 
 
 def _learn(
@@ -350,42 +258,6 @@ def _learned_effort(
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
         )
     return learned.effort, True, f"; {knob} {learned.effort} measured on this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
-
-
-def _search_delta(
-    snap: Snapshot, queries: np.ndarray, k: int, delta: np.ndarray, precise: bool
-) -> tuple[tuple[np.ndarray, np.ndarray], str]:
-    """Top-``k`` of the delta rows ``delta`` (sorted slots at or past ``built_upto``) and a note
-    for the plan: ranked by sign sketches and the best rescored exactly (see
-    :mod:`vecnest.search.sketch`) for one or a few queries over many rows, else (and when
-    ``precise``: the caller asked for more than the default recall) scanned exactly."""
-    buf = snap.sketches
-    depth = sketch.rescore_depth(k)
-    if (
-        buf is None
-        or precise
-        or len(queries) >= PARALLEL_MIN_QUERIES  # (a batch scans exactly through BLAS)
-        or len(delta) < max(sketch.SKETCH_MIN_ROWS, 8 * depth)
-    ):
-        return snap.flat.search(queries, k, delta), ""
-    lo, hi = snap.built_upto, snap.n_slots
-    codes = buf.codes(snap.flat.vectors, lo, hi)
-    if len(delta) < hi - lo:
-        codes = codes[delta - lo]
-    assert buf.centre is not None
-    pos = sketch.hamming_candidates(queries, codes, buf.centre, depth)
-    cand = np.where(pos >= 0, delta[np.maximum(pos, 0)], -1)
-    note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches, the best {pos.shape[1]} rescored exactly"
-    return snap.flat.rescore(queries, cand, k), note
-
-
-def _merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    slots = np.concatenate([a[0], b[0]], axis=1)
-    scores = np.concatenate([a[1], b[1]], axis=1)
-    idx, best = top_k(scores, k)
-    out = np.take_along_axis(slots, idx, axis=1)
-    out[~np.isfinite(best)] = -1
-    return out, best
 
 
 def _choose(
@@ -558,8 +430,8 @@ def execute(
         if len(delta):
             target = opts.target_recall or ann.config.target_recall
             precise = bool(getattr(opts, knob_name)) or target is None or target > sketch.MAX_TARGET
-            found, note = _search_delta(snap, queries, k, delta, precise)
-            ann_res = _merge(ann_res, found, k)
+            found, note = search_delta(snap.flat, snap.sketches, snap.built_upto, snap.n_slots, queries, k, delta, precise)
+            ann_res = merge(ann_res, found, k)
             reason += note
         timings["delta_ms"] = (time.perf_counter() - t0) * 1000
     slots, scores = ann_res

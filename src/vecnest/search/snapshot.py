@@ -458,16 +458,19 @@ def load_live_slots(
     if base is not None and base.n_slots <= n_slots:
         since = base.n_slots
         buffer = base.ids
-        count = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE slot < ?", (since,)).fetchone()[0]
-        old_live = base.live
-        if count != len(base.live):
+    rows = conn.execute(f"SELECT slot, id FROM {table} WHERE slot >= ? ORDER BY slot", (since,)).fetchall()
+    if since:
+        # the rows before ``since``: all rows less the new ones (a whole-table COUNT(*) reads only
+        # page headers of the smallest index; one bounded by slot would read every row's page)
+        count = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] - len(rows)
+        old_live = base.live  # type: ignore[union-attr]
+        if count != len(old_live):
             text = conn.execute(
                 f"SELECT json_group_array(slot) FROM (SELECT slot FROM {table} WHERE slot < ? ORDER BY slot)", (since,)
             ).fetchone()[0]
             old_live = np.asarray(json.loads(text), dtype=np.int64)
     if buffer is None:
         buffer = IdBuffer(n_slots)
-    rows = conn.execute(f"SELECT slot, id FROM {table} WHERE slot >= ? ORDER BY slot", (since,)).fetchall()
     new = np.empty(0, dtype=np.int64)
     names: tuple[str, ...] = ()
     if rows:

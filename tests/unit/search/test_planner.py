@@ -305,7 +305,52 @@ def test_repeated_plain_searches_replay_the_same_plan(tmp_path: Path, data: tupl
         col.add(ids[3000:3010], vectors=vecs[3000:3010])  # a write: a new snapshot, with a delta
         hits = col.search(vecs[3005], k=1, ef_search=24, include=())
         assert hits[0].id == ids[3005]  # the fresh row is found: no stale replay
-        assert not col._source.cached.replays  # a plan with a delta to scan is not one index call
+        # a plan with a delta to scan is replayed as the index call merged with the delta's scan
+        planned = [col.search(q, k=10, ef_search=24, include=(), explain=True) for q in [vecs[3005], *queries[:5]]]
+        assert all(h.plan.delta_rows == 10 for h in planned)
+        col.search(queries[0], k=10, ef_search=24, include=())  # registers
+        assert (None, 10, search_options(24, None, None, None)) in col._source.cached.replays
+        again = [col.search(q, k=10, ef_search=24, include=()) for q in [vecs[3005], *queries[:5]]]
+        for a, b in zip(planned, again, strict=True):
+            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
+        col.delete([ids[3005]])  # a deleted delta row never comes back
+        col.search(vecs[3005], k=10, ef_search=24, include=())
+        assert col._source.cached.replays and ids[3005] not in {h.id for h in col.search(vecs[3005], k=10, ef_search=24, include=())}
+
+
+def test_filtered_searches_with_a_delta_replay_what_the_planner_returns(tmp_path: Path, data: tuple) -> None:
+    """A repeated filtered index search over an index missing the latest rows is replayed as the
+    filtered index call merged with the matching delta rows, returning what the planner returns
+    (small deltas scanned exactly, large ones through sign sketches)."""
+    ids, vecs, metas, queries = data
+    cfg = IndexConfig(kind=IndexKind.HNSW, **{**SMALL, "delta_limit": 100_000, "delta_cap": None})
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=cfg)
+        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
+        col.optimize()
+        where = {"year": {"$gte": 2026}}
+        for hi in (3050, 6000):  # a delta scanned exactly, then one ranked by sketches
+            col.add(ids[3000:hi] if hi == 3050 else ids[3050:hi], vectors=vecs[3000:hi] if hi == 3050 else vecs[3050:hi],
+                    metadatas=metas[3000:hi] if hi == 3050 else metas[3050:hi])
+            kw = dict(k=10, where=where, include=(), strategy="ann_filtered", ef_search=32)
+            fresh = [i for i in range(3000, hi) if metas[i]["year"] >= 2026][:3]
+            qs = [vecs[i] for i in fresh] + list(queries[:5])
+            planned = [col.search(q, explain=True, **kw) for q in qs]
+            assert all(h.plan.delta_rows == hi - 3000 and h.plan.strategy == "ann_filtered" for h in planned)
+            col.search(queries[0], **kw)  # registers
+            assert col._source.cached.replays
+            again = [col.search(q, **kw) for q in qs]
+            for a, b in zip(planned, again, strict=True):
+                assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
+            assert all(hits[0].id == ids[i] for hits, i in zip(again, fresh, strict=False))
+        # the default effort (no effort given): 3000 delta rows ranked by sign sketches
+        planned = [col.search(q, k=10, include=(), explain=True) for q in [vecs[5000], *queries[:5]]]
+        assert all("ranked by sign sketches" in h.plan.reason for h in planned)
+        col.search(queries[0], k=10, include=())
+        again = [col.search(q, k=10, include=()) for q in [vecs[5000], *queries[:5]]]
+        for a, b in zip(planned, again, strict=True):
+            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
+        assert again[0][0].id == ids[5000]
 
 
 @pytest.mark.parametrize("strategy", ["exact_filtered", "ann_filtered"])

@@ -1,0 +1,52 @@
+"""The rows appended since the last index build (the delta): their top-``k`` for a query batch,
+to be merged with the index's answer. Pure functions over a snapshot's parts, shared by the
+planner (:mod:`vecnest.search.planner`) and the replays of repeated searches
+(:mod:`vecnest.search.replay`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecnest._threads import PARALLEL_MIN_QUERIES
+from vecnest.index.flat import FlatIndex
+from vecnest.kernels.distance import top_k
+from vecnest.search import sketch
+
+
+def search_delta(
+    flat: FlatIndex, sketches: Any, lo: int, hi: int, queries: np.ndarray, k: int, delta: np.ndarray, precise: bool
+) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """Top-``k`` of the delta rows ``delta`` (sorted slots in ``[lo, hi)``: past the index's
+    ``built_upto``, before the segment's end) and a note for the plan: ranked by ``sketches``
+    (a :class:`~vecnest.search.sketch.SketchBuffer`, or ``None``) and the best rescored
+    exactly for one or a few queries over many rows, else (and when ``precise``: the caller
+    asked for more than the default recall) scanned exactly by ``flat``."""
+    buf = sketches
+    depth = sketch.rescore_depth(k)
+    if (
+        buf is None
+        or precise
+        or len(queries) >= PARALLEL_MIN_QUERIES  # (a batch scans exactly through BLAS)
+        or len(delta) < max(sketch.SKETCH_MIN_ROWS, 8 * depth)
+    ):
+        return flat.search(queries, k, delta), ""
+    codes = buf.codes(flat.vectors, lo, hi)
+    if len(delta) < hi - lo:
+        codes = codes[delta - lo]
+    assert buf.centre is not None
+    pos = sketch.hamming_candidates(queries, codes, buf.centre, depth)
+    cand = np.where(pos >= 0, delta[np.maximum(pos, 0)], -1)
+    note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches, the best {pos.shape[1]} rescored exactly"
+    return flat.rescore(queries, cand, k), note
+
+
+def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of two ``(slots, scores)`` answers for the same queries."""
+    slots = np.concatenate([a[0], b[0]], axis=1)
+    scores = np.concatenate([a[1], b[1]], axis=1)
+    idx, best = top_k(scores, k)
+    out = np.take_along_axis(slots, idx, axis=1)
+    out[~np.isfinite(best)] = -1
+    return out, best
