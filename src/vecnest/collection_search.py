@@ -242,3 +242,10 @@ class Searching:
         judgements with ``vecnest calibrate --dataset DIR --out model.json``: pass the model or
         the file); ``None`` restores the label-free default."""
         self._relevance = store_relevance(self._rows, model)
+
+
+# they are Collection's methods: errors and help name them so ("Collection.search() got an
+# unexpected keyword argument ...", as the HTTP client's Collection says)
+for _name in ("search", "search_batch", "relevance_model", "set_relevance_model"):
+    getattr(Searching, _name).__qualname__ = f"Collection.{_name}"
+del _name

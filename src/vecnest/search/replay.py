@@ -91,7 +91,7 @@ class FilteredReplay:
         packed = m.packed(len(m.mask))
         effort = max(self.effort, k) if self.knob == "ef_search" else self.effort  # as AnnIndex.search
         held = ann.filtered_params(effort, packed, m.params)  # (params, selector, bits): alive until done
-        slots, scores = ann.search_with(queries, k, held[0])
+        slots, scores = ann.search_with(queries, k, held)
         del held, packed
         if m.count >= k and ((slots.item(k - 1) < 0) if len(slots) == 1 else (slots[:, -1] < 0).any()):
             return None
