@@ -42,8 +42,12 @@ SAMPLE = 32
 PATIENCE = 4 * SAMPLE
 #: Filters one index keeps learned efforts for, least recently used out...
 MAX_FILTERS = 256
-#: ... and, apart from those, filters it keeps samples for (at most ``SAMPLE × dim × 4`` bytes each).
+#: ... and, apart from those, filters it keeps samples for (at most ``SAMPLE × dim × 4`` bytes each)...
 MAX_SAMPLING = 256
+#: ... and filters it counts the queries of (a sample evicted by more filters in rotation than
+#: it keeps samples for is started again with its count: the filter is measured on what it
+#: has once the count reaches :data:`PATIENCE`, so learning settles however many filters rotate).
+MAX_COUNTED = 16 * MAX_SAMPLING
 #: The ladder is searched up to this many times the calibrated effort...
 _CEILING = 4
 #: ... and down to this fraction of it.
@@ -80,8 +84,10 @@ class FilterEfforts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._learned: OrderedDict[tuple[str, float], Learned] = OrderedDict()
-        #: per filter being sampled: the distinct queries kept and the queries observed
-        self._samples: OrderedDict[tuple[str, float], tuple[list[np.ndarray], list[int]]] = OrderedDict()
+        #: per filter being sampled: the distinct queries kept
+        self._samples: OrderedDict[tuple[str, float], list[np.ndarray]] = OrderedDict()
+        #: per filter not learned yet: the queries observed
+        self._seen: OrderedDict[tuple[str, float], int] = OrderedDict()
         self._measuring: set[tuple[str, float]] = set()
 
     def learned(self, key: str, target: float, matches: int) -> Learned | None:
@@ -107,14 +113,16 @@ class FilterEfforts:
         with self._lock:
             if k in self._learned or k in self._measuring:
                 return None
-            entry = self._samples.get(k)
-            if entry is None:
-                entry = self._samples[k] = ([], [0])
+            kept = self._samples.get(k)
+            if kept is None:
+                kept = self._samples[k] = []
                 while len(self._samples) > MAX_SAMPLING:
                     self._samples.popitem(last=False)  # the least recently sampled filter
             self._samples.move_to_end(k)
-            kept, seen = entry
-            seen[0] += len(queries)
+            seen = self._seen[k] = self._seen.get(k, 0) + len(queries)
+            self._seen.move_to_end(k)
+            while len(self._seen) > MAX_COUNTED:
+                self._seen.popitem(last=False)
             for q in queries:
                 if len(kept) >= SAMPLE:
                     break
@@ -128,9 +136,10 @@ class FilterEfforts:
                     if float(cos.max()) > _SAME:
                         continue
                 kept.append(q)
-            if len(kept) < SAMPLE and (seen[0] < PATIENCE or not kept):
+            if len(kept) < SAMPLE and (seen < PATIENCE or not kept):
                 return None
             del self._samples[k]
+            self._seen.pop(k, None)
             self._measuring.add(k)
         return np.stack(kept)
 
@@ -192,8 +201,8 @@ def measure(
         if i not in seen:
             got, _, _ = ann.search(queries, K, allowed=allowed, packed=packed, count=False, **{knob: ladder[i]})
             # a short list is completed by an exact scan of the matches in the real search: exact
-            per = np.array([
-                len(w & set(g[g >= 0].tolist())) / max(1, len(w)) if g[-1] >= 0 or len(w) < K else 1.0
+            per = np.array([  # (no indexed match at all: nothing to miss)
+                len(w & set(g[g >= 0].tolist())) / len(w) if w and (g[-1] >= 0 or len(w) < K) else 1.0
                 for g, w in zip(got, want, strict=True)
             ])
             mean = float(per.mean())

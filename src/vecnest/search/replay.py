@@ -91,11 +91,14 @@ class FilteredReplay:
         packed = m.packed(len(m.mask))
         effort = max(self.effort, k) if self.knob == "ef_search" else self.effort  # as AnnIndex.search
         held = ann.filtered_params(effort, packed, m.params)  # (params, selector, bits): alive until done
-        slots, scores = ann.search_with(queries, k, held)
+        found = ann.search_with(queries, k, held)
         del held, packed
+        if self.delta is not None:  # (merged first: the delta may complete a short walk, as in execute)
+            found = self.delta.merged(found, queries, k)
+        slots = found[0]
         if m.count >= k and ((slots.item(k - 1) < 0) if len(slots) == 1 else (slots[:, -1] < 0).any()):
             return None
-        return (slots, scores) if self.delta is None else self.delta.merged((slots, scores), queries, k)
+        return found
 
 
 def replayable(

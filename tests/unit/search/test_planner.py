@@ -343,7 +343,28 @@ def test_filtered_searches_with_a_delta_replay_what_the_planner_returns(tmp_path
             for a, b in zip(planned, again, strict=True):
                 assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
             assert all(hits[0].id == ids[i] for hits, i in zip(again, fresh, strict=False))
-        # the default effort (no effort given): 3000 delta rows ranked by sign sketches
+        # a filter matching (almost) only delta rows: the walk of the index comes back short and
+        # the delta completes it; replayed, not planned again
+        fresh_vecs = (vecs[:300] + 0.05 * np.random.default_rng(4).standard_normal((300, 384))).astype(np.float32)
+        col.add([f"new{i}" for i in range(300)], vectors=fresh_vecs, metadatas=[{"fresh": 1}] * 300)
+        from vecnest.search import engine
+
+        kw = dict(k=10, where={"fresh": 1}, include=(), strategy="ann_filtered", ef_search=32)
+        qs = [fresh_vecs[100], *queries[:5]]
+        planned = [col.search(q, explain=True, **kw) for q in qs]
+        col.search(queries[0], **kw)  # registers
+        calls = []
+        execute = engine.execute
+        engine.execute = lambda *a, **k: calls.append(1) or execute(*a, **k)  # type: ignore[assignment]
+        try:
+            again = [col.search(q, **kw) for q in qs]
+        finally:
+            engine.execute = execute  # type: ignore[assignment]
+        assert not calls  # every repeat replayed
+        for a, b in zip(planned, again, strict=True):
+            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] and len(b) == 10
+        assert again[0][0].id == "new100"
+        # the default effort (no effort given): 3300 delta rows ranked by sign sketches
         planned = [col.search(q, k=10, include=(), explain=True) for q in [vecs[5000], *queries[:5]]]
         assert all("ranked by sign sketches" in h.plan.reason for h in planned)
         col.search(queries[0], k=10, include=())
@@ -459,6 +480,41 @@ def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
     assert len(table._samples) == MAX_SAMPLING and len(table._learned) == MAX_FILTERS
     assert table.learned(f"learned {MAX_FILTERS + 49}", 0.95, 1000) is not None  # the latest learned are kept
     assert table.learned("f", 0.95, 1000) is None  # the least recently used one is not
+
+
+def test_learning_settles_with_more_filters_in_rotation_than_samples_kept() -> None:
+    """Filters rotating faster than their samples are kept still settle: each is measured on
+    what it has once PATIENCE of its queries were seen (the counts outlive the samples)."""
+    from vecnest.search.effort import MAX_SAMPLING, PATIENCE, FilterEfforts
+
+    rng = np.random.default_rng(2)
+    table = FilterEfforts()
+    n = MAX_SAMPLING + 1
+    handed = set()
+    for _ in range(PATIENCE):
+        for f in range(n):
+            if table.observe(f"tenant {f}", 0.95, rng.standard_normal((1, 16)).astype(np.float32)) is not None:
+                handed.add(f)
+    assert len(handed) == n
+
+
+def test_a_filter_with_no_indexed_match_measures_nothing_missed(tmp_path: Path, data: tuple) -> None:
+    """A filter whose matches are all past the index has nothing the index could miss: its
+    measured recall is 1.0 (not 0), so it is never taken for one no effort reaches."""
+    from vecnest.search import effort
+
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids[:3000], vectors=vecs[:3000])
+        snap = col._source.current()
+        ann = snap.ann
+        none = np.zeros(snap.n_slots, dtype=bool)
+        got = effort.measure(
+            ann, snap.flat, queries[: effort.SAMPLE], np.empty(0, dtype=np.int64), none,
+            np.packbits(none, bitorder="little"), knob="ef_search", target=0.95, calibrated=64,
+        )
+        assert got.reached and got.recall == 1.0 and got.effort == 32  # the floor: half the calibrated
 
 
 def test_a_filter_repeating_few_queries_is_measured_on_them_after_patience() -> None:
