@@ -131,10 +131,13 @@ class IndexMaintainer:
             state = read_state(conn, self.rows.cid)
             if state.file is not None and state.file in self.source.damaged:
                 return True
+            # the indexed live rows: all less those past the index (a whole-table COUNT(*) reads
+            # page headers of the smallest index; one bounded below a slot reads every row's page)
             n_live = int(conn.execute(f"SELECT COUNT(*) FROM {self.rows.table}").fetchone()[0])
-            indexed_live = int(
-                conn.execute(f"SELECT COUNT(*) FROM {self.rows.table} WHERE slot < ?", (state.built_upto,)).fetchone()[0]
+            fresh = int(
+                conn.execute(f"SELECT COUNT(*) FROM {self.rows.table} WHERE slot >= ?", (state.built_upto,)).fetchone()[0]
             )
+            indexed_live = n_live - fresh
         return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live)
 
     def run_if_needed(self) -> dict[str, Any] | None:

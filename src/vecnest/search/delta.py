@@ -15,6 +15,12 @@ from vecnest.kernels.distance import top_k
 from vecnest.search import sketch
 
 
+def precise_delta(given_effort: int | None, target: float | None) -> bool:
+    """Whether the delta must be scanned exactly, not ranked by sketches: the caller gave an
+    effort, or asked for no recall target or one above what the sketches keep."""
+    return bool(given_effort) or target is None or target > sketch.MAX_TARGET
+
+
 def search_delta(
     flat: FlatIndex, sketches: Any, lo: int, hi: int, queries: np.ndarray, k: int, delta: np.ndarray, precise: bool
 ) -> tuple[tuple[np.ndarray, np.ndarray], str]:

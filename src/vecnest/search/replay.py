@@ -14,8 +14,7 @@ import numpy as np
 from vecnest.config import IndexKind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
-from vecnest.search import sketch
-from vecnest.search.delta import merge, search_delta
+from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.planner import Plan, SearchOptions, Strategy
 from vecnest.search.snapshot import Match, Snapshot
 
@@ -125,6 +124,7 @@ def replayable(
         return None
     if (
         plan.strategy is not Strategy.ANN
+        or plan.provisional  # (its effort is still being learned)
         or plan.n_matching < plan.n_live  # (a forced plain index search under a filter: filtered by mask)
         or ann is None
         or ann.config.kind is IndexKind.IVF_PQ
@@ -149,6 +149,5 @@ def _delta(snap: Snapshot, plan: Plan, allowed: np.ndarray, opts: SearchOptions 
         return None, False
     knob = "ef_search" if snap.ann.config.kind is IndexKind.HNSW else "nprobe"
     target = opts.target_recall or snap.ann.config.target_recall
-    precise = bool(getattr(opts, knob)) or target is None or target > sketch.MAX_TARGET
     slots = lo + np.flatnonzero(allowed[lo:hi])
-    return Delta(snap.flat, snap.sketches, lo, hi, slots, precise), True
+    return Delta(snap.flat, snap.sketches, lo, hi, slots, precise_delta(getattr(opts, knob), target)), True

@@ -4,8 +4,9 @@ A write's outcome is its commit. What it leaves to do (merging fresh rows into a
 catching up lexical postings and code tiers) is submitted here as a job keyed by what it
 maintains; a key already pending is not queued twice (one merge covers every write since). A
 failed job is logged and retried with a growing delay; it never surfaces in the write that
-caused it. With ``background=False`` (see :func:`vecnest.open`) jobs run in the writing thread
-right after its commit, still without raising.
+caused it; a job whose collection was dropped meanwhile is discarded (it has nothing left to
+do). With ``background=False`` (see :func:`vecnest.open`) jobs run in the writing thread right
+after its commit, still without raising.
 
 The worker is one daemon thread per open store, started on first use, joined at ``close()`` and
 at interpreter exit (after its running job; pending jobs are dropped — they are redone by the
@@ -21,7 +22,8 @@ import time
 import weakref
 from collections.abc import Callable, Hashable
 
-from vecnest._threads import limit_this_thread, maintenance_threads
+from vecnest._threads import limit_this_thread, lower_this_thread, maintenance_threads
+from vecnest.errors import CollectionNotFoundError
 
 log = logging.getLogger("vecnest")
 
@@ -92,6 +94,8 @@ class Worker:
     def _run(self, key: Hashable, job: Job) -> bool:
         try:
             job()
+        except CollectionNotFoundError as exc:  # dropped meanwhile: nothing to do, ever
+            log.debug("vecnest: maintenance %r discarded: %s", key, exc)
         except Exception as exc:  # noqa: BLE001 - logged and retried, never raised into a write
             n = self._failures.get(key, 0) + 1
             self._failures[key] = n
@@ -102,6 +106,7 @@ class Worker:
 
     def _loop(self) -> None:
         limit_this_thread(maintenance_threads())  # this thread only: leave a core to searches
+        lower_this_thread()  # and yield the CPU to the host's own threads where cores are short
         while True:
             with self._cv:
                 while True:
