@@ -7,16 +7,12 @@ large batches use the libraries' own defaults, as the host configured them.
 
 Its background maintenance thread (index merges) is vecnest's own: there, OpenMP's thread count
 is set for that thread only (``omp_set_num_threads`` sets the calling thread's ICV; other
-threads' parallel regions are unaffected), so a merge leaves cores to the searches; on Linux the
-thread also runs at a lower CPU priority (its own nice value; the threads a merge starts inherit
-it), so where cores are short the host's searches and writes go first.
+threads' parallel regions are unaffected), so a merge leaves cores to the searches.
 """
 
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from functools import lru_cache
 
 #: Query batches smaller than this are scored one query at a time by FAISS's SIMD kernels
@@ -73,27 +69,6 @@ class FewQueries:
     def __exit__(self, *exc: object) -> None:
         if self._before:
             _omp_set(self._before)
-
-
-#: Nice value added to vecnest's own maintenance thread (Linux; per thread).
-MAINTENANCE_NICE = 10
-
-
-def lower_this_thread() -> int | None:
-    """Lower the CPU priority of the calling thread by :data:`MAINTENANCE_NICE` (Linux, where a
-    thread has its own nice value; elsewhere nothing); returns the new nice value, or ``None``.
-
-    Only for threads vecnest created (its maintenance worker): the priority cannot be raised
-    again without privileges, and the thread ends with the store."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        tid = threading.get_native_id()
-        nice = min(19, os.getpriority(os.PRIO_PROCESS, tid) + MAINTENANCE_NICE)
-        os.setpriority(os.PRIO_PROCESS, tid, nice)
-        return nice
-    except (OSError, AttributeError):  # (a sandbox without the call: priority as it was)
-        return None
 
 
 def _faiss_omp() -> tuple[object, object]:

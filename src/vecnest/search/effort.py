@@ -1,7 +1,4 @@
-"""Per-filter search effort, learned from the queries an application actually sends (unfiltered
-searches are learned the same way, as one more "filter": their calibration measured held-out
-rows of the collection, and an application's queries, questions against documents, often need
-less or more).
+"""Per-filter search effort, learned from the queries an application actually sends.
 
 The build-time calibration (:mod:`vecnest.index.calibrate`) picks a filtered search's effort from
 the filter's selectivity alone, measured under synthetic masks whose matches cluster in vector

@@ -149,10 +149,6 @@ class Plan:
         candidates_visited: distance computations (index + exact scan).
         retries: post-filter retries with a larger oversampling.
         timings_ms: time per stage.
-        provisional: an exact scan chosen until the filter's index effort is learned, or an
-            unfiltered index search whose effort is still being learned, from the application's
-            queries (see :mod:`vecnest.search.effort`): its repeats are planned in full, never
-            replayed, until then.
     """
 
     strategy: Strategy
@@ -217,9 +213,6 @@ def _learn(
     return learned
 
 
-#: The key of unfiltered searches in the table of learned efforts (never a filter's ``repr``).
-UNFILTERED = "<unfiltered>"
-
 #: :func:`_unproven`'s answers.
 _LEARNING, _UNREACHED = "learning", "unreached"
 
@@ -258,13 +251,12 @@ def _learned_effort(
     learned = _learn(snap, match, key, queries, knob, target, calibrated)
     if learned is None:
         return calibrated, False, ""
-    whose = "the unfiltered searches'" if key == UNFILTERED else "this filter's"
     if not learned.reached:
         return learned.effort, True, (
-            f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on {whose} last "
+            f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
         )
-    return learned.effort, True, f"; {knob} {learned.effort} measured on {whose} last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
+    return learned.effort, True, f"; {knob} {learned.effort} measured on this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
 
 
 def _choose(
@@ -372,21 +364,14 @@ def execute(
             cal.knob_for_recall(target)[0] if (target and cal) else getattr(ann.config, knob_name)
         )
         settled = True
-        learns = cal is not None and not getattr(opts, knob_name) and bool(target) and ann.config.kind is not IndexKind.IVF_PQ
         if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
             # measured under clustered filter masks (the hard case), interpolated to this selectivity,
             # until this filter's own queries have measured what it needs (see search.effort)
             decided = cal.knob_for_selectivity(sel, decided)
-            if learns:  # (PQ: rescored candidates, not learned)
+            if target and ann.config.kind is not IndexKind.IVF_PQ:  # (PQ: rescored candidates, not learned)
                 decided, settled, note = _learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
-        elif strategy is Strategy.ANN and not filtered and learns:
-            # calibrated on held-out rows of the collection; the application's own queries (often
-            # from another distribution: questions against documents) measure what they need
-            decided, settled, note = _learned_effort(snap, match, UNFILTERED, queries, knob_name, target, decided)
         if settled:
             keep_latest(match.plans, (strategy, opts), (decided, note), 32)
-        elif strategy is Strategy.ANN:
-            provisional = True  # (a filtered one is kept out of replays by match.plans)
     reason += note
     base = decided
     knob = {knob_name: int(base)}
@@ -459,4 +444,4 @@ def execute(
         slots[short], scores[short] = exact_slots, exact_scores
         reason += f"; {len(short)} query(s) completed exactly"
         timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
-    return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings, provisional)
+    return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings)

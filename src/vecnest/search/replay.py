@@ -124,7 +124,6 @@ def replayable(
         return None
     if (
         plan.strategy is not Strategy.ANN
-        or plan.provisional  # (its effort is still being learned)
         or plan.n_matching < plan.n_live  # (a forced plain index search under a filter: filtered by mask)
         or ann is None
         or ann.config.kind is IndexKind.IVF_PQ

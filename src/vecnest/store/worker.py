@@ -22,7 +22,7 @@ import time
 import weakref
 from collections.abc import Callable, Hashable
 
-from vecnest._threads import limit_this_thread, lower_this_thread, maintenance_threads
+from vecnest._threads import limit_this_thread, maintenance_threads
 from vecnest.errors import CollectionNotFoundError
 
 log = logging.getLogger("vecnest")
@@ -106,7 +106,6 @@ class Worker:
 
     def _loop(self) -> None:
         limit_this_thread(maintenance_threads())  # this thread only: leave a core to searches
-        lower_this_thread()  # and yield the CPU to the host's own threads where cores are short
         while True:
             with self._cv:
                 while True:

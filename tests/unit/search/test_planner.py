@@ -142,14 +142,12 @@ def test_post_filter_reports_actual_selectivity(built: dict, data: tuple) -> Non
 def test_index_persists_and_reopens(built: dict, data: tuple) -> None:
     queries = data[3][:5]
     for kind, (path, col) in built.items():
-        # (one given effort on both sides: the default is learned per loaded index, see effort.py)
-        effort = {"ef_search": 48} if kind == "hnsw" else {"nprobe": 8}
-        before = [[h.id for h in hits] for hits in col.search_batch(queries, k=10, include=(), **effort)]
+        before = [[h.id for h in hits] for hits in col.search_batch(queries, k=10, include=())]
         with vecnest.open(path, read_only=True) as db:
             again = db.get_collection("t")
             hits = again.search_batch(queries, k=10, include=(), strategy="ann", explain=True)
             assert hits[0].plan.strategy == "ann", kind
-            hits = again.search_batch(queries, k=10, include=(), **effort)
+            hits = again.search_batch(queries, k=10, include=())
             assert [[h.id for h in h_] for h_ in hits] == before
 
 
