@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test chromium soak bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-hybrid bench-compress bench-all bench-smoke clean
+.PHONY: demo test chromium soak bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-effort-learning bench-hybrid bench-compress bench-all bench-smoke clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -69,13 +69,16 @@ bench-concurrent: $(VENV)/.stamp-bench
 bench-coldstart: $(VENV)/.stamp-bench
 	$(BIN)/python benchmarks/cold_start.py $(ARGS)
 
+bench-effort-learning: $(VENV)/.stamp-bench
+	$(BIN)/python benchmarks/effort_learning.py $(ARGS)
+
 bench-hybrid: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/hybrid.py $(ARGS)
 
 bench-compress: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/compress.py $(ARGS)
 
-bench-all: bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-hybrid bench-compress
+bench-all: bench bench-peers bench-peers-1m bench-effort bench-ingest bench-concurrent bench-coldstart bench-effort-learning bench-hybrid bench-compress
 
 # smoke runs of every benchmark (small data, few repetitions) into a scratch folder; BENCHMARKS.md untouched
 SMOKE ?= /tmp/vecnest-bench-smoke

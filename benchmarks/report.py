@@ -45,6 +45,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("compress.json", "make bench-compress", "~30 min (with the 1M WordLlama set)", "issue 10: every compression pipeline's quality, RAM bytes/vector (measured), disk, scan speed vs float32 and vs memory bandwidth; Pareto fronts; 1M resident memory"),
     ("soak.json", "make soak", "~15 min", "the store's kill -9 campaign, checked cross-process reads, racing creators/optimizers (also RELIABILITY.md)"),
     ("indexed_fields.json", "python benchmarks/indexed_fields.py", "~2 min", "get/delete with where= on 74k documents with and without indexed_fields"),
+    ("effort-learning.json", "make bench-effort-learning", "~3 min (+11 min once to build the 1M graph)", "the per-filter effort learning's rules replayed on 2,000 resampled query samples per case: how often the learned effort misses the recall target on the held-out queries"),
 ]
 
 HEADER = """# Benchmarks

@@ -30,6 +30,10 @@ from vecnest.store.rows import Rows
 
 log = logging.getLogger("vecnest")
 
+#: Seconds without writes after which a collection's leftover delta is merged (at least: also
+#: twice the last merge's time, so merges after short pauses take at most a third of the time).
+SETTLE_AFTER = 1.0
+
 
 class Maintenance:
     """The derived data of one collection (see module docstring).
@@ -64,6 +68,8 @@ class Maintenance:
             if self.index is not None and index.delta_cap is not None else None
         )
         self._key = ("maintain", store.root, rows.cid)
+        self._idle_key = ("settle", store.root, rows.cid)
+        self._merge_s = 0.0  # how long the last merge took
         self.bulk_depth = 0  # > 0 inside Collection.bulk(): the job waits for its end
 
     def after_write(self, written: int = 0) -> None:
@@ -73,6 +79,8 @@ class Maintenance:
         if self.bulk_depth or self.store.catalog.read_only:
             return
         self.store.worker.submit(self._key, self.run)
+        if self.index is not None and self.store.worker.background:  # once writes pause: settle
+            self.store.worker.submit(self._idle_key, self.settle, delay=max(SETTLE_AFTER, 2.0 * self._merge_s))
         if written and self.pacer is not None and self.index is not None and self.store.worker.background:
             index = self.index
 
@@ -101,13 +109,30 @@ class Maintenance:
             finally:
                 if wide:
                     limit_this_thread(maintenance_threads())
-                if self.pacer is not None:  # a rate to pace by; held writers look again
-                    self.pacer.merged(int((done or {}).get("rows_added") or 0), float((done or {}).get("total_seconds") or 0.0))
+                self._merged(done)
         if self.lexical is not None:
             self.lexical.run_if_needed()
         if self.tiers is not None:
             self.tiers.run_if_needed()
         self.images.run_if_needed()
+
+    def settle(self) -> None:
+        """The job once writes paused (:data:`SETTLE_AFTER` seconds, or twice the last merge's
+        time, after the last one): merge a leftover delta below ``delta_limit`` that every search
+        would otherwise scan exactly until the next writes (see ``index.maintain.idle_delta``),
+        then refresh the snapshot image."""
+        if self.index is None:
+            return
+        done = self.index.run_if_needed(idle=True)
+        self._merged(done)
+        if done:
+            self.images.run_if_needed()
+
+    def _merged(self, done: dict[str, Any] | None) -> None:
+        if done and done.get("total_seconds") is not None:
+            self._merge_s = float(done["total_seconds"])
+        if self.pacer is not None:  # a rate to pace by; held writers look again
+            self.pacer.merged(int((done or {}).get("rows_added") or 0), float((done or {}).get("total_seconds") or 0.0))
 
     def end_bulk(self) -> None:
         """At the end of the outermost ``bulk()`` block: merge the index and write the snapshot

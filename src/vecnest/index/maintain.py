@@ -36,15 +36,26 @@ log = logging.getLogger("vecnest")
 CALIBRATION_QUERIES = 256
 #: A merge re-measures the calibration once the index has grown by this factor since.
 RECALIBRATE_GROWTH = 1.25
+#: Once writes pause, a delta of at least this many rows (and a tenth of ``delta_limit``) is
+#: merged rather than scanned exactly by every search until the next writes.
+IDLE_MIN_ROWS = 1_000
 
 
-def needs_work(cfg: IndexConfig, state: IndexState, *, n_slots: int, n_live: int, indexed_live: int) -> bool:
+def idle_delta(cfg: IndexConfig) -> int:
+    """The delta worth merging once writes pause (see :func:`needs_work`): a tenth of
+    ``delta_limit``, at least 1,000 rows (a smaller one costs searches less than a merge costs),
+    at most ``delta_limit``."""
+    return min(cfg.delta_limit, max(IDLE_MIN_ROWS, cfg.delta_limit // 10))
+
+
+def needs_work(cfg: IndexConfig, state: IndexState, *, n_slots: int, n_live: int, indexed_live: int, idle: bool = False) -> bool:
     """Whether a write left enough to do for an automatic :func:`build_or_merge`: no index yet
-    (and ``min_rows`` reached), a delta of ``delta_limit`` rows, or too many dead indexed rows."""
+    (and ``min_rows`` reached), a delta of ``delta_limit`` rows (``idle``: writes paused, of
+    :func:`idle_delta` rows), or too many dead indexed rows."""
     if n_live < cfg.min_rows:
         return False
     dead = state.built_upto - indexed_live
-    stale = n_slots - state.built_upto >= cfg.delta_limit
+    stale = n_slots - state.built_upto >= (idle_delta(cfg) if idle else cfg.delta_limit)
     return state.file is None or stale or dead > cfg.rebuild_dead_fraction * max(state.built_upto, 1)
 
 
@@ -123,8 +134,9 @@ class IndexMaintainer:
         self.l2 = l2
         self.lock = lock or MaintenanceLock(rows.segments_dir / lock_name(rows.cid))
 
-    def needed(self) -> bool:
-        """Whether the catalog shows work for an automatic merge (cheap: a few SQL counts)."""
+    def needed(self, *, idle: bool = False) -> bool:
+        """Whether the catalog shows work for an automatic merge (cheap: a few SQL counts;
+        ``idle``: for the merge once writes pause, see :func:`needs_work`)."""
         cfg = self.config
         with self.rows.catalog.read() as conn:
             state_rows = self.rows.state(conn)
@@ -138,14 +150,14 @@ class IndexMaintainer:
                 conn.execute(f"SELECT COUNT(*) FROM {self.rows.table} WHERE slot >= ?", (state.built_upto,)).fetchone()[0]
             )
             indexed_live = n_live - fresh
-        return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live)
+        return needs_work(cfg, state, n_slots=state_rows.n_slots, n_live=n_live, indexed_live=indexed_live, idle=idle)
 
-    def run_if_needed(self) -> dict[str, Any] | None:
-        """The background job: merge if there is work and nobody else is merging (nothing to
-        do, and nothing to retry, once the collection was dropped); returns what
-        :meth:`optimize` did, or ``None``."""
+    def run_if_needed(self, *, idle: bool = False) -> dict[str, Any] | None:
+        """The background job: merge if there is work (``idle``: as once writes pause) and
+        nobody else is merging (nothing to do, and nothing to retry, once the collection was
+        dropped); returns what :meth:`optimize` did, or ``None``."""
         try:
-            if self.needed():
+            if self.needed(idle=idle):
                 return self.optimize(rebuild=False, wait=0)
         except CollectionNotFoundError:
             return None

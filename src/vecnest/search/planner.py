@@ -24,7 +24,7 @@ from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.kernels.distance import top_k
 from vecnest.search.delta import merge, precise_delta, search_delta
-from vecnest.search.effort import _CEILING, Learned, efforts_of, measure
+from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
 
 log = logging.getLogger("vecnest")
@@ -194,22 +194,26 @@ def _learn(
     table = efforts_of(ann)
     built = snap.built_upto
     indexed = match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
-    learned = table.learned(key, target, indexed)
+    learned = table.learned(key, target, indexed, calibrated)
     if learned is None:
-        sample = table.observe(key, target, queries)
-        if sample is None:
+        handed = table.observe(key, target, queries)
+        if handed is None:
             return None
         try:
             slots = match.slots
-            learned = measure(
-                ann, snap.flat, sample, slots[slots < built] if built < snap.n_slots else slots,
-                match.mask[:built], match.packed(built), knob=knob, target=target, calibrated=calibrated,
-            )
+            args = (ann, snap.flat, handed.queries, slots[slots < built] if built < snap.n_slots else slots,
+                    match.mask[:built], match.packed(built))
+            if handed.candidate is None:
+                learned = measure(*args, knob=knob, target=target, calibrated=calibrated)
+            else:
+                learned = confirm(*args, knob=knob, target=target, candidate=handed.candidate)
         except Exception:  # noqa: BLE001 -- learning is an optimisation: the search goes on
             log.warning("measuring the search effort of filter %s failed", key, exc_info=True)
             learned = None
         finally:
-            table.keep(key, target, learned)
+            table.keep(key, target, learned, handed.queries)
+        if learned is not None and learned.needs_confirming:
+            return None  # (a candidate: the next queries confirm it)
     return learned
 
 
@@ -256,7 +260,13 @@ def _learned_effort(
             f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
         )
-    return learned.effort, True, f"; {knob} {learned.effort} measured on this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
+    if learned.confirmed and learned.effort == calibrated:
+        return learned.effort, True, (
+            f"; a lower {knob} measured on this filter's queries was not confirmed on its next {learned.queries} "
+            f"(recall@10 {learned.recall:.3f} at the calibrated {calibrated})"
+        )
+    checked = "confirmed on" if learned.confirmed else "measured on"
+    return learned.effort, True, f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
 
 
 def _choose(

@@ -28,7 +28,7 @@ from vecnest.errors import CorruptStoreError, DerivedDataError
 from vecnest.index.ann import AnnIndex
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
-from vecnest.search import sketch
+from vecnest.search import effort, sketch
 from vecnest.search.sketch import SketchBuffer
 from vecnest.search.snapshot import Base, IdBuffer, Snapshot, load_snapshot
 from vecnest.store.rows import Rows
@@ -247,5 +247,7 @@ class SnapshotSource:
         except (RuntimeError, CorruptStoreError, OSError) as exc:
             self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
             return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
+        if cached is not None:  # (a merge's new file: the same graph, grown; or a rebuild)
+            effort.inherit(ann, cached[1])
         self._ann = (state.file, ann)
         return ann, None

@@ -3,6 +3,8 @@
 A write's outcome is its commit. What it leaves to do (merging fresh rows into an index, later
 catching up lexical postings and code tiers) is submitted here as a job keyed by what it
 maintains; a key already pending is not queued twice (one merge covers every write since). A
+job may also be debounced: submitted with a delay, each submission of its key pushing it back
+(work for when writes pause); waiting for the worker runs such a job at once. A
 failed job is logged and retried with a growing delay; it never surfaces in the write that
 caused it; a job whose collection was dropped meanwhile is discarded (it has nothing left to
 do). With ``background=False`` (see :func:`vecnest.open`) jobs run in the writing thread right
@@ -48,20 +50,27 @@ class Worker:
         self._pending: dict[Hashable, Job] = {}
         self._not_before: dict[Hashable, float] = {}
         self._failures: dict[Hashable, int] = {}
+        self._debounced: set[Hashable] = set()  # pending keys whose delay a wait() may cut short
         self._running: Hashable | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
         _LIVE.add(self)
 
-    def submit(self, key: Hashable, job: Job) -> None:
-        """Run ``job`` soon (coalesced with a pending job of the same ``key``)."""
+    def submit(self, key: Hashable, job: Job, *, delay: float = 0.0) -> None:
+        """Run ``job`` soon (coalesced with a pending job of the same ``key``), or once
+        ``delay`` seconds pass without another submission of ``key`` (debounced: background
+        workers only; an inline worker ignores such a job)."""
         if self._closed:
             return
         if not self.background:
-            self._run(key, job)
+            if delay <= 0:
+                self._run(key, job)
             return
         with self._cv:
             self._pending[key] = job
+            if delay > 0 and (key in self._debounced or key not in self._not_before):  # (not over a retry's backoff)
+                self._not_before[key] = time.monotonic() + delay
+                self._debounced.add(key)
             thread = self._thread
             if thread is None or not thread.is_alive() or thread.ident is None:  # new, or lost in a fork
                 self._thread = threading.Thread(target=self._loop, name=f"vecnest-maintenance:{self.name}", daemon=True)
@@ -74,6 +83,9 @@ class Worker:
         Jobs waiting out a retry delay count as pending."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
+            for key in self._debounced:  # what waits for writes to pause: now
+                self._not_before[key] = 0.0
+            self._cv.notify_all()
             while self._pending or self._running is not None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -86,6 +98,7 @@ class Worker:
         with self._cv:
             self._closed = True
             self._pending.clear()
+            self._debounced.clear()
             self._cv.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread() and thread.is_alive():
@@ -116,6 +129,7 @@ class Worker:
                     if ready:
                         key = ready[0]
                         job = self._pending.pop(key)
+                        self._debounced.discard(key)
                         self._running = key
                         break
                     delays = [self._not_before.get(k, now) - now for k in self._pending]

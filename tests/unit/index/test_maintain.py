@@ -32,3 +32,37 @@ def test_a_failing_merge_never_fails_the_write(tmp_path: Path, monkeypatch: pyte
         monkeypatch.undo()
         assert col.optimize()["action"] == "built"
         assert col.search(vecs[42], k=1, strategy="ann")[0].id == "42"
+
+
+def test_a_leftover_delta_is_merged_once_writes_pause(tmp_path: Path) -> None:
+    """A delta below ``delta_limit`` but of at least ``idle_delta`` rows is merged about a second
+    after the last write (searches would otherwise scan it exactly until the next writes); a
+    smaller one is left; writes that keep coming push the merge back."""
+    import time
+
+    from vecnest.index.maintain import idle_delta
+
+    cfg = vecnest.IndexConfig(kind="hnsw", min_rows=500, delta_limit=20_000, ef_construction=32)
+    assert idle_delta(cfg) == 2_000 and idle_delta(vecnest.IndexConfig(delta_limit=5_000)) == 1_000
+    assert idle_delta(vecnest.IndexConfig(delta_limit=300)) == 300
+    vecs = np.random.default_rng(1).normal(size=(7_000, 16)).astype(np.float32)
+    with vecnest.open(tmp_path / "s") as db:  # a background worker
+        col = db.create_collection("c", model=None, dim=16, index=cfg)
+        with col.bulk():
+            col.add([str(i) for i in range(3_000)], vectors=vecs[:3_000])
+        maint = col._maint.index
+        col.add([str(i) for i in range(3_000, 4_000)], vectors=vecs[3_000:4_000])
+        time.sleep(2.5)
+        assert maint.delta() == 1_000  # below idle_delta: left for the next writes
+        col.add([str(i) for i in range(4_000, 4_500)], vectors=vecs[4_000:4_500])
+        time.sleep(0.3)
+        col.add([str(i) for i in range(4_500, 5_000)], vectors=vecs[4_500:5_000])
+        assert maint.delta() == 2_000  # writes are still coming: not merged yet
+        deadline = time.monotonic() + 30
+        while maint.delta() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert maint.delta() == 0  # merged once writes paused
+        hits = col.search(vecs[4_321], k=1, strategy="ann", include=())
+        assert hits[0].id == "4321"
+        col.add([str(i) for i in range(5_000, 7_000)], vectors=vecs[5_000:7_000])
+        assert col.wait_for_maintenance(timeout=30) and maint.delta() == 0  # waited for: at once

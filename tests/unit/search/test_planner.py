@@ -416,10 +416,20 @@ def test_repeated_filtered_searches_replay_the_same_plan(tmp_path: Path, data: t
         assert all(h.id != gone for hits in after for h in hits)
 
 
+def _fresh(vecs: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` query vectors none of an application's earlier queries repeats: the normalised
+    sums of two random stored titles."""
+    rng = np.random.default_rng(seed)
+    q = vecs[rng.integers(0, len(vecs), n)] + vecs[rng.integers(0, len(vecs), n)]
+    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
 def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path, data: tuple) -> None:
     """The first 32 searches with a filter use the calibrated effort; the next one measures, on
-    those queries, the least effort of the ladder keeping recall@10 at the target, which the
-    following searches use (and say so); a forced ef_search is never overridden."""
+    those queries, the least effort of the ladder keeping recall@10 at the target; an effort
+    below the calibrated one is used only once the filter's next 32 distinct queries confirm it
+    (the searches meanwhile keep the calibrated effort); the plan says which; a forced
+    ef_search is never overridden."""
     from vecnest.search import effort
 
     ids, vecs, metas, queries = data
@@ -437,21 +447,98 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
             col.search(q, **kw)
         assert "measured on this filter" not in col.search(queries[1], ef_search=calibrated, explain=True, k=10, where=where, strategy="ann_filtered").plan.reason
         col.search(sample[0], **kw)  # the 32nd search with the filter: measures
+        key = repr(vecnest.filter.parse(where, None))
+        table = effort.efforts_of(col._source.cached.ann)
         plan = col.search(queries[40], explain=True, **kw).plan
+        if table.learned(key, 0.95, int(mask.sum())) is None:  # a lower effort: a candidate
+            candidate = table._candidates[(key, 0.95)][0]
+            assert candidate.effort < calibrated and not candidate.confirmed
+            assert plan.knob["ef_search"] == calibrated and "measured on" not in plan.reason  # not used yet
+            for q in sample[:8]:  # repeats of the first sample never confirm it
+                col.search(q, **kw)
+            assert table.learned(key, 0.95, int(mask.sum())) is None
+            fresh = np.vstack([queries[effort.SAMPLE :], _fresh(vecs, effort.SAMPLE, 5)])[: effort.SAMPLE]
+            for q in fresh:
+                col.search(q, **kw)
+            plan = col.search(queries[40], explain=True, **kw).plan
+            got = table.learned(key, 0.95, int(mask.sum()))
+            assert got is not None and got.confirmed and got.queries == effort.SAMPLE
+            assert got.effort in (candidate.effort, calibrated)
+            said = "confirmed on this filter's last" if got.effort < calibrated else "was not confirmed on its next"
+            assert said in plan.reason
+        else:
+            assert f"measured on this filter's last {effort.SAMPLE} queries" in plan.reason
         learned = plan.knob["ef_search"]
-        assert f"ef_search {learned} measured on this filter's last {effort.SAMPLE} queries" in plan.reason
-        assert learned in effort._LADDER["ef_search"] and learned <= effort._CEILING * calibrated
-        unseen = queries[effort.SAMPLE :]  # recall on queries the measurement never saw
+        assert learned in (*effort._LADDER["ef_search"], calibrated) and effort.FLOOR * calibrated <= learned <= effort._CEILING * calibrated
+        unseen = _fresh(vecs, 100, 9)  # recall on queries the measurement never saw
         assert _recall(col, ids, vecs, unseen, mask, where=where, strategy="ann_filtered") >= 0.9
         forced = col.search(queries[3], ef_search=16, explain=True, **kw).plan
         assert forced.knob["ef_search"] == 16 and "measured" not in forced.reason
         # what was measured is kept per index file, filter and target
-        table = effort.efforts_of(col._source.cached.ann)
-        got = table.learned(repr(vecnest.filter.parse(where, None)), 0.95, int(mask.sum()))
+        got = table.learned(key, 0.95, int(mask.sum()))
         assert got is not None and got.effort == learned and got.recall >= 0.95 and got.reached
-        assert learned >= effort.FLOOR * calibrated
         # a filter whose matches shrank by more than a quarter learns again
-        assert table.learned(repr(vecnest.filter.parse(where, None)), 0.95, int(mask.sum()) // 2) is None
+        assert table.learned(key, 0.95, int(mask.sum()) // 2) is None
+
+
+def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_kept() -> None:
+    """An effort measured below the calibrated one is a candidate: the filter's next SAMPLE
+    distinct queries (never the first sample's) are handed over to confirm it; a confirmed one,
+    and an effort at or above the calibrated one, is learned at once; a measurement on a few
+    repeated queries never needs confirming (it never goes below the calibrated effort)."""
+    from vecnest.search.effort import SAMPLE, FilterEfforts, Learned
+
+    rng = np.random.default_rng(4)
+    table = FilterEfforts()
+    first = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
+    handed = table.observe("f", 0.95, first)
+    assert handed is not None and handed.candidate is None and len(handed.queries) == SAMPLE
+    lower = Learned(96, 0.97, SAMPLE, 1000, calibrated=128)
+    assert lower.needs_confirming
+    table.keep("f", 0.95, lower, handed.queries)
+    assert table.learned("f", 0.95, 1000) is None  # a candidate is not learned
+    assert table.observe("f", 0.95, first) is None  # the first sample again: nothing new
+    assert table._samples[("f", 0.95)] == []
+    fresh = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
+    handed = table.observe("f", 0.95, fresh)
+    assert handed is not None and handed.candidate == lower and len(handed.queries) == SAMPLE
+    assert table.observe("f", 0.95, fresh) is None  # being confirmed: handed over once
+    table.keep("f", 0.95, Learned(96, 0.96, SAMPLE, 1000, calibrated=128, confirmed=True), handed.queries)
+    assert table.learned("f", 0.95, 1000, 128).effort == 96
+    # at or above the calibrated effort, or on a few queries: learned at once
+    assert not Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
+    assert not Learned(96, 0.97, 3, 1000, calibrated=128).needs_confirming
+    assert not Learned(96, 0.90, SAMPLE, 1000, reached=False, calibrated=128).needs_confirming
+    # a merged index's table inherits what was learned, not what is pending
+    table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=128), first)
+    after = FilterEfforts()
+    after.inherit(table)
+    assert after.learned("f", 0.95, 1100, 128).effort == 96 and after.learned("g", 0.95, 1000) is None
+    assert after.learned("f", 0.95, 1000, 192) is None  # recalibrated: learned again
+    assert after.learned("f", 0.95, 1000, 128) is None  # (and forgotten)
+
+
+def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
+    """confirm keeps the candidate only where the fresh queries reach the target with it, and
+    reports the calibrated effort (with its recall on those queries) where they do not."""
+    from vecnest.search import effort
+
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids, vectors=vecs, metadatas=metas)
+        snap = col._source.current()
+        mask = np.array([m["year"] >= 2026 for m in metas])
+        slots = np.flatnonzero(mask)
+        args = (snap.ann, snap.flat, queries[: effort.SAMPLE], slots, mask, np.packbits(mask, bitorder="little"))
+        weak = effort.Learned(1, 0.99, effort.SAMPLE, len(slots), calibrated=256)  # ef 1: misses
+        got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=weak)
+        assert got.effort == 256 and got.confirmed and got.recall >= 0.95
+        good = effort.Learned(128, 0.99, effort.SAMPLE, len(slots), calibrated=256)
+        got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=good)
+        assert got.effort == 128 and got.confirmed and got.recall >= 0.95
+        few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=good)
+        assert few.effort == 256  # too few fresh queries to confirm anything
 
 
 def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
@@ -467,9 +554,9 @@ def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
         assert table.observe("f", 0.95, q) is None
         assert table.observe("f", 0.95, q * 2.0) is None  # same direction: the same query
     distinct = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    sample = table.observe("f", 0.95, distinct)
-    assert sample is not None and len(sample) == SAMPLE
-    np.testing.assert_array_equal(sample[0], q[0])  # kept as given
+    handed = table.observe("f", 0.95, distinct)
+    assert handed is not None and len(handed.queries) == SAMPLE
+    np.testing.assert_array_equal(handed.queries[0], q[0])  # kept as given
     assert table.observe("f", 0.95, distinct) is None  # being measured: handed over once
     table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000))
     assert table.learned("f", 0.95, 1100).effort == 48 and table.learned("f", 0.99, 1100) is None
@@ -526,7 +613,7 @@ def test_a_filter_repeating_few_queries_is_measured_on_them_after_patience() -> 
     table = FilterEfforts()
     few = rng.standard_normal((3, 16)).astype(np.float32)
     got = [table.observe("f", 0.95, few[i % 3 : i % 3 + 1]) for i in range(PATIENCE)]
-    assert all(g is None for g in got[:-1]) and got[-1] is not None and len(got[-1]) == 3
+    assert all(g is None for g in got[:-1]) and got[-1] is not None and len(got[-1].queries) == 3
     empty = FilterEfforts()  # no usable query at all: nothing to measure
     assert all(empty.observe("g", 0.95, np.zeros((1, 16), np.float32)) is None for _ in range(2 * PATIENCE))
 
@@ -636,8 +723,13 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
         assert {ids.index(h.id) for h in col.search(queries[0], k=10, where=where, include=())} == truth
         col.search(queries[effort.SAMPLE - 1], k=10, where=where, include=())  # completes the sample: measured
         plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
+        if plan.provisional:  # an effort below the calibrated one: exact until fresh queries confirm it
+            assert plan.strategy == "exact_filtered"
+            for q in _fresh(vecs, effort.SAMPLE, 6):
+                col.search(q, k=10, where=where, include=())
+            plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and not plan.provisional
-        assert "measured on this filter" in plan.reason
+        assert "measured on this filter" in plan.reason or "confirmed" in plan.reason
 
 
 def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered(tmp_path: Path, data: tuple) -> None:

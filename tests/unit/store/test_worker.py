@@ -27,3 +27,36 @@ def test_a_failed_job_is_retried_and_a_dropped_collections_job_is_discarded() ->
         assert not worker._failures and not worker._not_before
     finally:
         worker.close()
+
+
+def test_a_debounced_job_runs_once_submissions_pause_or_at_once_when_waited_for() -> None:
+    """Each submission of a debounced key pushes it back; it runs once, after the pause; a
+    ``wait()`` runs it at once; an inline worker never runs one (it would block the writer)."""
+    import threading
+    import time
+
+    worker = Worker(background=True, name="test")
+    ran: list[float] = []
+    done = threading.Event()
+
+    def job() -> None:
+        ran.append(time.monotonic())
+        done.set()
+
+    try:
+        start = time.monotonic()
+        for _ in range(5):  # 5 × 0.1 s of submissions, each pushing the job 0.3 s back
+            worker.submit("settle", job, delay=0.3)
+            time.sleep(0.1)
+        assert not ran  # still being pushed back
+        assert done.wait(5)
+        assert len(ran) == 1 and ran[0] - start >= 0.4 + 0.3 - 0.05
+        worker.submit("settle", job, delay=60.0)
+        t = time.monotonic()
+        assert worker.wait(timeout=5) and len(ran) == 2 and time.monotonic() - t < 5
+    finally:
+        worker.close()
+    inline = Worker(background=False, name="inline")
+    inline.submit("settle", job, delay=0.1)
+    inline.submit("now", job)
+    assert len(ran) == 3

@@ -1,0 +1,174 @@
+"""How safe is the per-filter effort learning? Its rules replayed on thousands of resampled
+query samples, against recall measured on every held-out query.
+
+    .venv/bin/python benchmarks/effort_learning.py            # ~2 min with the 1M graph cached (~11 min to build it once)
+    .venv/bin/python benchmarks/effort_learning.py --quick    # the 75k point only
+
+For each scale point of the peer suite (``make bench-peers`` prepares them: arXiv titles 75k and
+1M WordLlama chunks) and each filtered workload at 15 / 50 / 100 %, a FAISS HNSW graph with
+vecnest's default parameters (``IndexConfig``: M, efConstruction) is searched once under the
+filter's bitmap at every step of the effort ladder, giving each of the 500 held-out queries its
+recall@10 at each step (truth: an exact scan of the matching rows). The learning rules of
+:mod:`vecnest.search.effort` are then replayed on ``--draws`` random pairs of disjoint
+``SAMPLE``-query samples (the first measures, the second confirms), for calibrated efforts of the
+least step reaching the target and the next two (the calibration is generous by design), and the
+learned effort's recall on all 500 queries is what a user would get:
+
+- ``measure only``: the bisection of ``measure`` (``MARGIN_SE`` standard errors), adopted at once
+  (the rule before candidates were confirmed);
+- ``measure + confirm``: what ships: a step below the calibrated one must pass ``confirm`` on the
+  second sample (``CONFIRM_SE``), else the calibrated effort.
+
+Reported per rule: the share of draws whose learned effort gives recall below the target and below
+target − 0.01, the lowest such recall, and the mean effort (the cost). The rules' constants are
+imported from vecnest, so a change to them is what this measures. Writes
+``benchmarks/results/effort-learning.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from _arxiv import CACHE
+from _cli import Session, common_args, save
+from _provenance import provenance
+from peers.data import load_columns
+from peers.predicates import WORKLOADS
+
+from vecnest.config import IndexConfig
+from vecnest.index.calibrate import _LADDER
+from vecnest.search import effort
+
+POINTS = ("arxiv-75k", "arxiv-1m")
+SELS = ("sel_15%", "sel_50%", "sel_100%")
+TARGET = 0.95
+K = 10
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common_args(p, "effort-learning.json", "the 75k point only")
+    p.add_argument("--draws", type=int, default=2000, help="resampled sample pairs per case (default 2000)")
+    return p.parse_args(argv)
+
+
+def recall_table(point: str, session: Session) -> dict[str, dict[int, np.ndarray]]:
+    """Per workload, per ladder step: each held-out query's recall@10 under the filter."""
+    folder = CACHE / "peers" / "data" / point
+    if not (folder / "base.npy").is_file():
+        raise SystemExit(f"{folder} is missing: run `make bench-peers` (or bench-peers-1m) first to prepare it")
+    base = np.load(folder / "base.npy", mmap_mode="r")
+    queries = np.load(folder / "queries.npy")
+    n, dim = base.shape
+    cfg = IndexConfig()
+    path = CACHE / "effort-learning" / f"{point}-hnsw-m{cfg.m}-efc{cfg.ef_construction}.faiss"
+    if path.is_file():
+        index = faiss.read_index(str(path))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = time.perf_counter()
+        index = faiss.IndexHNSWFlat(dim, cfg.m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = cfg.ef_construction
+        advance = session.start_task(f"{point}: building the graph", n)
+        for s in range(0, n, 50_000):
+            index.add(np.ascontiguousarray(base[s : s + 50_000], dtype=np.float32))
+            advance(min(50_000, n - s))
+        faiss.write_index(index, str(path))
+        session.log(f"{point}: graph built in {time.perf_counter() - t:.0f} s")
+    cols = load_columns(folder)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for w in SELS:
+        mask = cols.mask(WORKLOADS[w]["pred"])
+        slots = np.flatnonzero(mask)
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(np.ascontiguousarray(base[slots], dtype=np.float32))
+        _, top = flat.search(queries, K)
+        truth = [set(slots[t].tolist()) for t in top]
+        packed = np.packbits(mask, bitorder="little")
+        sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(packed))
+        out[w] = {}
+        advance = session.start_task(f"{point} {w}: the ladder", len(_LADDER["ef_search"]))
+        for ef in _LADDER["ef_search"]:
+            params = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
+            _, got = index.search(queries, K, params=params)
+            out[w][ef] = np.array([len(t & set(g[g >= 0].tolist())) / K for t, g in zip(truth, got, strict=True)])
+            advance(1)
+        del sel, packed
+    return out
+
+
+def learn(rec: dict[int, np.ndarray], sample: np.ndarray, calibrated: int) -> int:
+    """``effort.measure`` on the per-query recalls of ``sample`` (its own ladder, test and
+    bisection); unreached: the top step (the planner then scans exactly)."""
+    ladder = effort.ladder_for("ef_search", calibrated, len(sample))
+    least = effort.least_passing(
+        len(ladder), ladder.index(calibrated), lambda i: effort.clears(rec[ladder[i]][sample], TARGET, effort.MARGIN_SE)
+    )
+    return ladder[-1] if least is None else ladder[least]
+
+
+def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    n = len(next(iter(rec.values())))
+    pop = {ef: float(r.mean()) for ef, r in rec.items()}
+    learned: dict[str, list[int]] = {"measure only": [], "measure + confirm": []}
+    for _ in range(draws):
+        perm = rng.permutation(n)
+        first, fresh = perm[: effort.SAMPLE], perm[effort.SAMPLE : 2 * effort.SAMPLE]
+        ef = learn(rec, first, calibrated)
+        learned["measure only"].append(ef)
+        if ef < calibrated and not effort.clears(rec[ef][fresh], TARGET, effort.CONFIRM_SE):
+            ef = calibrated
+        learned["measure + confirm"].append(ef)
+    rows = []
+    for rule, efs in learned.items():
+        got = np.array([pop[e] for e in efs])
+        rows.append({
+            "rule": rule,
+            "calibrated": calibrated,
+            "p_below_target": round(float(np.mean(got < TARGET)), 4),
+            "p_below_target_minus_0.01": round(float(np.mean(got < TARGET - 0.01)), 4),
+            "min_recall": round(float(got.min()), 4),
+            "mean_effort": round(float(np.mean(efs)), 1),
+        })
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.time()
+    prov = provenance()
+    rng = np.random.default_rng(0)
+    cases: list[dict[str, Any]] = []
+    with Session() as session:
+        for point in POINTS[:1] if args.quick else POINTS:
+            for w, rec in recall_table(point, session).items():
+                pop = {ef: float(r.mean()) for ef, r in rec.items()}
+                need = min((ef for ef in pop if pop[ef] >= TARGET), default=None)
+                if need is None:
+                    continue
+                steps = [ef for ef in _LADDER["ef_search"] if ef >= need][:3]
+                for cal in steps:
+                    for row in replay(rec, cal, args.draws, rng):
+                        cases.append({"point": point, "workload": w, "needed_effort": need, **row})
+                session.log(f"{point} {w}: needed ef {need}; recall by step " + ", ".join(f"{ef}: {pop[ef]:.3f}" for ef in sorted(pop)))
+        data = {
+            "benchmark": "effort-learning",
+            "title": "Per-filter effort learning: resampled safety of its rules",
+            "provenance": prov,
+            "duration_s": time.time() - started,
+            "config": {"draws": args.draws, "sample": effort.SAMPLE, "margin_se": effort.MARGIN_SE, "confirm_se": effort.CONFIRM_SE,
+                       "floor": effort.FLOOR, "target": TARGET, "queries_per_point": 500},
+            "cases": cases,
+        }
+        save(session, args.out, data, report=not args.no_report)
+        print(json.dumps(cases[:2], indent=1))
+
+
+if __name__ == "__main__":
+    main()
