@@ -20,8 +20,8 @@ confirm it (:data:`CONFIRM_SE`), else the calibrated effort is kept (the least p
 a bisection is the one whose sample was luckiest: on its own, the rule let 1M arXiv chunks at 50 %
 down to recall@10 0.936 on the queries it had not seen); it holds only while the filter matches
 about as many indexed rows as when it was measured (else the filter learns again); it is kept
-per index lineage (a merge's new index file inherits what its predecessor confirmed, as long as
-the calibration is the same), filter and target. Until then the calibrated effort is used. The
+per index lineage (a merge's new index file inherits what its predecessor learned, as long as
+the stored calibration is the same: a rebuild, or a merge that re-measured it, learns again), filter and target. Until then the calibrated effort is used. The
 searches that measure pay for it (74k rows: ~0.1-0.2 s and ~0.02 s, once per filter).
 """
 
@@ -90,6 +90,11 @@ class Learned:
         """Whether this still describes a filter matching ``matches`` indexed rows."""
         return self.matches / _DRIFT <= matches <= self.matches * _DRIFT
 
+    def holds_for_calibrated(self, calibrated: int) -> bool:
+        """Whether a calibrated effort of ``calibrated`` is about the one this was measured
+        against (within :data:`_DRIFT`: the selectivity moved, not the calibration)."""
+        return self.calibrated / _DRIFT <= calibrated <= self.calibrated * _DRIFT
+
     @property
     def needs_confirming(self) -> bool:
         """Whether this is a candidate its filter's next queries must confirm first: an effort
@@ -133,7 +138,10 @@ class FilterEfforts:
             got = self._learned.get(k)
             if got is None:
                 return None
-            if not got.holds_for(matches) or (calibrated is not None and got.calibrated and got.calibrated != calibrated):
+            # (``calibrated`` is interpolated at the filter's selectivity, n_match / n_live: rows
+            # added elsewhere move it by a unit or two; what was learned holds within _DRIFT,
+            # and only ever for this index's calibration -- see :meth:`inherit`)
+            if not got.holds_for(matches) or (calibrated is not None and got.calibrated and not got.holds_for_calibrated(calibrated)):
                 del self._learned[k]
                 return None
             self._learned.move_to_end(k)
@@ -175,6 +183,16 @@ class FilterEfforts:
                         continue
                 kept.append(q)
             if len(kept) < SAMPLE and (seen < PATIENCE or not kept):
+                if pending is not None and not kept and seen >= PATIENCE:
+                    # PATIENCE queries, none fresh (the filter repeats its first sample): nothing
+                    # can confirm the candidate: the calibrated effort, settled (never stall)
+                    cand = pending[0]
+                    del self._candidates[k]
+                    self._samples.pop(k, None)
+                    self._seen.pop(k, None)
+                    self._learned[k] = Learned(cand.calibrated, cand.recall, 0, cand.matches, calibrated=cand.calibrated, confirmed=True)
+                    while len(self._learned) > MAX_FILTERS:
+                        self._learned.popitem(last=False)
                 return None
             del self._samples[k]
             self._seen.pop(k, None)

@@ -10,6 +10,7 @@ index build (the delta) are always scanned exactly and merged in; deleted rows n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -203,10 +204,12 @@ def _learn(
             slots = match.slots
             args = (ann, snap.flat, handed.queries, slots[slots < built] if built < snap.n_slots else slots,
                     match.mask[:built], match.packed(built))
-            if handed.candidate is None:
+            cand = handed.candidate
+            if cand is None or not cand.holds_for_calibrated(calibrated):
+                # (a candidate measured against a quite different calibrated effort: measure afresh)
                 learned = measure(*args, knob=knob, target=target, calibrated=calibrated)
-            else:
-                learned = confirm(*args, knob=knob, target=target, candidate=handed.candidate)
+            else:  # (never falling back below the calibrated effort of now)
+                learned = confirm(*args, knob=knob, target=target, candidate=dataclasses.replace(cand, calibrated=max(cand.calibrated, calibrated)))
         except Exception:  # noqa: BLE001 -- learning is an optimisation: the search goes on
             log.warning("measuring the search effort of filter %s failed", key, exc_info=True)
             learned = None
@@ -259,6 +262,11 @@ def _learned_effort(
         return learned.effort, True, (
             f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
+        )
+    if learned.confirmed and not learned.queries:
+        return learned.effort, True, (
+            f"; a lower {knob} measured on this filter's queries could not be confirmed (its later queries repeat "
+            f"the first ones): the calibrated {learned.effort}"
         )
     if learned.confirmed and learned.effort == calibrated:
         return learned.effort, True, (

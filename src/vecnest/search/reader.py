@@ -69,7 +69,7 @@ class SnapshotSource:
         #: sign sketches rank by angle: only unit vectors (cosine) are ranked by them
         self.sketched = metric is Metric.COSINE
         self._snap: Snapshot | None = None
-        self._ann: tuple[str, AnnIndex] | None = None
+        self._ann: tuple[str, AnnIndex, str | None] | None = None  # (file, index, its calibration as stored)
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._sketches: SketchBuffer | None = None
         self._lock = threading.Lock()
@@ -247,7 +247,9 @@ class SnapshotSource:
         except (RuntimeError, CorruptStoreError, OSError) as exc:
             self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
             return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
-        if cached is not None:  # (a merge's new file: the same graph, grown; or a rebuild)
+        if cached is not None and cached[2] is not None and cached[2] == state.calibration:
+            # a merge's new file: the same graph, grown, and the same calibration (a rebuild, or
+            # a merge that re-measured the calibration, is a new measurement: it learns again)
             effort.inherit(ann, cached[1])
-        self._ann = (state.file, ann)
+        self._ann = (state.file, ann, state.calibration)
         return ann, None

@@ -68,7 +68,7 @@ class Worker:
             return
         with self._cv:
             self._pending[key] = job
-            if delay > 0 and (key in self._debounced or key not in self._not_before):  # (not over a retry's backoff)
+            if delay > 0 and (key in self._debounced or key == self._running or key not in self._not_before):  # (not over a retry's backoff)
                 self._not_before[key] = time.monotonic() + delay
                 self._debounced.add(key)
             thread = self._thread
@@ -80,12 +80,14 @@ class Worker:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until no job is pending or running (``True``), or ``timeout`` passes (``False``).
 
-        Jobs waiting out a retry delay count as pending."""
+        Jobs waiting out a retry delay count as pending; debounced jobs are made due at once,
+        unless ``timeout`` is 0 (a poll must not start work that waits for writes to pause)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
-            for key in self._debounced:  # what waits for writes to pause: now
-                self._not_before[key] = 0.0
-            self._cv.notify_all()
+            if timeout is None or timeout > 0:
+                for key in self._debounced:  # what waits for writes to pause: now
+                    self._not_before[key] = 0.0
+                self._cv.notify_all()
             while self._pending or self._running is not None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -129,7 +131,9 @@ class Worker:
                     if ready:
                         key = ready[0]
                         job = self._pending.pop(key)
-                        self._debounced.discard(key)
+                        if key in self._debounced:  # (a submission during the run debounces afresh)
+                            self._debounced.discard(key)
+                            self._not_before.pop(key, None)
                         self._running = key
                         break
                     delays = [self._not_before.get(k, now) - now for k in self._pending]
@@ -138,10 +142,12 @@ class Worker:
             with self._cv:
                 self._running = None
                 if ok:
-                    self._not_before.pop(key, None)
+                    if key not in self._debounced:  # (not the delay of a submission during the run)
+                        self._not_before.pop(key, None)
                 elif not self._closed:
                     delay = min(MAX_BACKOFF, 2.0 ** (self._failures.get(key, 1) - 1))
-                    self._not_before[key] = time.monotonic() + delay
+                    self._not_before[key] = max(self._not_before.get(key, 0.0), time.monotonic() + delay)
+                    self._debounced.discard(key)  # (the backoff is not cut short by wait())
                     self._pending.setdefault(key, job)
                 self._cv.notify_all()
 

@@ -518,6 +518,27 @@ def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_
     assert after.learned("f", 0.95, 1000, 128) is None  # (and forgotten)
 
 
+def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None:
+    """A filter repeating only its first sample's queries settles on the calibrated effort after
+    PATIENCE queries (nothing can confirm its candidate); a learned effort holds while the
+    calibrated one, interpolated at a selectivity that moves as rows are added, stays within the
+    drift factor (found by review: it was forgotten at +2 % rows)."""
+    from vecnest.search.effort import PATIENCE, SAMPLE, FilterEfforts, Learned
+
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
+    table = FilterEfforts()
+    handed = table.observe("f", 0.95, q)
+    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000, calibrated=96), handed.queries)
+    for _ in range(PATIENCE // SAMPLE + 1):
+        assert table.observe("f", 0.95, q) is None
+    got = table.learned("f", 0.95, 1000, 96)
+    assert got is not None and got.effort == 96 and got.confirmed and got.queries == 0
+    table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True))
+    assert table.learned("g", 0.95, 1000, 84).effort == 64  # the selectivity moved a little
+    assert table.learned("g", 0.95, 1000, 130) is None  # far off: learned again
+
+
 def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
     """confirm keeps the candidate only where the fresh queries reach the target with it, and
     reports the calibrated effort (with its recall on those queries) where they do not."""

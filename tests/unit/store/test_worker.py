@@ -60,3 +60,31 @@ def test_a_debounced_job_runs_once_submissions_pause_or_at_once_when_waited_for(
     inline.submit("settle", job, delay=0.1)
     inline.submit("now", job)
     assert len(ran) == 3
+
+
+def test_a_debounced_job_submitted_while_it_runs_waits_for_the_next_pause() -> None:
+    """Writes resuming while the settle job runs debounce it afresh: it does not run again
+    back to back for as long as they continue (found by review: it did, every 0.3 s)."""
+    import time
+
+    worker = Worker(background=True, name="test")
+    t0 = time.monotonic()
+    runs: list[float] = []
+
+    def job() -> None:
+        runs.append(time.monotonic() - t0)
+        time.sleep(0.3)
+
+    try:
+        worker.submit("settle", job, delay=0.5)
+        time.sleep(0.6)  # a pause: it runs
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:  # writes resume, one every 50 ms
+            worker.submit("settle", job, delay=0.5)
+            time.sleep(0.05)
+        assert len(runs) == 1
+        assert worker.wait(timeout=5) and len(runs) == 2  # waited for: at once
+        worker.submit("settle", job, delay=0.5)
+        assert not worker.wait(timeout=0) and len(runs) == 2  # a poll starts nothing
+    finally:
+        worker.close()
