@@ -20,7 +20,8 @@ confirm it (:data:`CONFIRM_SE`), else the calibrated effort is kept (the least p
 a bisection is the one whose sample was luckiest: on its own, the rule let 1M arXiv chunks at 50 %
 down to recall@10 0.936 on the queries it had not seen); it holds only while the filter matches
 about as many indexed rows as when it was measured (else the filter learns again); it is kept
-per index lineage (a merge's new index file inherits what its predecessor learned, as long as
+per index lineage (a merge's new index file inherits what its predecessor learned and the
+candidates it was confirming, as long as
 the stored calibration is the same: a rebuild, or a merge that re-measured it, learns again), filter and target. Until then the calibrated effort is used. The
 searches that measure pay for it (74k rows: ~0.1-0.2 s and ~0.02 s, once per filter).
 """
@@ -222,15 +223,22 @@ class FilterEfforts:
 
     def inherit(self, earlier: FilterEfforts) -> None:
         """Take over what ``earlier`` (the table of the index this one's was merged from) learned,
-        where this table has not learned it (each still holds only for about as many matches,
-        and for the same calibrated effort: see :meth:`learned`)."""
+        and the candidates it was confirming, where this table has neither (each still holds
+        only for about as many matches and calibrated effort: see :meth:`learned`; a candidate
+        is confirmed on this index's graph, the one it will be used on)."""
         with earlier._lock:
-            got = list(earlier._learned.items())
+            learned = list(earlier._learned.items())
+            candidates = [(k, (c, list(q))) for k, (c, q) in earlier._candidates.items()]
         with self._lock:
-            for k, learned in got:
-                self._learned.setdefault(k, learned)
+            for k, got in learned:
+                self._learned.setdefault(k, got)
+            for k, pending in candidates:
+                if k not in self._learned:
+                    self._candidates.setdefault(k, pending)
             while len(self._learned) > MAX_FILTERS:
                 self._learned.popitem(last=False)
+            while len(self._candidates) > MAX_SAMPLING:
+                self._candidates.popitem(last=False)
 
 
 _BY_INDEX: weakref.WeakKeyDictionary[AnnIndex, FilterEfforts] = weakref.WeakKeyDictionary()

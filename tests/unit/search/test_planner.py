@@ -509,11 +509,12 @@ def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_
     assert not Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
     assert not Learned(96, 0.97, 3, 1000, calibrated=128).needs_confirming
     assert not Learned(96, 0.90, SAMPLE, 1000, reached=False, calibrated=128).needs_confirming
-    # a merged index's table inherits what was learned, not what is pending
+    # a merged index's table inherits what was learned and the candidates being confirmed
     table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=128), first)
     after = FilterEfforts()
     after.inherit(table)
     assert after.learned("f", 0.95, 1100, 128).effort == 96 and after.learned("g", 0.95, 1000) is None
+    assert after._candidates[("g", 0.95)][0].effort == 64  # still to be confirmed, on the new graph
     assert after.learned("f", 0.95, 1000, 192) is None  # recalibrated: learned again
     assert after.learned("f", 0.95, 1000, 128) is None  # (and forgotten)
 
