@@ -21,9 +21,10 @@ a bisection is the one whose sample was luckiest: on its own, the rule let 1M ar
 down to recall@10 0.936 on the queries it had not seen); it holds only while the filter matches
 about as many indexed rows as when it was measured (else the filter learns again); it is kept
 per index lineage (a merge's new index file inherits what its predecessor learned and the
-candidates it was confirming, as long as
-the stored calibration is the same: a rebuild, or a merge that re-measured it, learns again), filter and target. Until then the calibrated effort is used. The
-searches that measure pay for it (74k rows: ~0.1-0.2 s and ~0.02 s, once per filter).
+candidates it was confirming, as long as the stored calibration is the same: a rebuild, or a
+merge that re-measured it, learns again), filter and target. Until then the calibrated effort
+is used. The searches that measure pay for it (74k rows: ~0.1-0.2 s and ~0.02 s, once per
+filter).
 """
 
 from __future__ import annotations
