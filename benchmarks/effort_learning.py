@@ -16,8 +16,11 @@ learned effort's recall on all 500 queries is what a user would get:
 
 - ``measure only``: the bisection of ``measure`` (``MARGIN_SE`` standard errors), adopted at once
   (the rule before candidates were confirmed);
-- ``measure + confirm``: what ships: a step below the calibrated one must pass ``confirm`` on the
-  second sample (``CONFIRM_SE``), else the calibrated effort.
+- ``confirm, else calibrated``: a step below the calibrated one must pass ``confirm`` on the second
+  sample (``CONFIRM_SE``), else the calibrated effort (the rule of the previous release);
+- ``measure + confirm``: what ships: the first of that step and the ladder's steps up to the
+  calibrated one that passes on the second sample (``effort.confirmed_effort``), else the
+  calibrated effort.
 
 Reported per rule: the share of draws whose learned effort gives recall below the target and below
 target − 0.01, the lowest such recall, and the mean effort (the cost). The rules' constants are
@@ -116,15 +119,18 @@ def learn(rec: dict[int, np.ndarray], sample: np.ndarray, calibrated: int) -> in
 def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.random.Generator) -> list[dict[str, Any]]:
     n = len(next(iter(rec.values())))
     pop = {ef: float(r.mean()) for ef, r in rec.items()}
-    learned: dict[str, list[int]] = {"measure only": [], "measure + confirm": []}
+    learned: dict[str, list[int]] = {"measure only": [], "confirm, else calibrated": [], "measure + confirm": []}
     for _ in range(draws):
         perm = rng.permutation(n)
         first, fresh = perm[: effort.SAMPLE], perm[effort.SAMPLE : 2 * effort.SAMPLE]
         ef = learn(rec, first, calibrated)
         learned["measure only"].append(ef)
-        if ef < calibrated and not effort.clears(rec[ef][fresh], TARGET, effort.CONFIRM_SE):
-            ef = calibrated
-        learned["measure + confirm"].append(ef)
+
+        def passes(e: int, fresh: np.ndarray = fresh) -> bool:
+            return effort.clears(rec[e][fresh], TARGET, effort.CONFIRM_SE)
+
+        learned["confirm, else calibrated"].append(calibrated if ef < calibrated and not passes(ef) else ef)
+        learned["measure + confirm"].append(effort.confirmed_effort("ef_search", ef, calibrated, passes) if ef < calibrated else ef)
     rows = []
     for rule, efs in learned.items():
         got = np.array([pop[e] for e in efs])

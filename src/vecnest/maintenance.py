@@ -125,7 +125,7 @@ class Maintenance:
             return
         done = self.index.run_if_needed(idle=True)
         self._merged(done)
-        if done and done.get("action") == "none" and str(done.get("reason", "")).startswith("another"):
+        if done and done.get("action") == "busy":
             # another thread or process holds the maintenance lock: its merge may predate the
             # rows left over here; look again once it is done
             self.store.worker.submit(self._idle_key, self.settle, delay=max(SETTLE_AFTER, 2.0 * self._merge_s))

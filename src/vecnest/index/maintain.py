@@ -178,12 +178,12 @@ class IndexMaintainer:
         Args:
             rebuild: build from scratch.
             wait: seconds to wait for another optimizer of this collection (``None``: as long
-                as it takes; ``0``: give up at once).
+                as it takes; ``0``: give up at once, answering ``{"action": "busy"}``).
         """
         start = time.perf_counter()
         with self.lock.hold(wait) as got:
             if not got:
-                return {"action": "none", "reason": "another thread or process is optimizing this collection"}
+                return {"action": "busy", "reason": "another thread or process is optimizing this collection"}
             snap, state = self.source.load_with(lambda conn: read_state(conn, self.rows.cid))
             if snap.n_live < self.config.min_rows:
                 if rebuild and state.file is not None:  # asked to rebuild, too few rows for an index

@@ -274,7 +274,11 @@ def _learned_effort(
             f"(recall@10 {learned.recall:.3f} at the calibrated {calibrated})"
         )
     checked = "confirmed on" if learned.confirmed else "measured on"
-    return learned.effort, True, f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries (recall@10 {learned.recall:.3f}; calibrated {calibrated})"
+    stepped = f"stepped up from the measured {learned.measured}; " if learned.confirmed and learned.measured < learned.effort else ""
+    return learned.effort, True, (
+        f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries ({stepped}recall@10 "
+        f"{learned.recall:.3f}; calibrated {calibrated})"
+    )
 
 
 def _choose(

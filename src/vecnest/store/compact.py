@@ -53,7 +53,7 @@ def compact(rows: Rows, lock: MaintenanceLock, *, wait: float | None) -> dict[st
     start = time.perf_counter()
     with lock.hold(wait) as got:
         if not got:
-            return {"action": "none", "reason": "another thread or process is maintaining this collection"}
+            return {"action": "busy", "reason": "another thread or process is maintaining this collection"}
         with rows.catalog.read() as conn:
             state = rows.state(conn)
             live = _live(conn, rows.table)

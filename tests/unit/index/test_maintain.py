@@ -66,3 +66,28 @@ def test_a_leftover_delta_is_merged_once_writes_pause(tmp_path: Path) -> None:
         assert hits[0].id == "4321"
         col.add([str(i) for i in range(5_000, 7_000)], vectors=vecs[5_000:7_000])
         assert col.wait_for_maintenance(timeout=30) and maint.delta() == 0  # waited for: at once
+
+
+def test_a_settle_that_finds_the_lock_held_merges_once_it_is_free(tmp_path: Path) -> None:
+    """A maintenance job that cannot take the lock at once answers ``busy`` (not ``none``: its
+    work is still to do); the settle job that got that answer looks again later, and the
+    leftover delta is merged once the other optimizer (here: this test) lets go."""
+    import time
+
+    cfg = vecnest.IndexConfig(kind="hnsw", min_rows=500, delta_limit=20_000, ef_construction=32)
+    vecs = np.random.default_rng(2).normal(size=(5_500, 16)).astype(np.float32)
+    with vecnest.open(tmp_path / "s") as db:  # a background worker
+        col = db.create_collection("c", model=None, dim=16, index=cfg)
+        with col.bulk():
+            col.add([str(i) for i in range(3_000)], vectors=vecs[:3_000])
+        maint = col._maint.index
+        with maint.lock.hold(None) as got:
+            assert got
+            assert maint.optimize(rebuild=False, wait=0)["action"] == "busy"
+            col.add([str(i) for i in range(3_000, 5_500)], vectors=vecs[3_000:5_500])
+            time.sleep(2.5)  # the settle job ran meanwhile and found the lock held
+            assert maint.delta() == 2_500
+        deadline = time.monotonic() + 30
+        while maint.delta() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert maint.delta() == 0  # looked again and merged

@@ -463,9 +463,12 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
             plan = col.search(queries[40], explain=True, **kw).plan
             got = table.learned(key, 0.95, int(mask.sum()))
             assert got is not None and got.confirmed and got.queries == effort.SAMPLE
-            assert got.effort in (candidate.effort, calibrated)
+            assert got.effort in (candidate.effort, calibrated) or (
+                candidate.effort < got.effort < calibrated and got.effort in effort._LADDER["ef_search"]
+            )  # (the candidate, a step up it confirmed, or the calibrated effort)
             said = "confirmed on this filter's last" if got.effort < calibrated else "was not confirmed on its next"
             assert said in plan.reason
+            assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort < calibrated)
         else:
             assert f"measured on this filter's last {effort.SAMPLE} queries" in plan.reason
         learned = plan.knob["ef_search"]
@@ -541,8 +544,10 @@ def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None
 
 
 def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
-    """confirm keeps the candidate only where the fresh queries reach the target with it, and
-    reports the calibrated effort (with its recall on those queries) where they do not."""
+    """confirm keeps the candidate only where the fresh queries reach the target with it; where
+    they do not, the least ladder step above it they do reach it with (never the calibrated
+    effort's generous overshoot when a step in between suffices), else the calibrated effort;
+    the recall reported is the one measured on those queries."""
     from vecnest.search import effort
 
     ids, vecs, metas, queries = data
@@ -555,7 +560,14 @@ def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path,
         args = (snap.ann, snap.flat, queries[: effort.SAMPLE], slots, mask, np.packbits(mask, bitorder="little"))
         weak = effort.Learned(1, 0.99, effort.SAMPLE, len(slots), calibrated=256)  # ef 1: misses
         got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=weak)
-        assert got.effort == 256 and got.confirmed and got.recall >= 0.95
+        want = effort._truth(snap.flat, args[2], slots)
+        passes = [ef for ef in (1, *effort._LADDER["ef_search"]) if ef < 256 and effort.clears(
+            effort._recalls(snap.ann, args[2], want, mask, args[5], "ef_search", ef), 0.95, effort.CONFIRM_SE)]
+        assert passes and passes[0] > 1  # (the data makes ef 1 miss and some step below 256 pass)
+        assert got.effort == passes[0] and got.measured == 1 and got.confirmed and got.recall >= 0.95
+        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef >= 64) == 64  # steps in between, in order
+        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: False) == 96  # none: the calibrated effort
+        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef == 24) == 24
         good = effort.Learned(128, 0.99, effort.SAMPLE, len(slots), calibrated=256)
         got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=good)
         assert got.effort == 128 and got.confirmed and got.recall >= 0.95
