@@ -20,7 +20,7 @@ from rich.console import Console
 
 import faiss
 from vecnest.compress.codecs import Codec
-from vecnest.compress.rows import read_rows
+from vecnest.store.rowio import read_rows
 from vecnest.compress.spec import parse_tier
 from vecnest.compress.tune import Judge
 from vecnest.index.flat import FlatIndex

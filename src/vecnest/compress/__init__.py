@@ -13,8 +13,8 @@ and finally with the float32 rows of the segment. Modules, top to bottom:
 - :mod:`~vecnest.compress.searcher` — :class:`TieredIndex`, a drop-in for ``FlatIndex``
   (``search(queries, k, candidates)`` / ``rescore(queries, slots, k)``) with filters, the exact
   delta, dead slots, per-tier ``explain`` traces and measured memory;
-- :mod:`~vecnest.compress.rows`, :mod:`~vecnest.compress.memory` — positioned reads that never
-  map, and resident-memory measurement;
+- :mod:`~vecnest.compress.memory` — resident-memory measurement (rows are read with the
+  positioned reads of :mod:`vecnest.store.rowio`, never mapped);
 - :mod:`~vecnest.compress.tune` — evaluate candidates on the collection's own data, draw the
   Pareto front, pick under a RAM budget or a quality floor.
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vecnest.compress import memory, storage
-from vecnest.compress.rows import RowReader, npy_offset, segment_reader
+from vecnest.store.rowio import RowReader, npy_offset, segment_reader
 from vecnest.compress.codecs import Codec, Queries, Scanner
 from vecnest.compress.spec import DEFAULT_KEEP, DEFAULT_RESCORE_MULTIPLIER, CodeKind, PipelineSpec, Scoring, TierSpec
 from vecnest.errors import CompressionConfigError, InvalidInputError, TierIntegrityError

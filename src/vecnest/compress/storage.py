@@ -33,7 +33,7 @@ import numpy as np
 
 from vecnest._version import __version__
 from vecnest.compress.codecs import Codec
-from vecnest.compress.rows import read_rows
+from vecnest.store.rowio import read_rows
 from vecnest.compress.spec import PipelineSpec, parse_pipeline, parse_tier
 from vecnest.errors import InvalidInputError, TierIntegrityError
 from vecnest.store.manifest import atomic_write_json, fsync_dir

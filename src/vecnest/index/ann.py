@@ -21,9 +21,8 @@ from vecnest._threads import FewQueries
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
+from vecnest.store.rowio import BLOCK_ROWS, blocks, gather
 
-#: Rows gathered from the segment per FAISS ``add`` call (64k x 384 float32 = 96 MiB).
-ADD_CHUNK = 65_536
 #: In-place mapping of compatible structures (FAISS >= 1.10), else classic mmap.
 _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
 _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
@@ -97,11 +96,12 @@ class AnnIndex:
     # ------------------------------------------------------------------ build / persist
     @classmethod
     def build(
-        cls, segment: np.ndarray, slots: np.ndarray, config: IndexConfig, *, l2: bool, seed: int = 1234
+        cls, segment: np.ndarray, slots: np.ndarray, config: IndexConfig, *, l2: bool, seed: int = 1234, path: Path | None = None
     ) -> AnnIndex:
-        """Build over rows ``slots`` (``(n,) int64``) of ``segment`` (``(n_slots, dim) float32``,
-        typically a memory map), labelled by their slots. Rows are read in chunks: the build
-        never holds a second copy of the vectors."""
+        """Build over rows ``slots`` (``(n,) int64``, sorted) of ``segment`` (``(n_slots, dim)
+        float32``, typically a memory map of the file ``path``), labelled by their slots. Rows
+        are read block by block from the file (:func:`vecnest.store.rowio.blocks`): the build
+        never holds a second copy of the vectors, nor leaves them resident through the map."""
         dim = segment.shape[1]
         n = len(slots)
         if config.kind is IndexKind.HNSW:
@@ -124,20 +124,25 @@ class AnnIndex:
                 index = faiss.IndexIVFFlat(quantizer, dim, nlist, _metric(l2))
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(slots, size=min(n, nlist * 64), replace=False))
-            index.train(np.ascontiguousarray(segment[sample], dtype=np.float32))
+            index.train(gather(segment, sample, path=path))
             index.own_fields = True
             quantizer.this.disown()
         out = cls(index, config, l2=l2)
-        out.add(segment, slots)
+        out.add(segment, slots, path=path)
         return out
 
-    def add(self, segment: np.ndarray, slots: np.ndarray) -> None:
-        """Insert rows ``slots`` of ``segment`` (HNSW links them into the graph; IVF assigns
-        them to cells), :data:`ADD_CHUNK` rows at a time."""
-        slots = np.asarray(slots, dtype=np.int64)
-        for lo in range(0, len(slots), ADD_CHUNK):
-            part = slots[lo : lo + ADD_CHUNK]
-            self.index.add_with_ids(np.ascontiguousarray(segment[part], dtype=np.float32), part)
+    def add(self, segment: np.ndarray, slots: np.ndarray, *, path: Path | None = None) -> None:
+        """Insert rows ``slots`` (sorted) of ``segment`` (HNSW links them into the graph; IVF
+        assigns them to cells), read block by block from the file ``path`` as in :meth:`build`."""
+        slots = np.sort(np.asarray(slots, dtype=np.int64))
+        ids: list[np.ndarray] = []
+        rows: list[np.ndarray] = []
+        for part, vecs in blocks(segment, slots, path=path):  # (sparse blocks pooled: FAISS adds in parallel per call)
+            ids.append(part)
+            rows.append(vecs)
+            if sum(map(len, ids)) >= BLOCK_ROWS or part[-1] == slots[-1]:
+                self.index.add_with_ids(np.ascontiguousarray(np.concatenate(rows), dtype=np.float32), np.concatenate(ids))
+                ids, rows = [], []
         self._set_positions()
 
     @property

@@ -26,6 +26,7 @@ import numpy as np
 from vecnest.config import IndexKind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
+from vecnest.store.rowio import blocks
 
 K = 10
 TARGET = 0.95
@@ -125,12 +126,17 @@ EXACT_BIAS = 2.0
 
 
 def _cell_of(flat: FlatIndex, slots: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``(len(slots),)`` the nearest of :data:`CELLS` random stored vectors for each slot."""
-    centers = np.asarray(flat.vectors[rng.choice(slots, size=min(CELLS, len(slots)), replace=False)], dtype=np.float32)
+    """``(len(slots),)`` the nearest of :data:`CELLS` random stored vectors for each (sorted)
+    slot, the rows read block by block from the segment's file (see :meth:`FlatIndex.rows`)."""
+    pick = rng.choice(slots, size=min(CELLS, len(slots)), replace=False)
+    order = np.argsort(pick)
+    centers = np.empty((len(pick), flat.vectors.shape[1]), dtype=np.float32)
+    centers[order] = flat.rows(pick[order])
     out = np.empty(len(slots), dtype=np.int32)
-    for s in range(0, len(slots), 65536):
-        part = np.asarray(flat.vectors[slots[s : s + 65536]], dtype=np.float32)
-        out[s : s + 65536] = np.argmax(part @ centers.T, axis=1)
+    done = 0
+    for _, part in blocks(flat.vectors, slots, path=flat.path):
+        out[done : done + len(part)] = np.argmax(part @ centers.T, axis=1)
+        done += len(part)
     return out
 
 
@@ -247,7 +253,7 @@ def calibrate(
     allowed = np.zeros(n_slots, dtype=bool)
     allowed[indexed_slots] = True
     cand = np.flatnonzero(allowed)
-    truth, _ = flat.search(queries, K, cand)
+    truth, _ = flat.scan(queries, K, cand)
 
     pq = ann.config.kind is IndexKind.IVF_PQ
 
@@ -272,7 +278,7 @@ def calibrate(
         subset = np.flatnonzero(mask)
         if len(subset) < K:
             continue
-        ftruth, _ = flat.search(fq, K, subset)
+        ftruth, _ = flat.scan(fq, K, subset)
         exact_ms, _ = _per_query_ms(lambda q, s=subset: flat.search(q, K, s)[0], fq)
         best = {"selectivity": sel, "exact_ms": exact_ms, "knob": 0.0, "ann_ms": math.inf, "post_ms": math.inf}
         for v in ladder:

@@ -5,20 +5,23 @@ A filter arrives as the sorted slots that satisfy it (or a cached match holding 
 same set packed as bits): few candidates are gathered and scored alone; from
 :data:`SELECT_FRACTION` of the rows on, FAISS scores in place the rows a bitmap selector admits;
 large query batches use BLAS over gathered or masked rows, whichever touches less memory.
+One-off passes over many rows (the exact answers recall is measured against) :meth:`scan` the
+segment's file block by block instead of its map, so they do not leave every row resident.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
+import faiss
 import numpy as np
 
-import faiss
-
 from vecnest._threads import PARALLEL_MIN_QUERIES, FewQueries
+from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
+from vecnest.store.rowio import blocks, gather
 
 _ptr = faiss.swig_ptr
-from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
 
 #: Below this fraction of the collection, a filter's candidates are gathered and scored alone.
 GATHER_FRACTION = 0.25
@@ -63,12 +66,16 @@ class FlatIndex:
         vectors: ``(n_slots, dim) float32``, typically a read-only memory map.
         alive: ``(n_slots,) bool`` live-slot mask, or ``None`` if every slot is live.
         l2: score by negative squared L2 distance instead of inner product.
+        path: the file ``vectors`` maps from its start (the segment), read by :meth:`scan` and
+            :meth:`rows` with positioned reads instead of the map (``None``: through
+            ``vectors``, unless it is an ``np.memmap``).
     """
 
-    def __init__(self, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool) -> None:
+    def __init__(self, vectors: np.ndarray, alive: np.ndarray | None, *, l2: bool, path: Path | None = None) -> None:
         self.vectors = vectors
         self.alive = alive
         self.l2 = l2
+        self.path = path
         self._sq_norms: np.ndarray | None = None
 
     @property
@@ -96,6 +103,34 @@ class FlatIndex:
         """
         return self._search(queries, k, candidates)
 
+    def scan(self, queries: np.ndarray, k: int, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The same top-``k`` as :meth:`search` (ties aside), reading the rows block by block
+        from the segment's file (:func:`vecnest.store.rowio.blocks`), never through its map:
+        for one-off passes over many rows, such as the exact answers the recall of an index is
+        measured against, which through the map would leave every row they read resident in
+        the process for its lifetime (1M x 256 float32: 1 GiB more memory than the index it
+        measures). ``candidates``: sorted slots (``None``: every live slot)."""
+        rows = candidates
+        if rows is None and self.alive is not None:
+            rows = np.flatnonzero(self.alive)
+        q = len(queries)
+        best = np.full((q, 0), -np.inf, dtype=np.float32)
+        slots = np.full((q, 0), -1, dtype=np.int64)
+        for part, vecs in blocks(self.vectors, rows, path=self.path):
+            idx, got = self._knn_rows(queries, vecs, k)
+            both = np.concatenate([best, got], axis=1)
+            ids = np.concatenate([slots, np.where(idx >= 0, part[np.maximum(idx, 0)], -1)], axis=1)
+            top, best = top_k(both, k)
+            slots = np.take_along_axis(ids, top, axis=1)
+        slots[~np.isfinite(best)] = -1
+        return slots, best
+
+    def rows(self, slots: np.ndarray) -> np.ndarray:
+        """``(len(slots), dim) float32`` copies of the sorted ``slots``' rows, read from the
+        segment's file rather than its map (a copy kept for later searches does not also leave
+        the rows' pages mapped)."""
+        return gather(self.vectors, slots, path=self.path)
+
     def _search(
         self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +141,7 @@ class FlatIndex:
             if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n:
                 # the matching rows in one block, kept for the next searches (from the first use
                 # where they would be gathered anyway, else from the second)
-                rows = kept(self.vectors, first_use=matches.count < SELECT_FRACTION * n)
+                rows = kept(self.rows, self.vectors.shape[1], first_use=matches.count < SELECT_FRACTION * n)
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:

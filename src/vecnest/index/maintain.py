@@ -71,6 +71,7 @@ def build_or_merge(
     l2: bool,
     load_current: Path | None,
     rebuild: bool,
+    path: Path | None = None,
 ) -> tuple[AnnIndex, Calibration | None, str]:
     """Bring the index up to every live slot; returns ``(index, calibration, action)``.
 
@@ -82,7 +83,10 @@ def build_or_merge(
     live rows held out of the index while it is measured, then added.
 
     Args:
-        vectors: ``(n_slots, dim)`` segment map of the snapshot.
+        vectors: ``(n_slots, dim)`` segment map of the snapshot (a private one, released when
+            the build is done: only the exact scans the calibration times read through it).
+        path: the segment's file, which the build and the calibration's exact answers read
+            with positioned reads instead (see :func:`vecnest.store.rowio.blocks`).
         alive: ``(n_slots,) bool`` live slots; ``live_slots`` the same as sorted slots.
         current: the index the snapshot searches (``None``: none yet).
         built_upto: slots below this are in ``current``.
@@ -92,16 +96,16 @@ def build_or_merge(
     """
     n_slots = vectors.shape[0]
     rng = np.random.default_rng(n_slots)
-    flat = FlatIndex(vectors, alive, l2=l2)
+    flat = FlatIndex(vectors, alive, l2=l2, path=path)
     dead = built_upto - int(alive[:built_upto].sum()) if current is not None else 0
     if current is None or rebuild or dead > cfg.rebuild_dead_fraction * max(current.ntotal, 1):
         action = "built" if current is None else "rebuilt"
         n_held = max(1, min(CALIBRATION_QUERIES, len(live_slots) // 10))
         held = np.sort(rng.choice(live_slots, size=n_held, replace=False))
         rest = np.setdiff1d(live_slots, held, assume_unique=True)
-        ann = AnnIndex.build(vectors, rest, cfg, l2=l2)
+        ann = AnnIndex.build(vectors, rest, cfg, l2=l2, path=path)
         cal = calibrate(ann, flat, rest, held, rng=rng)
-        ann.add(vectors, held)
+        ann.add(vectors, held, path=path)
         return ann, cal, action
     if load_current is None:
         raise ValueError("load_current is required to extend an index")
@@ -112,7 +116,7 @@ def build_or_merge(
     if grown and len(fresh) >= CALIBRATION_QUERIES // 2:  # fresh rows are the held-out queries
         held = rng.choice(fresh, size=min(CALIBRATION_QUERIES, len(fresh)), replace=False)
         cal = calibrate(ann, flat, live_slots[live_slots < built_upto], held, rng=rng)
-    ann.add(vectors, fresh)
+    ann.add(vectors, fresh, path=path)
     return ann, cal, "merged"
 
 
@@ -178,7 +182,7 @@ class IndexMaintainer:
         Args:
             rebuild: build from scratch.
             wait: seconds to wait for another optimizer of this collection (``None``: as long
-                as it takes; ``0``: give up at once, answering ``{"action": "busy"}``).
+                as it takes; ``0``: give up at once); answers ``{"action": "busy"}`` once it gave up.
         """
         start = time.perf_counter()
         with self.lock.hold(wait) as got:
@@ -199,8 +203,16 @@ class IndexMaintainer:
                 and dead <= self.config.rebuild_dead_fraction * max(state.built_upto, 1)
             ):
                 return {"action": "none", "reason": "the index already covers every row"}
+            # a private map of the segment for the build, released with it: the pages the
+            # calibration's timed exact scans read do not stay resident in the searches' map
+            segment = self.rows.segment(snap.generation)
+            try:
+                vectors, seg_path = segment.map(snap.n_slots), segment.path
+            except FileNotFoundError:  # (gone meanwhile: the snapshot's own map still reads it)
+                vectors, seg_path = snap.flat.vectors, None
             ann, cal, action = build_or_merge(
-                vectors=snap.flat.vectors,
+                vectors=vectors,
+                path=seg_path,
                 alive=snap.alive,
                 live_slots=snap.live_slots,
                 current=current,
@@ -211,6 +223,7 @@ class IndexMaintainer:
                 load_current=self.rows.segments_dir / state.file if current is not None and state.file else None,
                 rebuild=rebuild,
             )
+            del vectors
             built = time.perf_counter() - start
             name = index_file_name(self.rows.cid, self.config.kind.value, snap.n_slots, token())
             path = self.rows.segments_dir / name

@@ -64,10 +64,14 @@ FLOOR = 0.5
 #: more on 74k arXiv titles, where the calibrated effort is already that step above).
 MARGIN_SE = 1.0
 #: A candidate (an effort below the calibrated one) is confirmed when the fresh sample's mean
-#: recall@10 is at least the target plus this many standard errors (one-shot on queries the
-#: bisection never saw: over 2,000 resampled pairs of 32-query samples of 500 held-out titles,
-#: the learned effort's recall on all 500 fell below 0.95 in 0.2 % of draws at 1M arXiv chunks,
-#: 50 %, against 8.7 % without confirmation and 0.7 % confirming at one standard error).
+#: recall@10 is at least the target plus this many standard errors; else the least ladder step
+#: above it that clears the same bar on that sample, up to the calibrated effort (over 2,000
+#: resampled pairs of 32-query samples of 500 held-out queries, 1M arXiv chunks at 50 %,
+#: calibrated 256: the learned effort's recall on all 500 fell below 0.95 in 0.2 % of draws,
+#: against 11 % without confirmation and 0.15 % falling back to the calibrated effort at once;
+#: stepping up misses in at most 4 draws in 2,000 more than that fallback, at a lower mean
+#: effort: 75k arXiv titles at 50 %, calibrated 64, ef 57.2 vs 59.0; see
+#: ``benchmarks/effort_learning.py``).
 CONFIRM_SE = 2.0
 #: A learned effort holds while the filter's indexed matches stay within this factor of the
 #: count it was measured at.
@@ -87,7 +91,7 @@ class Learned:
     reached: bool = True  #: whether ``recall`` cleared the target (else: the best measured step)
     calibrated: int = 0  #: the calibrated effort it was measured against
     confirmed: bool = False  #: whether fresh queries confirmed it (an effort below the calibrated one)
-    measured: int = 0  #: confirmed: the candidate the first sample measured (below ``effort``: stepped up)
+    measured: int = 0  #: confirmed: the candidate the first sample measured (0: none recorded)
 
     def holds_for(self, matches: int) -> bool:
         """Whether this still describes a filter matching ``matches`` indexed rows."""
@@ -313,7 +317,8 @@ def _recalls(ann: AnnIndex, queries: np.ndarray, want: list[set[int]], allowed: 
 
 
 def _truth(flat: FlatIndex, queries: np.ndarray, slots: np.ndarray) -> list[set[int]]:
-    truth, _ = flat.search(queries, K, slots)
+    # (read from the segment's file: a pass over up to every row must not leave them resident)
+    truth, _ = flat.scan(queries, K, slots)
     return [set(t[t >= 0].tolist()) for t in truth]
 
 

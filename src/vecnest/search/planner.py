@@ -258,25 +258,32 @@ def _learned_effort(
     learned = _learn(snap, match, key, queries, knob, target, calibrated)
     if learned is None:
         return calibrated, False, ""
+    return learned.effort, True, _effort_note(learned, knob, target, calibrated)
+
+
+def _effort_note(learned: Learned, knob: str, target: float, calibrated: int) -> str:
+    """What the plan's reason says of a filter's learned effort (``calibrated``: the
+    calibrated effort now, which may have moved a little since it was learned)."""
     if not learned.reached:
-        return learned.effort, True, (
+        return (
             f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
         )
     if learned.confirmed and not learned.queries:
-        return learned.effort, True, (
+        return (
             f"; a lower {knob} measured on this filter's queries could not be confirmed (its later queries repeat "
             f"the first ones): the calibrated {learned.effort}"
         )
-    if learned.confirmed and learned.effort == calibrated:
-        return learned.effort, True, (
+    if learned.confirmed and learned.effort >= learned.calibrated:  # (the fallback: what was calibrated then)
+        return (
             f"; a lower {knob} measured on this filter's queries was not confirmed on its next {learned.queries} "
-            f"(recall@10 {learned.recall:.3f} at the calibrated {calibrated})"
+            f"(recall@10 {learned.recall:.3f} at the calibrated {learned.effort})"
         )
     checked = "confirmed on" if learned.confirmed else "measured on"
-    stepped = f"stepped up from the measured {learned.measured}; " if learned.confirmed and learned.measured < learned.effort else ""
-    return learned.effort, True, (
-        f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries ({stepped}recall@10 "
+    stepped = learned.confirmed and 0 < learned.measured < learned.effort
+    return (
+        f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries "
+        f"({f'stepped up from the measured {learned.measured}; ' if stepped else ''}recall@10 "
         f"{learned.recall:.3f}; calibrated {calibrated})"
     )
 

@@ -132,6 +132,7 @@ class SnapshotSource:
             calibration=index_state.parsed_calibration() if ann is not None else None,
             metadata_epoch=self.rows.metadata_epoch(conn),
             base=base,
+            segment_path=segment.path,
         )
         snap.index_problem = problem
         if ann is not None and self.sketched and sketch.usable(vectors.shape[1]):

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,9 +92,9 @@ class Match:
                 self._slots = slots
         return slots
 
-    def gathered(self, vectors: np.ndarray, *, first_use: bool = True) -> np.ndarray | None:
-        """``(count, dim) float32``: the matching rows of ``vectors`` (the snapshot's segment)
-        in slot order, gathered once into one contiguous block and kept for the next searches;
+    def gathered(self, read: Callable[[np.ndarray], np.ndarray], dim: int, *, first_use: bool = True) -> np.ndarray | None:
+        """``(count, dim) float32``: the matching rows, ``read(slots)`` from the snapshot's
+        segment in slot order, gathered once into one contiguous block and kept for the next searches;
         ``None`` when the snapshot's :data:`GATHER_CACHE_BYTES` cannot hold it, or, with
         ``first_use=False``, on the match's first use (a filter used once is scanned in place
         rather than copied), so the caller scans in place. The block's bytes return to the
@@ -103,11 +104,15 @@ class Match:
             self._uses += 1
             if not first_use and self._uses < 2:
                 return None
-            nbytes = self.count * vectors.shape[1] * 4
+            nbytes = self.count * dim * 4
             if self._budget is None or not self._budget.take(nbytes):
                 return None
             slots = self.slots
-            block = np.ascontiguousarray(vectors[slots], dtype=np.float32)
+            try:
+                block = np.ascontiguousarray(read(slots), dtype=np.float32)
+            except BaseException:
+                self._budget.give(nbytes)
+                raise
             block.flags.writeable = False
             weakref.finalize(block, self._budget.give, nbytes)  # bytes back when the block is gone
             with self._budget.lock:  # two threads may gather the same match: keep one block
@@ -495,11 +500,14 @@ def load_snapshot(
     calibration: Calibration | None,
     metadata_epoch: int,
     base: Base | None,
+    segment_path: Path | None = None,
 ) -> Snapshot:
     """The snapshot of a collection's committed state, read in the transaction ``conn``.
 
     Args:
         vectors: the segment's ``(n_slots, dim)`` map at this version.
+        segment_path: the segment's file (one-off passes read it instead of the map: see
+            :meth:`FlatIndex.scan`).
         ann: the approximate index of this version (``None``: none); ``built_upto`` slots in it.
         metadata_epoch: the collection's count of in-place metadata rewrites.
         base: a state to start from (see :class:`Base`): ignored unless of the same segment
@@ -521,7 +529,7 @@ def load_snapshot(
         ids=ids,
         live_slots=live,
         alive=alive,
-        flat=FlatIndex(vectors, None if len(live) == n_slots else alive, l2=l2),
+        flat=FlatIndex(vectors, None if len(live) == n_slots else alive, l2=l2, path=segment_path),
         ann=ann,
         built_upto=built_upto if ann is not None else 0,
         calibration=calibration if ann is not None else None,

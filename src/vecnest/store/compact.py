@@ -49,7 +49,9 @@ def dead_fraction(rows: Rows) -> tuple[int, float]:
 
 
 def compact(rows: Rows, lock: MaintenanceLock, *, wait: float | None) -> dict[str, Any]:
-    """Compact now (see module docstring). Returns what was done."""
+    """Compact now (see module docstring). Returns what was done: ``{"action": "compacted" |
+    "none" | "busy", ...}`` (``busy``: another thread or process held the maintenance lock
+    past ``wait`` seconds; ``None``: waits as long as it takes)."""
     start = time.perf_counter()
     with lock.hold(wait) as got:
         if not got:

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from pathlib import Path
+
+from vecnest.compress.memory import mapped_rss
 from vecnest.index.flat import FlatIndex
+from vecnest.store.segments import map_file
 from vecnest.kernels.distance import squared_norms
 
 
@@ -78,3 +82,27 @@ def test_kept_row_blocks_give_the_same_answers_within_their_budget(rng: np.rando
         np.testing.assert_array_equal(matches[1]._rows, vecs[np.flatnonzero(masks[1])])
         matches[0].release()
         assert budget.left == int(masks[0].sum()) * 16 * 4 and matches[0]._rows is None
+
+
+def test_scan_answers_as_search_does_reading_the_file_not_the_map(tmp_path: Path, rng: np.random.Generator) -> None:
+    """scan (the exact answers recall is measured against) gives search's top-k, over every
+    live slot or a filter's, for both metrics, across blocks of the file; the segment's map is
+    not read (what a one-off pass reads must not stay resident); rows() copies rows the same way."""
+    v = rng.normal(size=(3000, 24)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    q = rng.normal(size=(40, 24)).astype(np.float32)
+    alive = rng.random(3000) > 0.1
+    for l2 in (False, True):
+        mapped = FlatIndex(view, alive, l2=l2, path=path)
+        plain = FlatIndex(v, alive, l2=l2)
+        for cand in (None, np.flatnonzero(alive & (rng.random(3000) < 0.02)), np.flatnonzero(alive & (rng.random(3000) < 0.5))):
+            want, want_s = plain.search(q, 10, cand)
+            got, got_s = mapped.scan(q, 10, cand)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_allclose(got_s, want_s, rtol=1e-5, atol=1e-5)
+        assert mapped_rss([path])[str(path.resolve())] == 0
+        np.testing.assert_array_equal(mapped.rows(np.array([0, 7, 2999])), v[[0, 7, 2999]])
+    few, _ = FlatIndex(view, None, l2=False, path=path).scan(q[:1], 10, np.array([5, 9], dtype=np.int64))
+    assert sorted(few[0][few[0] >= 0].tolist()) == [5, 9] and (few[0][2:] == -1).all()

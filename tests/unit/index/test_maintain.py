@@ -81,12 +81,23 @@ def test_a_settle_that_finds_the_lock_held_merges_once_it_is_free(tmp_path: Path
         with col.bulk():
             col.add([str(i) for i in range(3_000)], vectors=vecs[:3_000])
         maint = col._maint.index
+        seen: list[str] = []
+        run = maint.run_if_needed
+
+        def recording(*, idle: bool = False) -> dict | None:
+            done = run(idle=idle)
+            seen.append(str((done or {}).get("action")))
+            return done
+
+        maint.run_if_needed = recording  # type: ignore[method-assign]
         with maint.lock.hold(None) as got:
             assert got
             assert maint.optimize(rebuild=False, wait=0)["action"] == "busy"
             col.add([str(i) for i in range(3_000, 5_500)], vectors=vecs[3_000:5_500])
-            time.sleep(2.5)  # the settle job ran meanwhile and found the lock held
-            assert maint.delta() == 2_500
+            deadline = time.monotonic() + 30
+            while "busy" not in seen and time.monotonic() < deadline:  # the settle job runs, finds the lock held
+                time.sleep(0.1)
+            assert "busy" in seen and maint.delta() == 2_500
         deadline = time.monotonic() + 30
         while maint.delta() and time.monotonic() < deadline:
             time.sleep(0.1)

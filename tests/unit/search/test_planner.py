@@ -777,3 +777,46 @@ def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered
             hits = col.search(queries[0], k=10, where=where, strategy="ann", include=())
             assert hits and all(h.id in keep for h in hits)
         assert not col._source.cached.replays
+
+
+def test_learning_a_filters_effort_leaves_the_segment_unmapped(tmp_path: Path, data: tuple) -> None:
+    """The exact answers a filter's effort is measured against read every matching row: from
+    the segment's file, not through the searches' map, so afterwards the process holds no more
+    of the segment than before (it held all of it: at 1M arXiv chunks, 1 GiB of PSS over the
+    graph's own)."""
+    from vecnest.compress.memory import mapped_rss
+
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids, vectors=vecs, metadatas=metas)
+        (segment,) = (tmp_path / "s" / "segments").glob("*.f32")
+        kw = dict(k=10, where={"year": {"$gte": 2026}}, strategy="ann_filtered", include=())
+        for q in np.vstack([queries, _fresh(vecs, 80, 5)]):  # the first sample, then fresh ones
+            col.search(q, **kw)
+        assert "this filter's" in col.search(queries[3], explain=True, **kw).plan.reason  # measured
+        assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
+
+
+def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
+    """Each way a filter's effort settles reads as what happened, whatever the calibrated effort
+    has drifted to since (found by review: a fallback read as "stepped up" once it moved)."""
+    from vecnest.search.effort import SAMPLE, Learned
+    from vecnest.search.planner import _effort_note
+
+    def note(learned: Learned, calibrated: int = 59) -> str:
+        return _effort_note(learned, "ef_search", 0.95, calibrated)
+
+    kept = Learned(32, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    assert "ef_search 32 confirmed on this filter's last 32 queries" in note(kept) and "stepped" not in note(kept)
+    up = Learned(48, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    assert "ef_search 48 confirmed on" in note(up) and "stepped up from the measured 32" in note(up)
+    assert "stepped up from the measured 32" in note(up, calibrated=48)  # (the calibration drifted to it)
+    back = Learned(58, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    for cal in (56, 58, 60):
+        assert "was not confirmed on its next 32" in note(back, cal) and "at the calibrated 58" in note(back, cal)
+    stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True)
+    assert "could not be confirmed" in note(stalled)
+    measured = Learned(64, 0.97, SAMPLE, 1000, calibrated=58)
+    assert "ef_search 64 measured on this filter's last 32" in note(measured) and "stepped" not in note(measured)
+    assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))

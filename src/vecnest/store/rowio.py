@@ -2,20 +2,28 @@
 
 Rescoring tiers and the float32 segment are read this way: a row read is a copy into the
 caller's buffer, so it never becomes part of the process's resident set; the OS page cache
-keeps what is hot (and may drop it under pressure). Builds read the segment this way too, so
-coding a collection does not leave its whole segment resident in the serving process.
+keeps what is hot (and may drop it under pressure). Every one-off pass over many rows reads the
+segment this way too, so it does not leave the whole segment resident in the serving process:
+coding the compression tiers, building and merging the approximate index, and the exact scans
+that measure recall (the index's calibration, a filter's learned effort).
 """
 
 from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from vecnest.errors import TierIntegrityError
+
+#: Rows :func:`blocks` reads at a time (64k x 384 float32 = 96 MiB).
+BLOCK_ROWS = 65_536
+#: :func:`blocks` reads the wanted rows of a block with one ranged read when at least this
+#: fraction of their span is wanted, else with one positioned read per row (~1 µs each).
+DENSE = 0.125
 
 
 class RowReader:
@@ -121,3 +129,52 @@ def read_rows(vectors: np.ndarray, rows: np.ndarray | None = None, lo: int = 0, 
     finally:
         if reader is not None:
             reader.close()
+
+
+def blocks(
+    vectors: np.ndarray, rows: np.ndarray | None = None, *, path: Path | None = None, block: int = BLOCK_ROWS
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(slots, float32 rows)`` of ``vectors`` block by block, in slot order: the sorted slots
+    ``rows`` (``None``: every row), at most ``block`` slots apart per block, so a pass over a
+    whole segment holds one block at a time. Read with positioned reads from ``path`` (the file
+    ``vectors`` maps from its start) or an ``np.memmap``'s file, never through the map (a pass
+    over a million rows would otherwise leave them all in the process's resident set); an
+    in-memory array, or a file that is gone (a snapshot of a dropped or compacted generation
+    still maps it), is read from ``vectors`` itself."""
+    n = vectors.shape[0]
+    try:
+        reader = segment_reader(vectors, path)
+    except OSError:
+        reader = None
+    try:
+        for lo in range(0, n, block):
+            hi = min(n, lo + block)
+            if rows is None:
+                part = np.arange(lo, hi, dtype=np.int64)
+                got = reader.read_range(lo, hi) if reader is not None else np.asarray(vectors[lo:hi], dtype=np.float32)
+            else:
+                a, b = np.searchsorted(rows, (lo, hi))
+                if a == b:
+                    continue
+                part = np.asarray(rows[a:b], dtype=np.int64)
+                first, end = int(part[0]), int(part[-1]) + 1
+                if reader is None:
+                    got = np.asarray(vectors[part], dtype=np.float32)
+                elif len(part) >= DENSE * (end - first):
+                    span = reader.read_range(first, end)
+                    got = span if end - first == len(part) else span[part - first]
+                else:
+                    got = reader.read(part)
+            yield part, got
+    finally:
+        if reader is not None:
+            reader.close()
+
+
+def gather(vectors: np.ndarray, rows: np.ndarray, *, path: Path | None = None) -> np.ndarray:
+    """``(len(rows), dim) float32`` copies of the sorted ``rows`` of ``vectors``, read as
+    :func:`blocks` reads them (from the file, never through the map)."""
+    parts = [got for _, got in blocks(vectors, rows, path=path)]
+    if len(parts) == 1:
+        return np.ascontiguousarray(parts[0])
+    return np.concatenate(parts) if parts else np.empty((0, vectors.shape[1]), dtype=np.float32)

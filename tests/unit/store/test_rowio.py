@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.unit.compress.conftest import segment
+from vecnest.compress import memory
+from vecnest.store.rowio import RowReader, blocks, gather, npy_offset, read_rows, segment_reader
+from vecnest.store.segments import map_file
+from vecnest.errors import TierIntegrityError
+
+
+def test_reader_reads_rows_across_files_without_mapping(tmp_path: Path, rng: np.random.Generator) -> None:
+    a = rng.integers(0, 255, (10, 6), dtype=np.uint8)
+    b = rng.integers(0, 255, (7, 6), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    files = [(tmp_path / "a.npy", npy_offset(tmp_path / "a.npy"), 0, 10), (tmp_path / "b.npy", npy_offset(tmp_path / "b.npy"), 10, 17)]
+    reader = RowReader(files, 6, np.dtype(np.uint8), 6)
+    both = np.concatenate([a, b])
+    rows = np.array([16, 0, 9, 10, 3, 3])
+    np.testing.assert_array_equal(reader.read(rows), both[rows])
+    np.testing.assert_array_equal(reader.read_range(8, 13), both[8:13])
+    reader.close()
+    (tmp_path / "b.npy").write_bytes((tmp_path / "b.npy").read_bytes()[:-8])
+    reader = RowReader(files, 6, np.dtype(np.uint8), 6)
+    with pytest.raises(TierIntegrityError, match="short read"):
+        reader.read(np.array([16]))
+    reader.close()
+
+
+def test_segment_rows_are_read_without_touching_its_map(tmp_path: Path, rng: np.random.Generator) -> None:
+    x = rng.standard_normal((3000, 64)).astype(np.float32)
+    seg = segment(tmp_path / "s.f32", x)
+    assert segment_reader(x) is None  # an in-memory array is indexed directly
+    np.testing.assert_array_equal(read_rows(seg, np.array([5, 2999, 0])), x[[5, 2999, 0]])
+    np.testing.assert_array_equal(read_rows(seg, lo=100, hi=2100), x[100:2100])
+    np.testing.assert_array_equal(read_rows(x, lo=3, hi=5), x[3:5])
+    assert memory.mapped_rss([tmp_path / "s.f32"])[str((tmp_path / "s.f32").resolve())] == 0
+
+
+def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Every row asked for, once, in slot order, however sparse or dense (one ranged read per
+    dense block, a read per row in a sparse one), never more than a block at a time, and none
+    through the map (the store's own ``map_file`` view, with the file's path given); without a
+    file (gone, or an in-memory array), from the array itself."""
+    x = rng.standard_normal((5000, 16)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    x.tofile(path)
+    view = map_file(path, x.nbytes).view(np.float32).reshape(x.shape)
+    key = str(path.resolve())
+    for rows in (None, np.arange(5000), np.sort(rng.choice(5000, 40, replace=False)), np.flatnonzero(rng.random(5000) < 0.5), np.array([4999])):
+        got = list(blocks(view, rows, path=path, block=700))
+        want = np.arange(5000) if rows is None else rows
+        np.testing.assert_array_equal(np.concatenate([p for p, _ in got]), want)
+        np.testing.assert_array_equal(np.concatenate([v for _, v in got]), x[want])
+        assert all(p[-1] - p[0] < 700 and len(p) == len(v) for p, v in got)
+        np.testing.assert_array_equal(gather(view, want, path=path), x[want])
+    assert memory.mapped_rss([path])[key] == 0  # the map was never read
+    assert list(blocks(view, np.array([], dtype=np.int64), path=path)) == []
+    path.unlink()  # gone (a snapshot of a compacted generation): read through the map it still holds
+    np.testing.assert_array_equal(gather(view, np.array([3, 4000]), path=path), x[[3, 4000]])
+    np.testing.assert_array_equal(gather(x, np.array([3, 4000])), x[[3, 4000]])
