@@ -11,8 +11,10 @@ filter's bitmap at every step of the effort ladder, giving each of the 500 held-
 recall@10 at each step (truth: an exact scan of the matching rows). The learning rules of
 :mod:`vecnest.search.effort` are then replayed on ``--draws`` random pairs of disjoint
 ``SAMPLE``-query samples (the first measures, the second confirms), for calibrated efforts of the
-least step reaching the target and the next two (the calibration is generous by design), and the
-learned effort's recall on all 500 queries is what a user would get:
+least step reaching the target and the next two (the calibration is generous by design) and the
+efforts between them (the geometric mean of two steps: a calibrated effort is interpolated at
+the filter's selectivity, so it is seldom a step itself), and the learned effort's recall on all
+500 queries is what a user would get:
 
 - ``measure only``: the bisection of ``measure`` (``MARGIN_SE`` standard errors), adopted at once
   (the rule before candidates were confirmed);
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,8 @@ from vecnest.index.calibrate import _LADDER
 from vecnest.search import effort
 
 POINTS = ("arxiv-75k", "arxiv-1m")
+#: Efforts between the ladder's steps (their geometric means), calibrated efforts as interpolated.
+BETWEEN = tuple(round(math.sqrt(a * b)) for a, b in zip(_LADDER["ef_search"], _LADDER["ef_search"][1:]))
 SELS = ("sel_15%", "sel_50%", "sel_100%")
 TARGET = 0.95
 K = 10
@@ -62,7 +67,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def recall_table(point: str, session: Session) -> dict[str, dict[int, np.ndarray]]:
-    """Per workload, per ladder step: each held-out query's recall@10 under the filter."""
+    """Per workload, per ladder step (and :data:`BETWEEN` effort): each held-out query's
+    recall@10 under the filter."""
     folder = CACHE / "peers" / "data" / point
     if not (folder / "base.npy").is_file():
         raise SystemExit(f"{folder} is missing: run `make bench-peers` (or bench-peers-1m) first to prepare it")
@@ -96,8 +102,9 @@ def recall_table(point: str, session: Session) -> dict[str, dict[int, np.ndarray
         packed = np.packbits(mask, bitorder="little")
         sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(packed))
         out[w] = {}
-        advance = session.start_task(f"{point} {w}: the ladder", len(_LADDER["ef_search"]))
-        for ef in _LADDER["ef_search"]:
+        efforts = sorted({*_LADDER["ef_search"], *BETWEEN})
+        advance = session.start_task(f"{point} {w}: the ladder", len(efforts))
+        for ef in efforts:
             params = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
             _, got = index.search(queries, K, params=params)
             out[w][ef] = np.array([len(t & set(g[g >= 0].tolist())) / K for t, g in zip(truth, got, strict=True)])
@@ -155,14 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         for point in POINTS[:1] if args.quick else POINTS:
             for w, rec in recall_table(point, session).items():
                 pop = {ef: float(r.mean()) for ef, r in rec.items()}
-                need = min((ef for ef in pop if pop[ef] >= TARGET), default=None)
+                need = min((ef for ef in _LADDER["ef_search"] if pop[ef] >= TARGET), default=None)
                 if need is None:
                     continue
                 steps = [ef for ef in _LADDER["ef_search"] if ef >= need][:3]
-                for cal in steps:
+                for cal in sorted({*steps, *(e for e in BETWEEN if steps[0] < e < steps[-1])}):
                     for row in replay(rec, cal, args.draws, rng):
                         cases.append({"point": point, "workload": w, "needed_effort": need, **row})
-                session.log(f"{point} {w}: needed ef {need}; recall by step " + ", ".join(f"{ef}: {pop[ef]:.3f}" for ef in sorted(pop)))
+                session.log(f"{point} {w}: needed ef {need}; recall by step " + ", ".join(f"{ef}: {pop[ef]:.3f}" for ef in sorted(pop) if ef in _LADDER["ef_search"]))
         data = {
             "benchmark": "effort-learning",
             "title": "Per-filter effort learning: resampled safety of its rules",
