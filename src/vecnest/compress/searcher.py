@@ -320,7 +320,7 @@ class TieredIndex:
         used = self._stages_for(tiers)
         if self.stages[0].codec is None:  # 'float32' alone: the exact scan
             t = time.perf_counter()
-            slots, best = FlatIndex(self.vectors, self.alive, l2=self.l2).search(queries, k, candidates)
+            slots, best = FlatIndex(self.vectors, self.alive, l2=self.l2, path=self.segment_path).search(queries, k, candidates)
             _note(trace, "float32", "segment", len(queries) * self.vectors.shape[0], slots, t)
             return slots, best
         allowed, delta = self._coded_allowed(candidates)

@@ -21,7 +21,7 @@ from vecnest._threads import FewQueries
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
-from vecnest.store.rowio import BLOCK_ROWS, blocks, gather
+from vecnest.store.rowio import block_rows, blocks, gather
 
 #: In-place mapping of compatible structures (FAISS >= 1.10), else classic mmap.
 _MMAP_FLAGS = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
@@ -134,15 +134,23 @@ class AnnIndex:
     def add(self, segment: np.ndarray, slots: np.ndarray, *, path: Path | None = None) -> None:
         """Insert rows ``slots`` (sorted) of ``segment`` (HNSW links them into the graph; IVF
         assigns them to cells), read block by block from the file ``path`` as in :meth:`build`."""
-        slots = np.sort(np.asarray(slots, dtype=np.int64))
+        slots = np.unique(np.asarray(slots, dtype=np.int64))
         ids: list[np.ndarray] = []
         rows: list[np.ndarray] = []
+        pool = block_rows(4 * segment.shape[1])
+
+        def flush() -> None:
+            self.index.add_with_ids(np.ascontiguousarray(np.concatenate(rows), dtype=np.float32), np.concatenate(ids))
+            ids.clear()
+            rows.clear()
+
         for part, vecs in blocks(segment, slots, path=path):  # (sparse blocks pooled: FAISS adds in parallel per call)
+            if ids and sum(map(len, ids)) + len(part) > pool:
+                flush()
             ids.append(part)
             rows.append(vecs)
-            if sum(map(len, ids)) >= BLOCK_ROWS or part[-1] == slots[-1]:
-                self.index.add_with_ids(np.ascontiguousarray(np.concatenate(rows), dtype=np.float32), np.concatenate(ids))
-                ids, rows = [], []
+        if ids:
+            flush()
         self._set_positions()
 
     @property

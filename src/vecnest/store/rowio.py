@@ -19,8 +19,8 @@ import numpy as np
 
 from vecnest.errors import TierIntegrityError
 
-#: Rows :func:`blocks` reads at a time (64k x 384 float32 = 96 MiB).
-BLOCK_ROWS = 65_536
+#: Bytes of rows :func:`blocks` reads at a time (64k rows of 256 float32).
+BLOCK_BYTES = 64 << 20
 #: :func:`blocks` reads the wanted rows of a block with one ranged read when at least this
 #: fraction of their span is wanted, else with one positioned read per row (~1 µs each).
 DENSE = 0.125
@@ -38,7 +38,8 @@ class RowReader:
 
     def __init__(self, files: Sequence[tuple[Path, int, int, int]], row_bytes: int, dtype: np.dtype, row_len: int) -> None:
         self.paths = [Path(f[0]) for f in files]
-        self.fds = [os.open(f[0], os.O_RDONLY) for f in files]
+        # (never a link, and never blocking on a FIFO planted in a store: vecnest follows no links)
+        self.fds = [os.open(f[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC) for f in files]
         self.offsets = [f[1] for f in files]
         self.bounds = np.asarray([f[2] for f in files] + ([files[-1][3]] if files else [0]), dtype=np.int64)
         self.row_bytes = row_bytes
@@ -131,21 +132,39 @@ def read_rows(vectors: np.ndarray, rows: np.ndarray | None = None, lo: int = 0, 
             reader.close()
 
 
+def block_rows(row_bytes: int) -> int:
+    """Rows per block of :func:`blocks`: :data:`BLOCK_BYTES` of them, at least 1,024."""
+    return max(1024, BLOCK_BYTES // max(row_bytes, 1))
+
+
 def blocks(
-    vectors: np.ndarray, rows: np.ndarray | None = None, *, path: Path | None = None, block: int = BLOCK_ROWS
+    vectors: np.ndarray, rows: np.ndarray | None = None, *, path: Path | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``(slots, float32 rows)`` of ``vectors`` block by block, in slot order: the sorted slots
-    ``rows`` (``None``: every row), at most ``block`` slots apart per block, so a pass over a
-    whole segment holds one block at a time. Read with positioned reads from ``path`` (the file
-    ``vectors`` maps from its start) or an ``np.memmap``'s file, never through the map (a pass
-    over a million rows would otherwise leave them all in the process's resident set); an
-    in-memory array, or a file that is gone (a snapshot of a dropped or compacted generation
-    still maps it), is read from ``vectors`` itself."""
-    n = vectors.shape[0]
-    try:
-        reader = segment_reader(vectors, path)
-    except OSError:
-        reader = None
+    """``(slots, float32 rows)`` of ``vectors`` block by block, in slot order: the sorted,
+    distinct slots ``rows`` (``None``: every row), at most :func:`block_rows` slots apart per
+    block, so a pass over a whole segment holds one block at a time. Read with positioned reads
+    from ``path`` (the file ``vectors`` maps from its start: a regular file holding every row)
+    or an ``np.memmap``'s file, never through the map (a pass over a million rows would
+    otherwise leave them all in the process's resident set); an in-memory array, or a file that
+    is gone or is not what the map holds (a snapshot of a dropped or compacted generation still
+    maps it), is read from ``vectors`` itself.
+
+    Raises:
+        ValueError: ``rows`` is not sorted, has repeats or is out of ``[0, len(vectors))``.
+    """
+    n, d = vectors.shape
+    if rows is not None and len(rows) and (rows[0] < 0 or rows[-1] >= n or (len(rows) > 1 and not (np.diff(rows) > 0).all())):
+        raise ValueError(f"blocks() needs sorted distinct rows in [0, {n}); got {len(rows)} rows from {rows[0]} to {rows[-1]}")
+    reader = None
+    if vectors.dtype == np.float32:
+        try:
+            reader = segment_reader(vectors, path)
+            if reader is not None and any(os.fstat(fd).st_size < off + n * 4 * d for fd, off in zip(reader.fds, reader.offsets, strict=True)):
+                reader.close()
+                reader = None  # (shorter than the map: not the same file)
+        except OSError:
+            reader = None
+    block = block_rows(4 * d)
     try:
         for lo in range(0, n, block):
             hi = min(n, lo + block)
@@ -174,7 +193,9 @@ def blocks(
 def gather(vectors: np.ndarray, rows: np.ndarray, *, path: Path | None = None) -> np.ndarray:
     """``(len(rows), dim) float32`` copies of the sorted ``rows`` of ``vectors``, read as
     :func:`blocks` reads them (from the file, never through the map)."""
-    parts = [got for _, got in blocks(vectors, rows, path=path)]
-    if len(parts) == 1:
-        return np.ascontiguousarray(parts[0])
-    return np.concatenate(parts) if parts else np.empty((0, vectors.shape[1]), dtype=np.float32)
+    out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
+    done = 0
+    for part, got in blocks(vectors, rows, path=path):
+        out[done : done + len(part)] = got
+        done += len(part)
+    return out

@@ -53,3 +53,27 @@ def test_a_filtered_graph_search_searched_directly_returns_what_the_id_map_retur
     allowed[more] = True
     got, _, _ = ann.search(vectors2[more[:5]], 1, allowed=allowed, ef_search=64)
     np.testing.assert_array_equal(got[:, 0], more[:5])
+
+
+def test_an_index_is_built_block_by_block_from_the_segments_file(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built and extended from the segment's file in blocks (sparse ones pooled per FAISS call),
+    every row asked for is indexed once under its slot, whatever the blocks; the map is not read."""
+    from vecnest.compress.memory import mapped_rss
+    from vecnest.store import rowio
+    from vecnest.store.segments import map_file
+
+    monkeypatch.setattr(rowio, "BLOCK_BYTES", 1)  # (1,024-row blocks)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5000, 16)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    x.tofile(path)
+    view = map_file(path, x.nbytes).view(np.float32).reshape(x.shape)
+    first = np.flatnonzero(rng.random(5000) < 0.3)  # sparse blocks, pooled
+    later = np.setdiff1d(np.arange(5000), first)[:1500]
+    ann = AnnIndex.build(view, first, IndexConfig(kind=IndexKind.HNSW, ef_construction=32), l2=True, path=path)
+    ann.add(view, later, path=path)
+    assert ann.ntotal == len(first) + len(later)
+    assert sorted(ann.labels().tolist()) == sorted([*first.tolist(), *later.tolist()])
+    got, _, _ = ann.search(x[later[:20]], 1, allowed=None, ef_search=64)
+    assert (got[:, 0] == later[:20]).mean() >= 0.9  # each row found under its own slot
+    assert mapped_rss([path])[str(path.resolve())] == 0

@@ -41,25 +41,41 @@ def test_segment_rows_are_read_without_touching_its_map(tmp_path: Path, rng: np.
     assert memory.mapped_rss([tmp_path / "s.f32"])[str((tmp_path / "s.f32").resolve())] == 0
 
 
-def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every row asked for, once, in slot order, however sparse or dense (one ranged read per
     dense block, a read per row in a sparse one), never more than a block at a time, and none
     through the map (the store's own ``map_file`` view, with the file's path given); without a
-    file (gone, or an in-memory array), from the array itself."""
+    usable file (gone, shorter than the map, a link; or an in-memory array), from the array;
+    rows that are unsorted, repeated or out of range are refused."""
+    from vecnest.store import rowio
+
+    monkeypatch.setattr(rowio, "BLOCK_BYTES", 1)  # (1,024-row blocks)
     x = rng.standard_normal((5000, 16)).astype(np.float32)
     path = tmp_path / "c1.g0.f32"
     x.tofile(path)
     view = map_file(path, x.nbytes).view(np.float32).reshape(x.shape)
     key = str(path.resolve())
     for rows in (None, np.arange(5000), np.sort(rng.choice(5000, 40, replace=False)), np.flatnonzero(rng.random(5000) < 0.5), np.array([4999])):
-        got = list(blocks(view, rows, path=path, block=700))
+        got = list(blocks(view, rows, path=path))
         want = np.arange(5000) if rows is None else rows
+        assert len(got) > 1 or len(want) == 1
         np.testing.assert_array_equal(np.concatenate([p for p, _ in got]), want)
         np.testing.assert_array_equal(np.concatenate([v for _, v in got]), x[want])
-        assert all(p[-1] - p[0] < 700 and len(p) == len(v) for p, v in got)
+        assert all(p[-1] - p[0] < 1024 and len(p) == len(v) for p, v in got)
         np.testing.assert_array_equal(gather(view, want, path=path), x[want])
     assert memory.mapped_rss([path])[key] == 0  # the map was never read
     assert list(blocks(view, np.array([], dtype=np.int64), path=path)) == []
+    for bad in (np.array([3, 2]), np.array([2, 2]), np.array([-1, 4]), np.array([4, 5000])):
+        with pytest.raises(ValueError, match="sorted distinct rows"):
+            gather(view, bad, path=path)
+    link = tmp_path / "link.f32"
+    link.symlink_to(path)
+    short = tmp_path / "short.f32"
+    x[:10].tofile(short)
+    for other in (link, short):  # not the mapped file: read through the map instead
+        np.testing.assert_array_equal(gather(view, np.array([3, 4000]), path=other), x[[3, 4000]])
     path.unlink()  # gone (a snapshot of a compacted generation): read through the map it still holds
     np.testing.assert_array_equal(gather(view, np.array([3, 4000]), path=path), x[[3, 4000]])
     np.testing.assert_array_equal(gather(x, np.array([3, 4000])), x[[3, 4000]])
