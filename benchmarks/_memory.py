@@ -66,6 +66,25 @@ def tree_memory(pid: int | None = None) -> dict[str, int]:
     return total
 
 
+def pss_by_file(pid: int | None = None, top: int = 8) -> dict[str, int]:
+    """Bytes of PSS per mapped file of process ``pid`` (default: this one), the ``top``
+    largest by file name (what a system's file-backed memory is made of: its index, its
+    vectors, its catalog); empty where ``/proc/<pid>/smaps`` cannot be read."""
+    try:
+        text = Path(f"/proc/{pid or os.getpid()}/smaps").read_text()
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    name: str | None = None
+    for line in text.splitlines():
+        first = line.split(maxsplit=5)
+        if len(first) >= 5 and "-" in first[0] and not first[0].endswith(":"):
+            name = Path(first[5]).name if len(first) == 6 and first[5].startswith("/") else None
+        elif name and line.startswith("Pss:"):
+            out[name] = out.get(name, 0) + int(line.split()[1]) * 1024
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:top])
+
+
 def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     """``after - before`` for every byte field (``processes`` is taken from ``after``)."""
     out = {k: int(after.get(k, 0)) - int(before.get(k, 0)) for k in after if k != "processes"}

@@ -118,6 +118,10 @@ def _resources(p: dict[str, Any]) -> str | None:
     if pairs:
         prow = [[f"{x['vecnest']} / {x['peer']}", ratio(x.get("build_s_ratio")), ratio(x.get("uss_ratio")), ratio(x.get("pss_ratio")), ratio(x.get("build_peak_ratio")), ratio(x.get("disk_ratio"))] for x in pairs]
         parts += ["", "vecnest against the peers of the same structure and parameters (≤ 1×: vecnest uses less; one measurement each, no spread):", "", table(["pair", "build time", "USS", "PSS", "build peak", "disk"], prow, "lrrrrr")]
+    by_file = {s: v["pss_by_file"] for s, v in (p.get("serve") or {}).items() if v.get("pss_by_file") and s.startswith("vecnest")}
+    if by_file:
+        frow = [[s, ", ".join(f"`{f}` {mib(b)}" for f, b in files.items() if b >= 1 << 20) or "–"] for s, files in by_file.items()]
+        parts += ["", "Where vecnest's file-backed memory is (PSS per mapped file of the serving process, MiB, files ≥ 1 MiB):", "", table(["system", "files"], frow, "ll")]
     q = ((p.get("builds") or {}).get("qdrant-local") or {}).get("disk_sample")
     if q:
         parts += ["", f"Qdrant local with `QdrantClient(path=...)` ingested {q['points']} points in {q['seconds']:.1f} s ({q['points_per_s']:.0f} points/s): ≈{q['extrapolated_build_s'] / 60:.1f} min and {mib(q['extrapolated_bytes'])} MiB for this point, so its queries ran on `:memory:` (the same search code)."]

@@ -117,6 +117,7 @@ class Fleet:
                 continue
             if resp.get("ok"):
                 self.serve[s]["memory"] = resp["memory"]
+                self.serve[s]["pss_by_file"] = resp.get("pss_by_file") or {}
 
     def close(self) -> None:
         for w in self.workers.values():

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _memory import PeakSampler, delta, tree_memory
+from _memory import PeakSampler, delta, pss_by_file, tree_memory
 
 
 def versions(dists: tuple[str, ...]) -> dict[str, str | None]:
@@ -180,7 +180,7 @@ class Host:
         """Memory held now above the baseline (after the timed queries: the steady state)."""
         gc.collect()
         now = tree_memory()
-        return {"ok": True, "memory": delta(now, self.baseline or now), "absolute": now}
+        return {"ok": True, "memory": delta(now, self.baseline or now), "absolute": now, "pss_by_file": pss_by_file()}
 
 
 def main() -> int:
