@@ -34,6 +34,14 @@ def test_a_failing_merge_never_fails_the_write(tmp_path: Path, monkeypatch: pyte
         assert col.search(vecs[42], k=1, strategy="ann")[0].id == "42"
 
 
+def _bulk_loaded(db: vecnest.Database, cfg: vecnest.IndexConfig, vecs: np.ndarray) -> vecnest.Collection:
+    """Collection ``c`` of ``db`` holding ``vecs`` under ids ``0..``, indexed by one bulk build."""
+    col = db.create_collection("c", model=None, dim=vecs.shape[1], index=cfg)
+    with col.bulk():
+        col.add([str(i) for i in range(len(vecs))], vectors=vecs)
+    return col
+
+
 def test_a_leftover_delta_is_merged_once_writes_pause(tmp_path: Path) -> None:
     """A delta below ``delta_limit`` but of at least ``idle_delta`` rows is merged about a second
     after the last write (searches would otherwise scan it exactly until the next writes); a
@@ -47,9 +55,7 @@ def test_a_leftover_delta_is_merged_once_writes_pause(tmp_path: Path) -> None:
     assert idle_delta(vecnest.IndexConfig(delta_limit=300)) == 300
     vecs = np.random.default_rng(1).normal(size=(7_000, 16)).astype(np.float32)
     with vecnest.open(tmp_path / "s") as db:  # a background worker
-        col = db.create_collection("c", model=None, dim=16, index=cfg)
-        with col.bulk():
-            col.add([str(i) for i in range(3_000)], vectors=vecs[:3_000])
+        col = _bulk_loaded(db, cfg, vecs[:3_000])
         maint = col._maint.index
         col.add([str(i) for i in range(3_000, 4_000)], vectors=vecs[3_000:4_000])
         time.sleep(2.5)
@@ -77,9 +83,7 @@ def test_a_settle_that_finds_the_lock_held_merges_once_it_is_free(tmp_path: Path
     cfg = vecnest.IndexConfig(kind="hnsw", min_rows=500, delta_limit=20_000, ef_construction=32)
     vecs = np.random.default_rng(2).normal(size=(5_500, 16)).astype(np.float32)
     with vecnest.open(tmp_path / "s") as db:  # a background worker
-        col = db.create_collection("c", model=None, dim=16, index=cfg)
-        with col.bulk():
-            col.add([str(i) for i in range(3_000)], vectors=vecs[:3_000])
+        col = _bulk_loaded(db, cfg, vecs[:3_000])
         maint = col._maint.index
         seen: list[str] = []
         run = maint.run_if_needed
