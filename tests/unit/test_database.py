@@ -155,7 +155,9 @@ def test_ivf_pq_works_for_every_dimension(store: vecnest.Database, dim: int, pq_
     assert col.config.index.pq_m == pq_m  # resolved when created, pinned in the manifest
     vecs = np.random.default_rng(dim).normal(size=(400, dim)).astype(np.float32)
     col.add([str(i) for i in range(400)], vectors=vecs)
-    assert col.optimize()["action"] == "built"
+    # built here, or already by the background maintenance the add started (under load, first)
+    assert col.optimize()["action"] in ("built", "none")
+    assert col.index_bytes() and col.search(vecs[7], k=5, strategy="ann", explain=True).plan.strategy == "ann"
     hits = col.search(vecs[7], k=5, strategy="ann")
     assert hits[0].id == "7"  # rescored exactly from the float32 vectors
     with pytest.raises(vecnest.InvalidInputError, match=f"must divide the dimension {dim}"):

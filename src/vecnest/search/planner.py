@@ -369,7 +369,8 @@ def execute(
                 queries, k, cand, rescore_multiplier=opts.rescore_multiplier, tiers=opts.tiers, trace=trace
             )
         else:
-            slots, scores = snap.flat.search(queries, k, cand)
+            # (a bridge while the filter's effort is learned stands in for the index: transient)
+            slots, scores = snap.flat.search(queries, k, cand, transient=provisional)
             if snap.tier_problem:
                 reason += f"; {snap.tier_problem}"
         visited = len(queries) * (n_match if cand is not None else snap.n_slots)
@@ -469,7 +470,7 @@ def execute(
         # the graph ran out of matching neighbours: finish those queries exactly
         t0 = time.perf_counter()
         short = np.flatnonzero((slots < 0).any(axis=1))
-        exact_slots, exact_scores = snap.flat.search(queries[short], k, match)
+        exact_slots, exact_scores = snap.flat.search(queries[short], k, match, transient=True)
         slots[short], scores[short] = exact_slots, exact_scores
         reason += f"; {len(short)} query(s) completed exactly"
         timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000

@@ -13,7 +13,9 @@ lost rows or answering from them.
 
 Maps are made without keeping a file descriptor open (one per collection would exhaust a
 process's descriptors with many collections); the mapping is released when the last array
-viewing it is garbage-collected.
+viewing it is garbage-collected. :func:`release_pages` drops the pages a one-off pass mapped
+into the process (they stay in the page cache, shared, evictable), so such a pass does not leave
+the whole file resident in the process's memory for its lifetime.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
 _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
 _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _MAP_FAILED = ctypes.c_void_p(-1).value
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # (a shared read-only file map: read again on use)
+_PAGE = mmap.PAGESIZE
+#: Live maps of :func:`map_file`, start address -> length: only their pages are ever released
+#: (the same advice on anonymous memory would zero it).
+_MAPS: dict[int, int] = {}
 
 
 def checksum(vectors: np.ndarray) -> str:
@@ -65,11 +73,33 @@ def map_file(path: Path, nbytes: int) -> np.ndarray:
     finally:
         os.close(fd)
     buf = (ctypes.c_char * nbytes).from_address(addr)
-    unmap = weakref.finalize(buf, _libc.munmap, addr, nbytes)
+    _MAPS[addr] = nbytes
+    unmap = weakref.finalize(buf, _unmap, addr, nbytes)
     unmap.atexit = False  # never unmap under a thread still searching at exit; the OS does it
     arr = np.frombuffer(buf, dtype=np.uint8)
     arr.flags.writeable = False
     return arr
+
+
+def _unmap(addr: int, nbytes: int) -> None:
+    _MAPS.pop(addr, None)
+    _libc.munmap(addr, nbytes)
+
+
+def release_pages(view: np.ndarray) -> bool:
+    """Drop from this process the pages of ``view`` (an array over a :func:`map_file` map) that
+    a pass has faulted in: its memory no longer counts them, the page cache keeps them and the
+    next read maps them again (a read-only shared file map loses nothing). Only the whole pages
+    inside ``view`` are released. Returns ``False``, doing nothing, for an array that is not a
+    view of such a map (an in-memory array is never touched) or where the OS refuses."""
+    if _MADV_DONTNEED is None or not view.size or not view.flags.c_contiguous:
+        return False
+    start = int(view.__array_interface__["data"][0])
+    end = start + int(view.nbytes)
+    if not any(base <= start and end <= base + size for base, size in list(_MAPS.items())):
+        return False
+    lo, hi = -(-start // _PAGE) * _PAGE, end // _PAGE * _PAGE
+    return hi <= lo or _libc.madvise(lo, hi - lo, _MADV_DONTNEED) == 0
 
 
 class Segment:

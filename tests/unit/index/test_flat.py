@@ -112,3 +112,23 @@ def test_scan_answers_as_search_does_reading_the_file_not_the_map(
         np.testing.assert_array_equal(mapped.rows(np.array([0, 7, 2999])), v[[0, 7, 2999]])
     few, _ = FlatIndex(view, None, l2=False, path=path).scan(q[:1], 10, np.array([5, 9], dtype=np.int64))
     assert few.shape == (1, 2) and sorted(few[0].tolist()) == [5, 9]  # (as search: no padding)
+
+
+def test_a_transient_search_answers_the_same_and_leaves_no_page_mapped(tmp_path: Path, rng: np.random.Generator) -> None:
+    """transient=True (a scan standing in for an index search) answers as a plain search and
+    releases the map's pages it read; a plain in-place search keeps them (the collection's own
+    way of searching); an in-memory array is searched the same and left alone."""
+    v = rng.normal(size=(20_000, 32)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    q = rng.normal(size=(1, 32)).astype(np.float32)
+    half = np.flatnonzero(rng.random(len(v)) < 0.5)
+    flat = FlatIndex(view, None, l2=False, path=path)
+    want = FlatIndex(v, None, l2=False).search(q, 10, half)
+    got = flat.search(q, 10, half, transient=True)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert mapped_rss([path])[str(path.resolve())] == 0
+    flat.search(q, 10, half)
+    assert mapped_rss([path])[str(path.resolve())] > v.nbytes // 2  # in place: every page touched
+    np.testing.assert_array_equal(FlatIndex(v, None, l2=False).search(q, 10, half, transient=True)[0], want[0])

@@ -764,6 +764,13 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
             plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and not plan.provisional
         assert "measured on this filter" in plan.reason or "confirmed" in plan.reason
+        # the exact scans that stood in for the index released the segment's pages they read ...
+        from vecnest.compress.memory import mapped_rss
+
+        (segment,) = (tmp_path / "s" / "segments").glob("*.f32")
+        assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
+        col.search(queries[1], k=10, where=where, strategy="exact", include=())
+        assert mapped_rss([segment])[str(segment.resolve())] > 0.5 * segment.stat().st_size  # ... a chosen one keeps them
 
 
 def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered(tmp_path: Path, data: tuple) -> None:

@@ -23,3 +23,26 @@ def test_append_discards_uncommitted_tail(tmp_path: Path, rng: np.random.Generat
     assert seg.map(0).shape == (0, 4)
     seg.remove()
     assert seg.disk_bytes() == 0
+
+
+def test_release_pages_drops_a_maps_pages_and_never_touches_memory(tmp_path: Path) -> None:
+    """release_pages drops the pages a pass mapped in (the data reads back the same), and
+    refuses anything that is not a view of a file map: the same advice would zero anonymous
+    memory."""
+    from vecnest.compress.memory import mapped_rss
+    from vecnest.store.segments import map_file, release_pages
+
+    data = np.arange(64 * 1024, dtype=np.float32)  # 256 KiB
+    path = tmp_path / "c1.g0.f32"
+    data.tofile(path)
+    view = map_file(path, data.nbytes).view(np.float32)
+    assert float(view.sum()) == float(data.sum())
+    assert mapped_rss([path])[str(path.resolve())] >= data.nbytes // 2
+    assert release_pages(view)
+    assert mapped_rss([path])[str(path.resolve())] == 0
+    np.testing.assert_array_equal(view, data)  # read again from the page cache
+    assert release_pages(view[1000:5000])  # (a part: its whole pages)
+    owned = data.copy()
+    assert not release_pages(owned) and not release_pages(owned[10:])
+    np.testing.assert_array_equal(owned, data)
+    assert not release_pages(view[::2])  # (not contiguous: refused)
