@@ -118,7 +118,7 @@ def test_a_transient_search_answers_the_same_and_leaves_no_page_mapped(tmp_path:
     """transient=True (a scan standing in for an index search) answers as a plain search and
     releases the map's pages it read; a plain in-place search keeps them (the collection's own
     way of searching); an in-memory array is searched the same and left alone."""
-    v = rng.normal(size=(20_000, 32)).astype(np.float32)
+    v = rng.normal(size=(16_384, 32)).astype(np.float32)  # (2 MiB: whole pages of 4, 16 or 64 KiB)
     path = tmp_path / "c1.g0.f32"
     v.tofile(path)
     view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
