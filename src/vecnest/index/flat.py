@@ -110,11 +110,12 @@ class FlatIndex:
             ``(q, k') int64`` slots and ``(q, k') float32`` scores, best first, ``k' <= k``.
             Positions with no result hold slot ``-1`` and score ``-inf``.
         """
+        read: list[np.ndarray] | None = [] if transient else None
         try:
-            return self._search(queries, k, candidates)
+            return self._search(queries, k, candidates, read)
         finally:
-            if transient:
-                release_pages(self.vectors)
+            for view in read or ():
+                release_pages(view)
 
     def scan(self, queries: np.ndarray, k: int, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The same top-``k`` as :meth:`search` (ties aside), reading the rows block by block
@@ -145,8 +146,10 @@ class FlatIndex:
         return gather(self.vectors, slots, path=self.path)
 
     def _search(
-        self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None
+        self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None, read: list[np.ndarray] | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search`; appends to ``read`` (if given) the spans of the map it read rows
+        through (none where it scanned rows gathered from the file)."""
         n = self.vectors.shape[0]
         if candidates is not None:
             matches = _SlotList(candidates) if isinstance(candidates, np.ndarray) else candidates
@@ -158,10 +161,16 @@ class FlatIndex:
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
+                if read is not None:  # (the selector reads the matching rows only)
+                    read.append(self._span(matches.slots))
                 return self._search_selected(queries, k, matches.count, matches.packed(n))
             candidates = matches.slots
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:
+            if read is not None:
+                read.append(self._span(candidates))
             return self._search_subset(queries, k, candidates)
+        if read is not None:
+            read.append(self.vectors)
         mask = self.alive
         if candidates is not None:
             mask = np.zeros(n, dtype=bool)
@@ -181,6 +190,10 @@ class FlatIndex:
             slots_out.append(idx)
             scores_out.append(best)
         return _stack(slots_out, scores_out, len(queries))
+
+    def _span(self, slots: np.ndarray) -> np.ndarray:
+        """The rows from the first of the sorted ``slots`` to the last, as a view."""
+        return self.vectors[int(slots[0]) : int(slots[-1]) + 1] if len(slots) else self.vectors[:0]
 
     def _knn_excluding(
         self, queries: np.ndarray, k: int, mask: np.ndarray | None, excluded: int

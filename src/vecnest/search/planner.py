@@ -31,6 +31,8 @@ from vecnest.search.snapshot import Match, Reader, Snapshot
 log = logging.getLogger("vecnest")
 
 _MAX_RETRIES = 3
+#: The most a short query's effort is raised to before it is completed exactly.
+_MAX_EFFORT = {"ef_search": 4096, "nprobe": 1 << 16}
 
 
 class Strategy(StrEnum):
@@ -437,11 +439,11 @@ def execute(
         ann_slots[~np.isfinite(best)] = -1
         ann_res = (ann_slots, best)
     else:
-        ann_slots, ann_scores, v = ann.search(
-            queries, fetch, allowed=None if all_indexed_live else indexed, count=explain,
+        graph_args = dict(
+            allowed=None if all_indexed_live else indexed, count=explain,
             packed=match.packed(snap.built_upto) if not all_indexed_live else None, cache=match.params,
-            **{knob_name: int(base)}
         )
+        ann_slots, ann_scores, v = ann.search(queries, fetch, **graph_args, **{knob_name: int(base)})
         visited += v
         ann_res = (ann_slots, ann_scores)
     timings["ann_ms"] = (time.perf_counter() - t0) * 1000
@@ -452,6 +454,7 @@ def execute(
         timings["rescore_ms"] = (time.perf_counter() - t0) * 1000
 
     delta_rows = snap.n_slots - snap.built_upto
+    found = None
     if delta_rows:
         t0 = time.perf_counter()
         delta = snap.built_upto + np.flatnonzero(allowed[snap.built_upto :])
@@ -467,11 +470,27 @@ def execute(
     if slots.shape[1] > k:
         slots, scores = slots[:, :k], scores[:, :k]
     if strategy is Strategy.ANN_FILTERED and n_match >= k and (slots < 0).any():
-        # the graph ran out of matching neighbours: finish those queries exactly
+        # the graph ran out of matching neighbours: search those queries again at twice the
+        # effort (a wider beam reaches matches a narrow one stopped short of), then exactly
         t0 = time.perf_counter()
         short = np.flatnonzero((slots < 0).any(axis=1))
-        exact_slots, exact_scores = snap.flat.search(queries[short], k, match, transient=True)
-        slots[short], scores[short] = exact_slots, exact_scores
-        reason += f"; {len(short)} query(s) completed exactly"
+        effort = int(base)
+        while len(short) and retries < _MAX_RETRIES and effort < _MAX_EFFORT[knob_name]:
+            retries += 1
+            effort = min(2 * effort, _MAX_EFFORT[knob_name])
+            again, again_scores, v = ann.search(queries[short], fetch, **graph_args, **{knob_name: effort})
+            visited += v
+            redo = snap.flat.rescore(queries[short], again, k) if pq else (again, again_scores)
+            if found is not None:
+                redo = merge(redo, (found[0][short], found[1][short]), k)
+            slots[short], scores[short] = redo[0][:, :k], redo[1][:, :k]
+            short = short[(slots[short] < 0).any(axis=1)]
+        if retries:
+            knob[f"{knob_name}_raised_to"] = effort
+            reason += f"; {knob_name} raised to {effort} for the queries the index left short"
+        if len(short):
+            exact_slots, exact_scores = snap.flat.search(queries[short], k, match, transient=True)
+            slots[short], scores[short] = exact_slots, exact_scores
+            reason += f"; {len(short)} query(s) completed exactly"
         timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
     return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings)

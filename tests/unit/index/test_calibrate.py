@@ -57,3 +57,50 @@ def test_index_measured_cheaper_reads_the_costs_without_the_bias() -> None:
     assert cal.index_measured_cheaper(0.1)
     assert not cal.index_measured_cheaper(0.001)  # unmeasured: no claim
     assert Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)]).index_measured_cheaper(0.5)  # no filtered table
+
+
+def test_exact_timings_of_large_scans_map_a_bounded_window(tmp_path, monkeypatch) -> None:
+    """A timed exact scan that would map more of the segment than EXACT_WINDOW_BYTES is timed
+    on the matches inside one window of that size and scaled: it reads nothing through the map
+    outside the window, leaves no more than the window's edges mapped, and the estimate is of
+    the order of the full scan's; a small scan is timed whole."""
+    import math
+
+    from vecnest.compress.memory import mapped_rss
+    from vecnest.index import calibrate as cal
+    from vecnest.index.flat import FlatIndex
+    from vecnest.store.segments import map_file
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(32_768, 32)).astype(np.float32)  # 4 MiB
+    path = tmp_path / "c1.g0.f32"
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    flat = FlatIndex(view, None, l2=False, path=path)
+    fq = rng.normal(size=(16, 32)).astype(np.float32)
+    budget = 512 << 10
+    monkeypatch.setattr(cal, "EXACT_WINDOW_BYTES", budget)
+    reads: list[tuple[int, int]] = []
+    search = FlatIndex._search
+
+    def spy(self, queries, k, candidates, read):  # type: ignore[no-untyped-def]
+        read = [] if read is None else read
+        out = search(self, queries, k, candidates, read)
+        for r in read:
+            start = r.__array_interface__["data"][0]
+            reads.append((start, start + r.nbytes))
+        return out
+
+    monkeypatch.setattr(FlatIndex, "_search", spy)
+    base = view.__array_interface__["data"][0]
+    half = np.flatnonzero(rng.random(len(v)) < 0.5)
+    ms = cal._exact_ms(flat, half, fq, rng)
+    assert reads and math.isfinite(ms) and ms > 0
+    lo, hi = min(a for a, _ in reads), max(b for _, b in reads)
+    assert base <= lo and hi - lo <= budget  # one window, never the whole map
+    assert mapped_rss([path])[str(path.resolve())] <= 2 * (64 << 10) + 2 * 65536
+    reads.clear()
+    few = np.sort(rng.choice(len(v), size=4, replace=False))  # 4 x 64 KiB at most: timed whole
+    cal._exact_ms(flat, few, fq, rng)
+    assert all(a >= base and b <= base + v.nbytes for a, b in reads)
+    assert {(a, b) for a, b in reads} != set()

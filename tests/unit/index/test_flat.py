@@ -132,3 +132,23 @@ def test_a_transient_search_answers_the_same_and_leaves_no_page_mapped(tmp_path:
     flat.search(q, 10, half)
     assert mapped_rss([path])[str(path.resolve())] > v.nbytes // 2  # in place: every page touched
     np.testing.assert_array_equal(FlatIndex(v, None, l2=False).search(q, 10, half, transient=True)[0], want[0])
+
+
+def test_a_transient_search_releases_only_the_rows_it_read(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A transient scan of a run of slots releases that run's pages, not those other scans
+    mapped (a chosen exact scan keeps its pages for the next query). The file is 8 MiB: a map
+    of huge pages (tmpfs, large folios) is released 2 MiB at a time."""
+    v = rng.normal(size=(65_536, 32)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    q = rng.normal(size=(1, 32)).astype(np.float32)
+    flat = FlatIndex(view, None, l2=False, path=path)
+    flat.search(q, 10, np.flatnonzero(rng.random(len(v)) < 0.5))  # in place: every page mapped
+    before = mapped_rss([path])[str(path.resolve())]
+    run = np.arange(1_000, 3_000, dtype=np.int64)  # 250 KiB of rows
+    want = FlatIndex(v, None, l2=False).search(q, 10, run)
+    got = flat.search(q, 10, run, transient=True)
+    np.testing.assert_array_equal(got[0], want[0])
+    after = mapped_rss([path])[str(path.resolve())]
+    assert before > v.nbytes // 2 and before - run.size * 128 - 2 * (2 << 20) <= after < before

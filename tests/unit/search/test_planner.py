@@ -827,3 +827,42 @@ def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
     measured = Learned(64, 0.97, SAMPLE, 1000, calibrated=58)
     assert "ef_search 64 measured on this filter's last 32" in note(measured) and "stepped" not in note(measured)
     assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))
+
+
+def test_queries_the_filtered_graph_leaves_short_are_searched_again_then_completed_exactly(
+    built: dict, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filtered graph walk at a low effort under a rare filter runs out of matching
+    neighbours: those queries are searched again at twice the effort (up to _MAX_RETRIES
+    times), and what is still short is completed by an exact scan of the matches; every query
+    gets its k hits, all matching."""
+    from collections import Counter
+
+    from vecnest.search import planner
+
+    ids, vecs, metas, queries = data
+    _, col = built["hnsw"]
+    counts = Counter(m["primary_category"] for m in metas)
+    cat = min((c for c, n in counts.items() if n >= 60), key=lambda c: abs(counts[c] - 0.02 * N))
+    where = {"primary_category": cat}
+    keep = {ids[i] for i, m in enumerate(metas) if m["primary_category"] == cat}
+
+    def run() -> list:
+        out = []
+        for q in queries[:30]:
+            res = col.search(q, k=10, where=where, strategy="ann_filtered", ef_search=10, include=(), explain=True)
+            assert len(res) == 10 and all(h.id in keep for h in res)
+            out.append(res.plan)
+        return out
+
+    widened = run()
+    raised = [p for p in widened if "raised to" in p.reason]
+    assert raised, "no query was short at ef_search 10 under a ~2 % filter: the test lost its case"
+    for p in raised:
+        assert 10 < p.knob["ef_search_raised_to"] <= 80 and 1 <= p.retries <= planner._MAX_RETRIES
+    monkeypatch.setattr(planner, "_MAX_RETRIES", 0)  # no widening: every short query is scanned
+    exact = run()
+    assert all("raised to" not in p.reason for p in exact)
+    n_exact = sum("completed exactly" in p.reason for p in exact)
+    assert n_exact == len(raised)  # the same queries were short
+    assert sum("completed exactly" in p.reason for p in widened) <= n_exact
