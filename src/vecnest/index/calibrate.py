@@ -176,20 +176,20 @@ def clustered_mask(
 #: The most of the segment the calibration's timed exact scans may map: a scan of a 100 %
 #: filter at 1M x 256 float32 would otherwise add the whole 1 GiB segment to the build's memory
 #: for a moment (2.1 GiB peak where FAISS's own HNSW build peaks at 1.35).
-EXACT_WINDOW_BYTES = 64 << 20
+EXACT_WINDOW_BYTES = 128 << 20
 #: Pages the kernel maps around each faulting one when they are cached (fault-around).
 _FAULT_AROUND_BYTES = 64 << 10
+#: The fewest matches a window is timed on (else it is timed on this many rows spread evenly).
+_WINDOW_MIN_MATCHES = 256
 
 
-def _evicting_bytes() -> int:
-    """Twice the last-level CPU cache (32 MiB where it cannot be read), at most 64 MiB: what
-    a pass must read to push a scan's rows out of it."""
+def _cache_bytes() -> int:
+    """The last-level CPU cache (32 MiB where it cannot be read)."""
     try:
         text = Path("/sys/devices/system/cpu/cpu0/cache/index3/size").read_text().strip()
-        size = int(text[:-1]) << {"K": 10, "M": 20}[text[-1]] if text[-1] in "KM" else int(text)
+        return int(text[:-1]) << {"K": 10, "M": 20}[text[-1]] if text[-1] in "KM" else int(text)
     except (OSError, ValueError, IndexError, KeyError):
-        size = 32 << 20
-    return min(2 * size, 64 << 20)
+        return 32 << 20
 
 
 def _exact_ms(flat: FlatIndex, subset: np.ndarray, fq: np.ndarray, rng: np.random.Generator) -> float:
@@ -199,42 +199,48 @@ def _exact_ms(flat: FlatIndex, subset: np.ndarray, fq: np.ndarray, rng: np.rando
     Where such a scan would map more than :data:`EXACT_WINDOW_BYTES`, it is timed on the matches
     inside a random window of that many bytes of the segment (the same fraction of it, so the
     scan takes the same path) and scaled to the whole: a fixed per-query part, timed on ``K``
-    rows, plus the rest in proportion to the matches. Each of these queries starts with the CPU
-    caches cleared (an untimed pass over :func:`_evicting_bytes`), as a scan of the whole finds
-    them: its matching rows outrun the caches, those of a window would not (74k arXiv titles, 10 %
-    matching, caches cleared: 2.1 ms a query over the whole, 1.9 ms scaled from a 16 MiB window,
-    0.8 ms had the window been timed warm; 1-100 % within 15 %). The window's pages are released
-    after."""
+    rows, plus the rest in proportion to the matches. Each windowed query is preceded by an
+    untimed pass over as many bytes as the whole scan reads beyond the window's matches (at most
+    twice the last-level CPU cache), so it finds the caches as a query of the whole scan finds
+    them after the last one: the window's rows alone would stay cached. What the window cannot
+    reproduce is the whole scan's spread over more pages (TLB misses): on 74k arXiv titles
+    timed whole and scaled from a 16 MiB window, 1 % matching 0.10 vs 0.09 ms a query, 10 %
+    1.1-1.6 vs 0.8, 40 % 6.0 vs 4.8, 100 % 4.5 vs 3.9-4.7 (without the pass, 10 %: 0.5). The
+    window's pages are released after."""
     n, dim = flat.vectors.shape
-    rows = max(EXACT_WINDOW_BYTES // (dim * 4), 16 * K)
+    rows = max(EXACT_WINDOW_BYTES // (dim * 4), 2 * _WINDOW_MIN_MATCHES)
     if n <= rows or len(subset) * _FAULT_AROUND_BYTES <= EXACT_WINDOW_BYTES:
         flat.search(fq[:1], K, subset)  # (untimed: the rows' pages mapped in)
         ms, _ = _per_query_ms(lambda q: flat.search(q, K, subset)[0], fq)
-        release_pages(flat.vectors)  # (not held by the build)
         return ms
     lo = int(rng.integers(0, n - rows + 1))
     view = flat.vectors[lo : lo + rows]
     window = FlatIndex(view, None, l2=flat.l2)
     inside = subset[(subset >= lo) & (subset < lo + rows)] - lo
-    if len(inside) < 2 * K:  # (a window of a few matches would scale noise)
-        inside = np.arange(0, rows, max(1, rows // max(1, round(len(subset) * rows / n))), dtype=np.int64)
-    evict = np.ones(_evicting_bytes() // 8)
+    if len(inside) < _WINDOW_MIN_MATCHES:  # (a window of a few matches would scale noise)
+        inside = np.linspace(0, rows - 1, _WINDOW_MIN_MATCHES).astype(np.int64)
+    # between two queries, the whole scan streams its matching rows through the CPU caches; the
+    # window's stream is shorter: the rest is streamed untimed (up to twice the last-level cache,
+    # beyond which nothing of the last query is left)
+    pressure = min((len(subset) - len(inside)) * dim * 4, 2 * _cache_bytes(), 64 << 20) // 8
+    evict = np.ones(pressure) if pressure > 0 else None
 
-    def cold_ms(slots: np.ndarray) -> float:
+    def ms(slots: np.ndarray) -> float:
         window.search(fq[:1], K, slots)
         spent = 0.0
         for q in fq:
-            float(evict.sum())
+            if evict is not None:
+                float(evict.sum())
             start = time.perf_counter()
             window.search(q[None, :], K, slots)
             spent += time.perf_counter() - start
         return spent * 1000 / len(fq)
 
     try:
-        full_ms, fixed_ms = cold_ms(inside), cold_ms(inside[:K])
+        full_ms, fixed_ms = ms(inside), ms(inside[:K])
     finally:
         release_pages(view)
-    return fixed_ms + max(full_ms - fixed_ms, 0.0) * len(subset) / len(inside)
+    return fixed_ms + max(full_ms - fixed_ms, 0.0) * (len(subset) - K) / (len(inside) - K)
 
 
 def _interp(rows: list[dict[str, float]], key: str, sel: float) -> float:
@@ -367,6 +373,7 @@ def calibrate(
             if _recall(np.vstack(res), ftruth) >= NEEDED:
                 best["post_ms"] = ms
         rows.append(best)
+        release_pages(flat.vectors)  # (what the timed scans, IVF-PQ's rescoring, mapped in: not held by the build)
     exact_below, post_above = switch_points(rows)
     return Calibration(
         knob=knob, recall=recall, filtered=rows, exact_below=exact_below,

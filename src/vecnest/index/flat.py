@@ -298,7 +298,9 @@ class FlatIndex:
             sub = np.asarray(self.vectors[candidates])
         if len(queries) < PARALLEL_MIN_QUERIES:  # FAISS SIMD on this thread: no BLAS team
             return self._search_gathered(queries, k, candidates, sub)
-        norms = self.sq_norms[candidates] if self.l2 else None
+        # (the norms of these rows alone where the snapshot's are not computed yet: computing them
+        # would read every row of the map, which a transient scan must not leave mapped)
+        norms = (self._sq_norms[candidates] if self._sq_norms is not None else squared_norms(sub)) if self.l2 else None
         slots_out, scores_out = [], []
         for block in query_blocks(len(queries), len(candidates)):
             scores = score(queries[block], sub, l2=self.l2, vector_sq_norms=norms)

@@ -41,6 +41,7 @@ import numpy as np
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import _LADDER, K, half_miss_rate
 from vecnest.index.flat import FlatIndex
+from vecnest.search.widen import widening
 
 #: Distinct queries kept per filter before its effort is measured.
 SAMPLE = 32
@@ -307,9 +308,21 @@ def least_passing(n: int, start: int, passes: Callable[[int], bool]) -> int | No
 
 
 def _recalls(ann: AnnIndex, queries: np.ndarray, want: list[set[int]], allowed: np.ndarray, packed: np.ndarray, knob: str, effort: int) -> np.ndarray:
-    """Each query's recall@10 against ``want`` of a filtered index search at ``effort``."""
+    """Each query's recall@10 against ``want`` of a filtered index search at ``effort``, as
+    the search serves it: a query left short is searched again at the raised efforts of
+    :func:`vecnest.search.widen.widening` (scored on what that finds), and what is still short
+    is completed by an exact scan of the matches (scored exact)."""
     got, _, _ = ann.search(queries, K, allowed=allowed, packed=packed, count=False, **{knob: effort})
-    # a short list is completed by an exact scan of the matches in the real search: exact
+    n_match = int(np.count_nonzero(allowed))
+    if n_match >= K:
+        short = np.flatnonzero(got[:, -1] < 0)
+        start = max(effort, K) if knob == "ef_search" else effort
+        nlist = int(getattr(ann.index, "nlist", 0) or 0)
+        for raised in widening(knob, start, n_match=n_match, n_live=len(allowed), m=ann.config.m, nlist=nlist):
+            if not len(short):
+                break
+            got[short], _, _ = ann.search(queries[short], K, allowed=allowed, packed=packed, count=False, **{knob: raised})
+            short = short[got[short, -1] < 0]
     return np.array([  # (no indexed match at all: nothing to miss)
         len(w & set(g[g >= 0].tolist())) / len(w) if w and (g[-1] >= 0 or len(w) < K) else 1.0
         for g, w in zip(got, want, strict=True)

@@ -27,12 +27,11 @@ from vecnest.kernels.distance import top_k
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
+from vecnest.search.widen import widening
 
 log = logging.getLogger("vecnest")
 
 _MAX_RETRIES = 3
-#: The most a short query's effort is raised to before it is completed exactly.
-_MAX_EFFORT = {"ef_search": 4096, "nprobe": 1 << 16}
 
 
 class Strategy(StrEnum):
@@ -150,7 +149,8 @@ class Plan:
         knob: the effort used (``ef_search`` or ``nprobe``), if an index was searched.
         delta_rows: rows scanned exactly because they are not in the index yet.
         candidates_visited: distance computations (index + exact scan).
-        retries: post-filter retries with a larger oversampling.
+        retries: post-filter retries with a larger oversampling, or the times a filtered index
+            search searched the queries it left short again at a raised effort.
         timings_ms: time per stage.
     """
 
@@ -314,6 +314,10 @@ def _choose(
     return Strategy.ANN_FILTERED, f"exact_below {exact_below:.4f} <= selectivity {sel:.4f} < post_filter_above {post_above:.4f}"
 
 
+def _nlist(ann: Any) -> int:
+    return int(getattr(ann.index, "nlist", 0) or 0)
+
+
 def execute(
     snap: Snapshot,
     queries: np.ndarray,
@@ -471,26 +475,31 @@ def execute(
         slots, scores = slots[:, :k], scores[:, :k]
     if strategy is Strategy.ANN_FILTERED and n_match >= k and (slots < 0).any():
         # the graph ran out of matching neighbours: search those queries again at twice the
-        # effort (a wider beam reaches matches a narrow one stopped short of), then exactly
+        # effort while that is estimated cheaper than an exact scan of the matches (see
+        # search.widen), then finish what is still short exactly
         t0 = time.perf_counter()
         short = np.flatnonzero((slots < 0).any(axis=1))
-        effort = int(base)
-        while len(short) and retries < _MAX_RETRIES and effort < _MAX_EFFORT[knob_name]:
+        start = max(int(base), fetch) if knob_name == "ef_search" else int(base)  # (as AnnIndex.search)
+        raised = start
+        for effort in widening(knob_name, start, n_match=n_match, n_live=n_live, m=ann.config.m, nlist=_nlist(ann)):
+            if not len(short):
+                break
             retries += 1
-            effort = min(2 * effort, _MAX_EFFORT[knob_name])
+            raised = effort
             again, again_scores, v = ann.search(queries[short], fetch, **graph_args, **{knob_name: effort})
             visited += v
             redo = snap.flat.rescore(queries[short], again, k) if pq else (again, again_scores)
-            if found is not None:
+            if found is not None:  # (the delta's matches: disjoint from the index's)
                 redo = merge(redo, (found[0][short], found[1][short]), k)
             slots[short], scores[short] = redo[0][:, :k], redo[1][:, :k]
             short = short[(slots[short] < 0).any(axis=1)]
         if retries:
-            knob[f"{knob_name}_raised_to"] = effort
-            reason += f"; {knob_name} raised to {effort} for the queries the index left short"
+            reason += f"; {knob_name} raised to {raised} for the queries the index left short"
+            timings["widen_ms"] = (time.perf_counter() - t0) * 1000
         if len(short):
+            t0 = time.perf_counter()
             exact_slots, exact_scores = snap.flat.search(queries[short], k, match, transient=True)
             slots[short], scores[short] = exact_slots, exact_scores
             reason += f"; {len(short)} query(s) completed exactly"
-        timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
+            timings["exact_fallback_ms"] = (time.perf_counter() - t0) * 1000
     return slots, scores, Plan(strategy, reason, snap.n_live, n_match, sel, actual, knob, delta_rows, visited, retries, timings)
