@@ -318,7 +318,7 @@ def _recalls(ann: AnnIndex, queries: np.ndarray, want: list[set[int]], allowed: 
         short = np.flatnonzero(got[:, -1] < 0)
         start = max(effort, K) if knob == "ef_search" else effort
         nlist = int(getattr(ann.index, "nlist", 0) or 0)
-        for raised in widening(knob, start, n_match=n_match, n_live=len(allowed), m=ann.config.m, nlist=nlist):
+        for raised in widening(knob, start, n_match=n_match, m=ann.config.m, nlist=nlist):
             if not len(short):
                 break
             got[short], _, _ = ann.search(queries[short], K, allowed=allowed, packed=packed, count=False, **{knob: raised})

@@ -481,7 +481,8 @@ def execute(
         short = np.flatnonzero((slots < 0).any(axis=1))
         start = max(int(base), fetch) if knob_name == "ef_search" else int(base)  # (as AnnIndex.search)
         raised = start
-        for effort in widening(knob_name, start, n_match=n_match, n_live=n_live, m=ann.config.m, nlist=_nlist(ann)):
+        n_indexed = int(np.count_nonzero(indexed))  # (the matches the index holds, as effort learning counts them)
+        for effort in widening(knob_name, start, n_match=n_indexed, m=ann.config.m, nlist=_nlist(ann)):
             if not len(short):
                 break
             retries += 1

@@ -13,16 +13,16 @@ from vecnest.search import effort, widen
 from vecnest.search.widen import widening
 
 
-def test_widening_doubles_while_the_walk_is_estimated_cheaper_than_the_scan() -> None:
-    # 1M rows, 15 % matching: a walk at ef 20-80 costs less than scanning 161k rows
-    assert widening("ef_search", 10, n_match=161_000, n_live=1_073_826, m=32) == [20, 40, 80]
-    # from ef 64 on, it would not
-    assert widening("ef_search", 64, n_match=161_000, n_live=1_073_826, m=32) == []
-    # 120 matches out of 6,000: the scan is always cheaper
-    assert widening("ef_search", 10, n_match=120, n_live=6_000, m=32) == []
-    # IVF: nprobe 16 of 64 cells reads a quarter of the rows, 32 half: not below 500k matches
-    assert widening("nprobe", 8, n_match=500_000, n_live=1_000_000, nlist=64) == [16]
-    assert all(e <= 40 for e in widening("nprobe", 30, n_match=10**9, n_live=10**6, nlist=40))
+def test_widening_doubles_while_the_walks_are_estimated_cheaper_than_the_scan() -> None:
+    # 161k matches (1M rows, 15 %): walks at ef 20 + 40 + 80 cost less than scanning them
+    assert widening("ef_search", 10, n_match=161_000, m=32) == [20, 40, 80]
+    # 11k matches (75k rows, 15 %): ef 20 + 40 do, adding 80 would not
+    assert widening("ef_search", 10, n_match=11_000, m=32) == [20, 40]
+    # 120 matches: the scan is always cheaper
+    assert widening("ef_search", 10, n_match=120, m=32) == []
+    # IVF: 16 + 32 of 64 cells compute the distances of 3/4 of the matches, 64 more would not fit
+    assert widening("nprobe", 8, n_match=500_000, nlist=64) == [16, 32]
+    assert all(e <= 40 for e in widening("nprobe", 15, n_match=10**9, nlist=40))
 
 
 def test_effort_learning_scores_a_widened_query_on_what_it_found(monkeypatch: pytest.MonkeyPatch) -> None:
