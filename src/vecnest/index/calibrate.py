@@ -136,7 +136,7 @@ def _cell_of(flat: FlatIndex, slots: np.ndarray, rng: np.random.Generator) -> np
     centers[order] = flat.rows(pick[order])
     out = np.empty(len(slots), dtype=np.int32)
     done = 0
-    for _, part in blocks(flat.vectors, slots, path=flat.path):
+    for _, part in blocks(flat.vectors, slots, path=flat.path, reuse=True):
         out[done : done + len(part)] = np.argmax(part @ centers.T, axis=1)
         done += len(part)
     return out

@@ -103,7 +103,7 @@ def build_or_merge(
         n_held = max(1, min(CALIBRATION_QUERIES, len(live_slots) // 10))
         held = np.sort(rng.choice(live_slots, size=n_held, replace=False))
         rest = np.setdiff1d(live_slots, held, assume_unique=True)
-        ann = AnnIndex.build(vectors, rest, cfg, l2=l2, path=path)
+        ann = AnnIndex.build(vectors, rest, cfg, l2=l2, path=path, spare=len(held))  # (the held rows join it after)
         cal = calibrate(ann, flat, rest, held, rng=rng)
         ann.add(vectors, held, path=path)
         return ann, cal, action

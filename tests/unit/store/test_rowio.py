@@ -79,3 +79,44 @@ def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(
     path.unlink()  # gone (a snapshot of a compacted generation): read through the map it still holds
     np.testing.assert_array_equal(gather(view, np.array([3, 4000]), path=path), x[[3, 4000]])
     np.testing.assert_array_equal(gather(x, np.array([3, 4000])), x[[3, 4000]])
+
+
+def test_blocks_with_reuse_read_every_block_into_one_buffer_squeezing_dense_ones_in_place(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``reuse=True``: the same rows as without, but every block read from the file lands in
+    one buffer (a pass holds one block, not the last one and the next), and the unwanted rows
+    of a dense block are squeezed out of it in place, with no second copy of the block."""
+    from vecnest.store import rowio
+
+    monkeypatch.setattr(rowio, "BLOCK_BYTES", 1)  # (1,024-row blocks)
+    x = rng.standard_normal((5000, 16)).astype(np.float32)
+    path = tmp_path / "c1.g0.f32"
+    x.tofile(path)
+    view = map_file(path, x.nbytes).view(np.float32).reshape(x.shape)
+    for rows in (None, np.flatnonzero(rng.random(5000) < 0.5), np.flatnonzero(rng.random(5000) < 0.9)):
+        want = np.arange(5000) if rows is None else rows
+        seen: list[np.ndarray] = []
+        parts = []
+        first = None
+        for part, vecs in blocks(view, rows, path=path, reuse=True):
+            np.testing.assert_array_equal(vecs, x[part])  # (valid until the next block is read)
+            first = vecs if first is None else first
+            assert np.shares_memory(vecs, first)  # one buffer for the whole pass
+            seen.append(vecs.copy())
+            parts.append(part)
+        np.testing.assert_array_equal(np.concatenate(parts), want)
+        np.testing.assert_array_equal(np.concatenate(seen), x[want])
+    assert memory.mapped_rss([path])[str(path.resolve())] == 0
+
+
+def test_squeeze_moves_the_kept_rows_to_the_front_of_the_span_itself(rng: np.random.Generator) -> None:
+    from vecnest.store.rowio import _squeeze
+
+    span = rng.standard_normal((1000, 8)).astype(np.float32)
+    before = span.copy()
+    for keep in (np.flatnonzero(rng.random(1000) < 0.6), np.arange(1000), np.array([999]), np.arange(0, 1000, 7)):
+        span[:] = before
+        got = _squeeze(span, keep, step=64)
+        assert np.shares_memory(got, span)
+        np.testing.assert_array_equal(got, before[keep])
