@@ -150,7 +150,12 @@ class AnnIndex:
         buffer. The build holds one block (64 MiB) beside the index, and a pool only where
         blocks are sparse. Room for the rows and ``spare`` more is made before the first call
         (:meth:`_reserve`): growing an owned array later copies it whole, however few rows it
-        grows by."""
+        grows by.
+
+        (Blocks bring their upper-level rows after the level 0 of the blocks before, where one
+        FAISS call links every upper-level row first. Measured not to matter: on 74k arXiv
+        titles, M 32, recall@10 at ef 24 was 0.951-0.955 with every row's level drawn first and
+        added level by level, 0.950-0.956 in one call, over four level draws each.)"""
         slots = np.unique(np.asarray(slots, dtype=np.int64))
         self._reserve(len(slots) + max(int(spare), 0))
         size = block_rows(4 * segment.shape[1])
@@ -165,7 +170,7 @@ class AnnIndex:
             ids.clear()
             held = 0
 
-        for part, vecs in blocks(segment, slots, path=path, reuse=True):
+        for part, vecs in blocks(segment, slots, path=path):
             if held + len(part) > size:
                 flush()
             if not held and 2 * len(part) >= size:
@@ -186,7 +191,8 @@ class AnnIndex:
         finished index at the 9th call). The links are sized for the expected number of upper
         levels (M per level a row reaches, 1 / (M - 1) of them on average) with as much again
         spare; a draw above that only falls back to one doubling. Arrays FAISS maps rather than
-        owns are left alone (no-op for IVF, whose lists grow one by one)."""
+        owns are left alone (FAISS cannot grow them; no-op for IVF, whose lists grow one by
+        one)."""
         outer = faiss.downcast_index(self.index)
         if not self._hnsw or more <= 0 or not isinstance(outer, _ID_MAPS):
             return
@@ -198,12 +204,9 @@ class AnnIndex:
         links = n * int(hnsw.nb_neighbors(0)) + (2 * n * m) // max(m - 1, 1)
         for vector, size in ((storage.codes, n * int(storage.code_size)), (hnsw.neighbors, links), (hnsw.levels, n), (hnsw.offsets, n + 1), (outer.id_map, n)):
             now = int(vector.size())
-            if size > now:
-                try:
-                    vector.resize(size)
-                    vector.resize(now)  # (std::vector keeps its capacity)
-                except RuntimeError:  # (a mapped array, which FAISS cannot grow)
-                    continue
+            if size > now and getattr(vector, "is_owned", True):  # (FAISS aborts growing a mapped one)
+                vector.resize(size)
+                vector.resize(now)  # (std::vector keeps its capacity)
 
     @property
     def ntotal(self) -> int:

@@ -130,7 +130,7 @@ class FlatIndex:
         q = len(queries)
         best = np.full((q, 0), -np.inf, dtype=np.float32)
         slots = np.full((q, 0), -1, dtype=np.int64)
-        for part, vecs in blocks(self.vectors, rows, path=self.path, reuse=True):
+        for part, vecs in blocks(self.vectors, rows, path=self.path):
             idx, got = self._knn_rows(queries, vecs, k)
             both = np.concatenate([best, got], axis=1)
             ids = np.concatenate([slots, np.where(idx >= 0, part[np.maximum(idx, 0)], -1)], axis=1)

@@ -142,7 +142,7 @@ def block_rows(row_bytes: int) -> int:
 
 
 def blocks(
-    vectors: np.ndarray, rows: np.ndarray | None = None, *, path: Path | None = None, reuse: bool = False
+    vectors: np.ndarray, rows: np.ndarray | None = None, *, path: Path | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(slots, float32 rows)`` of ``vectors`` block by block, in slot order: the sorted,
     distinct slots ``rows`` (``None``: every row), at most :func:`block_rows` slots apart per
@@ -154,10 +154,9 @@ def blocks(
     maps it), is read from ``vectors`` itself.
 
     A dense block is read as one range and its unwanted rows squeezed out in place (never a
-    second copy of the block). ``reuse=True``: every block read from the file lands in one
-    buffer, which the next block overwrites; for a caller that uses or copies each block before
-    asking for the next, so the pass holds one block instead of two (1M x 256 float32: 64 MiB
-    less while an index is built).
+    second copy of the block). Every block read as a range lands in one buffer, which the next
+    block overwrites: a caller uses or copies each block before asking for the next, so the
+    pass holds one block, not two (1M x 256 float32: 64 MiB less while an index is built).
 
     Raises:
         ValueError: ``rows`` is not sorted, has repeats or is out of ``[0, len(vectors))``.
@@ -177,10 +176,8 @@ def blocks(
     block = block_rows(4 * d)
     buffer: np.ndarray | None = None
 
-    def room(count: int) -> np.ndarray | None:
+    def room(count: int) -> np.ndarray:
         nonlocal buffer
-        if not reuse:
-            return None
         if buffer is None:
             buffer = np.empty((min(block, n), d), dtype=np.float32)
         return buffer[:count]
@@ -227,7 +224,7 @@ def gather(vectors: np.ndarray, rows: np.ndarray, *, path: Path | None = None) -
     :func:`blocks` reads them (from the file, never through the map)."""
     out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
     done = 0
-    for part, got in blocks(vectors, rows, path=path, reuse=True):
+    for part, got in blocks(vectors, rows, path=path):
         out[done : done + len(part)] = got
         done += len(part)
     return out

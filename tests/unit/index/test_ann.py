@@ -108,3 +108,22 @@ def test_a_build_makes_room_for_the_rows_it_is_told_follow(graph_vectors: str) -
     before = addresses(tight)
     tight.add(vectors, held)
     assert addresses(tight) != before
+
+
+def test_making_room_leaves_a_mapped_index_alone(tmp_path) -> None:
+    """A mapped index's arrays are FAISS's views of the file, which it cannot grow (it aborts
+    the process): making room skips them and leaves the index as it was."""
+    rng = np.random.default_rng(2)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    cfg = IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=16, graph_vectors="float16")
+    path = tmp_path / "i.faiss"
+    AnnIndex.build(vectors, np.arange(500), cfg, l2=True).save(path)
+    mapped = AnnIndex.load(path, cfg, l2=True, mmap=True)
+    import faiss
+
+    inner = faiss.downcast_index(faiss.downcast_index(mapped.index).index)
+    assert not faiss.downcast_index(inner.storage).codes.is_owned  # (the file's pages)
+    mapped._reserve(1000)
+    assert mapped.ntotal == 500 and sorted(mapped.labels().tolist()) == list(range(500))
+    got, _, _ = mapped.search(vectors[:10], 1, allowed=None, ef_search=32)
+    assert (got[:, 0] == np.arange(10)).mean() >= 0.9

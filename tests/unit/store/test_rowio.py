@@ -58,7 +58,7 @@ def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(
     view = map_file(path, x.nbytes).view(np.float32).reshape(x.shape)
     key = str(path.resolve())
     for rows in (None, np.arange(5000), np.sort(rng.choice(5000, 40, replace=False)), np.flatnonzero(rng.random(5000) < 0.5), np.array([4999])):
-        got = list(blocks(view, rows, path=path))
+        got = [(p, v.copy()) for p, v in blocks(view, rows, path=path)]  # (a block is valid until the next)
         want = np.arange(5000) if rows is None else rows
         assert len(got) > 1 or len(want) == 1
         np.testing.assert_array_equal(np.concatenate([p for p, _ in got]), want)
@@ -81,12 +81,12 @@ def test_blocks_read_a_segment_block_by_block_from_its_file_never_its_map(
     np.testing.assert_array_equal(gather(x, np.array([3, 4000])), x[[3, 4000]])
 
 
-def test_blocks_with_reuse_read_every_block_into_one_buffer_squeezing_dense_ones_in_place(
+def test_blocks_read_every_block_into_one_buffer_squeezing_dense_ones_in_place(
     tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``reuse=True``: the same rows as without, but every block read from the file lands in
-    one buffer (a pass holds one block, not the last one and the next), and the unwanted rows
-    of a dense block are squeezed out of it in place, with no second copy of the block."""
+    """Every block read from the file lands in one buffer (a pass holds one block, not the
+    last one and the next), and the unwanted rows of a dense block are squeezed out of it in
+    place, with no second copy of the block."""
     from vecnest.store import rowio
 
     monkeypatch.setattr(rowio, "BLOCK_BYTES", 1)  # (1,024-row blocks)
@@ -99,7 +99,7 @@ def test_blocks_with_reuse_read_every_block_into_one_buffer_squeezing_dense_ones
         seen: list[np.ndarray] = []
         parts = []
         first = None
-        for part, vecs in blocks(view, rows, path=path, reuse=True):
+        for part, vecs in blocks(view, rows, path=path):
             np.testing.assert_array_equal(vecs, x[part])  # (valid until the next block is read)
             first = vecs if first is None else first
             assert np.shares_memory(vecs, first)  # one buffer for the whole pass
