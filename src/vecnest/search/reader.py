@@ -118,7 +118,7 @@ class SnapshotSource:
             else None
         )
         if base is None or base.n_slots > state.n_slots:
-            base = self._image_base(conn, state.generation, state.n_slots)
+            base = self._image_base(conn, state.generation, state.n_slots, state.version)
         snap = load_snapshot(
             conn,
             table=self.rows.table,
@@ -179,8 +179,9 @@ class SnapshotSource:
         self._tiers = (state.manifest, tiers)
         return tiers, None
 
-    def _image_base(self, conn: sqlite3.Connection, generation: int, n_slots: int) -> Base | None:
-        """The collection's image as a snapshot base, if it has a usable one."""
+    def _image_base(self, conn: sqlite3.Connection, generation: int, n_slots: int, version: int) -> Base | None:
+        """The collection's image as a snapshot base, if it has a usable one (``exact`` when it
+        was written at the collection's ``version``: no row added or deleted since)."""
         state = read_image_state(conn, self.rows.cid)
         if state is None or state.generation != generation or state.n_slots > n_slots or state.file in self.damaged:
             return None
@@ -196,7 +197,8 @@ class SnapshotSource:
                 return None
             self._image = cached
         image, buffer = cached[1]
-        return Base(image.live, buffer, image.n_slots, state.generation, state.epoch, image.columns)
+        return Base(image.live, buffer, image.n_slots, state.generation, state.epoch, image.columns,
+                    exact=state.version == version and state.n_slots == n_slots)
 
     def _retrying(self, first_missing: str | None) -> Snapshot:
         return self.load_with(lambda conn: None, first_missing)[0]

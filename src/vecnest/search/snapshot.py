@@ -398,6 +398,9 @@ class Base:
     columns: Mapping[str, Column]
     #: older layers whose columns ``columns`` does not hold (see ``Snapshot.inherited``)
     older: tuple[Layer, ...] = ()
+    #: ``live`` is known to be the committed state's live rows (an image written at the
+    #: collection's current version): no count of the table is needed to find deletions
+    exact: bool = False
 
 
 #: ``(live_slots, n_slots, columns)``: the columns of a committed state, over its live slots
@@ -455,7 +458,8 @@ def load_live_slots(
     buffer holding them.
 
     With a ``base``, only the rows appended since are read whole; deletions among the base's
-    rows are found by a count, and only when it differs by reading the live slots (no ids)."""
+    rows are found by a count (none for an ``exact`` base with no row appended since), and only
+    when it differs by reading the live slots (no ids)."""
     alive = np.zeros(n_slots, dtype=bool)
     since = 0
     old_live = np.empty(0, dtype=np.int64)
@@ -464,7 +468,9 @@ def load_live_slots(
         since = base.n_slots
         buffer = base.ids
     rows = conn.execute(f"SELECT slot, id FROM {table} WHERE slot >= ? ORDER BY slot", (since,)).fetchall()
-    if since:
+    if since and base.exact and not rows:  # type: ignore[union-attr]
+        old_live = base.live  # type: ignore[union-attr]  # (a COUNT(*) reads ~1 MB of index pages: 15 ms cold at 75k)
+    elif since:
         # the rows before ``since``: all rows less the new ones (a whole-table COUNT(*) reads only
         # page headers of the smallest index; one bounded by slot would read every row's page)
         count = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] - len(rows)

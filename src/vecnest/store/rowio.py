@@ -10,6 +10,7 @@ that measure recall (the index's calibration, a filter's learned effort).
 
 from __future__ import annotations
 
+import errno
 import os
 import weakref
 from collections.abc import Iterator, Sequence
@@ -18,12 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from vecnest.errors import TierIntegrityError
+from vecnest.store.pagecache import prefetch
 
 #: Bytes of rows :func:`blocks` reads at a time (64k rows of 256 float32).
 BLOCK_BYTES = 64 << 20
 #: :func:`blocks` reads the wanted rows of a block with one ranged read when at least this
 #: fraction of their span is wanted, else with one positioned read per row (~1 µs each).
 DENSE = 0.125
+#: ``preadv`` flag: take only what the page cache holds (Linux); 0 where the system lacks it.
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
 
 class RowReader:
@@ -45,20 +49,54 @@ class RowReader:
         self.row_bytes = row_bytes
         self.dtype = np.dtype(dtype)
         self.row_len = row_len
+        self._nowait = bool(_NOWAIT)
         self._finalizer = weakref.finalize(self, _close_all, list(self.fds))
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        """``(len(rows), row_len)`` rows (any order, repeats allowed): one ``pread`` per row
-        (about 1 µs each from the page cache)."""
+        """``(len(rows), row_len)`` rows (any order, repeats allowed): one positioned read per row
+        (about 1 µs each from the page cache). Rows the page cache lacks are not waited for one
+        by one: the first pass takes only what is cached (``RWF_NOWAIT``), then every missing row
+        is asked of the device at once and read (from a cold cache, ~5 ms for 500 scattered rows
+        where one round trip each took ~27 ms)."""
         rows = np.asarray(rows, dtype=np.int64)
         which = np.searchsorted(self.bounds, rows, side="right") - 1
-        fds = np.asarray(self.fds, dtype=np.int64)[which]
-        offsets = np.asarray(self.offsets, dtype=np.int64)[which] + (rows - self.bounds[which]) * self.row_bytes
+        fds = np.asarray(self.fds, dtype=np.int64)[which].tolist()
+        offsets = (np.asarray(self.offsets, dtype=np.int64)[which] + (rows - self.bounds[which]) * self.row_bytes).tolist()
+        out = np.empty((len(rows), self.row_len), dtype=self.dtype)
         rb = self.row_bytes
-        data = b"".join([os.pread(fd, rb, off) for fd, off in zip(fds.tolist(), offsets.tolist(), strict=True)])
-        if len(data) != rb * len(rows):
+        views = out.view(np.uint8).reshape(len(rows), rb)
+        todo = range(len(rows))
+        if self._nowait and len(rows) > 1:
+            todo = self._read_rows(views, fds, offsets, todo, _NOWAIT)
+            if todo:
+                prefetch_rows: dict[int, list[tuple[int, int]]] = {}
+                for i in todo:
+                    prefetch_rows.setdefault(fds[i], []).append((offsets[i], rb))
+                for fd, ranges in prefetch_rows.items():
+                    prefetch(fd, ranges)
+        missed = self._read_rows(views, fds, offsets, todo, 0)
+        if missed:
             raise TierIntegrityError(f"{self.paths[0]}: short read; a tier or segment file is truncated. Rebuild the tiers")
-        return np.frombuffer(data, dtype=self.dtype).reshape(len(rows), self.row_len)
+        return out
+
+    def _read_rows(self, views: np.ndarray, fds: list[int], offsets: list[int], todo: Sequence[int], flags: int) -> list[int]:
+        """Read rows ``todo`` into ``views``; returns those not read whole (with ``RWF_NOWAIT``:
+        not cached; without: the file ends before them)."""
+        rb = self.row_bytes
+        left: list[int] = []
+        for i in todo:
+            try:
+                got = os.preadv(fds[i], [views[i]], offsets[i], flags) if flags else os.preadv(fds[i], [views[i]], offsets[i])
+            except BlockingIOError:
+                got = -1
+            except OSError as exc:  # (a file system without RWF_NOWAIT: plain reads from now on)
+                if not flags or exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                self._nowait = False
+                return list(todo)
+            if got != rb:
+                left.append(i)
+        return left
 
     def read_range(self, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
         """``(hi - lo, row_len)`` consecutive rows (one read per file they span), into ``out``

@@ -127,3 +127,33 @@ def test_making_room_leaves_a_mapped_index_alone(tmp_path) -> None:
     assert mapped.ntotal == 500 and sorted(mapped.labels().tolist()) == list(range(500))
     got, _, _ = mapped.search(vectors[:10], 1, allowed=None, ef_search=32)
     assert (got[:, 0] == np.arange(10)).mean() >= 0.9
+
+
+def test_a_mapped_index_is_read_into_the_page_cache_before_its_first_search(tmp_path, monkeypatch) -> None:
+    """Cold, a graph walk over the map would wait on one small read per page it touches: what
+    the cache lacks of the file is read in order first (and nothing when it is all cached)."""
+    import os
+
+    from vecnest.index import ann
+    from vecnest.store import pagecache
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((2000, 32)).astype(np.float32)
+    cfg = IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=16, graph_vectors="float16")
+    path = tmp_path / "i.faiss"
+    AnnIndex.build(vectors, np.arange(2000), cfg, l2=True).save(path)
+    filled: list[int] = []
+    monkeypatch.setattr(ann, "fill", lambda p: filled.append(pagecache.fill(p)))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # (evicted, where the file system allows)
+        missing = pagecache.missing(fd, os.fstat(fd).st_size)
+        AnnIndex.load(path, cfg, l2=True, mmap=True)
+        assert missing is not None and filled == [sum(length for _, length in missing)]
+        assert pagecache.missing(fd, os.fstat(fd).st_size) == []
+        AnnIndex.load(path, cfg, l2=True, mmap=True)
+        AnnIndex.load(path, cfg, l2=True, mmap=False)  # (read whole by FAISS: nothing to fill)
+        assert filled[1:] == [0]
+    finally:
+        os.close(fd)

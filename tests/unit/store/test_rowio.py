@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +122,44 @@ def test_squeeze_moves_the_kept_rows_to_the_front_of_the_span_itself(rng: np.ran
         got = _squeeze(span, keep, step=64)
         assert np.shares_memory(got, span)
         np.testing.assert_array_equal(got, before[keep])
+
+
+def test_rows_the_cache_lacks_are_asked_for_at_once_then_read(tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vecnest.store import rowio
+
+    x = rng.standard_normal((500, 16)).astype(np.float32)
+    seg = segment(tmp_path / "s.f32", x)
+    reader = segment_reader(seg)
+    assert reader is not None and reader._nowait == bool(rowio._NOWAIT)
+    if not rowio._NOWAIT:  # (a system without RWF_NOWAIT reads row by row, as before)
+        np.testing.assert_array_equal(reader.read(np.array([3, 1])), x[[3, 1]])
+        return
+    cold = {7, 100, 499}  # rows the page cache "lacks"
+    real = os.preadv
+    calls: list[tuple[int, int]] = []
+
+    def preadv(fd: int, bufs: list, offset: int, flags: int = 0) -> int:
+        calls.append((offset // 64, flags))
+        if flags and offset // 64 in cold:
+            raise BlockingIOError(11, "would block")
+        return real(fd, bufs, offset, flags)
+
+    asked: list[list[tuple[int, int]]] = []
+    monkeypatch.setattr(rowio.os, "preadv", preadv)
+    monkeypatch.setattr(rowio, "prefetch", lambda fd, ranges: asked.append(list(ranges)))
+    rows = np.array([499, 3, 7, 100, 8, 7])
+    np.testing.assert_array_equal(reader.read(rows), x[rows])
+    assert asked == [[(499 * 64, 64), (7 * 64, 64), (100 * 64, 64), (7 * 64, 64)]]  # one hint, every miss
+    assert [r for r, f in calls if not f] == [499, 7, 100, 7]  # only the misses waited for
+    calls.clear()
+
+    def unsupported(fd: int, bufs: list, offset: int, flags: int = 0) -> int:
+        if flags:
+            raise OSError(errno.EOPNOTSUPP, "not supported")
+        return real(fd, bufs, offset)
+
+    monkeypatch.setattr(rowio.os, "preadv", unsupported)
+    np.testing.assert_array_equal(reader.read(rows), x[rows])  # plain reads from now on
+    assert reader._nowait is False
+    np.testing.assert_array_equal(reader.read(rows[:2]), x[rows[:2]])
+    reader.close()
