@@ -75,8 +75,9 @@ def missing(fd: int, size: int) -> list[tuple[int, int]] | None:
 
 def fill(path: Path, *, budget: int = FILL_BYTES) -> int:
     """Bring ``path`` into the page cache before it is searched through a map: the runs it lacks
-    are read in order, synchronously, up to ``budget`` bytes; beyond that, and where the system
-    cannot tell what is cached, the kernel is asked to read them in the background. Costs one
+    are read in order, synchronously, up to ``budget`` bytes in all (a run is cut there); beyond
+    that, and where the system cannot tell what is cached, the kernel is asked to read them in
+    the background. Costs one
     ``mincore`` call when the file is cached already. Best effort: an unreadable file is left
     to whoever opens it next to report. Returns the bytes read synchronously."""
     try:
@@ -94,11 +95,13 @@ def fill(path: Path, *, budget: int = FILL_BYTES) -> int:
         view = memoryview(buf)
         rest: list[tuple[int, int]] = []
         for off, length in runs:
-            if done >= budget:
-                rest.append((off, length))
+            take = min(length, max(budget - done, 0))
+            if take < length:  # (past the budget: only hinted)
+                rest.append((off + take, length - take))
+            if not take:
                 continue
-            _hint(fd, [(off, length)])  # (the whole run queued at once: the reads below wait less)
-            end = off + length
+            _hint(fd, [(off, take)])  # (the whole run queued at once: the reads below wait less)
+            end = off + take
             while off < end:
                 got = os.preadv(fd, [view[: min(len(buf), end - off)]], off)
                 if got <= 0:

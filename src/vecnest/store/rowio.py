@@ -88,6 +88,8 @@ class RowReader:
             try:
                 got = os.preadv(fds[i], [views[i]], offsets[i], flags) if flags else os.preadv(fds[i], [views[i]], offsets[i])
             except BlockingIOError:
+                if not flags:
+                    raise
                 got = -1
             except OSError as exc:  # (a file system without RWF_NOWAIT: plain reads from now on)
                 if not flags or exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):

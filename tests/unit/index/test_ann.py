@@ -147,7 +147,8 @@ def test_a_mapped_index_is_read_into_the_page_cache_before_its_first_search(tmp_
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # (evicted, where the file system allows)
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # (evicted, where the file system allows)
         missing = pagecache.missing(fd, os.fstat(fd).st_size)
         AnnIndex.load(path, cfg, l2=True, mmap=True)
         assert missing is not None and filled == [sum(length for _, length in missing)]
