@@ -15,13 +15,15 @@ Linux and other systems with ``mincore``; elsewhere :func:`missing` answers ``No
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from vecnest.store.libc import LIBC as _libc
+from vecnest.store.libc import MAP_FAILED as _MAP_FAILED
 
 #: Bytes :func:`fill` reads synchronously at most (~0.3 s at 800 MB/s); the rest of a larger
 #: file is only hinted (``POSIX_FADV_WILLNEED``), read in the background.
@@ -31,15 +33,6 @@ _MERGE_GAP = 256 << 10
 _CHUNK = 4 << 20
 _PAGE = mmap.PAGESIZE
 
-try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
-    _libc.mmap.restype = ctypes.c_void_p
-    _libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-    _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    _libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-except (OSError, AttributeError):  # (no libc symbols to call: the hint-only fallback)
-    _libc = None
-_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 def missing(fd: int, size: int) -> list[tuple[int, int]] | None:

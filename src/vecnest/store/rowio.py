@@ -86,7 +86,7 @@ class RowReader:
         left: list[int] = []
         for i in todo:
             try:
-                got = os.preadv(fds[i], [views[i]], offsets[i], flags) if flags else os.preadv(fds[i], [views[i]], offsets[i])
+                got = os.preadv(fds[i], [views[i]], offsets[i], flags)
             except BlockingIOError:
                 if not flags:
                     raise

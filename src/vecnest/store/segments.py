@@ -31,14 +31,14 @@ import numpy as np
 
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import fsync_dir, open_nofollow, storage_error
+from vecnest.store.libc import LIBC, MAP_FAILED
+
+if LIBC is None:  # (maps are made and released through the C library: nothing to fall back to)
+    raise ImportError("vecnest needs the C library's mmap/munmap/madvise (ctypes.CDLL(None) failed)")
+_libc = LIBC
+_MAP_FAILED = MAP_FAILED
 
 _ROW_DTYPE = np.dtype("<f4")
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_MAP_FAILED = ctypes.c_void_p(-1).value
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # (a shared read-only file map: read again on use)
 _PAGE = mmap.PAGESIZE
 #: Live maps of :func:`map_file`, start address -> length: only their pages are ever released
