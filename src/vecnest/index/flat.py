@@ -145,6 +145,11 @@ class FlatIndex:
         the rows' pages mapped)."""
         return gather(self.vectors, slots, path=self.path)
 
+    def _mapped_rows(self, slots: np.ndarray) -> np.ndarray:
+        """``(len(slots), dim) float32`` copies of the sorted ``slots``' rows, through the
+        segment's map (for rows whose pages an in-place scan has mapped already)."""
+        return np.take(np.asarray(self.vectors), slots, axis=0)
+
     def _search(
         self, queries: np.ndarray, k: int, candidates: np.ndarray | Candidates | None, read: list[np.ndarray] | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +162,13 @@ class FlatIndex:
             if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n:
                 # the matching rows in one block, kept for the next searches (from the first use
                 # where they would be gathered anyway, else from the second)
-                rows = kept(self.rows, self.vectors.shape[1], first_use=matches.count < SELECT_FRACTION * n)
+                first = matches.count < SELECT_FRACTION * n
+                # (from SELECT_FRACTION up, a match's first use scans it in place below, which
+                # leaves its rows' pages mapped unless the search is transient: its second use
+                # then copies them through the map, not by reading their span from the file
+                # again: 74k x 384 at 15 %, 3 ms vs 20-190 ms)
+                source = self.rows if first or read is not None else self._mapped_rows
+                rows = kept(source, self.vectors.shape[1], first_use=first)
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
