@@ -12,42 +12,30 @@ Where the kernel offers none of these (not Linux), they return ``None``.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import mmap
-import os
 from pathlib import Path
 
 import numpy as np
 
+from vecnest.store.libc import MINCORE
+
 _PAGE = mmap.PAGESIZE
-
-
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    lib = ctypes.CDLL(name, use_errno=True)
-    lib.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_ubyte)]
-    lib.mincore.restype = ctypes.c_int
-    return lib
-
-
-_LIBC = _libc() if os.name == "posix" else None
 
 
 def _mincore(address: int, length: int) -> int | None:
     """Bytes of ``[address, address + length)`` that lie in resident pages (a page only partly
     covered counts for its covered part, so a fully resident range measures ``length``)."""
-    if _LIBC is None or length <= 0:
-        return 0 if length <= 0 else None
+    if length <= 0:
+        return 0
+    if MINCORE is None:
+        return None
     start = address - address % _PAGE
     span = address + length - start
     pages = -(-span // _PAGE)
-    vec = (ctypes.c_ubyte * pages)()
-    if _LIBC.mincore(ctypes.c_void_p(start), ctypes.c_size_t(span), vec) != 0:
+    vec = np.zeros(pages, dtype=np.uint8)
+    if MINCORE(start, span, vec.ctypes.data) != 0:
         return None
-    resident = (np.frombuffer(vec, dtype=np.uint8) & 1).astype(np.int64)
+    resident = (vec & 1).astype(np.int64)
     covered = np.full(pages, _PAGE, dtype=np.int64)
     covered[0] -= address - start
     covered[-1] -= pages * _PAGE - span

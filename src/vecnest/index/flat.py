@@ -42,6 +42,9 @@ class Candidates(Protocol):
     :class:`vecnest.search.snapshot.Match`), so a repeated filter computes neither again."""
 
     count: int
+    #: a search that keeps what it maps (not transient) scanned these rows in place: their
+    #: pages are mapped in this process
+    mapped: bool
 
     @property
     def slots(self) -> np.ndarray: ...
@@ -55,6 +58,7 @@ class _SlotList:
     def __init__(self, slots: np.ndarray) -> None:
         self.slots = slots
         self.count = len(slots)
+        self.mapped = False
 
     def packed(self, upto: int) -> np.ndarray:
         mask = np.zeros(upto, dtype=bool)
@@ -162,18 +166,18 @@ class FlatIndex:
             if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n:
                 # the matching rows in one block, kept for the next searches (from the first use
                 # where they would be gathered anyway, else from the second)
-                first = matches.count < SELECT_FRACTION * n
-                # (from SELECT_FRACTION up, a match's first use scans it in place below, which
-                # leaves its rows' pages mapped unless the search is transient: its second use
-                # then copies them through the map, not by reading their span from the file
-                # again: 74k x 384 at 15 %, 3 ms vs 20-190 ms)
-                source = self.rows if first or read is not None else self._mapped_rows
-                rows = kept(source, self.vectors.shape[1], first_use=first)
+                # (rows an in-place scan below left mapped are copied through the map, not
+                # read again from the file: 74k x 384 at 15 %, 5 ms vs 30-190 ms; a transient
+                # search maps nothing it does not release, so it reads the file)
+                source = self._mapped_rows if matches.mapped and read is None else self.rows
+                rows = kept(source, self.vectors.shape[1], first_use=matches.count < SELECT_FRACTION * n)
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
                 if read is not None:  # (the selector reads the matching rows only)
                     read.append(self._span(matches.slots))
+                else:
+                    matches.mapped = True
                 return self._search_selected(queries, k, matches.count, matches.packed(n))
             candidates = matches.slots
         if candidates is not None and len(candidates) < GATHER_FRACTION * n:

@@ -64,13 +64,15 @@ class Match:
     exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
     repeated filter pays neither again. Unpacks as ``mask, count``."""
 
-    __slots__ = ("count", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
+    __slots__ = ("count", "mapped", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
 
     def __init__(self, mask: np.ndarray, count: int, budget: _Budget | None = None) -> None:
         self.mask = mask
         self.count = count
         self._budget = budget
         self._uses = 0
+        #: an exact scan that keeps what it maps read these rows in place (see FlatIndex.search)
+        self.mapped = False
         self._rows: np.ndarray | None = None
         self._slots: np.ndarray | None = None
         self._packed: dict[int, np.ndarray] = {}

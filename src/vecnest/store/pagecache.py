@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vecnest.store.libc import LIBC as _libc
+from vecnest.store.libc import MINCORE as _mincore
 from vecnest.store.libc import MAP_FAILED as _MAP_FAILED
 
 #: Bytes :func:`fill` reads synchronously at most (~0.3 s at 800 MB/s); the rest of a larger
@@ -40,15 +41,15 @@ def missing(fd: int, size: int) -> list[tuple[int, int]] | None:
     the page cache does not hold (page-aligned, in file order, runs closer than 256 KiB merged);
     ``None`` where this system cannot tell. Maps the file for the question only (no page is
     touched) and unmaps it."""
-    if _libc is None or size <= 0:
-        return None if _libc is None else []
+    if _libc is None or _mincore is None or size <= 0:
+        return None if _libc is None or _mincore is None else []
     addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
     if addr is None or addr == _MAP_FAILED:
         return None
     try:
         pages = -(-size // _PAGE)
         vec = np.zeros(pages, dtype=np.uint8)
-        if _libc.mincore(addr, size, vec.ctypes.data) != 0:
+        if _mincore(addr, size, vec.ctypes.data) != 0:
             return None
     finally:
         _libc.munmap(addr, size)

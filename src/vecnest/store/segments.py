@@ -31,12 +31,11 @@ import numpy as np
 
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import fsync_dir, open_nofollow, storage_error
-from vecnest.store.libc import LIBC, MAP_FAILED
+from vecnest.store.libc import LIBC as _libc
+from vecnest.store.libc import MAP_FAILED as _MAP_FAILED
 
-if LIBC is None:  # (maps are made and released through the C library: nothing to fall back to)
-    raise ImportError("vecnest needs the C library's mmap/munmap/madvise (ctypes.CDLL(None) failed)")
-_libc = LIBC
-_MAP_FAILED = MAP_FAILED
+if _libc is None:  # (maps are made and released through the C library: nothing to fall back to)
+    raise ImportError("vecnest needs the C library's mmap, munmap and madvise, which ctypes could not bind here")
 
 _ROW_DTYPE = np.dtype("<f4")
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # (a shared read-only file map: read again on use)

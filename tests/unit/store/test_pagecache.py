@@ -113,8 +113,11 @@ def test_fill_of_a_missing_file_does_nothing(tmp_path: Path) -> None:
     assert pagecache.fill(tmp_path / "absent") == 0
 
 
-def test_without_mincore_fill_hints_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pagecache, "_libc", None)
+@pytest.mark.parametrize("absent", ["_libc", "_mincore"])
+def test_without_mincore_fill_hints_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, absent: str) -> None:
+    """No C library to call, or one without ``mincore``: what is cached is unknown, so the
+    whole file is hinted and nothing read."""
+    monkeypatch.setattr(pagecache, absent, None)
     path = _sparse(tmp_path / "f", 16)
     hinted: list[tuple[int, int]] = []
     monkeypatch.setattr(pagecache, "_hint", lambda fd, ranges: hinted.extend(ranges))
