@@ -235,21 +235,45 @@ class FlatIndex:
     def rescore(self, queries: np.ndarray, candidates: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` among per-query candidate slots (``-1`` = none), e.g. from PQ codes.
 
+        One FAISS call over the map for the whole batch (``knn_*_by_idx``): the candidates'
+        rows are scored where they lie, not gathered into a copy one query at a time (74k x
+        384, 100 candidates: ~15 µs a query, was ~50 µs).
+
         Args:
             queries: ``(q, dim) float32``.
             candidates: ``(q, c) int64`` slots.
             k: results per query.
         """
-        out_slots = np.full((len(queries), k), -1, dtype=np.int64)
-        out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        for i, row in enumerate(candidates):
-            row = row[row >= 0]
-            if not len(row):
-                continue
-            idx, best = self._knn_rows(queries[i : i + 1], np.asarray(self.vectors[row]), k)
-            out_slots[i, : idx.shape[1]] = np.where(idx[0] >= 0, row[np.maximum(idx[0], 0)], -1)
-            out_scores[i, : idx.shape[1]] = best[0]
-        return out_slots, out_scores
+        x = np.ascontiguousarray(queries, dtype=np.float32)
+        subset = np.ascontiguousarray(candidates, dtype=np.int64)
+        y = self.vectors
+        n = len(x)
+        # (FAISS reads raw buffers: shapes that disagree would read past them)
+        if x.ndim != 2 or subset.ndim != 2 or len(subset) != n or x.shape[1] != y.shape[1] or k < 1:
+            raise ValueError(
+                f"rescore: expected (q, {y.shape[1]}) queries, (q, c) candidates and k >= 1; got "
+                f"queries {x.shape}, candidates {subset.shape}, k={k}"
+            )
+        slots = np.full((n, k), -1, dtype=np.int64)
+        scores = np.full((n, k), -np.inf, dtype=np.float32)
+        if not n or not subset.shape[1]:
+            return slots, scores
+        if not isinstance(y, np.ndarray) or y.dtype != np.float32 or not y.flags.c_contiguous:
+            y = np.ascontiguousarray(y, dtype=np.float32)
+        valid = subset >= 0
+        if int(subset.max()) >= len(y):
+            raise IndexError(f"rescore: candidate slot {int(subset.max())} is past the {len(y)} rows of the segment")
+        if (valid[:, 1:] & ~valid[:, :-1]).any():  # FAISS stops a row at its first -1: none first
+            subset = np.take_along_axis(subset, np.argsort(~valid, axis=1, kind="stable"), axis=1)
+        args = (_ptr(x), _ptr(y), _ptr(subset), x.shape[1], n, len(y), subset.shape[1], k, _ptr(scores), _ptr(slots), subset.shape[1])
+        with FewQueries(n):
+            (faiss.knn_L2sqr_by_idx if self.l2 else faiss.knn_inner_products_by_idx)(*args)
+        missing = slots < 0  # (FAISS fills what no candidate reached with -1 and the largest float)
+        if self.l2:
+            np.negative(scores, out=scores)
+        if missing.any():
+            scores[missing] = -np.inf
+        return slots, scores
 
     def _knn_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` positions in ``rows`` (``(c, dim) float32``) by FAISS's brute force."""

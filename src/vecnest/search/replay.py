@@ -43,16 +43,21 @@ class Delta:
 @dataclass(frozen=True, slots=True)
 class Replay:
     """A repeated unfiltered search whose plan was one search of an index holding every live
-    row it was built on (no deletion bitmap, no rescoring): that call, merged with the rows
-    appended since (``delta``) if any."""
+    row it was built on (no deletion bitmap): that call (an IVF-PQ index's candidates rescored
+    exactly by ``rescore``), merged with the rows appended since (``delta``) if any."""
 
     ann: AnnIndex
     effort: int
     delta: Delta | None = None
+    rescore: FlatIndex | None = None
 
     def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Slots and scores, as :func:`execute` would return them for this plan."""
-        found = self.ann.search_unfiltered(queries, k, self.effort)
+        if self.rescore is None:
+            found = self.ann.search_unfiltered(queries, k, self.effort)
+        else:
+            fetch = k * self.ann.config.rescore_multiplier  # (as the planner: candidates, rescored)
+            found = self.rescore.rescore(queries, self.ann.search_unfiltered(queries, fetch, self.effort)[0], k)
         return found if self.delta is None else self.delta.merged(found, queries, k)
 
 
@@ -72,16 +77,17 @@ class ExactReplay:
 @dataclass(frozen=True, slots=True)
 class FilteredReplay:
     """A repeated filtered search whose plan was one index search under the filter's bitmap
-    (no rescoring; the bitmap holds live rows only): that call, with the match's cached
-    selector, merged with the matching rows appended since the index was built (``delta``) if
-    any. A query whose graph walk runs out of matching neighbours returns ``None`` (the full path
-    completes it exactly)."""
+    (the bitmap holds live rows only): that call, with the match's cached selector (an IVF-PQ
+    index's candidates rescored exactly by ``rescore``), merged with the matching rows appended
+    since the index was built (``delta``) if any. A query whose search runs out of matching
+    neighbours returns ``None`` (the full path widens it, or completes it exactly)."""
 
     ann: AnnIndex
     match: Match
     knob: str
     effort: int
     delta: Delta | None = None
+    rescore: FlatIndex | None = None
 
     def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Slots and scores, as :func:`execute` would return them for this plan, or ``None``."""
@@ -90,7 +96,10 @@ class FilteredReplay:
         packed = m.packed(len(m.mask))
         effort = max(self.effort, k) if self.knob == "ef_search" else self.effort  # as AnnIndex.search
         held = ann.filtered_params(effort, packed, m.params)  # (params, selector, bits): alive until done
-        found = ann.search_with(queries, k, held)
+        if self.rescore is None:
+            found = ann.search_with(queries, k, held)
+        else:
+            found = self.rescore.rescore(queries, ann.search_with(queries, k * ann.config.rescore_multiplier, held)[0], k)
         del held, packed
         if self.delta is not None:  # (merged first: the delta may complete a short walk, as in execute)
             found = self.delta.merged(found, queries, k)
@@ -114,25 +123,28 @@ def replayable(
             return ExactReplay(snap.flat, match) if snap.tiers is None and not plan.provisional else None
         if (
             ann is not None
-            and ann.config.kind is not IndexKind.IVF_PQ
             and len(plan.knob) == 1
             and (Strategy.ANN_FILTERED, opts) in match.plans  # its effort is settled
         ):
             ((knob, effort),) = plan.knob.items()
             delta, ok = _delta(snap, plan, match.mask, opts)
-            return FilteredReplay(ann, match, knob, int(effort), delta) if ok else None
+            return FilteredReplay(ann, match, knob, int(effort), delta, _rescorer(snap, ann)) if ok else None
         return None
     if (
         plan.strategy is not Strategy.ANN
         or plan.n_matching < plan.n_live  # (a forced plain index search under a filter: filtered by mask)
         or ann is None
-        or ann.config.kind is IndexKind.IVF_PQ
         or not snap.indexed_all_live
         or len(plan.knob) != 1
     ):
         return None
     delta, ok = _delta(snap, plan, snap.alive, opts)
-    return Replay(ann, next(iter(plan.knob.values())), delta) if ok else None
+    return Replay(ann, next(iter(plan.knob.values())), delta, _rescorer(snap, ann)) if ok else None
+
+
+def _rescorer(snap: Snapshot, ann: AnnIndex) -> FlatIndex | None:
+    """What rescores the index's candidates (IVF-PQ: the exact vectors), else ``None``."""
+    return snap.flat if ann.config.kind is IndexKind.IVF_PQ else None
 
 
 def _delta(snap: Snapshot, plan: Plan, allowed: np.ndarray, opts: SearchOptions | None) -> tuple[Delta | None, bool]:

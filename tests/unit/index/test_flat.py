@@ -49,6 +49,39 @@ def test_flat_pads_with_minus_one_when_few_candidates() -> None:
     assert np.isneginf(scores[0, 1:]).all()
 
 
+def test_rescore_ranks_each_querys_candidates_exactly_wherever_their_gaps_are(tmp_path: Path, rng: np.random.Generator) -> None:
+    """One FAISS call scores every query's candidates in place in the map: the exact top-k of
+    its own valid slots, ``-1`` / ``-inf`` where fewer than ``k`` exist, whether the gaps sit at
+    the end (FAISS's padding), in the middle or fill a whole row; a slot past the segment is an
+    error, never a read past the map."""
+    v = rng.normal(size=(300, 16)).astype(np.float32)
+    path = tmp_path / "seg.f32"
+    v.tofile(path)
+    mapped = map_file(path, v.nbytes).view(np.float32).reshape(300, 16)
+    q = rng.normal(size=(5, 16)).astype(np.float32)
+    cand = np.stack([rng.choice(300, size=40, replace=False) for _ in range(5)]).astype(np.int64)
+    cand[1, 30:] = -1  # padding at the end
+    cand[2, ::3] = -1  # gaps in the middle (a sketch's candidates)
+    cand[3] = -1  # none at all
+    cand[4, 3:] = -1  # fewer than k
+    for l2 in (False, True):
+        slots, scores = FlatIndex(mapped, None, l2=l2).rescore(q, cand, 10)
+        assert slots.shape == scores.shape == (5, 10)
+        for i in range(5):
+            valid = np.unique(cand[i][cand[i] >= 0])
+            s = -((v[valid] - q[i]) ** 2).sum(1) if l2 else v[valid] @ q[i]
+            order = np.argsort(-s, kind="stable")[:10]
+            n = len(order)
+            assert set(slots[i, :n].tolist()) == set(valid[order].tolist())
+            np.testing.assert_allclose(scores[i, :n], s[order], rtol=1e-5, atol=1e-4)
+            assert (slots[i, n:] == -1).all() and np.isneginf(scores[i, n:]).all()
+    with pytest.raises(IndexError, match="past the 300 rows"):
+        FlatIndex(mapped, None, l2=False).rescore(q[:1], np.array([[5, -1, 300]]), 10)
+    for bad_q, bad_c, bad_k in ((q, cand[:1], 10), (np.ones((1, 20), np.float32), cand[:1], 10), (q[:1], cand[:1], 0)):
+        with pytest.raises(ValueError, match="rescore: expected"):  # (never a read past a buffer)
+            FlatIndex(mapped, None, l2=False).rescore(bad_q, bad_c, bad_k)
+
+
 def test_l2_norms_cached_per_snapshot(rng: np.random.Generator) -> None:
     v = rng.normal(size=(20, 3)).astype(np.float32)
     index = FlatIndex(v, None, l2=True)
