@@ -10,34 +10,14 @@ import numpy as np
 import pytest
 
 import vecnest
-from conftest import arxiv_titles
 from vecnest.config import IndexConfig, IndexKind
-from vecnest.search.planner import search_options
 
-N = 6000
-SMALL = dict(min_rows=1000, delta_limit=10**9, ef_construction=64)
+from ._planned import N, SMALL, exact_truth, fresh_queries, recall_of, titles
 
 
 @pytest.fixture(scope="module")
 def data() -> tuple[list[str], np.ndarray, list[dict], np.ndarray]:
-    return arxiv_titles(N, n_queries=60, seed=3)
-
-
-def _exact(vectors: np.ndarray, queries: np.ndarray, mask: np.ndarray, k: int = 10) -> list[set[int]]:
-    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    s = q @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T  # cosine, as stored
-    s[:, ~mask] = -np.inf
-    top = np.argsort(-s, axis=1)[:, :k]
-    return [{int(j) for j in row if np.isfinite(s[i, j])} for i, row in enumerate(top)]
-
-
-def _recall(col: vecnest.Collection, ids: list[str], vectors: np.ndarray, queries: np.ndarray,
-            mask: np.ndarray | None = None, **kw: object) -> float:
-    mask = np.ones(len(ids), bool) if mask is None else mask
-    truth = _exact(vectors, queries, mask)
-    pos = {d: i for i, d in enumerate(ids)}
-    got = [{pos[h.id] for h in hits} for hits in col.search_batch(queries, k=10, include=(), **kw)]
-    return float(np.mean([len(g & t) / max(1, len(t)) for g, t in zip(got, truth, strict=True)]))
+    return titles()
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +40,12 @@ def test_ann_recall_against_exact(built: dict, data: tuple, kind: str, floor: fl
     # the planner may prefer an exact scan at this size; measure the index itself
     hits = col.search(queries[0], k=10, strategy="ann", explain=True)
     assert hits.plan.strategy == "ann" and hits.plan.candidates_visited > 0
-    assert _recall(col, ids, vecs, queries, strategy="ann") >= floor
-    assert _recall(col, ids, vecs, queries) >= floor  # whatever the planner picks
+    assert recall_of(col, ids, vecs, queries, strategy="ann") >= floor
+    assert recall_of(col, ids, vecs, queries) >= floor  # whatever the planner picks
     # the search knob trades recall: the most effort is at least as good as the least
     knob = "ef_search" if kind == "hnsw" else "nprobe"
-    low = _recall(col, ids, vecs, queries, strategy="ann", **{knob: 1 if knob == "nprobe" else 10})
-    high = _recall(col, ids, vecs, queries, strategy="ann", **{knob: 256 if knob == "ef_search" else 64})
+    low = recall_of(col, ids, vecs, queries, strategy="ann", **{knob: 1 if knob == "nprobe" else 10})
+    high = recall_of(col, ids, vecs, queries, strategy="ann", **{knob: 256 if knob == "ef_search" else 64})
     assert high >= low and high >= floor
 
 
@@ -75,7 +55,7 @@ def test_target_recall_uses_calibration(built: dict, data: tuple) -> None:
     low = col.search(queries[0], k=10, target_recall=0.5, explain=True).plan.knob["ef_search"]
     high = col.search(queries[0], k=10, target_recall=0.999, explain=True).plan.knob["ef_search"]
     assert low <= high
-    assert _recall(col, ids, vecs, queries, target_recall=0.98) >= 0.95
+    assert recall_of(col, ids, vecs, queries, target_recall=0.98) >= 0.95
 
 
 FILTERS = [
@@ -100,7 +80,7 @@ def test_filtered_search_is_correct_at_every_selectivity(built: dict, data: tupl
     for hits in results:  # every result satisfies the filter
         assert {h.id for h in hits} <= allowed
         assert len(hits) == min(10, len(allowed))
-    assert _recall(col, ids, vecs, queries[:20], mask, where=where) >= 0.95
+    assert recall_of(col, ids, vecs, queries[:20], mask, where=where) >= 0.95
     plan = results[0].plan
     assert plan.n_matching == len(allowed)
     assert plan.estimated_selectivity == pytest.approx(len(allowed) / N)
@@ -168,7 +148,7 @@ def test_delta_deletes_and_optimize(tmp_path: Path, data: tuple) -> None:
         assert after.plan.delta_rows == 0 and after[0].id == ids[4500]
         mask = np.ones(N, bool)
         mask[[5000, 10]] = False
-        assert _recall(col, ids, vecs, queries, mask) >= 0.95
+        assert recall_of(col, ids, vecs, queries, mask) >= 0.95
 
 
 def test_churn_does_not_rot_the_index(tmp_path: Path, data: tuple) -> None:
@@ -187,7 +167,7 @@ def test_churn_does_not_rot_the_index(tmp_path: Path, data: tuple) -> None:
             col.upsert([ids[i] for i in pick], vectors=vecs[pick])
             actions.append(col.search(queries[0], k=10, explain=True).plan.delta_rows)
             assert len(col) == n
-            assert _recall(col, ids, vecs, queries[:30]) >= 0.93
+            assert recall_of(col, ids, vecs, queries[:30]) >= 0.93
         assert max(actions) < 400 + n // 5  # merges keep the delta bounded
 
 
@@ -232,7 +212,7 @@ def test_float16_graph_vectors_keep_recall_at_half_the_bytes(tmp_path: Path, dat
             cfg = IndexConfig(kind=IndexKind.HNSW, graph_vectors=dtype, **SMALL)
             col = db.create_collection("t", model=None, dim=384, index=cfg)
             col.add(ids[:3000], vectors=vecs[:3000])
-            recalls[dtype] = _recall(col, ids[:3000], vecs[:3000], queries, strategy="ann", ef_search=16)
+            recalls[dtype] = recall_of(col, ids[:3000], vecs[:3000], queries, strategy="ann", ef_search=16)
             vector_bytes[dtype] = col.index_bytes()["vectors"]
             hits = col.search(vecs[7], k=1, strategy="ann")
             assert hits[0].id == ids[7] and abs(hits[0].score - 1.0) < 1e-3  # float16 rounding only
@@ -275,381 +255,7 @@ def test_bulk_defers_merges_to_the_end_of_the_block(tmp_path: Path, data: tuple)
             assert col.disk_bytes()["index"] == built
         plan = col.search(queries[0], k=10, explain=True).plan
         assert plan.delta_rows == 0 and col.disk_bytes()["index"] > built  # merged once at the end
-        assert _recall(col, ids[:4000], vecs[:4000], queries) >= 0.95
-
-
-def test_repeated_plain_searches_replay_the_same_plan(tmp_path: Path, data: tuple) -> None:
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
-        everything = {"n_authors": {"$gte": 0}}
-        assert len(col.get(where=everything)) == 3000
-        planned = [col.search(q, k=10, ef_search=24, include=(), explain=True) for q in queries[:5]]
-        first = [col.search(q, k=10, ef_search=24, include=()) for q in queries[:5]]  # registers
-        snap = col._source.cached
-        assert len(snap.replays) == 1
-        again = [col.search(q, k=10, ef_search=24, include=()) for q in queries[:5]]  # replays
-        for a, b, c in zip(planned, first, again, strict=True):
-            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] == [(h.id, h.score) for h in c]
-        col.search(queries[0], k=10, ef_search=24, include=(), where=everything)
-        assert len(snap.replays) == 2  # a filter keeping everything is the same index call
-        # an application trying many efforts keeps its latest plans fast, not its first 64
-        from vecnest.search.engine import MAX_REPLAYS
-        for ef in range(30, 30 + MAX_REPLAYS + 6):
-            col.search(queries[0], k=10, ef_search=ef, include=())
-            col.search(queries[0], k=10, ef_search=ef, include=())
-        assert len(snap.replays) == MAX_REPLAYS
-        assert (None, 10, search_options(29 + MAX_REPLAYS + 6, None, None, None)) in snap.replays
-        assert (None, 10, search_options(24, None, None, None)) not in snap.replays  # the oldest went
-        col.add(ids[3000:3010], vectors=vecs[3000:3010])  # a write: a new snapshot, with a delta
-        hits = col.search(vecs[3005], k=1, ef_search=24, include=())
-        assert hits[0].id == ids[3005]  # the fresh row is found: no stale replay
-        # a plan with a delta to scan is replayed as the index call merged with the delta's scan
-        planned = [col.search(q, k=10, ef_search=24, include=(), explain=True) for q in [vecs[3005], *queries[:5]]]
-        assert all(h.plan.delta_rows == 10 for h in planned)
-        col.search(queries[0], k=10, ef_search=24, include=())  # registers
-        assert (None, 10, search_options(24, None, None, None)) in col._source.cached.replays
-        again = [col.search(q, k=10, ef_search=24, include=()) for q in [vecs[3005], *queries[:5]]]
-        for a, b in zip(planned, again, strict=True):
-            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
-        col.delete([ids[3005]])  # a deleted delta row never comes back
-        col.search(vecs[3005], k=10, ef_search=24, include=())
-        assert col._source.cached.replays and ids[3005] not in {h.id for h in col.search(vecs[3005], k=10, ef_search=24, include=())}
-
-
-def test_filtered_searches_with_a_delta_replay_what_the_planner_returns(tmp_path: Path, data: tuple) -> None:
-    """A repeated filtered index search over an index missing the latest rows is replayed as the
-    filtered index call merged with the matching delta rows, returning what the planner returns
-    (small deltas scanned exactly, large ones through sign sketches)."""
-    ids, vecs, metas, queries = data
-    cfg = IndexConfig(kind=IndexKind.HNSW, **{**SMALL, "delta_limit": 100_000, "delta_cap": None})
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=cfg)
-        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
-        col.optimize()
-        where = {"year": {"$gte": 2026}}
-        for hi in (3050, 6000):  # a delta scanned exactly, then one ranked by sketches
-            col.add(ids[3000:hi] if hi == 3050 else ids[3050:hi], vectors=vecs[3000:hi] if hi == 3050 else vecs[3050:hi],
-                    metadatas=metas[3000:hi] if hi == 3050 else metas[3050:hi])
-            kw = dict(k=10, where=where, include=(), strategy="ann_filtered", ef_search=32)
-            fresh = [i for i in range(3000, hi) if metas[i]["year"] >= 2026][:3]
-            qs = [vecs[i] for i in fresh] + list(queries[:5])
-            planned = [col.search(q, explain=True, **kw) for q in qs]
-            assert all(h.plan.delta_rows == hi - 3000 and h.plan.strategy == "ann_filtered" for h in planned)
-            col.search(queries[0], **kw)  # registers
-            assert col._source.cached.replays
-            again = [col.search(q, **kw) for q in qs]
-            for a, b in zip(planned, again, strict=True):
-                assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
-            assert all(hits[0].id == ids[i] for hits, i in zip(again, fresh, strict=False))
-        # a filter matching (almost) only delta rows: the walk of the index comes back short and
-        # the delta completes it; replayed, not planned again
-        fresh_vecs = (vecs[:300] + 0.05 * np.random.default_rng(4).standard_normal((300, 384))).astype(np.float32)
-        col.add([f"new{i}" for i in range(300)], vectors=fresh_vecs, metadatas=[{"fresh": 1}] * 300)
-        from vecnest.search import engine
-
-        kw = dict(k=10, where={"fresh": 1}, include=(), strategy="ann_filtered", ef_search=32)
-        qs = [fresh_vecs[100], *queries[:5]]
-        planned = [col.search(q, explain=True, **kw) for q in qs]
-        col.search(queries[0], **kw)  # registers
-        calls = []
-        execute = engine.execute
-        engine.execute = lambda *a, **k: calls.append(1) or execute(*a, **k)  # type: ignore[assignment]
-        try:
-            again = [col.search(q, **kw) for q in qs]
-        finally:
-            engine.execute = execute  # type: ignore[assignment]
-        assert not calls  # every repeat replayed
-        for a, b in zip(planned, again, strict=True):
-            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] and len(b) == 10
-        assert again[0][0].id == "new100"
-        # the default effort (no effort given): 3300 delta rows ranked by sign sketches
-        planned = [col.search(q, k=10, include=(), explain=True) for q in [vecs[5000], *queries[:5]]]
-        assert all("ranked by sign sketches" in h.plan.reason for h in planned)
-        col.search(queries[0], k=10, include=())
-        again = [col.search(q, k=10, include=()) for q in [vecs[5000], *queries[:5]]]
-        for a, b in zip(planned, again, strict=True):
-            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b]
-        assert again[0][0].id == ids[5000]
-
-
-@pytest.mark.parametrize("strategy", ["exact_filtered", "ann_filtered"])
-def test_repeated_filtered_searches_replay_the_same_plan(tmp_path: Path, data: tuple, strategy: str) -> None:
-    """A repeated ids-only filtered search skips planning (one exact scan of the matches' kept
-    block, or one filtered index call) and returns exactly what the full path returns; a
-    write replaces the snapshot, and with it every replay; filters the parser reads apart
-    (``1`` vs ``True``) never share one."""
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
-        where = {"$and": [{"year": {"$gte": 2025}}, {"n_authors": {"$lte": 2}}]}  # 14 %
-        kw = dict(k=10, include=(), where=where, strategy=strategy, ef_search=32)
-        planned = [col.search(q, explain=True, **kw) for q in queries[:8]]
-        assert {h.plan.strategy for h in planned} == {strategy}
-        first = [col.search(q, **kw) for q in queries[:8]]  # registers the replay
-        snap = col._source.cached
-        assert len(snap.replays) == 1
-        if strategy == "exact_filtered":
-            (replay,) = snap.replays.values()
-            assert replay.match._rows is not None  # the matching rows are kept as one block
-        calls = []
-        real = vecnest.search.planner.execute
-        try:
-            vecnest.search.engine.execute = lambda *a, **k: calls.append(1) or real(*a, **k)
-            again = [col.search(q, **kw) for q in queries[:8]]
-        finally:
-            vecnest.search.engine.execute = real
-        assert not calls  # no planning
-        for a, b, c in zip(planned, first, again, strict=True):
-            assert [(h.id, h.score) for h in a] == [(h.id, h.score) for h in b] == [(h.id, h.score) for h in c]
-        mask = np.array([m["year"] >= 2025 and m["n_authors"] <= 2 for m in metas[:3000]])
-        assert all(mask[ids.index(h.id)] for hits in again for h in hits)
-        # the same structure with other types is another filter: planned, not replayed
-        other = {"$and": [{"year": {"$gte": 2025.0}}, {"n_authors": {"$lte": 2}}]}
-        col.search(queries[0], k=10, include=(), where=other, strategy=strategy, ef_search=32)
-        assert len(snap.replays) == 2
-        col.delete([ids[int(np.flatnonzero(mask)[0])]])  # a write: the deleted row never comes back
-        gone = ids[int(np.flatnonzero(mask)[0])]
-        after = [col.search(q, **kw) for q in queries[:8]] + [col.search(vecs[int(np.flatnonzero(mask)[0])], **kw)]
-        assert all(h.id != gone for hits in after for h in hits)
-
-
-def _fresh(vecs: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` query vectors none of an application's earlier queries repeats: the normalised
-    sums of two random stored titles."""
-    rng = np.random.default_rng(seed)
-    q = vecs[rng.integers(0, len(vecs), n)] + vecs[rng.integers(0, len(vecs), n)]
-    return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
-
-
-def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path, data: tuple) -> None:
-    """The first 32 searches with a filter use the calibrated effort; the next one measures, on
-    those queries, the least effort of the ladder keeping recall@10 at the target; an effort
-    below the calibrated one is used only once the filter's next 32 distinct queries confirm it
-    (the searches meanwhile keep the calibrated effort); the plan says which; a forced
-    ef_search is never overridden."""
-    from vecnest.search import effort
-
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids, vectors=vecs, metadatas=metas)
-        where = {"year": {"$gte": 2026}}
-        mask = np.array([m["year"] >= 2026 for m in metas])
-        kw = dict(k=10, where=where, strategy="ann_filtered", include=())
-        first = col.search(queries[0], explain=True, **kw).plan
-        calibrated = first.knob["ef_search"]
-        assert "measured on this filter" not in first.reason
-        sample = queries[: effort.SAMPLE]  # held-out titles, as an application's queries
-        for q in sample[1:]:
-            col.search(q, **kw)
-        assert "measured on this filter" not in col.search(queries[1], ef_search=calibrated, explain=True, k=10, where=where, strategy="ann_filtered").plan.reason
-        col.search(sample[0], **kw)  # the 32nd search with the filter: measures
-        key = repr(vecnest.filter.parse(where, None))
-        table = effort.efforts_of(col._source.cached.ann)
-        plan = col.search(queries[40], explain=True, **kw).plan
-        if table.learned(key, 0.95, int(mask.sum())) is None:  # a lower effort: a candidate
-            candidate = table._candidates[(key, 0.95)][0]
-            assert candidate.effort < calibrated and not candidate.confirmed
-            assert plan.knob["ef_search"] == calibrated and "measured on" not in plan.reason  # not used yet
-            for q in sample[:8]:  # repeats of the first sample never confirm it
-                col.search(q, **kw)
-            assert table.learned(key, 0.95, int(mask.sum())) is None
-            fresh = np.vstack([queries[effort.SAMPLE :], _fresh(vecs, effort.SAMPLE, 5)])[: effort.SAMPLE]
-            for q in fresh:
-                col.search(q, **kw)
-            plan = col.search(queries[40], explain=True, **kw).plan
-            got = table.learned(key, 0.95, int(mask.sum()))
-            assert got is not None and got.confirmed and got.queries == effort.SAMPLE
-            assert got.effort in (candidate.effort, calibrated) or (
-                candidate.effort < got.effort < calibrated and got.effort in effort._LADDER["ef_search"]
-            )  # (the candidate, a step up it confirmed, or the calibrated effort)
-            said = "confirmed on this filter's last" if got.effort < calibrated else "was not confirmed on its next"
-            assert said in plan.reason
-            assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort < calibrated)
-        else:
-            assert f"measured on this filter's last {effort.SAMPLE} queries" in plan.reason
-        learned = plan.knob["ef_search"]
-        assert learned in (*effort._LADDER["ef_search"], calibrated) and effort.FLOOR * calibrated <= learned <= effort._CEILING * calibrated
-        unseen = _fresh(vecs, 100, 9)  # recall on queries the measurement never saw
-        assert _recall(col, ids, vecs, unseen, mask, where=where, strategy="ann_filtered") >= 0.9
-        forced = col.search(queries[3], ef_search=16, explain=True, **kw).plan
-        assert forced.knob["ef_search"] == 16 and "measured" not in forced.reason
-        # what was measured is kept per index file, filter and target
-        got = table.learned(key, 0.95, int(mask.sum()))
-        assert got is not None and got.effort == learned and got.recall >= 0.95 and got.reached
-        # a filter whose matches shrank by more than a quarter learns again
-        assert table.learned(key, 0.95, int(mask.sum()) // 2) is None
-
-
-def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_kept() -> None:
-    """An effort measured below the calibrated one is a candidate: the filter's next SAMPLE
-    distinct queries (never the first sample's) are handed over to confirm it; a confirmed one,
-    and an effort at or above the calibrated one, is learned at once; a measurement on a few
-    repeated queries never needs confirming (it never goes below the calibrated effort)."""
-    from vecnest.search.effort import SAMPLE, FilterEfforts, Learned
-
-    rng = np.random.default_rng(4)
-    table = FilterEfforts()
-    first = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    handed = table.observe("f", 0.95, first)
-    assert handed is not None and handed.candidate is None and len(handed.queries) == SAMPLE
-    lower = Learned(96, 0.97, SAMPLE, 1000, calibrated=128)
-    assert lower.needs_confirming
-    table.keep("f", 0.95, lower, handed.queries)
-    assert table.learned("f", 0.95, 1000) is None  # a candidate is not learned
-    assert table.observe("f", 0.95, first) is None  # the first sample again: nothing new
-    assert table._samples[("f", 0.95)] == []
-    fresh = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    handed = table.observe("f", 0.95, fresh)
-    assert handed is not None and handed.candidate == lower and len(handed.queries) == SAMPLE
-    assert table.observe("f", 0.95, fresh) is None  # being confirmed: handed over once
-    table.keep("f", 0.95, Learned(96, 0.96, SAMPLE, 1000, calibrated=128, confirmed=True), handed.queries)
-    assert table.learned("f", 0.95, 1000, 128).effort == 96
-    # at or above the calibrated effort, or on a few queries: learned at once
-    assert not Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
-    assert not Learned(96, 0.97, 3, 1000, calibrated=128).needs_confirming
-    assert not Learned(96, 0.90, SAMPLE, 1000, reached=False, calibrated=128).needs_confirming
-    # a merged index's table inherits what was learned and the candidates being confirmed
-    table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=128), first)
-    after = FilterEfforts()
-    after.inherit(table)
-    assert after.learned("f", 0.95, 1100, 128).effort == 96 and after.learned("g", 0.95, 1000) is None
-    assert after._candidates[("g", 0.95)][0].effort == 64  # still to be confirmed, on the new graph
-    assert after.learned("f", 0.95, 1000, 192) is None  # recalibrated: learned again
-    assert after.learned("f", 0.95, 1000, 128) is None  # (and forgotten)
-
-
-def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None:
-    """A filter repeating only its first sample's queries settles on the calibrated effort after
-    PATIENCE queries (nothing can confirm its candidate); a learned effort holds while the
-    calibrated one, interpolated at a selectivity that moves as rows are added, stays within the
-    drift factor (found by review: it was forgotten at +2 % rows)."""
-    from vecnest.search.effort import PATIENCE, SAMPLE, FilterEfforts, Learned
-
-    rng = np.random.default_rng(7)
-    q = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    table = FilterEfforts()
-    handed = table.observe("f", 0.95, q)
-    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000, calibrated=96), handed.queries)
-    for _ in range(PATIENCE // SAMPLE + 1):
-        assert table.observe("f", 0.95, q) is None
-    got = table.learned("f", 0.95, 1000, 96)
-    assert got is not None and got.effort == 96 and got.confirmed and got.queries == 0
-    table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True))
-    assert table.learned("g", 0.95, 1000, 84).effort == 64  # the selectivity moved a little
-    assert table.learned("g", 0.95, 1000, 130) is None  # far off: learned again
-
-
-def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
-    """confirm keeps the candidate only where the fresh queries reach the target with it; where
-    they do not, the least ladder step above it they do reach it with (never the calibrated
-    effort's generous overshoot when a step in between suffices), else the calibrated effort;
-    the recall reported is the one measured on those queries."""
-    from vecnest.search import effort
-
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids, vectors=vecs, metadatas=metas)
-        snap = col._source.current()
-        mask = np.array([m["year"] >= 2026 for m in metas])
-        slots = np.flatnonzero(mask)
-        args = (snap.ann, snap.flat, queries[: effort.SAMPLE], slots, mask, np.packbits(mask, bitorder="little"))
-        weak = effort.Learned(1, 0.99, effort.SAMPLE, len(slots), calibrated=256)  # ef 1: misses
-        got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=weak)
-        want = effort._truth(snap.flat, args[2], slots)
-        passes = [ef for ef in (1, *effort._LADDER["ef_search"]) if ef < 256 and effort.clears(
-            effort._recalls(snap.ann, args[2], want, mask, args[5], "ef_search", ef), 0.95, effort.CONFIRM_SE)]
-        assert passes and passes[0] > 1  # (the data makes ef 1 miss and some step below 256 pass)
-        assert got.effort == passes[0] and got.measured == 1 and got.confirmed and got.recall >= 0.95
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef >= 64) == 64  # steps in between, in order
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: False) == 96  # none: the calibrated effort
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef == 24) == 24
-        good = effort.Learned(128, 0.99, effort.SAMPLE, len(slots), calibrated=256)
-        got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=good)
-        assert got.effort == 128 and got.confirmed and got.recall >= 0.95
-        few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=good)
-        assert few.effort == 256  # too few fresh queries to confirm anything
-
-
-def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
-    """Repeats of one query never make a sample (a health check would otherwise decide the
-    effort) until the filter has been observed for PATIENCE queries; a sample is handed over
-    once; samples of many one-off filters stay bounded, apart from the learned efforts."""
-    from vecnest.search.effort import MAX_FILTERS, MAX_SAMPLING, PATIENCE, SAMPLE, FilterEfforts, Learned
-
-    rng = np.random.default_rng(0)
-    table = FilterEfforts()
-    q = rng.standard_normal((1, 16)).astype(np.float32)
-    for _ in range((PATIENCE - SAMPLE) // 2):
-        assert table.observe("f", 0.95, q) is None
-        assert table.observe("f", 0.95, q * 2.0) is None  # same direction: the same query
-    distinct = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    handed = table.observe("f", 0.95, distinct)
-    assert handed is not None and len(handed.queries) == SAMPLE
-    np.testing.assert_array_equal(handed.queries[0], q[0])  # kept as given
-    assert table.observe("f", 0.95, distinct) is None  # being measured: handed over once
-    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000))
-    assert table.learned("f", 0.95, 1100).effort == 48 and table.learned("f", 0.99, 1100) is None
-    for i in range(MAX_FILTERS + 50):
-        table.keep(f"learned {i}", 0.95, Learned(48, 0.97, SAMPLE, 1000))
-    for i in range(MAX_SAMPLING + 50):
-        table.observe(f"one-off {i}", 0.95, distinct[:1])
-    assert len(table._samples) == MAX_SAMPLING and len(table._learned) == MAX_FILTERS
-    assert table.learned(f"learned {MAX_FILTERS + 49}", 0.95, 1000) is not None  # the latest learned are kept
-    assert table.learned("f", 0.95, 1000) is None  # the least recently used one is not
-
-
-def test_learning_settles_with_more_filters_in_rotation_than_samples_kept() -> None:
-    """Filters rotating faster than their samples are kept still settle: each is measured on
-    what it has once PATIENCE of its queries were seen (the counts outlive the samples)."""
-    from vecnest.search.effort import MAX_SAMPLING, PATIENCE, FilterEfforts
-
-    rng = np.random.default_rng(2)
-    table = FilterEfforts()
-    n = MAX_SAMPLING + 1
-    handed = set()
-    for _ in range(PATIENCE):
-        for f in range(n):
-            if table.observe(f"tenant {f}", 0.95, rng.standard_normal((1, 16)).astype(np.float32)) is not None:
-                handed.add(f)
-    assert len(handed) == n
-
-
-def test_a_filter_with_no_indexed_match_measures_nothing_missed(tmp_path: Path, data: tuple) -> None:
-    """A filter whose matches are all past the index has nothing the index could miss: its
-    measured recall is 1.0 (not 0), so it is never taken for one no effort reaches."""
-    from vecnest.search import effort
-
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids[:3000], vectors=vecs[:3000])
-        snap = col._source.current()
-        ann = snap.ann
-        none = np.zeros(snap.n_slots, dtype=bool)
-        got = effort.measure(
-            ann, snap.flat, queries[: effort.SAMPLE], np.empty(0, dtype=np.int64), none,
-            np.packbits(none, bitorder="little"), knob="ef_search", target=0.95, calibrated=64,
-        )
-        assert got.reached and got.recall == 1.0 and got.effort == 32  # the floor: half the calibrated
-
-
-def test_a_filter_repeating_few_queries_is_measured_on_them_after_patience() -> None:
-    """A filter searched again and again with a handful of queries is measured on those it has
-    once PATIENCE queries were observed, so its searches are not planned in full for good."""
-    from vecnest.search.effort import PATIENCE, FilterEfforts
-
-    rng = np.random.default_rng(1)
-    table = FilterEfforts()
-    few = rng.standard_normal((3, 16)).astype(np.float32)
-    got = [table.observe("f", 0.95, few[i % 3 : i % 3 + 1]) for i in range(PATIENCE)]
-    assert all(g is None for g in got[:-1]) and got[-1] is not None and len(got[-1].queries) == 3
-    empty = FilterEfforts()  # no usable query at all: nothing to measure
-    assert all(empty.observe("g", 0.95, np.zeros((1, 16), np.float32)) is None for _ in range(2 * PATIENCE))
+        assert recall_of(col, ids[:4000], vecs[:4000], queries) >= 0.95
 
 
 def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path, data: tuple) -> None:
@@ -701,7 +307,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
     ids, vecs, metas, queries = data
     with _inside_the_bias(tmp_path, data, monkeypatch) as col:
         where = {"year": {"$gte": 2026}}
-        truth = _exact(vecs, queries[:1], np.array([m["year"] >= 2026 for m in metas]))[0]
+        truth = exact_truth(vecs, queries[:1], np.array([m["year"] >= 2026 for m in metas]))[0]
 
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("measurement failed")
@@ -753,13 +359,13 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
             assert plan.strategy == "exact_filtered" and plan.provisional and "not learned yet" in plan.reason
             col.search(queries[i], k=10, where=where, include=())  # a repeat: planned again, not replayed
         assert not col._source.cached.replays
-        truth = _exact(vecs, queries[:1], mask)[0]
+        truth = exact_truth(vecs, queries[:1], mask)[0]
         assert {ids.index(h.id) for h in col.search(queries[0], k=10, where=where, include=())} == truth
         col.search(queries[effort.SAMPLE - 1], k=10, where=where, include=())  # completes the sample: measured
         plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
         if plan.provisional:  # an effort below the calibrated one: exact until fresh queries confirm it
             assert plan.strategy == "exact_filtered"
-            for q in _fresh(vecs, effort.SAMPLE, 6):
+            for q in fresh_queries(vecs, effort.SAMPLE, 6):
                 col.search(q, k=10, where=where, include=())
             plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and not plan.provisional
@@ -771,62 +377,6 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
         assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
         col.search(queries[1], k=10, where=where, strategy="exact", include=())
         assert mapped_rss([segment])[str(segment.resolve())] > 0.5 * segment.stat().st_size  # ... a chosen one keeps them
-
-
-def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered(tmp_path: Path, data: tuple) -> None:
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids[:3000], vectors=vecs[:3000], metadatas=metas[:3000])
-        where = {"year": {"$gte": 2026}}
-        keep = {ids[i] for i, m in enumerate(metas[:3000]) if m["year"] >= 2026}
-        for _ in range(3):
-            hits = col.search(queries[0], k=10, where=where, strategy="ann", include=())
-            assert hits and all(h.id in keep for h in hits)
-        assert not col._source.cached.replays
-
-
-def test_learning_a_filters_effort_leaves_the_segment_unmapped(tmp_path: Path, data: tuple) -> None:
-    """The exact answers a filter's effort is measured against read every matching row: from
-    the segment's file, not through the searches' map, so afterwards the process holds no more
-    of the segment than before (it held all of it: at 1M arXiv chunks, 1 GiB of PSS over the
-    graph's own)."""
-    from vecnest.compress.memory import mapped_rss
-
-    ids, vecs, metas, queries = data
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
-        col.add(ids, vectors=vecs, metadatas=metas)
-        (segment,) = (tmp_path / "s" / "segments").glob("*.f32")
-        kw = dict(k=10, where={"year": {"$gte": 2026}}, strategy="ann_filtered", include=())
-        for q in np.vstack([queries, _fresh(vecs, 80, 5)]):  # the first sample, then fresh ones
-            col.search(q, **kw)
-        assert "this filter's" in col.search(queries[3], explain=True, **kw).plan.reason  # measured
-        assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
-
-
-def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
-    """Each way a filter's effort settles reads as what happened, whatever the calibrated effort
-    has drifted to since (found by review: a fallback read as "stepped up" once it moved)."""
-    from vecnest.search.effort import SAMPLE, Learned
-    from vecnest.search.planner import _effort_note
-
-    def note(learned: Learned, calibrated: int = 59) -> str:
-        return _effort_note(learned, "ef_search", 0.95, calibrated)
-
-    kept = Learned(32, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 32 confirmed on this filter's last 32 queries" in note(kept) and "stepped" not in note(kept)
-    up = Learned(48, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 48 confirmed on" in note(up) and "stepped up from the measured 32" in note(up)
-    assert "stepped up from the measured 32" in note(up, calibrated=48)  # (the calibration drifted to it)
-    back = Learned(58, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    for cal in (56, 58, 60):
-        assert "was not confirmed on its next 32" in note(back, cal) and "at the calibrated 58" in note(back, cal)
-    stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True)
-    assert "could not be confirmed" in note(stalled)
-    measured = Learned(64, 0.97, SAMPLE, 1000, calibrated=58)
-    assert "ef_search 64 measured on this filter's last 32" in note(measured) and "stepped" not in note(measured)
-    assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))
 
 
 def test_queries_the_filtered_graph_leaves_short_are_searched_again_then_completed_exactly(
