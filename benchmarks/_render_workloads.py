@@ -106,16 +106,23 @@ def render_concurrent(d: dict[str, Any]) -> str:
         f"default effort); a writer process alternates idle and busy windows of {cfg.get('window_s')} s, busy = plain `add()` "
         f"calls of {cfg.get('batch')} rows, "
         + (f"write pacing on (`IndexConfig.delta_cap` {cfg['delta_cap']:,}: past `delta_limit` {cfg.get('delta_limit', 0):,} unmerged rows the writer is held after its commits until the merges keep up)" if cfg.get("delta_cap") else ("write pacing off (`delta_cap=None`)" if "delta_cap" in cfg else "no write pacing (before it existed)"))
-        + f". {cfg.get('reps')} (idle, busy) repetitions; the first {cfg.get('settle_s')} s of "
-        "each idle window, and any part of it the writer overran (an `add()` still running), are left out. **busy/idle QPS** = "
-        "median latency idle / busy, per repetition and pooled, bracket widened to a bootstrap interval. Idle seconds left "
+        + (
+            f". {cfg.get('reps')} repetitions of (idle, busy, draining): after each busy window the writer waits until the "
+            f"merges its rows started have landed (`wait_for_maintenance()`), so every idle window measures the store at rest; "
+            f"the first {cfg.get('settle_s')} s of each idle window are left out. Draining seconds per repetition: "
+            f"{', '.join(f'{x:.1f}' for x in a['draining_seconds_per_rep'])}"
+            if "draining_seconds_per_rep" in a
+            else f". {cfg.get('reps')} (idle, busy) repetitions by the clock (before the draining phase existed: a merge could still run through an idle window); the first {cfg.get('settle_s')} s of "
+            "each idle window, and any part of it the writer overran (an `add()` still running), are left out"
+        )
+        + ". **busy/idle QPS** = median latency idle / busy, per repetition and pooled, bracket widened to a bootstrap interval. Idle seconds "
         f"per repetition: {', '.join(f'{x:.1f}' for x in a.get('idle_seconds_per_rep') or [])}; busy: {', '.join(f'{x:.1f}' for x in a.get('busy_seconds_per_rep') or [])}.",
         "",
     ]
     rows = []
     for k, x in (a.get("kinds") or {}).items():
-        rows.append([k, x.get("reps_used"), x["idle"].get("n"), x["busy"].get("n"), _f(x["idle"].get("p50_ms")), _f(x["busy"].get("p50_ms")), _f(x["idle"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("max_ms"), "{:,.1f}"), spread(x.get("busy_over_idle_qps")), x.get("verdict")])
-    parts.append(table(["queries", "reps used", "idle queries", "busy queries", "idle p50 ms", "busy p50 ms", "idle p99 ms", "busy p99 ms", "busy max ms", "busy/idle QPS [spread]", "goal ≥ 0.5×"], rows, "lrrrrrrrrll"))
+        rows.append([k, x.get("reps_used"), x["idle"].get("n"), x["busy"].get("n"), _f(x["idle"].get("p50_ms")), _f(x["busy"].get("p50_ms")), _f((x.get("draining") or {}).get("p50_ms")), _f(x["idle"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("max_ms"), "{:,.1f}"), spread(x.get("busy_over_idle_qps")), x.get("verdict")])
+    parts.append(table(["queries", "reps used", "idle queries", "busy queries", "idle p50 ms", "busy p50 ms", "draining p50 ms", "idle p99 ms", "busy p99 ms", "busy max ms", "busy/idle QPS [spread]", "goal ≥ 0.5×"], rows, "lrrrrrrrrrll"))
     wc = a.get("writer_calls") or {}
     parts += ["", f"Writer: {a.get('rows_added', 0):,} rows in {wc.get('n', 0)} `add()` calls while the searcher ran; call p50 {_f(wc.get('p50_ms'), '{:.0f}')} ms, p99 {_f(wc.get('p99_ms'), '{:,.0f}')} ms, max {_f(wc.get('max_ms'), '{:,.0f}')} ms."]
     return "\n".join(parts + _plots(d))

@@ -1,24 +1,31 @@
-"""Search latency while another process ingests, against the same searches while it is idle.
+"""Search latency while another process ingests, against the same searches while the store is at rest.
 
-    .venv/bin/python benchmarks/search_during_ingest.py           # ~4 min on a quiet 2-core machine
+    .venv/bin/python benchmarks/search_during_ingest.py           # ~5 min on a quiet 2-core machine
     .venv/bin/python benchmarks/search_during_ingest.py --quick   # smoke: 20k rows, 2 × 6 s windows
 
 An HNSW collection holding half of the 74k arXiv title vectors (bulk-built beforehand) is opened
 by two processes: a **searcher** runs queries one after another for the whole run (held-out
 titles, alternating unfiltered and ``"cs.LG" in categories`` (15 %), vecnest's default effort),
-recording each query's start time and latency; a **writer** alternates idle and busy windows of
-equal length — idle: it sleeps; busy: plain ``add()`` calls of 1,000 rows (no ``bulk()``: every
-merge the engine does happens inside the window), rows cycling through the corpus under new ids.
-Each (idle, busy) pair is one repetition. Queries starting in the first ``--settle`` seconds of an
-idle window are left out (work a writer left behind is not "idle").
+recording each query's start time and latency; a **writer** alternates three phases per
+repetition: **idle** — it waits ``--window-s`` seconds, the store at rest; **busy** — plain
+``add()`` calls of 1,000 rows for ``--window-s`` seconds (no ``bulk()``: every merge the engine
+does happens inside the window), rows cycling through the corpus under new ids; **draining** — it
+writes nothing and waits until the merges its rows started have landed
+(``wait_for_maintenance()``), so that the next idle window measures a store at rest, not one still
+merging and still searching a delta beside its graph (CHANGES: the idle windows used to follow
+the busy ones by the clock, and from the second repetition on a merge was still running through
+them, their searches scanning a delta of ~40k rows: that "idle" was ~4× slower than the first
+one, and the ratio's spread ran from 0.22 to 0.98). The searcher stops when the writer is done.
+Queries starting in the first ``--settle`` seconds of an idle window are left out (the searcher
+loads the merged index then).
 
 ``--unpaced`` runs the same with write pacing off (``IndexConfig(delta_cap=None)``): the writer
 is never held, and the delta the searches scan grows as fast as it appends.
 
 Result: per query kind, the median-latency ratio idle / busy (= busy QPS / idle QPS) per
 repetition and pooled, with a bootstrap interval; issue target ≥ 0.5 (whole spread). Also the
-latency tails (p99, max) in each state and the writer's per-call latency. Writes
-``benchmarks/results/search-during-ingest.json``.
+latency tails (p99, max) in each state, the latency while the merges drain, how long they took
+to land, and the writer's per-call latency. Writes ``benchmarks/results/search-during-ingest.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import numpy as np
 from _arxiv import CACHE, build_store, load_point
 from _cli import Session, common_args, save
 from _provenance import provenance
-from _stats import latency_summary, ratio_unpaired, subtract_intervals, verdict, window_of
+from _stats import latency_summary, ratio_unpaired, verdict, window_of
 from rich.table import Table
 
 GOAL = 0.5
@@ -55,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--first-row", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--done", type=Path, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -63,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------------------------
 
 
-def searcher(store: Path, t0: float, end: float, shared: Path) -> dict[str, Any]:
+def searcher(store: Path, t0: float, done: Path, shared: Path) -> dict[str, Any]:
     import vecnest
 
     point = load_point(shared, lambda m: None, lambda label, total: (lambda n=1: None))
@@ -80,11 +88,14 @@ def searcher(store: Path, t0: float, end: float, shared: Path) -> dict[str, Any]
     i = 0
     perf = time.perf_counter
     base_wall, base_perf = time.time(), perf()
+    next_check = base_perf
     while True:
         start = perf()
+        if start >= next_check:  # (the writer's "done" file, looked for every 0.2 s)
+            if done.exists():
+                break
+            next_check = start + 0.2
         now = base_wall + (start - base_perf)
-        if now >= end:
-            break
         name, where = kinds[i % 2]
         col.search(q[i % len(q)], k=10, where=where, include=())
         rec.append((now - t0, perf() - start, i % 2))
@@ -93,32 +104,44 @@ def searcher(store: Path, t0: float, end: float, shared: Path) -> dict[str, Any]
     return {"queries": rec}
 
 
-def writer(store: Path, t0: float, reps: int, window: float, first_row: int, shared: Path) -> dict[str, Any]:
+def writer(store: Path, t0: float, reps: int, window: float, first_row: int, done: Path, shared: Path) -> dict[str, Any]:
+    """Per repetition: an idle window (the store at rest), a busy window of ``add()`` calls,
+    then a wait until the merges they started have landed; ``done`` is created at the end."""
     import vecnest
 
     point = load_point(shared, lambda m: None, lambda label, total: (lambda n=1: None))
     db = vecnest.open(store)
     col = db.get_collection("bench", model=None)
     calls: list[tuple[float, float]] = []
+    idle: list[tuple[float, float]] = []
     busy: list[tuple[float, float]] = []
+    draining: list[tuple[float, float]] = []
     row, serial = first_row, 0
-    for r in range(reps):
-        b_start, b_end = t0 + (2 * r + 1) * window, t0 + (2 * r + 2) * window
-        while time.time() < b_start:
+    try:
+        while time.time() < t0:
             time.sleep(0.005)
-        first = None
-        while time.time() < b_end:
-            idx = np.arange(row, row + BATCH) % point.n
-            ids = [f"w{serial}-{i}" for i in idx.tolist()]
-            s = time.time()
-            first = s if first is None else first
-            col.add(ids, vectors=point.base[idx], metadatas=[point.metas[i] for i in idx.tolist()])
-            calls.append((s - t0, time.time() - s))
-            row, serial = row + BATCH, serial + 1
-        busy.append(((first or b_start) - t0, time.time() - t0))
-    count = col.count()
-    db.close()
-    return {"calls": calls, "busy": busy, "rows_added": serial * BATCH, "final_count": count}
+        for _ in range(reps):
+            i_start = time.time()
+            time.sleep(window)
+            idle.append((i_start - t0, time.time() - t0))
+            b_start = time.time()
+            b_end = b_start + window
+            while time.time() < b_end:
+                idx = np.arange(row, row + BATCH) % point.n
+                ids = [f"w{serial}-{i}" for i in idx.tolist()]
+                s = time.time()
+                col.add(ids, vectors=point.base[idx], metadatas=[point.metas[i] for i in idx.tolist()])
+                calls.append((s - t0, time.time() - s))
+                row, serial = row + BATCH, serial + 1
+            d_start = time.time()
+            col.wait_for_maintenance()
+            busy.append((b_start - t0, d_start - t0))
+            draining.append((d_start - t0, time.time() - t0))
+        count = col.count()
+    finally:
+        done.touch()
+        db.close()
+    return {"calls": calls, "idle": idle, "busy": busy, "draining": draining, "rows_added": serial * BATCH, "final_count": count}
 
 
 def spawn(args: list[str], result: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -141,33 +164,40 @@ def collect(proc: subprocess.Popen[bytes], result: Path, log: Path, what: str) -
 # ---------------------------------------------------------------------------------------------
 
 
-def analyse(sr: dict[str, Any], wr: dict[str, Any], reps: int, window: float, settle: float) -> dict[str, Any]:
+def analyse(sr: dict[str, Any], wr: dict[str, Any], settle: float) -> dict[str, Any]:
     q = np.asarray(sr["queries"], dtype=np.float64)  # (n, 3): start, latency, kind
-    # a writer call may overrun into the next idle window (an add() blocked by a merge): idle is
-    # what is left of each scheduled idle window once every busy interval (+ settle) is removed
-    busy = [(float(b0), float(b1)) for b0, b1 in wr["busy"]]
+    # the writer's own record of its phases: idle (the store at rest; its first ``settle``
+    # seconds left out), busy (its add() calls, the last one's overrun included), draining
+    idle_w = [(float(s) + settle, float(e)) for s, e in wr["idle"]]
+    busy_w = [(float(s), float(e)) for s, e in wr["busy"]]
+    drain_w = [(float(s), float(e)) for s, e in wr["draining"]]
+    reps = len(busy_w)
     edges = []
-    idle_s = []
     for r in range(reps):
-        parts = subtract_intervals((2 * r * window + settle, (2 * r + 1) * window), [(b0, b1 + settle) for b0, b1 in busy])
-        idle_s.append(sum(e - s for s, e in parts))
-        edges += [(s, e, f"idle{r}") for s, e in parts]
-        edges.append((busy[r][0], busy[r][1], f"busy{r}"))
-    labels = window_of(q[:, 0], edges)
-    out: dict[str, Any] = {"kinds": {}, "idle_seconds_per_rep": idle_s, "busy_seconds_per_rep": [b1 - b0 for b0, b1 in busy]}
+        edges += [(*idle_w[r], f"idle{r}"), (*busy_w[r], f"busy{r}"), (*drain_w[r], f"drain{r}")]
+    labels = np.asarray(window_of(q[:, 0], edges), dtype=object)
+    out: dict[str, Any] = {
+        "kinds": {},
+        "idle_seconds_per_rep": [e - s for s, e in idle_w],
+        "busy_seconds_per_rep": [e - s for s, e in busy_w],
+        "draining_seconds_per_rep": [e - s for s, e in drain_w],
+    }
     for k, name in enumerate(KINDS):
-        idle, busy = [], []
+        idle, busy, drain = [], [], []
         for r in range(reps):
-            sel_i = np.array([lab == f"idle{r}" for lab in labels]) & (q[:, 2] == k)
-            sel_b = np.array([lab == f"busy{r}" for lab in labels]) & (q[:, 2] == k)
-            if sel_i.any() and sel_b.any():  # a repetition whose idle window the writer overran entirely is left out
+            of_kind = q[:, 2] == k
+            sel_i, sel_b, sel_d = ((labels == f"{w}{r}") & of_kind for w in ("idle", "busy", "drain"))
+            if sel_i.any() and sel_b.any():
                 idle.append(q[sel_i, 1])
                 busy.append(q[sel_b, 1])
+            if sel_d.any():
+                drain.append(q[sel_d, 1])
         sp = ratio_unpaired(idle, busy) if idle else None  # idle latency / busy latency = busy QPS / idle QPS
         out["kinds"][name] = {
             "reps_used": len(idle),
             "idle": latency_summary(np.concatenate(idle) if idle else []),
             "busy": latency_summary(np.concatenate(busy) if busy else []),
+            "draining": latency_summary(np.concatenate(drain) if drain else []),
             "idle_per_rep": [latency_summary(x) for x in idle],
             "busy_per_rep": [latency_summary(x) for x in busy],
             "busy_over_idle_qps": sp.to_json() if sp else None,
@@ -188,14 +218,16 @@ def plot(sr: dict[str, Any], wr: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 4.5))
     for b0, b1 in wr["busy"]:
         ax.axvspan(b0, b1, color="tab:orange", alpha=0.15)
+    for d0, d1 in wr.get("draining", []):
+        ax.axvspan(d0, d1, color="tab:gray", alpha=0.12)
     for k, name in enumerate(KINDS):
         m = q[:, 2] == k
         ax.plot(q[m, 0], q[m, 1] * 1e3, ".", markersize=1.5, alpha=0.5, label=f"search: {name}")
     ax.plot([s + dt for s, dt in wr["calls"]], [dt * 1e3 for _, dt in wr["calls"]], "k^", markersize=4, label="add() of 1,000 rows (writer)")
     ax.set_yscale("log")
-    ax.set_xlabel("seconds (shaded: the writer is ingesting)")
+    ax.set_xlabel("seconds (orange: the writer is ingesting; grey: its merges are still landing)")
     ax.set_ylabel("latency, ms (log)")
-    ax.set_title("Search latency while another process ingests (shaded) and while it is idle", fontsize=10)
+    ax.set_title("Search latency while another process ingests, while its merges land, and at rest", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, markerscale=4)
     fig.tight_layout()
@@ -210,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.reps, args.window_s = min(args.reps, 2), min(args.window_s, 6.0)
     if args.child == "searcher":
-        args.result.write_text(json.dumps(searcher(args.store, args.t0, args.t0 + 2 * args.reps * args.window_s, shared)))
+        args.result.write_text(json.dumps(searcher(args.store, args.t0, args.done, shared)))
         return 0
     if args.child == "writer":
-        args.result.write_text(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, shared)))
+        args.result.write_text(json.dumps(writer(args.store, args.t0, args.reps, args.window_s, args.first_row, args.done, shared)))
         return 0
     started = time.monotonic()
     suffix = "-unpaced" if args.unpaced else ""
@@ -230,15 +262,19 @@ def main(argv: list[str] | None = None) -> int:
         built = build_store(store, point, index=index, rows=slice(0, half), advance=adv)
         del point
         t0 = time.time() + 15.0  # both processes load their data first
-        common = ["--store", str(store), "--t0", repr(t0), "--reps", str(args.reps), "--window-s", str(args.window_s), "--shared", str(shared)]
         tmp = store.parent
+        done = tmp / "writer.done"
+        done.unlink(missing_ok=True)
+        common = ["--store", str(store), "--t0", repr(t0), "--reps", str(args.reps), "--window-s", str(args.window_s), "--shared", str(shared), "--done", str(done)]
         s = spawn(["--child", "searcher", *common], tmp / "searcher.json", tmp / "searcher.log")
         w = spawn(["--child", "writer", "--first-row", str(half), *common], tmp / "writer.json", tmp / "writer.log")
-        total = 15.0 + 2 * args.reps * args.window_s
-        adv = ses.start_task(f"{args.reps} × (idle {args.window_s:.0f} s, busy {args.window_s:.0f} s)", int(total))
+        total = 15.0 + 2 * args.reps * args.window_s  # (+ the merges' draining: not known ahead)
+        adv = ses.start_task(f"{args.reps} × (idle {args.window_s:.0f} s, busy {args.window_s:.0f} s, merges landing)", int(total))
         while s.poll() is None or w.poll() is None:
             time.sleep(1.0)
             adv(1)
+            if w.poll() is not None:
+                done.touch()  # (a writer that died before its own "done": the searcher stops too)
         sr = collect(s, tmp / "searcher.json", tmp / "searcher.log", "searcher")
         wr = collect(w, tmp / "writer.json", tmp / "writer.log", "writer")
         out: dict[str, Any] = {
@@ -248,17 +284,17 @@ def main(argv: list[str] | None = None) -> int:
             "config": {"reps": args.reps, "window_s": args.window_s, "settle_s": args.settle, "batch": BATCH, "quick": args.quick, "kinds": {k: v for k, v in KINDS.items()}, "delta_cap": index.delta_cap, "delta_limit": index.delta_limit},
             "start_rows": half,
             "start_build": built,
-            "analysis": analyse(sr, wr, args.reps, args.window_s, args.settle),
-            "writer": {"busy_windows": wr["busy"], "final_count": wr["final_count"], "calls": wr["calls"]},
+            "analysis": analyse(sr, wr, args.settle),
+            "writer": {"idle_windows": wr["idle"], "busy_windows": wr["busy"], "draining_windows": wr["draining"], "final_count": wr["final_count"], "calls": wr["calls"]},
         }
         out["plots"] = [plot(sr, wr, args.out.parent / f"search-during-ingest{suffix}.png").name]
         out["duration_s"] = time.monotonic() - started
         t = Table(title="Search while another process ingests vs idle (goal: busy QPS ≥ 0.5× idle)")
-        for c in ("query", "idle p50 ms", "busy p50 ms", "idle p99", "busy p99", "busy max", "busy/idle QPS [spread]", "verdict"):
+        for c in ("query", "idle p50 ms", "busy p50 ms", "draining p50 ms", "idle p99", "busy p99", "busy max", "busy/idle QPS [spread]", "verdict"):
             t.add_column(c, justify="left" if c in ("query", "verdict") else "right")
         for k, d in out["analysis"]["kinds"].items():
             sp = d["busy_over_idle_qps"] or {}
-            t.add_row(k, f"{d['idle'].get('p50_ms', 0):.2f}", f"{d['busy'].get('p50_ms', 0):.2f}", f"{d['idle'].get('p99_ms', 0):.2f}", f"{d['busy'].get('p99_ms', 0):.2f}", f"{d['busy'].get('max_ms', 0):.1f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", d["verdict"])
+            t.add_row(k, f"{d['idle'].get('p50_ms', 0):.2f}", f"{d['busy'].get('p50_ms', 0):.2f}", f"{d['draining'].get('p50_ms', 0):.2f}", f"{d['idle'].get('p99_ms', 0):.2f}", f"{d['busy'].get('p99_ms', 0):.2f}", f"{d['busy'].get('max_ms', 0):.1f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", d["verdict"])
         ses.console.print(t)
         save(ses, args.out, out, report=not args.no_report)
     return 0

@@ -1,0 +1,43 @@
+"""The search-during-ingest analysis: idle is the store at rest, never the merges' tail."""
+
+from __future__ import annotations
+
+import search_during_ingest as sdi
+
+
+def _queries(spans: list[tuple[float, float, float]]) -> list[tuple[float, float, int]]:
+    """Queries every 0.01 s over each ``(start, end, latency)`` span, alternating kinds."""
+    out = []
+    for start, end, latency in spans:
+        t, i = start, 0
+        while t < end:
+            out.append((t, latency, i % 2))
+            t, i = t + 0.01, i + 1
+    return out
+
+
+def test_idle_windows_are_the_writers_own_and_the_draining_tail_is_kept_apart() -> None:
+    # per repetition: idle 0-10 s (store at rest, 0.1 ms), busy 10-20 s (0.4 ms), then its
+    # merges land over 20-30 s (0.35 ms: a delta beside the graph); the next idle starts at 30 s
+    writer = {
+        "idle": [(0.0, 10.0), (30.0, 40.0)],
+        "busy": [(10.0, 20.0), (40.0, 50.0)],
+        "draining": [(20.0, 30.0), (50.0, 60.0)],
+        "calls": [(10.0, 0.05), (40.0, 0.06)],
+        "rows_added": 2000,
+    }
+    spans = [(0.0, 10.0, 1e-4), (10.0, 20.0, 4e-4), (20.0, 30.0, 3.5e-4), (30.0, 40.0, 1e-4), (40.0, 50.0, 4e-4), (50.0, 60.0, 3.5e-4)]
+    out = sdi.analyse({"queries": _queries(spans)}, writer, settle=1.0)
+    assert out["draining_seconds_per_rep"] == [10.0, 10.0]
+    assert out["idle_seconds_per_rep"] == [9.0, 9.0]  # (the settle second left out)
+    for kind in sdi.KINDS:
+        d = out["kinds"][kind]
+        assert d["reps_used"] == 2
+        assert abs(d["idle"]["p50_ms"] - 0.1) < 1e-9  # the tail's 0.35 ms never counts as idle
+        assert abs(d["draining"]["p50_ms"] - 0.35) < 1e-9
+        assert abs(d["busy_over_idle_qps"]["point"] - 0.25) < 1e-9
+        assert d["verdict"] == "not met"
+    # the same searches, but the merges were over by the time ingestion stopped: 1.0x, met
+    fast = [(0.0, 10.0, 1e-4), (10.0, 20.0, 1e-4), (30.0, 40.0, 1e-4), (40.0, 50.0, 1e-4)]
+    out = sdi.analyse({"queries": _queries(fast)}, writer, settle=1.0)
+    assert all(out["kinds"][k]["verdict"] == "met" for k in sdi.KINDS)
