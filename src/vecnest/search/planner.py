@@ -23,6 +23,7 @@ import numpy as np
 from vecnest import filter as vfilter
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
+from vecnest.index import calibrate
 from vecnest.kernels.distance import top_k
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
@@ -229,8 +230,10 @@ _LEARNING, _UNREACHED = "learning", "unreached"
 def _unproven(snap: Snapshot, match: Match, sel: float, opts: SearchOptions, queries: np.ndarray, key: str) -> str | None:
     """Whether a filtered index search the planner chose by default is unproven here: the
     calibration did not measure it cheaper than an exact scan at this selectivity (it was chosen
-    for the switch point's bias) and this filter's own queries have not yet measured an effort
-    (:data:`_LEARNING`: they are observed meanwhile) or measured none reaching the target
+    for the switch point's bias), or an exact scan is cheap enough to answer the filter's first
+    queries (:data:`~vecnest.index.calibrate.LEARN_EXACT_MS`: the effort calibrated on synthetic
+    masks is a guess for a real filter), and this filter's own queries have not yet measured an
+    effort (:data:`_LEARNING`: they are observed meanwhile) or measured none reaching the target
     (:data:`_UNREACHED`); ``None`` where it is proven or not in question. Never when the caller
     forced a strategy, a switch point or an effort, nor for IVF-PQ (rescored, not learned)."""
     ann, cal = snap.ann, snap.calibration
@@ -242,7 +245,9 @@ def _unproven(snap: Snapshot, match: Match, sel: float, opts: SearchOptions, que
         return None
     knob = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
     target = opts.target_recall or ann.config.target_recall
-    if getattr(opts, knob) or not target or cal.index_measured_cheaper(sel):
+    if getattr(opts, knob) or not target:
+        return None
+    if cal.index_measured_cheaper(sel) and cal.exact_ms_at(sel) > calibrate.LEARN_EXACT_MS:
         return None
     calibrated = cal.knob_for_selectivity(sel, cal.knob_for_recall(target)[0])
     learned = _learn(snap, match, key, queries, knob, target, calibrated)
@@ -357,8 +362,11 @@ def execute(
             # filter's own queries have measured it: exact meanwhile (such plans are not replayed),
             # and for good where no effort of the ladder reached the target
             strategy, provisional = Strategy.EXACT_FILTERED, unproven is _LEARNING
+            assert snap.calibration is not None
             reason += (
-                "; but the filtered index measured no cheaper than an exact scan at this selectivity and "
+                ("; but the filtered index measured no cheaper than an exact scan at this selectivity and "
+                 if not snap.calibration.index_measured_cheaper(sel) else
+                 "; but its effort is calibrated on synthetic filters, an exact scan is cheap here, and ")
                 + ("this filter's effort is not learned yet: exact" if provisional else
                    "no effort measured on this filter's queries reached the target: exact")
             )
@@ -408,6 +416,10 @@ def execute(
                 decided, settled, note = _learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
         if settled:
             keep_latest(match.plans, (strategy, opts), (decided, note), 32)
+            if strategy is Strategy.ANN_FILTERED:
+                # (the rows its exact scans gathered while it was learned go back to the snapshot's
+                # budget for filters that stay exact)
+                match.release()
     reason += note
     base = decided
     knob = {knob_name: int(base)}

@@ -59,6 +59,18 @@ def test_index_measured_cheaper_reads_the_costs_without_the_bias() -> None:
     assert Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)]).index_measured_cheaper(0.5)  # no filtered table
 
 
+def test_exact_ms_at_interpolates_the_exact_scans_cost_and_knows_nothing_outside() -> None:
+    rows = [
+        {"selectivity": 0.01, "exact_ms": 0.1, "ann_ms": 0.15, "post_ms": np.inf},
+        {"selectivity": 0.1, "exact_ms": 1.0, "ann_ms": 0.5, "post_ms": np.inf},
+    ]
+    cal = Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)], filtered=rows)
+    assert abs(cal.exact_ms_at(0.01) - 0.1) < 1e-12 and abs(cal.exact_ms_at(0.1) - 1.0) < 1e-12
+    assert abs(cal.exact_ms_at(10**-1.5) - 10**-0.5) < 1e-9  # (log-log between the points)
+    assert cal.exact_ms_at(0.5) == np.inf and cal.exact_ms_at(0.001) == np.inf
+    assert Calibration(knob="nprobe", recall=[(8, 0.97, 0.01)]).exact_ms_at(0.5) == np.inf
+
+
 def test_exact_timings_of_large_scans_map_a_bounded_window(tmp_path, monkeypatch) -> None:
     """A timed exact scan that would map more of the segment than EXACT_WINDOW_BYTES is timed
     on the matches inside one window of that size and scaled: it reads nothing through the map

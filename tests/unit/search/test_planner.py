@@ -86,13 +86,77 @@ def test_filtered_search_is_correct_at_every_selectivity(built: dict, data: tupl
     assert plan.estimated_selectivity == pytest.approx(len(allowed) / N)
 
 
+def _plan_filtered_index_searches(monkeypatch: pytest.MonkeyPatch, *, measured_cheaper: bool) -> None:
+    """Every default filtered search is planned as an index search, which the calibration
+    measured cheaper than an exact scan, or not (inside the switch point's bias)."""
+    from vecnest.index.calibrate import Calibration
+    from vecnest.search import planner
+
+    choose = planner._choose
+    monkeypatch.setattr(Calibration, "index_measured_cheaper", lambda self, sel: measured_cheaper)
+    monkeypatch.setattr(
+        planner, "_choose",
+        lambda snap, filtered, sel, opts: (planner.Strategy.ANN_FILTERED, "test: planned as an index search")
+        if filtered and opts.strategy is None else choose(snap, filtered, sel, opts),
+    )
+
+
+def test_a_clustered_filters_first_queries_keep_the_recall_target(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real category filter (cs.CL, 28 %: its papers sit together in embedding space, away
+    from most queries) searched one query at a time, as an application starts using it, where
+    the calibration measured the filtered index cheaper than an exact scan (as on the 74k arXiv
+    titles at 20-40 %: 0.3-0.4 ms vs 2-4.5 ms; at 6,000 rows that depends on the timings, so it
+    is fixed here). The effort calibrated on synthetic masks is a guess for such a filter (here
+    recall@10 ~0.85 at the calibrated ef ~58; on the 74k titles 0.80 at ef 80): while its own
+    queries measure what it needs, an exact scan this cheap answers them, so the first 32 keep
+    recall@10 >= 0.95, and the plan says why. Where the scan is not cheap
+    (``LEARN_EXACT_MS``), the calibrated effort is used meanwhile, as before."""
+    from vecnest.index import calibrate
+    ids, vecs, metas, queries = data
+    _plan_filtered_index_searches(monkeypatch, measured_cheaper=True)
+    where = {"primary_category": "cs.CL"}
+    mask = np.array([m["primary_category"] == "cs.CL" for m in metas])
+    assert 0.2 < mask.mean() < 0.35
+    truth = exact_truth(vecs, queries[:32], mask)
+    pos = {d: i for i, d in enumerate(ids)}
+
+    def first_32(col: vecnest.Collection) -> tuple[float, set[str]]:
+        recalls, strategies = [], set()
+        for q, want in zip(queries[:32], truth, strict=True):
+            hits = col.search(q, k=10, where=where, include=(), explain=True)
+            recalls.append(len({pos[h.id] for h in hits} & want) / len(want))
+            strategies.add(hits.plan.strategy)
+            if len(recalls) == 1:
+                assert "an exact scan is cheap here" in hits.plan.reason or calibrate.LEARN_EXACT_MS == 0
+        return float(np.mean(recalls)), strategies
+
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids, vectors=vecs, metadatas=metas)
+        recall, strategies = first_32(col)
+        assert recall >= 0.95 and "exact_filtered" in strategies
+        later = [col.search(q, k=10, where=where, include=(), explain=True).plan for q in np.vstack([queries[32:], vecs[:40]])]
+        assert not later[-1].provisional  # learned by now: the index at its effort, or exact for good
+        assert later[-1].strategy == "exact_filtered" or later[-1].knob
+        monkeypatch.setattr(calibrate, "LEARN_EXACT_MS", 0.0)  # (a scan too costly to answer with)
+        where = {"primary_category": {"$in": ["cs.CL"]}}  # (the same rows, another filter: not learned)
+        recall, strategies = first_32(col)
+        assert strategies == {"ann_filtered"}  # the calibrated effort meanwhile, as before
+
+
 def test_planner_picks_exact_for_tiny_and_index_for_broad(built: dict, data: tuple) -> None:
     _, col = built["hnsw"]
     q = data[3][0]
     tiny = col.search(q, k=10, where={"primary_category": "cs.IT"}, explain=True).plan
-    broad = col.search(q, k=10, where={"$not": {"primary_category": "cs.IT"}}, explain=True).plan
     assert tiny.strategy == "exact_filtered" and tiny.estimated_selectivity < 0.03
-    assert broad.strategy in ("ann_filtered", "post_filter") and 0.9 < broad.estimated_selectivity < 1
+    # the index; at first, where an exact scan is this cheap, exact while the filter's own
+    # queries measure its effort (64 distinct ones at most: measured, then confirmed)
+    many = np.vstack([data[3], data[1][:40]])
+    plans = [col.search(x, k=10, where={"$not": {"primary_category": "cs.IT"}}, explain=True).plan for x in many]
+    first, broad = plans[0], plans[-1]
+    assert first.strategy in ("ann_filtered", "post_filter") or (first.provisional and "not learned yet" in first.reason)
+    assert 0.9 < broad.estimated_selectivity < 1
+    assert broad.strategy in ("ann_filtered", "post_filter")
     assert broad.knob and broad.candidates_visited > 0
     assert set(broad.timings_ms) >= {"filter_ms", "ann_ms", "fetch_ms"}
     # overrides move the switch points
@@ -279,17 +343,8 @@ def test_the_fast_path_reports_bad_filters_as_the_full_path_does(tmp_path: Path,
 def _inside_the_bias(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> Iterator[vecnest.Collection]:
     """A collection of ``data`` where every default filtered search is planned as an index search
     the calibration measured no cheaper than an exact scan (inside the switch point's bias)."""
-    from vecnest.index.calibrate import Calibration
-    from vecnest.search import planner
-
     ids, vecs, metas, _ = data
-    choose = planner._choose
-    monkeypatch.setattr(Calibration, "index_measured_cheaper", lambda self, sel: False)
-    monkeypatch.setattr(
-        planner, "_choose",
-        lambda snap, filtered, sel, opts: (planner.Strategy.ANN_FILTERED, "test: inside the bias")
-        if filtered and opts.strategy is None else choose(snap, filtered, sel, opts),
-    )
+    _plan_filtered_index_searches(monkeypatch, measured_cheaper=False)
     with vecnest.open(tmp_path / "s", background=False) as db:
         col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
         col.add(ids, vectors=vecs, metadatas=metas)
