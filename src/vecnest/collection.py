@@ -407,7 +407,10 @@ class Collection(Searching):
         """Size and memory, measured: documents, rows, bytes on disk, and bytes per vector by
         component — RAM resident now (mapped pages counted by the kernel) against disk — for the
         float32 segment, the compression tiers, the approximate index and the lexical index."""
-        return collection_stats(self._source.current(), self._rows, self._config, self.disk_bytes())
+        snap = self._source.current()
+        if snap.ann is not None and self._source.usable_ann(snap) is None:  # (found damaged)
+            snap = self._source.current()
+        return collection_stats(snap, self._rows, self._config, self.disk_bytes())
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:
@@ -436,8 +439,8 @@ class Collection(Searching):
     def index_bytes(self) -> dict[str, int]:
         """Bytes of the approximate index by component (see :meth:`AnnIndex.component_bytes`),
         measured on the index as loaded; ``{}`` when no index is built."""
-        snap = self._source.current()
-        return snap.ann.component_bytes() if snap.ann is not None else {}
+        ann = self._source.usable_ann(self._source.current())
+        return ann.component_bytes() if ann is not None else {}
 
     # ------------------------------------------------------------------ internals
     def _prepare(

@@ -63,7 +63,7 @@ from vecnest.lexical.analyzer import AnalyzerConfig
 from vecnest.records import check_metadata
 from vecnest.store.catalog import Catalog, docs_table
 from vecnest.store.check import DerivedCheck, check_store
-from vecnest.store.files import MaintenanceLock, check_real_dir, fsync_dir, remove
+from vecnest.store.files import MaintenanceLock, check_real_dir, folder_bytes, fsync_dir, remove
 from vecnest.store.handle import StoreHandle
 from vecnest.store.layout import ROOT_ENTRIES, lock_name
 from vecnest.store.manifest import (
@@ -493,7 +493,7 @@ class Database:
                     "document_bytes": bytes_["documents"],
                 }
             )
-        segment_bytes = sum(p.lstat().st_size for p in self.segments_dir.glob("*") if p.is_file())
+        segment_bytes = folder_bytes(self.segments_dir, recursive=False)
         return {
             "path": str(self.root),
             "format_version": FORMAT_VERSION,

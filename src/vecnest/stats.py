@@ -8,7 +8,6 @@ mapped), the approximate index (its mapping's resident pages) and the lexical in
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from vecnest.config import CollectionConfig
 from vecnest.index.state import read_state
 from vecnest.lexical.maintain import read_lexical_dir
 from vecnest.search.snapshot import Snapshot
+from vecnest.store.files import folder_bytes
 from vecnest.store.rows import Rows
 
 
@@ -24,19 +24,6 @@ def _resident(path: Any) -> int | None:
     if path is None:
         return None
     return mapped_rss([path]).get(str(path.resolve()), 0)
-
-
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the files under ``folder``; a file the lexical index's own merges remove while
-    it is listed counts 0 (``stats()`` once failed with FileNotFoundError that way)."""
-    total = 0
-    for root, _, files in os.walk(folder):  # (os.walk skips a folder that vanished)
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:
-                pass
-    return total
 
 
 def collection_stats(snap: Snapshot, rows: Rows, config: CollectionConfig, disk: dict[str, int | None]) -> dict[str, Any]:
@@ -60,7 +47,7 @@ def collection_stats(snap: Snapshot, rows: Rows, config: CollectionConfig, disk:
                         "components": {k: v / n for k, v in snap.ann.component_bytes().items()}}
     if lexical is not None:
         folder = rows.segments_dir / lexical
-        size = _folder_bytes(folder)
+        size = folder_bytes(folder)
         per["lexical"] = {"where": "lexical index", "disk": size / n}
     return {
         "documents": snap.n_live,

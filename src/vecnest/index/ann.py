@@ -11,6 +11,7 @@ import math
 import threading
 import os
 import stat
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from vecnest._threads import FewQueries
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
-from vecnest.store.pagecache import fill
+from vecnest.store.pagecache import fill, fill_fd
 from vecnest.store.rowio import block_rows, blocks, gather
 
 #: In-place mapping of compatible structures (FAISS >= 1.10), else classic mmap.
@@ -32,6 +33,29 @@ _ID_MAPS = (faiss.IndexIDMap, faiss.IndexIDMap2)
 #: The SWIG function itself (no Python wrapper per call) where this FAISS build exposes it; builds
 #: that load a per-CPU variant module (``swigfaiss_avx2`` ...) fall back to the public wrapper.
 _ptr = getattr(getattr(faiss, "_swigfaiss", None), "swig_ptr", faiss.swig_ptr)
+
+
+#: Index files at least this large are loaded when a search first needs them, not when a
+#: snapshot names them (:meth:`AnnIndex.open`): a first search the planner answers exactly (a
+#: selective filter, or one whose effort is still being learned) then never reads the file
+#: (75k HNSW, 78 MB, cold: ~50-90 ms of reading in order, ~350 ms through page faults).
+#: Smaller files load at once, as cheap as the bookkeeping, and are checked there.
+LAZY_BYTES = 16 << 20
+#: Where a file descriptor can be opened by name (FAISS reads by name): a file a merge unlinks
+#: after a snapshot named it still loads through the descriptor the snapshot holds.
+_FD_DIR = Path("/proc/self/fd")
+#: The attributes a lazily opened index gains when it loads (see :meth:`AnnIndex.__getattr__`).
+_LOADED = frozenset({"index", "_search_c", "_stats", "_direct_search_c", "_slot_of"})
+
+
+class IndexUnusable(CorruptStoreError):
+    """An index file opened lazily (see :meth:`AnnIndex.open`) proved damaged when a search
+    first needed it: the caller marks it damaged and searches again, exactly."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"index file {name} is damaged: {why}")
+        self.name = name
+        self.why = why
 
 
 def _metric(l2: bool) -> int:
@@ -47,6 +71,9 @@ class AnnIndex:
         config: the collection's index parameters.
         l2: FAISS returns squared distances for L2 (negated here so higher is better).
     """
+
+    #: The file this index was opened lazily from (``None``: built, or loaded at once).
+    file: str | None = None
 
     def __init__(self, index: faiss.Index, config: IndexConfig, *, l2: bool) -> None:
         self.index = index
@@ -227,6 +254,77 @@ class AnnIndex:
         if mmap:
             fill(path)  # (cold: one read in order, not a page fault per node the first searches touch)
         return cls(faiss.read_index(str(path), flags), config, l2=l2)
+
+    @classmethod
+    def open(cls, path: Path, config: IndexConfig, *, l2: bool, dim: int, n_indexed: int) -> AnnIndex:
+        """The index at ``path`` for searching: loaded (mapped) and :meth:`check`-ed now if the
+        file is smaller than :data:`LAZY_BYTES` or this system cannot reopen a descriptor by
+        name; else only opened now and loaded, filled and checked when first used (any
+        attribute that needs the FAISS index), raising :class:`IndexUnusable` then, and again
+        at every later use, if it is damaged.
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            CorruptStoreError: ``path`` is not a regular file, or (loaded now) is damaged.
+            RuntimeError, OSError: FAISS could not read it (loaded now).
+        """
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise CorruptStoreError(f"index file {path.name} is a symlink or not a regular file; vecnest never follows links inside a store")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            info = os.fstat(fd)
+            lazy = stat.S_ISREG(info.st_mode) and info.st_size >= LAZY_BYTES and _FD_DIR.is_dir()
+        except OSError:
+            os.close(fd)
+            raise
+        if not lazy:
+            os.close(fd)
+            ann = cls.load(path, config, l2=l2, mmap=True)
+            ann.check(dim=dim, n_indexed=n_indexed)
+            return ann
+        out = cls.__new__(cls)
+        out.config = config
+        out.l2 = l2
+        out._params = {}
+        out._hnsw = config.kind is IndexKind.HNSW
+        out.file = path.name
+        out._pending = (fd, dim, n_indexed)
+        out._failed = None
+        out._load_lock = threading.Lock()
+        out._close_fd = weakref.finalize(out, os.close, fd)
+        return out
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the FAISS index is in memory (always, unless opened lazily and unused)."""
+        return "index" in self.__dict__
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for attributes the instance lacks: a lazily opened index's FAISS parts
+        # before its first use (after it, they are plain attributes: no cost per search)
+        if name in _LOADED and "_pending" in self.__dict__:
+            self._materialise()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _materialise(self) -> None:
+        with self._load_lock:
+            if self.loaded:
+                return
+            if self._failed is not None:
+                raise IndexUnusable(self.file or "?", self._failed)
+            fd, dim, n_indexed = self._pending
+            try:
+                fill_fd(fd)  # (as :meth:`load`: one read in order, not a fault per node)
+                flags = _MMAP_FLAGS | faiss.IO_FLAG_READ_ONLY
+                probe = AnnIndex(faiss.read_index(str(_FD_DIR / str(fd)), flags), self.config, l2=self.l2)
+                probe.check(dim=dim, n_indexed=n_indexed)
+            except (RuntimeError, CorruptStoreError, OSError) as exc:
+                self._failed = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise IndexUnusable(self.file or "?", self._failed) from None
+            finally:
+                self._close_fd()  # (the map, if any, holds the file from now on)
+            self.__dict__.update({k: probe.__dict__[k] for k in _LOADED})
 
     def check(self, *, dim: int, n_indexed: int) -> None:
         """Raise :class:`CorruptStoreError` unless this index is of the configured kind, the

@@ -163,14 +163,18 @@ class FlatIndex:
         if candidates is not None:
             matches = _SlotList(candidates) if isinstance(candidates, np.ndarray) else candidates
             kept = getattr(matches, "gathered", None)
-            if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n:
+            # (a transient scan keeps no block of more than SELECT_FRACTION of the rows: it would
+            # be read from the file, 74k x 384 at 15 %: 130 ms warm, to serve the few queries
+            # before the filter moves to the index, where one selected scan costs ~2-6 ms)
+            small = matches.count < SELECT_FRACTION * n
+            if kept is not None and len(queries) < PARALLEL_MIN_QUERIES and matches.count < GATHER_FRACTION * n and (read is None or small):
                 # the matching rows in one block, kept for the next searches (from the first use
                 # where they would be gathered anyway, else from the second)
                 # (rows an in-place scan below left mapped are copied through the map, not
                 # read again from the file: 74k x 384 at 15 %, 5 ms vs 30-190 ms; a transient
                 # search maps nothing it does not release, so it reads the file)
                 source = self._mapped_rows if matches.mapped and read is None else self.rows
-                rows = kept(source, self.vectors.shape[1], first_use=matches.count < SELECT_FRACTION * n)
+                rows = kept(source, self.vectors.shape[1], first_use=small)
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:

@@ -194,7 +194,7 @@ class IndexMaintainer:
                     self._discard(state)
                     return {"action": "dropped", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
                 return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
-            current = snap.ann  # None if there is none yet or it is damaged
+            current = self.source.usable_ann(snap)  # None if there is none yet or it is damaged
             dead = state.built_upto - int(snap.alive[: state.built_upto].sum())
             if (
                 not rebuild

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
+from vecnest.index.ann import IndexUnusable
 from vecnest.records import Hit, Hits, Metadata
 from vecnest.search.lexical_view import LexicalView
 from vecnest.search.planner import SearchOptions, execute, keep_latest
@@ -141,9 +142,11 @@ class Searcher:
                 break
             except Stale:
                 continue
+            except IndexUnusable as exc:  # (damaged, found at its first use: searched again, exactly)
+                self.source.index_unusable(exc)
         else:  # the collection keeps changing: one read transaction for all stages
             with self.catalog.read() as conn:
-                snap = self.source.load(conn, None)
+                snap = self._loaded(conn)
                 slots, scores, plan = execute(snap, req.queries, req.k, req.node, lambda: nullcontext(conn), req.opts, explain=req.explain)
                 t0 = time.perf_counter()
                 docs = self.docs.rows_by_slot(conn, np.unique(slots[slots >= 0])) if req.fields else {}
@@ -155,6 +158,14 @@ class Searcher:
                 keep_latest(snap.replays, key, replay, MAX_REPLAYS)
         return _assemble(snap, slots, scores, plan, docs, req, t0)
 
+    def _loaded(self, conn: sqlite3.Connection) -> Snapshot:
+        """The snapshot of transaction ``conn``, its index loaded (a damaged one marked: the
+        snapshot is loaded again without it)."""
+        snap = self.source.load(conn, None)
+        if self.source.usable_ann(snap) is None and snap.ann is not None:
+            snap = self.source.load(conn, None)
+        return snap
+
     def _run_ranked(self, req: Request, ranking: Ranking) -> list[Hits]:
         """Lexical, hybrid, reranked or cut searches (see :mod:`vecnest.search.ranked`)."""
         for _ in range(_ATTEMPTS):
@@ -164,9 +175,11 @@ class Searcher:
                 break
             except Stale:
                 continue
+            except IndexUnusable as exc:
+                self.source.index_unusable(exc)
         else:  # the collection keeps changing: one read transaction for all stages
             with self.catalog.read() as conn:
-                snap = self.source.load(conn, None)
+                snap = self._loaded(conn)
                 ranked, slots, scores, docs, t0 = self._rank_all(snap, lambda: nullcontext(conn), req, ranking)
         plans = []
         for r in ranked:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from vecnest.config import IndexConfig, IndexKind, Metric
 from vecnest.errors import CorruptStoreError, DerivedDataError
-from vecnest.index.ann import AnnIndex
+from vecnest.index.ann import AnnIndex, IndexUnusable
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
 from vecnest.search import effort, sketch
@@ -232,6 +232,29 @@ class SnapshotSource:
             log.warning("vecnest: %s in collection %r is damaged (%s); searching exactly until it is rebuilt", name, self.rows.name, why)
         self.damaged[name] = why
 
+    def index_unusable(self, exc: IndexUnusable) -> None:
+        """An index opened lazily proved damaged at its first use (``exc``): mark it, and drop
+        the snapshot holding it, so the next snapshot loads without it (exact searches)."""
+        self._mark_damaged(exc.name, exc.why)
+        with self._lock:
+            if self._ann is not None and self._ann[0] == exc.name:
+                self._ann = None
+            snap = self._snap
+            if snap is not None and snap.ann is not None and snap.ann.file == exc.name:
+                self._snap = None
+
+    def usable_ann(self, snap: Snapshot) -> AnnIndex | None:
+        """``snap``'s index, loaded (``None``: it has none, or it proved damaged: marked)."""
+        ann = snap.ann
+        if ann is None:
+            return None
+        try:
+            ann.index  # noqa: B018 -- (loads a lazily opened index)
+        except IndexUnusable as exc:
+            self.index_unusable(exc)
+            return None
+        return ann
+
     def _index(self, state: IndexState) -> tuple[AnnIndex | None, str | None]:
         """The approximate index the catalog names, or ``(None, why not)``."""
         if state.file is None or self.index.kind is IndexKind.EXACT:
@@ -243,8 +266,7 @@ class SnapshotSource:
             return cached[1], None
         path = self.rows.segments_dir / state.file
         try:
-            ann = AnnIndex.load(path, self.index, l2=self.l2, mmap=True)
-            ann.check(dim=self.rows.dim, n_indexed=state.n_indexed)
+            ann = AnnIndex.open(path, self.index, l2=self.l2, dim=self.rows.dim, n_indexed=state.n_indexed)
         except FileNotFoundError:
             raise _Missing(state.file) from None
         except (RuntimeError, CorruptStoreError, OSError) as exc:

@@ -171,3 +171,21 @@ class MaintenanceLock:
         """Whether nobody holds the lock now (a moment's answer)."""
         with self.hold(0) as got:
             return got
+
+
+def folder_bytes(folder: Path, *, recursive: bool = True) -> int:
+    """Bytes of the regular files in ``folder`` (and below, if ``recursive``), links not
+    followed; a file removed while the folder is listed (a merge replacing an index file, the
+    lexical index's own merges) counts 0, where listing then ``stat`` would raise."""
+    total = 0
+    for root, _, files in os.walk(folder):  # (os.walk skips a folder that vanished)
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                total += info.st_size
+        if not recursive:
+            break
+    return total

@@ -79,6 +79,15 @@ def fill(path: Path, *, budget: int = FILL_BYTES) -> int:
     except OSError:
         return 0
     try:
+        return fill_fd(fd, budget=budget)
+    finally:
+        os.close(fd)
+
+
+def fill_fd(fd: int, *, budget: int = FILL_BYTES) -> int:
+    """:func:`fill` for a file already open as ``fd`` (left open; it may have been unlinked
+    since: its pages are filled all the same)."""
+    try:
         size = os.fstat(fd).st_size
         runs = missing(fd, size)
         if runs is None:
@@ -106,8 +115,6 @@ def fill(path: Path, *, budget: int = FILL_BYTES) -> int:
         return done
     except OSError:
         return 0
-    finally:
-        os.close(fd)
 
 
 def prefetch(fd: int, ranges: Iterable[tuple[int, int]]) -> None:

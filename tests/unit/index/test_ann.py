@@ -158,3 +158,68 @@ def test_a_mapped_index_is_read_into_the_page_cache_before_its_first_search(tmp_
         assert filled[1:] == [0]
     finally:
         os.close(fd)
+
+
+def _saved_graph(tmp_path, n: int = 2000) -> tuple[AnnIndex, IndexConfig, np.ndarray]:
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((n, 32)).astype(np.float32)
+    cfg = IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=16)
+    built = AnnIndex.build(vectors, np.arange(n), cfg, l2=True)
+    built.save(tmp_path / "i.faiss")
+    return built, cfg, rng.standard_normal((5, 32)).astype(np.float32)
+
+
+def _open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_large_index_is_loaded_when_first_used_even_after_its_file_is_replaced(tmp_path, monkeypatch) -> None:
+    """A file of at least LAZY_BYTES is only opened when a snapshot names it: loaded, filled and
+    checked at its first use, through the descriptor held since (a merge may have unlinked it
+    meanwhile); smaller files load at once."""
+    from vecnest.index import ann
+
+    built, cfg, queries = _saved_graph(tmp_path)
+    path = tmp_path / "i.faiss"
+    assert AnnIndex.open(path, cfg, l2=True, dim=32, n_indexed=2000).loaded  # (small: at once)
+    monkeypatch.setattr(ann, "LAZY_BYTES", 0)
+    fds = _open_fds()
+    lazy = AnnIndex.open(path, cfg, l2=True, dim=32, n_indexed=2000)
+    assert not lazy.loaded and lazy.file == "i.faiss" and lazy.config is cfg
+    path.unlink()  # (replaced by a merge before the first search)
+    got = lazy.search_unfiltered(queries, 10, 32)
+    assert lazy.loaded and lazy.ntotal == 2000
+    want = built.search_unfiltered(queries, 10, 32)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert _open_fds() == fds  # (the descriptor is closed once loaded: the map holds the file)
+    unused = AnnIndex.open(_resaved(built, tmp_path), cfg, l2=True, dim=32, n_indexed=2000)
+    assert _open_fds() == fds + 1
+    del unused
+    assert _open_fds() == fds  # (an index never used closes its descriptor when dropped)
+
+
+def _resaved(built: AnnIndex, tmp_path):
+    path = tmp_path / "k.faiss"
+    built.save(path)
+    return path
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other_count"])
+def test_a_lazily_opened_index_found_damaged_raises_at_every_use(tmp_path, monkeypatch, damage: str) -> None:
+    from vecnest.index import ann
+    from vecnest.index.ann import IndexUnusable
+
+    _, cfg, queries = _saved_graph(tmp_path)
+    path = tmp_path / "i.faiss"
+    if damage == "garbage":
+        path.write_bytes(b"\0" * path.stat().st_size)
+    monkeypatch.setattr(ann, "LAZY_BYTES", 0)
+    lazy = AnnIndex.open(path, cfg, l2=True, dim=32, n_indexed=1999 if damage == "other_count" else 2000)
+    for _ in range(2):  # (remembered: never half-loaded, never retried per search)
+        with pytest.raises(IndexUnusable) as info:
+            lazy.search_unfiltered(queries, 10, 32)
+        assert info.value.name == "i.faiss" and not lazy.loaded
+    if damage == "other_count":
+        assert "holds 2000 rows, the catalog recorded 1999" in info.value.why

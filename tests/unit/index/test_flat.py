@@ -192,9 +192,10 @@ def test_a_second_use_copies_rows_an_in_place_scan_mapped_through_the_map(
 ) -> None:
     """A kept match above SELECT_FRACTION is scanned in place on its first use; when that scan
     kept what it mapped, the second use gathers the rows through the map (not by reading their
-    span from the file again) and answers the same. Where the first use was transient (its
-    pages released) or the second is, or a small match is gathered on its first use, the rows
-    are read from the file, and a transient first use leaves no page mapped after either."""
+    span from the file again) and answers the same. A transient search above SELECT_FRACTION
+    keeps no block (it stands in for an index search for a few queries: reading the rows from
+    the file cost 130 ms at 74k x 384, 15 %), scans in place and leaves no page mapped; a
+    small match is gathered from the file on its first use, transient or not."""
     from vecnest.index import flat as flat_mod
     from vecnest.search.snapshot import Match, _Budget
 
@@ -208,14 +209,15 @@ def test_a_second_use_copies_rows_an_in_place_scan_mapped_through_the_map(
         return real_gather(vectors, rows, path=path)
 
     monkeypatch.setattr(flat_mod, "gather", counted)
-    cases = [  # (fraction, transient flag of each search, rows read from the file)
-        (0.10, (False, False, False), False),
-        (0.10, (True, True, True), True),
-        (0.10, (True, False, False), True),
-        (0.10, (False, True, True), True),
-        (0.01, (False, False, False), True),
+    cases = [  # (fraction, transient flag of each search, rows read from the file, a block kept)
+        (0.10, (False, False, False), False, True),
+        (0.10, (True, True, True), False, False),
+        (0.10, (True, False, False), False, True),  # (in place at the 2nd, gathered through the map at the 3rd)
+        (0.10, (False, True, True), False, False),
+        (0.01, (False, False, False), True, True),
+        (0.01, (True, True, True), True, True),
     ]
-    for i, (fraction, flags, via_file) in enumerate(cases):
+    for i, (fraction, flags, via_file, kept) in enumerate(cases):
         path = tmp_path / f"c{i}.g0.f32"  # (a file and map of its own: no page mapped yet)
         v.tofile(path)
         mask = rng.random(len(v)) < fraction
@@ -228,10 +230,13 @@ def test_a_second_use_copies_rows_an_in_place_scan_mapped_through_the_map(
             got = index.search(q, 10, match, transient=transient)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
-        assert match._rows is not None  # kept after the first or second use
-        np.testing.assert_array_equal(match._rows, v[mask])
+        if kept:
+            assert match._rows is not None, flags  # kept after the first, second or third use
+            np.testing.assert_array_equal(match._rows, v[mask])
+        else:
+            assert match._rows is None, flags
         assert file_reads == ([int(mask.sum())] if via_file else []), (fraction, flags)
-        if flags[0] and fraction > 0.05:
+        if all(flags) and fraction > 0.05:
             # (a released span keeps only the partly covered pages at its ends: the rows of a
             # 10 % match lie on nearly every page, all of which a copy through the map maps)
             assert mapped_rss([path])[str(path.resolve())] < v.nbytes // 4, flags

@@ -48,3 +48,51 @@ def test_a_commit_landing_while_a_snapshot_loads_is_seen_by_the_next_search(tmp_
         # "b" was acknowledged before this search began: it must be found (the original code
         # paired the mid-load snapshot with the later stamp and served it until the next write)
         assert [h.id for h in col.search(np.array([0, 1, 0, 0], np.float32), k=1, include=())] == ["b"]
+
+
+def _graph_store(root: Path) -> tuple[np.ndarray, Path]:
+    """3,000 vectors with an HNSW index; returns them and the index file."""
+    from vecnest.config import IndexConfig, IndexKind
+
+    rng = np.random.default_rng(5)
+    vecs = rng.standard_normal((3000, 32)).astype(np.float32)
+    with vecnest.open(root, background=False) as db:
+        col = db.create_collection("c", model=None, dim=32, index=IndexConfig(kind=IndexKind.HNSW, min_rows=100, m=8, ef_construction=32))
+        col.add([f"d{i}" for i in range(3000)], vectors=vecs, metadatas=[{"i": i} for i in range(3000)])
+        col.optimize()
+    (index,) = (root / "segments").glob("c1.hnsw.*.faiss")
+    return vecs, index
+
+
+def test_a_first_search_answered_exactly_never_loads_the_index(tmp_path: Path, monkeypatch) -> None:
+    from vecnest.index import ann
+
+    vecs, _ = _graph_store(tmp_path / "s")
+    monkeypatch.setattr(ann, "LAZY_BYTES", 0)  # (as an index file of a larger collection)
+    with vecnest.open(tmp_path / "s", read_only=True) as db:
+        col = db.get_collection("c")
+        hits = col.search(vecs[7], k=3, where={"i": {"$lt": 500}}, strategy="exact_filtered", include=())
+        assert hits[0].id == "d7"
+        assert not col._source.cached.ann.loaded
+        hits = col.search(vecs[9], k=3, strategy="ann", include=())
+        assert hits[0].id == "d9" and col._source.cached.ann.loaded
+
+
+def test_an_index_found_damaged_at_its_first_use_is_bypassed_then_rebuilt(tmp_path: Path, monkeypatch) -> None:
+    """Loaded lazily, a damaged index is found at the first search that needs it: that search
+    is answered exactly (the plan says why), as are the next, and maintenance rebuilds it."""
+    from vecnest.index import ann
+
+    vecs, index = _graph_store(tmp_path / "s")
+    index.write_bytes(b"\0" * index.stat().st_size)
+    monkeypatch.setattr(ann, "LAZY_BYTES", 0)
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.get_collection("c")
+        for i in (3, 11):
+            hits = col.search(vecs[i], k=3, strategy="ann", explain=True, include=())
+            assert hits[0].id == f"d{i}" and "damaged" in hits.plan.reason
+        assert col.stats()["index_bytes"] == {}
+        assert col.optimize()["action"] in ("rebuilt", "built")
+        hits = col.search(vecs[5], k=3, strategy="ann", explain=True, include=())
+        assert hits[0].id == "d5" and "damaged" not in hits.plan.reason
+        assert col._source.cached.ann.loaded

@@ -36,3 +36,25 @@ def test_a_new_segment_and_a_new_index_fsync_their_folder(tmp_path: Path, monkey
         tmp = next(i for i, p in enumerate(seen) if p.endswith(".faiss.tmp"))  # the index's bytes...
         assert segments in seen[tmp + 1 :]  # ...then, after its rename, its folder
         assert [p for p in os.listdir(segments) if p.endswith(".faiss")]
+
+
+def test_folder_bytes_counts_what_is_there_and_a_file_removed_meanwhile_as_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vecnest.store import files
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a").write_bytes(b"x" * 10)
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 5)
+    (tmp_path / "sub" / "gone").write_bytes(b"z" * 7)
+    (tmp_path / "link").symlink_to(tmp_path / "a")  # (never followed nor counted)
+    assert files.folder_bytes(tmp_path) == 22
+    assert files.folder_bytes(tmp_path, recursive=False) == 10
+    lstat = os.lstat
+
+    def racing(path: str) -> os.stat_result:  # (a merge or the lexical index removed it after listing)
+        if path.endswith("gone"):
+            raise FileNotFoundError(path)
+        return lstat(path)
+
+    monkeypatch.setattr(files.os, "lstat", racing)
+    assert files.folder_bytes(tmp_path) == 15
+    assert files.folder_bytes(tmp_path / "missing") == 0
