@@ -408,9 +408,7 @@ class Collection(Searching):
         component — RAM resident now (mapped pages counted by the kernel) against disk — for the
         float32 segment, the compression tiers, the approximate index and the lexical index."""
         snap = self._source.current()
-        if snap.ann is not None and self._source.usable_ann(snap) is None:  # (found damaged)
-            snap = self._source.current()
-        return collection_stats(snap, self._rows, self._config, self.disk_bytes())
+        return collection_stats(snap, self._source.usable_ann(snap), self._rows, self._config, self.disk_bytes())
 
     # ------------------------------------------------------------------ maintenance
     def create_index(self, field: str) -> None:

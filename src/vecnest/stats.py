@@ -13,6 +13,7 @@ from typing import Any
 
 from vecnest.compress.memory import mapped_rss
 from vecnest.config import CollectionConfig
+from vecnest.index.ann import AnnIndex
 from vecnest.index.state import read_state
 from vecnest.lexical.maintain import read_lexical_dir
 from vecnest.search.snapshot import Snapshot
@@ -26,8 +27,11 @@ def _resident(path: Any) -> int | None:
     return mapped_rss([path]).get(str(path.resolve()), 0)
 
 
-def collection_stats(snap: Snapshot, rows: Rows, config: CollectionConfig, disk: dict[str, int | None]) -> dict[str, Any]:
-    """The stats of ``snap`` (see module docstring)."""
+def collection_stats(
+    snap: Snapshot, ann: AnnIndex | None, rows: Rows, config: CollectionConfig, disk: dict[str, int | None]
+) -> dict[str, Any]:
+    """The stats of ``snap`` (see module docstring); ``ann``: its index, loaded (``None``: it has
+    none, or it proved damaged)."""
     n = max(snap.n_live, 1)
     with rows.catalog.read() as conn:
         index_file = read_state(conn, rows.cid).file
@@ -40,11 +44,11 @@ def collection_stats(snap: Snapshot, rows: Rows, config: CollectionConfig, disk:
             if key != "float32":
                 per[key] = {"where": part["where"], "disk": (part["disk"] or 0) / n,
                             "ram_resident": (part["ram_resident"] or 0) / n, "fixed_ram_bytes": part["fixed_ram"]}
-    if snap.ann is not None and index_file is not None:
+    if ann is not None and index_file is not None:
         rss = _resident(rows.segments_dir / index_file)
         per["index"] = {"where": "index file (mapped)", "disk": (disk["index"] or 0) / n,
                         "ram_resident": None if rss is None else rss / n,
-                        "components": {k: v / n for k, v in snap.ann.component_bytes().items()}}
+                        "components": {k: v / n for k, v in ann.component_bytes().items()}}
     if lexical is not None:
         folder = rows.segments_dir / lexical
         size = folder_bytes(folder)
@@ -55,7 +59,7 @@ def collection_stats(snap: Snapshot, rows: Rows, config: CollectionConfig, disk:
         "dead_rows": snap.n_slots - snap.n_live,
         "compression": config.compression,
         "disk_bytes": dict(disk),
-        "index_bytes": snap.ann.component_bytes() if snap.ann is not None else {},
+        "index_bytes": ann.component_bytes() if ann is not None else {},
         "bytes_per_vector": per,
     }
 

@@ -194,7 +194,7 @@ class IndexMaintainer:
                     self._discard(state)
                     return {"action": "dropped", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
                 return {"action": "none", "reason": f"{snap.n_live} rows < min_rows {self.config.min_rows}"}
-            current = self.source.usable_ann(snap)  # None if there is none yet or it is damaged
+            current = snap.ann  # None if there is none yet or it is damaged
             dead = state.built_upto - int(snap.alive[: state.built_upto].sum())
             if (
                 not rebuild
@@ -203,6 +203,7 @@ class IndexMaintainer:
                 and dead <= self.config.rebuild_dead_fraction * max(state.built_upto, 1)
             ):
                 return {"action": "none", "reason": "the index already covers every row"}
+            current = self.source.usable_ann(snap)  # (loaded now: one opened lazily may prove damaged)
             # a private map of the segment for the build, released with it: the pages the
             # calibration's timed exact scans read do not stay resident in the searches' map
             segment = self.rows.segment(snap.generation)

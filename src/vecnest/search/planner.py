@@ -24,6 +24,7 @@ from vecnest import filter as vfilter
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.index import calibrate
+from vecnest.index.ann import IndexUnusable
 from vecnest.kernels.distance import top_k
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
@@ -213,6 +214,8 @@ def _learn(
                 learned = measure(*args, knob=knob, target=target, calibrated=calibrated)
             else:  # (never falling back below the calibrated effort of now)
                 learned = confirm(*args, knob=knob, target=target, candidate=dataclasses.replace(cand, calibrated=max(cand.calibrated, calibrated)))
+        except IndexUnusable:  # (the index, loaded lazily, is damaged: the caller marks it, searches exactly)
+            raise
         except Exception:  # noqa: BLE001 -- learning is an optimisation: the search goes on
             log.warning("measuring the search effort of filter %s failed", key, exc_info=True)
             learned = None

@@ -96,3 +96,28 @@ def test_an_index_found_damaged_at_its_first_use_is_bypassed_then_rebuilt(tmp_pa
         hits = col.search(vecs[5], k=3, strategy="ann", explain=True, include=())
         assert hits[0].id == "d5" and "damaged" not in hits.plan.reason
         assert col._source.cached.ann.loaded
+
+
+def test_an_index_found_damaged_while_a_filters_effort_is_measured_is_marked(tmp_path: Path, monkeypatch) -> None:
+    """Measuring a filter's effort may be the first use of a lazily loaded index: a damaged one
+    is not taken for a failed measurement (logged, retried every sample, never rebuilt) but
+    marked, and the search answered exactly."""
+    from vecnest.index import ann
+    from vecnest.index.ann import IndexUnusable
+    from vecnest.search import effort, planner
+
+    vecs, index = _graph_store(tmp_path / "s")
+
+    def damaged(*args: object, **kw: object) -> None:
+        raise IndexUnusable(index.name, "zeroed (test)")
+
+    monkeypatch.setattr(planner, "measure", damaged)
+    monkeypatch.setattr(ann, "LAZY_BYTES", 0)
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.get_collection("c")
+        kw = dict(k=3, where={"i": {"$lt": 1500}}, strategy="ann_filtered", include=(), explain=True)
+        for i in range(effort.SAMPLE):  # (the last completes the sample: measured)
+            hits = col.search(vecs[i], **kw)
+            assert hits[0].id == f"d{i}"
+        assert index.name in col._source.damaged and "damaged" in hits.plan.reason
+        assert col._source.cached.ann is None
