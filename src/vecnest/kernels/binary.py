@@ -68,6 +68,41 @@ def hamming_knn(
     return dist, idx
 
 
+def hamming_knn_counting(query_codes: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hamming_knn` (no bitmap) by FAISS's counting kernel (``hammings_knn_mc``): a
+    histogram of distances instead of a heap, faster for a deep ``k`` (74k arXiv title sketches
+    of 64 bytes, 40k rows, one query, k=256: 114 µs vs 189 µs; at k=10 about the same). Codes
+    of 8, 16, 32 or 64 bytes take FAISS's unrolled Hamming computers; other widths a generic loop
+    (48-byte codes, k=256: 164 µs), hence :func:`padded_bytes`.
+
+    Returns:
+        ``(q, k') int32`` distances (smallest first) and ``(q, k') int64`` rows, ``k' = min(k, n)``.
+    """
+    q = np.ascontiguousarray(query_codes, dtype=np.uint8)
+    n, b = codes.shape
+    if q.ndim != 2 or q.shape[1] != b or not codes.flags.c_contiguous or codes.dtype != np.uint8:
+        raise ValueError(f"hamming_knn_counting: expected (q, {b}) query codes and C-contiguous uint8 codes; got {q.shape}, {codes.dtype}")
+    k = max(1, min(k, n))
+    dist, idx = np.empty((len(q), k), dtype=np.int32), np.empty((len(q), k), dtype=np.int64)
+    if n:
+        faiss.hammings_knn_mc(faiss.swig_ptr(q), faiss.swig_ptr(codes), len(q), n, k, b, faiss.swig_ptr(dist), faiss.swig_ptr(idx))
+    else:
+        dist.fill(np.iinfo(np.int32).max)
+        idx.fill(-1)
+    return dist, idx
+
+
+def padded_bytes(dims: int) -> int:
+    """Bytes of a sign code of ``dims`` dimensions padded with zero bytes to a width FAISS's
+    Hamming kernels unroll (8, 16, 32 or 64; above 64, a multiple of 8): the zero bytes of query
+    and code agree, so distances are unchanged."""
+    b = (dims + 7) // 8
+    for width in (8, 16, 32, 64):
+        if b <= width:
+            return width
+    return -(-b // 8) * 8
+
+
 def asym_knn(queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` rows by the asymmetric score ``q · (±1 code)``.
 

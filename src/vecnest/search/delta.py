@@ -49,10 +49,20 @@ def search_delta(
 
 
 def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` of two ``(slots, scores)`` answers for the same queries."""
+    """The best ``k`` of two ``(slots, scores)`` answers for the same queries (a few dozen
+    columns: one stable sort of them, ~3x cheaper than a partition and a sort of the best)."""
     slots = np.concatenate([a[0], b[0]], axis=1)
     scores = np.concatenate([a[1], b[1]], axis=1)
-    idx, best = top_k(scores, k)
-    out = np.take_along_axis(slots, idx, axis=1)
+    if slots.shape[1] > _SORT_WIDTH:
+        idx, best = top_k(scores, k)
+        out = np.take_along_axis(slots, idx, axis=1)
+    else:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        out = np.take_along_axis(slots, order, axis=1)
+        best = np.take_along_axis(scores, order, axis=1)
     out[~np.isfinite(best)] = -1
     return out, best
+
+
+#: :func:`merge` sorts answers up to this many columns wide whole.
+_SORT_WIDTH = 512

@@ -16,6 +16,7 @@ one, is not used: every row is pending until maintenance rebuilds it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 
@@ -44,11 +45,16 @@ class LexicalView:
     def __init__(self, rows: Rows, config: AnalyzerConfig) -> None:
         self.rows = rows
         self.config = config
-        self.analyzer = Analyzer(config)
         self._index: tuple[str, LexicalIndex] | None = None
         #: (generation, upto, n_slots, part): the analysed rows [upto, n_slots) of a snapshot
         self._pending: tuple[int, int, int, Part] | None = None
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def analyzer(self) -> Analyzer:
+        """The analyser, built at the first lexical search (building it imports tantivy: ~5 ms
+        of a new process's first dense search otherwise; two threads racing build two alike)."""
+        return Analyzer(self.config)
 
     def searcher(self, snap: Snapshot, read: Reader) -> LexicalSearcher:
         """The snapshot's lexical searcher (made on first use, then kept with the snapshot).

@@ -44,6 +44,7 @@ class RowReader:
         self.paths = [Path(f[0]) for f in files]
         # (never a link, and never blocking on a FIFO planted in a store: vecnest follows no links)
         self.fds = [os.open(f[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC) for f in files]
+        self._random = False  # (see _access)
         self.offsets = [f[1] for f in files]
         self.bounds = np.asarray([f[2] for f in files] + ([files[-1][3]] if files else [0]), dtype=np.int64)
         self.row_bytes = row_bytes
@@ -59,6 +60,8 @@ class RowReader:
         is asked of the device at once and read (from a cold cache, ~5 ms for 500 scattered rows
         where one round trip each took ~27 ms)."""
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) > 1:
+            self._access(random=True)
         which = np.searchsorted(self.bounds, rows, side="right") - 1
         fds = np.asarray(self.fds, dtype=np.int64)[which].tolist()
         offsets = (np.asarray(self.offsets, dtype=np.int64)[which] + (rows - self.bounds[which]) * self.row_bytes).tolist()
@@ -108,6 +111,7 @@ class RowReader:
         else:
             out = out[: hi - lo]
         buf = memoryview(out).cast("B")
+        self._access(random=False)
         rb = self.row_bytes
         r = lo
         while r < hi:
@@ -125,6 +129,25 @@ class RowReader:
             if got <= 0:
                 raise TierIntegrityError(f"{self.paths[f]}: short read at row {row}; the file is truncated. Rebuild the tiers")
             done += got
+
+    def _access(self, *, random: bool) -> None:
+        """Readahead off for scattered rows, on for ranges (``posix_fadvise``, per descriptor;
+        best effort). Off: a read of a row the page cache lacks brings that row's pages only,
+        where the kernel would read a window of up to 128 KiB around it; :meth:`read`'s rows
+        are scattered, so the window was mostly waste, and its cold pass (``RWF_NOWAIT`` starts
+        each missing row's read) read ~48 MB of a 109 MB segment for 1,343 rows of 1.5 KB (74k
+        arXiv titles, a 1.8 % filter's first exact search: 37 -> 12 ms). On: a ranged read of
+        a cold segment is ~25 % slower without it (75 vs 97 ms for 109 MB)."""
+        if random == self._random:
+            return
+        advise = getattr(os, "posix_fadvise", None)
+        if advise is not None:
+            for fd in self.fds:
+                try:
+                    advise(fd, 0, 0, os.POSIX_FADV_RANDOM if random else os.POSIX_FADV_NORMAL)
+                except OSError:
+                    pass
+        self._random = random
 
     def close(self) -> None:
         """Close the files (also done when the reader is collected)."""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from vecnest.kernels import binary
 
@@ -27,6 +28,27 @@ def test_hamming_knn_matches_brute_force_and_honours_bitmap(rng: np.random.Gener
     assert (idx % 5 == 0).all()
     masked = np.where(allowed[None], brute, 10**6)
     np.testing.assert_array_equal(dist, np.sort(masked, axis=1)[:, :7])
+
+
+def test_counting_kernel_finds_the_heap_kernels_distances_padded_or_not(rng: np.random.Generator) -> None:
+    codes = rng.integers(0, 256, (3000, 48), dtype=np.uint8)
+    q = rng.integers(0, 256, (3, 48), dtype=np.uint8)
+    truth = np.sort(np.unpackbits(q[:, None, :] ^ codes[None], axis=2).sum(axis=2), axis=1)
+    for k in (1, 10, 256):
+        dist, idx = binary.hamming_knn_counting(q, codes, k)
+        assert np.array_equal(dist, truth[:, :k])  # the k smallest distances, smallest first
+        real = np.unpackbits(q[:, None, :] ^ codes[idx], axis=2).sum(axis=2)
+        assert np.array_equal(real, dist)  # each row at the distance reported
+    width = binary.padded_bytes(384)
+    assert (width, binary.padded_bytes(64), binary.padded_bytes(96), binary.padded_bytes(1024)) == (64, 8, 16, 128)
+    pad = lambda c: np.concatenate([c, np.zeros((len(c), width - 48), dtype=np.uint8)], axis=1)  # noqa: E731
+    dist, _ = binary.hamming_knn_counting(pad(q), pad(codes), 256)
+    assert np.array_equal(dist, truth[:, :256])  # zero bytes on both sides change nothing
+    assert binary.hamming_knn_counting(q, codes[:5], 10)[1].shape == (3, 5)
+    empty = binary.hamming_knn_counting(q, codes[:0], 10)[1]
+    assert empty.shape == (3, 1) and (empty == -1).all()
+    with pytest.raises(ValueError, match="expected"):
+        binary.hamming_knn_counting(q[:, :40], codes, 10)
 
 
 def test_asymmetric_scan_is_the_float_query_against_pm1(rng: np.random.Generator) -> None:

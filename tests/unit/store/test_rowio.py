@@ -163,3 +163,30 @@ def test_rows_the_cache_lacks_are_asked_for_at_once_then_read(tmp_path: Path, rn
     assert reader._nowait is False
     np.testing.assert_array_equal(reader.read(rows[:2]), x[rows[:2]])
     reader.close()
+
+
+def test_scattered_rows_are_read_without_readahead_and_ranges_with_it(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vecnest.store import rowio
+
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("no posix_fadvise on this system")
+    x = rng.standard_normal((500, 16)).astype(np.float32)
+    seg = segment(tmp_path / "s.f32", x)
+    reader = segment_reader(seg)
+    assert reader is not None
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(rowio.os, "posix_fadvise", lambda fd, off, n, how: (advised.append((off, how)), real(fd, off, n, how))[1])
+    rows = np.array([499, 3, 250])
+    np.testing.assert_array_equal(reader.read(rows), x[rows])
+    modes = [how for _, how in advised if how != os.POSIX_FADV_WILLNEED]
+    assert modes == [os.POSIX_FADV_RANDOM]  # the whole file, once, before the first row is read
+    np.testing.assert_array_equal(reader.read(np.array([1, 2])), x[[1, 2]])
+    np.testing.assert_array_equal(reader.read(np.array([9])), x[[9]])
+    assert [how for _, how in advised if how != os.POSIX_FADV_WILLNEED] == [os.POSIX_FADV_RANDOM]
+    np.testing.assert_array_equal(reader.read_range(10, 400), x[10:400])
+    modes = [how for _, how in advised if how != os.POSIX_FADV_WILLNEED]
+    assert modes == [os.POSIX_FADV_RANDOM, os.POSIX_FADV_NORMAL]  # a range reads ahead again
+    reader.close()
