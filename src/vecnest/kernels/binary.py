@@ -71,31 +71,47 @@ def hamming_knn(
 def hamming_knn_counting(query_codes: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`hamming_knn` (no bitmap) by FAISS's counting kernel (``hammings_knn_mc``): a
     histogram of distances instead of a heap, faster for a deep ``k`` (74k arXiv title sketches
-    of 64 bytes, 40k rows, one query, k=256: 114 µs vs 189 µs; at k=10 about the same). Codes
-    of 8, 16, 32 or 64 bytes take FAISS's unrolled Hamming computers; other widths a generic loop
-    (48-byte codes, k=256: 164 µs), hence :func:`padded_bytes`.
+    of 64 bytes, 40k rows, one query, k=256: 114 µs vs 189 µs; at k=10 about the same). FAISS
+    unrolls the Hamming distance of 4-, 8-, 16-, 20-, 32- and 64-byte codes; other widths take a
+    generic loop (48-byte codes, k=256: 164 µs), hence :func:`padded_bytes`.
+
+    The kernel allocates ``(8 * width + 1) * k`` int64 per query (one list of ids per possible
+    distance): 1 MiB for 64-byte codes at k=256, 1 GiB at k=10,000. Where a call would allocate
+    more than :data:`COUNTING_BYTES`, the heap kernel (:func:`hamming_knn`) answers instead.
 
     Returns:
-        ``(q, k') int32`` distances (smallest first) and ``(q, k') int64`` rows, ``k' = min(k, n)``.
+        ``(q, k') int32`` distances (smallest first) and ``(q, k') int64`` rows,
+        ``k' = max(1, min(k, n))`` (no codes: one column of row ``-1``).
     """
     q = np.ascontiguousarray(query_codes, dtype=np.uint8)
     n, b = codes.shape
     if q.ndim != 2 or q.shape[1] != b or not codes.flags.c_contiguous or codes.dtype != np.uint8:
-        raise ValueError(f"hamming_knn_counting: expected (q, {b}) query codes and C-contiguous uint8 codes; got {q.shape}, {codes.dtype}")
+        raise ValueError(
+            f"hamming_knn_counting: expected (q, {b}) query codes and C-contiguous uint8 codes; "
+            f"got {q.shape}, {codes.dtype}"
+        )
     k = max(1, min(k, n))
+    if len(q) * (8 * b + 1) * k * 8 > COUNTING_BYTES:
+        return hamming_knn(q, codes, k)
     dist, idx = np.empty((len(q), k), dtype=np.int32), np.empty((len(q), k), dtype=np.int64)
     if n:
-        faiss.hammings_knn_mc(faiss.swig_ptr(q), faiss.swig_ptr(codes), len(q), n, k, b, faiss.swig_ptr(dist), faiss.swig_ptr(idx))
+        ptr = faiss.swig_ptr
+        faiss.hammings_knn_mc(ptr(q), ptr(codes), len(q), n, k, b, ptr(dist), ptr(idx))
     else:
         dist.fill(np.iinfo(np.int32).max)
         idx.fill(-1)
     return dist, idx
 
 
+#: :func:`hamming_knn_counting` uses the heap kernel where the counting one would allocate more.
+COUNTING_BYTES = 32 << 20
+
+
 def padded_bytes(dims: int) -> int:
-    """Bytes of a sign code of ``dims`` dimensions padded with zero bytes to a width FAISS's
-    Hamming kernels unroll (8, 16, 32 or 64; above 64, a multiple of 8): the zero bytes of query
-    and code agree, so distances are unchanged."""
+    """Bytes of a sign code of ``dims`` dimensions padded with zero bytes up to 8, 16, 32 or 64
+    (widths FAISS's Hamming kernels unroll); above 64 bytes, up to a multiple of 8 (FAISS's
+    generic loop then reads whole 8-byte words; no width above 64 is unrolled). Zero bytes in
+    both query and code agree, so distances are unchanged."""
     b = (dims + 7) // 8
     for width in (8, 16, 32, 64):
         if b <= width:

@@ -14,6 +14,9 @@ from vecnest.index.flat import FlatIndex
 from vecnest.kernels.distance import top_k
 from vecnest.search import sketch
 
+#: :func:`merge` sorts two answers whole up to this many columns together (k up to 64).
+SORT_WIDTH = 128
+
 
 def precise_delta(given_effort: int | None, target: float | None) -> bool:
     """Whether the delta must be scanned exactly, not ranked by sketches: the caller gave an
@@ -49,11 +52,12 @@ def search_delta(
 
 
 def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` of two ``(slots, scores)`` answers for the same queries (a few dozen
-    columns: one stable sort of them, ~3x cheaper than a partition and a sort of the best)."""
+    """The best ``k`` of two ``(slots, scores)`` answers for the same queries: up to
+    :data:`SORT_WIDTH` columns, one stable sort of them all (k=10, one query: 11 µs, where a
+    partition and a sort of the best took 20 µs; ties keep ``a``'s slots first)."""
     slots = np.concatenate([a[0], b[0]], axis=1)
     scores = np.concatenate([a[1], b[1]], axis=1)
-    if slots.shape[1] > _SORT_WIDTH:
+    if slots.shape[1] > SORT_WIDTH:
         idx, best = top_k(scores, k)
         out = np.take_along_axis(slots, idx, axis=1)
     else:
@@ -62,7 +66,3 @@ def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k:
         best = np.take_along_axis(scores, order, axis=1)
     out[~np.isfinite(best)] = -1
     return out, best
-
-
-#: :func:`merge` sorts answers up to this many columns wide whole.
-_SORT_WIDTH = 512

@@ -52,8 +52,10 @@ class LexicalView:
 
     @functools.cached_property
     def analyzer(self) -> Analyzer:
-        """The analyser, built at the first lexical search (building it imports tantivy: ~5 ms
-        of a new process's first dense search otherwise; two threads racing build two alike)."""
+        """The analyser, built at the first lexical search, not when the collection opens
+        (building it imports tantivy: ~5 ms of a new process's first dense search otherwise).
+        Its configuration is validated when the collection opens; an analyser that fails to
+        build (tantivy missing) raises at each lexical search."""
         return Analyzer(self.config)
 
     def searcher(self, snap: Snapshot, read: Reader) -> LexicalSearcher:

@@ -26,6 +26,9 @@ BLOCK_BYTES = 64 << 20
 #: :func:`blocks` reads the wanted rows of a block with one ranged read when at least this
 #: fraction of their span is wanted, else with one positioned read per row (~1 µs each).
 DENSE = 0.125
+#: :meth:`RowReader.read` turns readahead off for rows at least this many bytes apart on
+#: average (over their span): rows closer than that share the pages readahead brings.
+SPARSE_GAP = 32 << 10
 #: ``preadv`` flag: take only what the page cache holds (Linux); 0 where the system lacks it.
 _NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
@@ -60,8 +63,8 @@ class RowReader:
         is asked of the device at once and read (from a cold cache, ~5 ms for 500 scattered rows
         where one round trip each took ~27 ms)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) > 1:
-            self._access(random=True)
+        if len(rows) > 1:  # (scattered rows: no readahead; dense ones: the kernel's)
+            self._access(random=int(rows.max() - rows.min()) * self.row_bytes >= SPARSE_GAP * len(rows))
         which = np.searchsorted(self.bounds, rows, side="right") - 1
         fds = np.asarray(self.fds, dtype=np.int64)[which].tolist()
         offsets = (np.asarray(self.offsets, dtype=np.int64)[which] + (rows - self.bounds[which]) * self.row_bytes).tolist()
@@ -131,13 +134,15 @@ class RowReader:
             done += got
 
     def _access(self, *, random: bool) -> None:
-        """Readahead off for scattered rows, on for ranges (``posix_fadvise``, per descriptor;
-        best effort). Off: a read of a row the page cache lacks brings that row's pages only,
-        where the kernel would read a window of up to 128 KiB around it; :meth:`read`'s rows
-        are scattered, so the window was mostly waste, and its cold pass (``RWF_NOWAIT`` starts
-        each missing row's read) read ~48 MB of a 109 MB segment for 1,343 rows of 1.5 KB (74k
-        arXiv titles, a 1.8 % filter's first exact search: 37 -> 12 ms). On: a ranged read of
-        a cold segment is ~25 % slower without it (75 vs 97 ms for 109 MB)."""
+        """Readahead off for scattered rows, on for ranges and dense rows (``posix_fadvise`` on
+        this reader's own open files; best effort). Off: a read of a row the page cache lacks
+        brings that row's pages only, where the kernel reads ahead of it (the device's readahead
+        window, 128 KiB here); for rows :data:`SPARSE_GAP` or more apart that was mostly waste,
+        and :meth:`read`'s cold pass (``RWF_NOWAIT`` starts each missing row's read) read ~48 MB
+        of a 109 MB segment for 1,343 rows of 1.5 KB (74k arXiv titles, a 1.8 % filter's first
+        exact search: 37 -> 12 ms). On: a ranged read of a cold segment is ~25 % slower without
+        it (75 vs 97 ms for 109 MB). A reader shared by threads that mix scattered and ranged
+        reads only changes the hint more often (no read is wrong for it)."""
         if random == self._random:
             return
         advise = getattr(os, "posix_fadvise", None)

@@ -39,6 +39,7 @@ def test_counting_kernel_finds_the_heap_kernels_distances_padded_or_not(rng: np.
         assert np.array_equal(dist, truth[:, :k])  # the k smallest distances, smallest first
         real = np.unpackbits(q[:, None, :] ^ codes[idx], axis=2).sum(axis=2)
         assert np.array_equal(real, dist)  # each row at the distance reported
+        assert all(len(np.unique(row)) == k for row in idx)  # k distinct rows
     width = binary.padded_bytes(384)
     assert (width, binary.padded_bytes(64), binary.padded_bytes(96), binary.padded_bytes(1024)) == (64, 8, 16, 128)
     pad = lambda c: np.concatenate([c, np.zeros((len(c), width - 48), dtype=np.uint8)], axis=1)  # noqa: E731
@@ -49,6 +50,19 @@ def test_counting_kernel_finds_the_heap_kernels_distances_padded_or_not(rng: np.
     assert empty.shape == (3, 1) and (empty == -1).all()
     with pytest.raises(ValueError, match="expected"):
         binary.hamming_knn_counting(q[:, :40], codes, 10)
+
+
+def test_counting_kernel_hands_deep_searches_to_the_heap_kernel(rng: np.random.Generator, monkeypatch) -> None:
+    codes = rng.integers(0, 256, (3000, 64), dtype=np.uint8)
+    q = rng.integers(0, 256, (2, 64), dtype=np.uint8)
+    calls: list[int] = []
+    real = binary.faiss.hammings_knn_mc
+    monkeypatch.setattr(binary.faiss, "hammings_knn_mc", lambda *a: (calls.append(a[4]), real(*a))[1])
+    want = binary.hamming_knn(q, codes, 2000)[0]
+    monkeypatch.setattr(binary, "COUNTING_BYTES", 2 * 513 * 1000 * 8)  # room for k=1000, not 2000
+    assert np.array_equal(binary.hamming_knn_counting(q, codes, 1000)[0], want[:, :1000])
+    assert np.array_equal(binary.hamming_knn_counting(q, codes, 2000)[0], want)
+    assert calls == [1000]  # k=2000 would allocate past the budget: the heap kernel answered
 
 
 def test_asymmetric_scan_is_the_float_query_against_pm1(rng: np.random.Generator) -> None:
