@@ -13,6 +13,8 @@ learned, or where the graph ran short) scan the map in place and then release it
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -20,8 +22,10 @@ import faiss
 import numpy as np
 
 from vecnest._threads import PARALLEL_MIN_QUERIES, FewQueries
+from vecnest.index import half
+from vecnest.index.half import HalfBlock
 from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
-from vecnest.store.rowio import blocks, gather
+from vecnest.store.rowio import RowReader, blocks, gather, segment_reader
 from vecnest.store.segments import release_pages
 
 _ptr = faiss.swig_ptr
@@ -84,6 +88,7 @@ class FlatIndex:
         self.l2 = l2
         self.path = path
         self._sq_norms: np.ndarray | None = None
+        self._reader: RowReader | None | bool = False  # (False: not opened yet; see _picked_rows)
 
     @property
     def sq_norms(self) -> np.ndarray | None:
@@ -149,6 +154,23 @@ class FlatIndex:
         the rows' pages mapped)."""
         return gather(self.vectors, slots, path=self.path)
 
+    def _picked_rows(self, slots: np.ndarray) -> np.ndarray:
+        """``(len(slots), dim) float32`` copies of a few sorted rows (the candidates a kept
+        half-precision block rescores), one positioned read each (~1 µs) through a reader of the
+        segment's file the index keeps open, so its map's pages stay unmapped; an in-memory
+        array, or a file that is not what the map holds, is indexed directly."""
+        reader = self._reader
+        if reader is False:
+            reader = segment_reader(self.vectors, self.path)
+            n, d = self.vectors.shape
+            if reader is not None and os.fstat(reader.fds[0]).st_size < reader.offsets[0] + n * d * 4:
+                reader.close()  # (shorter than the map: not the same file)
+                reader = None
+            self._reader = reader  # (two threads may both open one: the other closes when dropped)
+        if reader is None:
+            return np.take(np.asarray(self.vectors), slots, axis=0)
+        return reader.read(slots)
+
     def _mapped_rows(self, slots: np.ndarray) -> np.ndarray:
         """``(len(slots), dim) float32`` copies of the sorted ``slots``' rows, through the
         segment's map (for rows whose pages an in-place scan has mapped already)."""
@@ -174,7 +196,11 @@ class FlatIndex:
                 # read again from the file: 74k x 384 at 15 %, 5 ms vs 30-190 ms; a transient
                 # search maps nothing it does not release, so it reads the file)
                 source = self._mapped_rows if matches.mapped and read is None else self.rows
-                rows = kept(source, self.vectors.shape[1], first_use=small)
+                d = self.vectors.shape[1]
+                halved = not self.l2 and not getattr(matches, "half_unsuited", False) and half.expected(matches.count, d)
+                rows = kept(self._keeper(source) if halved else source, d, first_use=small, itemsize=2 if halved else 4)
+                if isinstance(rows, HalfBlock):
+                    return self._search_half(queries, k, rows, matches, read)
                 if rows is not None:
                     return self._search_gathered(queries, k, matches.slots, rows)
             if len(queries) < SELECT_MAX_QUERIES and SELECT_FRACTION * n <= matches.count and self.vectors.flags.c_contiguous:
@@ -321,6 +347,43 @@ class FlatIndex:
         del packed  # the selector borrowed it until here
         scores[idx < 0] = -np.inf
         return idx, scores
+
+    def _keeper(self, read_rows: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray | HalfBlock]:
+        """What a match keeps of its rows, read by ``read_rows``: a
+        :class:`~vecnest.index.half.HalfBlock` where :func:`~vecnest.index.half.encode` takes
+        them (half the memory, a third faster to scan, answers still exact), else the rows."""
+
+        def keep(slots: np.ndarray) -> np.ndarray | HalfBlock:
+            rows = read_rows(slots)
+            block = half.encode(rows, slots)
+            return rows if block is None else block
+
+        return keep
+
+    def _search_half(
+        self, queries: np.ndarray, k: int, block: HalfBlock, matches: Candidates, read: list[np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` over a kept :class:`~vecnest.index.half.HalfBlock`: its certified
+        answers (candidates rescored from rows read from the segment's file, not its map:
+        :meth:`_picked_rows`), and
+        the queries it could not certify scanned again in float32 (through the map: ``read``, a
+        transient search's spans to release). A block that proves :attr:`~HalfBlock.unsuited`
+        is dropped, and the match keeps its float32 rows from its next search on."""
+        if not half.suits(block, k):  # (candidates too many of its rows: float32 in place)
+            if read is not None:
+                read.append(self._span(block.slots))
+            return self._search_subset(queries, k, block.slots)
+        slots, scores, certified = half.search(block, self._picked_rows, queries, k)
+        again = np.flatnonzero(~certified)
+        block.record(len(queries), len(again))
+        if len(again):
+            if read is not None:
+                read.append(self._span(block.slots))
+            slots[again], scores[again] = self._search_subset(queries[again], k, block.slots)
+            if block.unsuited and hasattr(matches, "half_unsuited"):
+                matches.half_unsuited = True  # type: ignore[attr-defined]
+                matches.release()  # type: ignore[attr-defined]
+        return slots, scores
 
     def _search_gathered(
         self, queries: np.ndarray, k: int, candidates: np.ndarray, rows: np.ndarray

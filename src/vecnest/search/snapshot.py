@@ -44,7 +44,9 @@ class _Budget:
 
     def __init__(self, limit: int) -> None:
         self.left = limit
-        self.lock = threading.Lock()
+        # (re-entrant: a dropped block's finalizer gives its bytes back, taking the lock, and
+        # may run wherever the last reference goes, even inside a section holding it)
+        self.lock = threading.RLock()
 
     def take(self, n: int) -> bool:
         with self.lock:
@@ -64,7 +66,7 @@ class Match:
     exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
     repeated filter pays neither again. Unpacks as ``mask, count``."""
 
-    __slots__ = ("count", "mapped", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
+    __slots__ = ("count", "half_unsuited", "mapped", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
 
     def __init__(self, mask: np.ndarray, count: int, budget: _Budget | None = None) -> None:
         self.mask = mask
@@ -73,7 +75,9 @@ class Match:
         self._uses = 0
         #: an exact scan that keeps what it maps read these rows in place (see FlatIndex.search)
         self.mapped = False
-        self._rows: np.ndarray | None = None
+        #: its rows proved too close for a half-precision block to certify: kept in float32
+        self.half_unsuited = False
+        self._rows: Any = None  # (the kept block: float32 rows or a half.HalfBlock)
         self._slots: np.ndarray | None = None
         self._packed: dict[int, np.ndarray] = {}
         #: FAISS search parameters built over this match's packed bits (see AnnIndex.search)
@@ -94,34 +98,50 @@ class Match:
                 self._slots = slots
         return slots
 
-    def gathered(self, read: Callable[[np.ndarray], np.ndarray], dim: int, *, first_use: bool = True) -> np.ndarray | None:
-        """``(count, dim) float32``: the matching rows, ``read(slots)`` from the snapshot's
-        segment in slot order, gathered once into one contiguous block and kept for the next searches;
+    def gathered(self, read: Callable[[np.ndarray], Any], dim: int, *, first_use: bool = True, itemsize: int = 4) -> Any:
+        """The matching rows as ``read(slots)`` returns them from the snapshot's segment in slot
+        order (``(count, dim) float32``, or another block with ``nbytes``, such as a
+        :class:`~vecnest.index.half.HalfBlock`), gathered once and kept for the next searches;
         ``None`` when the snapshot's :data:`GATHER_CACHE_BYTES` cannot hold it, or, with
         ``first_use=False``, on the match's first use (a filter used once is scanned in place
-        rather than copied), so the caller scans in place. The block's bytes return to the
-        budget when it is dropped (the match left the cache and no search holds it)."""
+        rather than copied), so the caller scans in place. The budget is charged ``count × dim
+        × itemsize`` bytes (what the caller expects the block to hold) before the read, and
+        what the block holds after it (a block larger than expected that the budget cannot
+        hold is dropped: ``None``). The block's bytes return to the budget when it is dropped
+        (the match left the cache and no search holds it)."""
         block = self._rows
         if block is None:
             self._uses += 1
             if not first_use and self._uses < 2:
                 return None
-            nbytes = self.count * dim * 4
-            if self._budget is None or not self._budget.take(nbytes):
+            budget = self._budget
+            nbytes = self.count * dim * itemsize
+            if budget is None or not budget.take(nbytes):
                 return None
             slots = self.slots
             try:
-                block = np.ascontiguousarray(read(slots), dtype=np.float32)
+                block = read(slots)
+                if isinstance(block, np.ndarray):
+                    block = np.ascontiguousarray(block, dtype=np.float32)
+                    block.flags.writeable = False
             except BaseException:
-                self._budget.give(nbytes)
+                budget.give(nbytes)
                 raise
-            block.flags.writeable = False
-            weakref.finalize(block, self._budget.give, nbytes)  # bytes back when the block is gone
-            with self._budget.lock:  # two threads may gather the same match: keep one block
+            size = int(block.nbytes)
+            if size > nbytes and not budget.take(size - nbytes):  # (larger than expected: no room)
+                budget.give(nbytes)
+                return None
+            if size < nbytes:  # (smaller: the rest back now)
+                budget.give(nbytes - size)
+            weakref.finalize(block, budget.give, size)  # bytes back when the block is gone
+            with budget.lock:  # two threads may gather the same match: keep one block
                 if self._rows is None:
                     self._slots = slots  # (kept with the block, whatever their number)
                     self._rows = block
-                block = self._rows
+                kept = self._rows
+            # (a losing thread's own block is dropped here, outside the lock: its finalizer
+            # gives its bytes back, taking the lock)
+            block = kept
         return block
 
     def release(self) -> None:
