@@ -161,10 +161,14 @@ class FlatIndex:
         array, or a file that is not what the map holds, is indexed directly."""
         reader = self._reader
         if reader is False:
-            reader = segment_reader(self.vectors, self.path)
-            n, d = self.vectors.shape
-            if reader is not None and os.fstat(reader.fds[0]).st_size < reader.offsets[0] + n * d * 4:
-                reader.close()  # (shorter than the map: not the same file)
+            reader = None
+            try:
+                reader = segment_reader(self.vectors, self.path)
+                n, d = self.vectors.shape
+                if reader is not None and os.fstat(reader.fds[0]).st_size < reader.offsets[0] + n * d * 4:
+                    reader.close()  # (shorter than the map: not the same file)
+                    reader = None
+            except OSError:  # (the file is gone, a compacted generation's: the map still holds it)
                 reader = None
             self._reader = reader  # (two threads may both open one: the other closes when dropped)
         if reader is None:
@@ -365,25 +369,45 @@ class FlatIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` over a kept :class:`~vecnest.index.half.HalfBlock`: its certified
         answers (candidates rescored from rows read from the segment's file, not its map:
-        :meth:`_picked_rows`), and
-        the queries it could not certify scanned again in float32 (through the map: ``read``, a
-        transient search's spans to release). A block that proves :attr:`~HalfBlock.unsuited`
-        is dropped, and the match keeps its float32 rows from its next search on."""
-        if not half.suits(block, k):  # (candidates too many of its rows: float32 in place)
-            if read is not None:
-                read.append(self._span(block.slots))
-            return self._search_subset(queries, k, block.slots)
+        :meth:`_picked_rows`), and the queries it could not certify scanned again in float32
+        in place, the map's pages they faulted released afterwards. A search the block is not
+        for (too many results asked: :func:`~vecnest.index.half.suits`) is answered the same
+        way; it, and a block whose queries proved too often uncertified
+        (:attr:`~vecnest.index.half.HalfBlock.unsuited`), make the match drop the block and
+        keep its float32 rows from its next search on."""
+        if not half.suits(block, k):
+            self._give_up_half(matches, block)
+            return self._released_subset(queries, k, block.slots, read)
         slots, scores, certified = half.search(block, self._picked_rows, queries, k)
         again = np.flatnonzero(~certified)
         block.record(len(queries), len(again))
         if len(again):
-            if read is not None:
-                read.append(self._span(block.slots))
-            slots[again], scores[again] = self._search_subset(queries[again], k, block.slots)
-            if block.unsuited and hasattr(matches, "half_unsuited"):
-                matches.half_unsuited = True  # type: ignore[attr-defined]
-                matches.release()  # type: ignore[attr-defined]
+            slots[again], scores[again] = self._released_subset(queries[again], k, block.slots, read)
+            if block.unsuited:
+                self._give_up_half(matches, block)
         return slots, scores
+
+    def _released_subset(
+        self, queries: np.ndarray, k: int, slots: np.ndarray, read: list[np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_search_subset` over ``slots`` through the map, whose pages it faulted are
+        released afterwards (here, or with a transient search's, ``read``): a search answered
+        beside a kept block leaves nothing mapped."""
+        spans = read if read is not None else []
+        spans.append(self._span(slots))
+        try:
+            return self._search_subset(queries, k, slots)
+        finally:
+            if read is None:
+                for view in spans:
+                    release_pages(view)
+
+    @staticmethod
+    def _give_up_half(matches: Candidates, block: HalfBlock) -> None:
+        """Let ``matches`` keep float32 rows instead of ``block`` from its next search on."""
+        if hasattr(matches, "half_unsuited"):
+            matches.half_unsuited = True  # type: ignore[attr-defined]
+            matches.release(block)  # type: ignore[attr-defined]
 
     def _search_gathered(
         self, queries: np.ndarray, k: int, candidates: np.ndarray, rows: np.ndarray

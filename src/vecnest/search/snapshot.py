@@ -130,6 +130,7 @@ class Match:
             size = int(block.nbytes)
             if size > nbytes and not budget.take(size - nbytes):  # (larger than expected: no room)
                 budget.give(nbytes)
+                self.half_unsuited = True  # (expected float16, got float32: expect that next time)
                 return None
             if size < nbytes:  # (smaller: the rest back now)
                 budget.give(nbytes - size)
@@ -144,9 +145,22 @@ class Match:
             block = kept
         return block
 
-    def release(self) -> None:
-        """Drop the gathered block (the match left the snapshot's cache)."""
-        self._rows = None
+    def release(self, block: Any = None) -> None:
+        """Drop the gathered block (the match left the snapshot's cache), or, given ``block``,
+        only if it is still the one kept (a search that judged it is not to drop its successor)."""
+        if block is None:
+            self._rows = None
+            return
+        budget = self._budget
+        if budget is None:
+            if self._rows is block:
+                self._rows = None
+            return
+        with budget.lock:
+            dropped = self._rows if self._rows is block else None
+            if dropped is not None:
+                self._rows = None
+        del dropped  # (its finalizer gives its bytes back: outside the lock, though re-entrant)
 
     def packed(self, upto: int) -> np.ndarray:
         """``mask[:upto]`` as little-endian packed bits (an ``IDSelectorBitmap``'s input)."""

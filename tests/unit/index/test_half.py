@@ -205,3 +205,86 @@ def test_threads_gathering_one_match_at_once_keep_one_block(rng: np.random.Gener
             kept = match._rows
             assert kept is not None
             assert budget.left == (1 << 30) - int(kept.nbytes)
+
+
+def _segment(tmp_path: Path, v: np.ndarray, name: str = "c1.g0.f32") -> FlatIndex:
+    path = tmp_path / name
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    return FlatIndex(view, None, l2=False, path=path)
+
+
+def test_searches_a_kept_block_is_not_for_leave_no_page_mapped_and_switch_it_to_float32(tmp_path: Path, rng: np.random.Generator) -> None:
+    """Queries the bound cannot certify, and a search for more results than the block is for,
+    are scanned in float32 through the map and its pages released (nothing stays mapped, not
+    even in a search that keeps what it maps); a large-``k`` search makes the match keep float32
+    rows from then on; the answers never change."""
+    base, clusters = _clustered(rng)
+    v = np.vstack([clusters, _unit(rng, 58_000, 32)])  # (8 MiB)
+    flat = _segment(tmp_path, v)
+    path = tmp_path / "c1.g0.f32"
+    mask = np.zeros(len(v), dtype=bool)
+    mask[rng.choice(6000, 1200, replace=False)] = True  # (the near-duplicates: never certified)
+    mask[6000 + rng.choice(58_000, 600, replace=False)] = True
+    q = np.vstack([base[:2] + rng.normal(scale=1e-3, size=(2, 32)).astype(np.float32), rng.standard_normal((2, 32)).astype(np.float32)])
+    exact = FlatIndex(v, None, l2=False)
+    match = Match(mask, int(mask.sum()), _Budget(1 << 30))
+    for _ in range(3):
+        got = flat.search(q, 10, match)
+        np.testing.assert_array_equal(got[0], exact.search(q, 10, np.flatnonzero(mask))[0])
+    assert isinstance(match._rows, half.HalfBlock) and not match.half_unsuited  # (mixed batches so far)
+    assert mapped_rss([path])[str(path.resolve())] < 64 * 1024
+    many = flat.search(q[2:], 120, match)  # (240 candidates: more than 1/16 of the 1,800 rows)
+    np.testing.assert_array_equal(many[0], exact.search(q[2:], 120, np.flatnonzero(mask))[0])
+    assert mapped_rss([path])[str(path.resolve())] < 64 * 1024
+    assert match.half_unsuited and match._rows is None
+    flat.search(q, 10, match)
+    assert isinstance(match._rows, np.ndarray)  # (float32 rows, read from the file)
+
+
+def test_a_block_refused_for_want_of_budget_is_not_gathered_again(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows expected to fit in float16 that stay float32 (one far longer than the rest) and do
+    not fit the budget in float32 are gathered once: later searches scan in place."""
+    v = _unit(rng, 12_000, 32)
+    mask = np.zeros(len(v), dtype=bool)
+    mask[:1000] = True
+    v[5] *= 3.0  # (a norm 3x the median: no float16 block)
+    reads: list[int] = []
+    real = half.encode
+
+    def counted(rows: np.ndarray, slots: np.ndarray) -> half.HalfBlock | None:
+        reads.append(len(rows))  # (each gather of the rows comes here)
+        return real(rows, slots)
+
+    monkeypatch.setattr(half, "encode", counted)
+    budget = _Budget(1000 * 32 * 3)  # (float16 fits, float32 does not)
+    match = Match(mask, 1000, budget)
+    flat = FlatIndex(v, None, l2=False)
+    want = flat.search(v[:2], 10, np.flatnonzero(mask))
+    for _ in range(6):
+        np.testing.assert_array_equal(flat.search(v[:2], 10, match)[0], want[0])
+    assert reads == [1000] and match._rows is None and budget.left == 1000 * 32 * 3
+
+
+def test_a_gone_segment_file_and_a_stale_release_leave_the_answers_alone(tmp_path: Path, rng: np.random.Generator) -> None:
+    """A segment file unlinked before the first float16 search (a compacted generation the
+    snapshot still maps) is read through the map; releasing a block that is no longer the
+    match's keeps its successor."""
+    v = _unit(rng, 20_000, 32)
+    flat = _segment(tmp_path, v)
+    mask = np.zeros(len(v), dtype=bool)
+    mask[rng.choice(len(v), 1000, replace=False)] = True
+    match = Match(mask, 1000, _Budget(1 << 30))
+    want = FlatIndex(v, None, l2=False).search(v[:2], 10, np.flatnonzero(mask))
+    flat.search(v[:2], 10, match)
+    flat.search(v[:2], 10, match)  # (gathered: read from the file while it is there)
+    assert isinstance(match._rows, half.HalfBlock)
+    (tmp_path / "c1.g0.f32").unlink()
+    np.testing.assert_array_equal(flat.search(v[:2], 10, match)[0], want[0])
+    old = match._rows
+    match.release(old)
+    flat.search(v[:2], 10, match)
+    successor = match._rows
+    assert successor is not None and successor is not old
+    match.release(old)  # (a stale verdict on the old block)
+    assert match._rows is successor
