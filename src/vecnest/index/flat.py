@@ -13,7 +13,6 @@ learned, or where the graph ran short) scan the map in place and then release it
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +24,7 @@ from vecnest._threads import PARALLEL_MIN_QUERIES, FewQueries
 from vecnest.index import half
 from vecnest.index.half import HalfBlock
 from vecnest.kernels.distance import query_blocks, score, squared_norms, top_k
-from vecnest.store.rowio import RowReader, blocks, gather, segment_reader
+from vecnest.store.rowio import RowReader, blocks, gather, matching_reader
 from vecnest.store.segments import release_pages
 
 _ptr = faiss.swig_ptr
@@ -161,16 +160,7 @@ class FlatIndex:
         array, or a file that is not what the map holds, is indexed directly."""
         reader = self._reader
         if reader is False:
-            reader = None
-            try:
-                reader = segment_reader(self.vectors, self.path)
-                n, d = self.vectors.shape
-                if reader is not None and os.fstat(reader.fds[0]).st_size < reader.offsets[0] + n * d * 4:
-                    reader.close()  # (shorter than the map: not the same file)
-                    reader = None
-            except OSError:  # (the file is gone, a compacted generation's: the map still holds it)
-                reader = None
-            self._reader = reader  # (two threads may both open one: the other closes when dropped)
+            reader = self._reader = matching_reader(self.vectors, self.path)  # (two threads may both open one: the other closes when dropped)
         if reader is None:
             return np.take(np.asarray(self.vectors), slots, axis=0)
         return reader.read(slots)

@@ -190,6 +190,23 @@ def segment_reader(vectors: np.ndarray, path: Path | None = None) -> RowReader |
     return None
 
 
+def matching_reader(vectors: np.ndarray, path: Path | None = None) -> RowReader | None:
+    """:func:`segment_reader`, or ``None`` where the file is gone or shorter than the map
+    (not the same file: a snapshot of a dropped or compacted generation still maps it), so the
+    caller reads through ``vectors`` instead."""
+    if vectors.dtype != np.float32:
+        return None
+    n, d = vectors.shape
+    try:
+        reader = segment_reader(vectors, path)
+        if reader is not None and any(os.fstat(fd).st_size < off + n * 4 * d for fd, off in zip(reader.fds, reader.offsets, strict=True)):
+            reader.close()
+            reader = None
+    except OSError:
+        reader = None
+    return reader
+
+
 def read_rows(vectors: np.ndarray, rows: np.ndarray | None = None, lo: int = 0, hi: int | None = None) -> np.ndarray:
     """Rows of a segment as ``float32`` (``rows``, or the range ``[lo, hi)``), read without
     touching its map when it is one."""
@@ -232,15 +249,7 @@ def blocks(
     n, d = vectors.shape
     if rows is not None and len(rows) and (rows[0] < 0 or rows[-1] >= n or (len(rows) > 1 and not (np.diff(rows) > 0).all())):
         raise ValueError(f"blocks() needs sorted distinct rows in [0, {n}); got {len(rows)} rows from {rows[0]} to {rows[-1]}")
-    reader = None
-    if vectors.dtype == np.float32:
-        try:
-            reader = segment_reader(vectors, path)
-            if reader is not None and any(os.fstat(fd).st_size < off + n * 4 * d for fd, off in zip(reader.fds, reader.offsets, strict=True)):
-                reader.close()
-                reader = None  # (shorter than the map: not the same file)
-        except OSError:
-            reader = None
+    reader = matching_reader(vectors, path)
     block = block_rows(4 * d)
     buffer: np.ndarray | None = None
 
