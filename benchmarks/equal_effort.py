@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             default_hits = [col.search(point.queries[i], k=K, where=point.where(w), include=()) for i in qidx.tolist()]
             plans = _plans(col, point, qidx[:50], w)  # the settled plan
             adv(1)
-            used = [int(v) for p in plans for v in (p.knob or {}).values()]
+            used = [int(v) for p in plans for n, v in (p.knob or {}).items() if n == "ef_search"]  # (not a sketch plan's depth)
             strategies = sorted({str(p.strategy) for p in plans})
             recalls = []
             for ef in EF_GRID:
@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                 steps = overshoot_steps(EF_GRID, EF_GRID[i], med)
                 entry.update({"used_median": med, "used_min": min(used), "used_max": max(used), "needed": EF_GRID[i], "steps_above": steps, "verdict": (Verdict.MET if steps <= 1 else Verdict.NOT_MET).value})
             else:
-                entry.update({"verdict": "n/a", "why": "the default plan searched no index (exact scan)" if not used else f"no ef up to {EF_GRID[-1]} reached {RECALL_TARGET}"})
+                how = ", ".join(strategies)
+                entry.update({"verdict": "n/a", "why": f"the default plan searched no index ({how})" if not used else f"no ef up to {EF_GRID[-1]} reached {RECALL_TARGET}"})
             out["default_effort"][w] = entry
 
         # 1. façade overhead, unfiltered

@@ -237,7 +237,8 @@ class Run:
             efforts: list[int] = []
             for p in plans:
                 strategies[str(p.get("strategy"))] = strategies.get(str(p.get("strategy")), 0) + 1
-                efforts += [int(v) for v in (p.get("knob") or {}).values()]
+                # (the index's effort only: a sketch-ranked plan's knob is its rescoring depth)
+                efforts += [int(v) for n, v in (p.get("knob") or {}).items() if n in ("ef_search", "nprobe")]
             out[s] = {"strategies": strategies, "effort_used": {"median": float(np.median(efforts)), "min": min(efforts), "max": max(efforts)} if efforts else None, "first_plan": plans[0]}
         return out
 
@@ -269,7 +270,8 @@ def _effort_check(plans: dict[str, Any], swept: dict[str, list[dict[str, Any]]],
         rows = [r for r in swept.get(s, []) if r["knob"]]
         grid = [next(iter(k.values())) for k in knobs.get(s, []) if k]
         if used is None or not rows:
-            out[s] = {"verdict": "n/a", "why": "the default plan searched no index (exact scan)" if used is None else "no sweep"}
+            how = ", ".join(p.get("strategies") or {}) or "exact scan"
+            out[s] = {"verdict": "n/a", "why": f"the default plan searched no index ({how})" if used is None else "no sweep"}
             continue
         i = pick_effort([r.get("recall") for r in rows], analysis.RECALL_GOAL)
         if i is None:

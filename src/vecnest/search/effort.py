@@ -35,6 +35,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +134,31 @@ class FilterEfforts:
         #: per filter whose measured effort awaits confirmation: the candidate and the queries
         #: it was measured on (a confirming sample never repeats them)
         self._candidates: OrderedDict[tuple[str, float], tuple[Learned, list[np.ndarray]]] = OrderedDict()
+        #: per filter whose effort is learned: what its sample measured of sign sketches
+        #: against the graph (a ``vecnest.search.sketch_filter.Verdict``)
+        self._sketches: OrderedDict[tuple[str, float], Any] = OrderedDict()
+
+    def sketch_verdict(self, key: str, target: float, matches: int) -> Any | None:
+        """The sketches' verdict for this filter and target, if it still holds for a filter
+        matching ``matches`` indexed rows (one that no longer holds is forgotten)."""
+        k = (key, target)
+        with self._lock:
+            got = self._sketches.get(k)
+            if got is None:
+                return None
+            if not got.holds_for(matches):
+                del self._sketches[k]
+                return None
+            self._sketches.move_to_end(k)
+            return got
+
+    def keep_sketch(self, key: str, target: float, verdict: Any) -> None:
+        """Record the sketches' verdict for this filter and target."""
+        with self._lock:
+            self._sketches[(key, target)] = verdict
+            self._sketches.move_to_end((key, target))
+            while len(self._sketches) > MAX_FILTERS:
+                self._sketches.popitem(last=False)
 
     def learned(self, key: str, target: float, matches: int, calibrated: int | None = None) -> Learned | None:
         """What was measured for this filter and target, if it still holds for a filter matching
@@ -236,9 +262,14 @@ class FilterEfforts:
         with earlier._lock:
             learned = list(earlier._learned.items())
             candidates = [(k, (c, list(q))) for k, (c, q) in earlier._candidates.items()]
+            sketches = list(earlier._sketches.items())
         with self._lock:
             for k, got in learned:
                 self._learned.setdefault(k, got)
+            for k, verdict in sketches:
+                self._sketches.setdefault(k, verdict)
+            while len(self._sketches) > MAX_FILTERS:
+                self._sketches.popitem(last=False)
             for k, pending in candidates:
                 if k not in self._learned:
                     self._candidates.setdefault(k, pending)

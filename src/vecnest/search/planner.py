@@ -26,6 +26,8 @@ from vecnest.errors import InvalidInputError
 from vecnest.index import calibrate
 from vecnest.index.ann import IndexUnusable
 from vecnest.kernels.distance import top_k
+from vecnest._threads import PARALLEL_MIN_QUERIES
+from vecnest.search import sketch_filter
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
 from vecnest.search.snapshot import Match, Reader, Snapshot
@@ -43,6 +45,9 @@ class Strategy(StrEnum):
     EXACT_FILTERED = "exact_filtered"  #: brute force over the rows that match the filter
     ANN = "ann"  #: approximate index (+ exact delta), no filter
     ANN_FILTERED = "ann_filtered"  #: index search restricted to the filter bitmap, adaptive effort
+    #: the matching rows ranked by sign sketches, the best rescored exactly (chosen per filter:
+    #: see :mod:`vecnest.search.sketch_filter`)
+    SKETCH_FILTERED = "sketch_filtered"
     POST_FILTER = "post_filter"  #: oversampled unfiltered index search, filtered afterwards
     LEXICAL = "lexical"  #: BM25 only (``mode="lexical"``): no dense strategy ran
 
@@ -223,6 +228,8 @@ def _learn(
             table.keep(key, target, learned, handed.queries)
         if learned is not None and learned.needs_confirming:
             return None  # (a candidate: the next queries confirm it)
+        if learned is not None and learned.reached and sketch_filter.sketchable(snap, indexed):
+            sketch_filter.judge_filter(table, snap, match, key, target, knob, learned.effort, handed.queries)
     return learned
 
 
@@ -304,6 +311,9 @@ def _choose(
     if opts.strategy is not None:
         if snap.ann is None and opts.strategy not in (Strategy.EXACT, Strategy.EXACT_FILTERED):
             return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), "no index built yet: exact"
+        if opts.strategy is Strategy.SKETCH_FILTERED and (snap.all_sketches is None or snap.tiers is not None):
+            why = "sign sketches rank a cosine collection of 64+ dimensions without compression tiers only: exact"
+            return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), why
         return opts.strategy, "forced by the caller"
     if snap.ann is None:
         reason = "no approximate index (kind exact, or fewer rows than min_rows)"
@@ -424,6 +434,34 @@ def execute(
                 # budget for filters that stay exact)
                 match.release()
     reason += note
+    forced = strategy is Strategy.SKETCH_FILTERED
+    if forced or (strategy is Strategy.ANN_FILTERED and len(queries) < PARALLEL_MIN_QUERIES):
+        # (a batch takes the index: sketches are for one query or a few at a time)
+        settled = (Strategy.ANN_FILTERED, opts) in match.plans
+        depth, snote = sketch_filter.choice(snap, match, opts, key or repr(node), knob_name, int(decided), k, forced=forced, settled=settled)
+        t0 = time.perf_counter()
+        fs = None
+        try:
+            fs = match.sketched(lambda rows: sketch_filter.sketches_of(snap, rows), sketch_filter.expected_bytes(snap, n_match)) if depth else None
+            if fs is None and forced:  # (no room in the snapshot's budget: for this search alone)
+                fs = sketch_filter.sketches_of(snap, match.slots)
+        except OSError:  # (the segment's file unreadable: the index answers, unless sketches were asked for)
+            if forced:
+                raise
+            log.warning("coding sign sketches failed; searching the index", exc_info=True)
+            depth = 0
+        if fs is not None:
+            reason += snote
+            slots, scores = sketch_filter.search(snap.flat, fs, queries, k, depth)
+            timings["sketch_ms"] = (time.perf_counter() - t0) * 1000
+            visited = len(queries) * min(depth, n_match)  # (rows scored exactly)
+            delta_rows = snap.n_slots - snap.built_upto
+            plan = Plan(Strategy.SKETCH_FILTERED, reason, n_live, n_match, sel, None, {"rescore_depth": depth}, delta_rows, visited, 0, timings)
+            return slots, scores, plan
+        if depth:
+            reason += "; sign sketches measured faster on this filter's queries, but the snapshot's budget cannot keep them"
+        elif snote:
+            reason += snote
     base = decided
     knob = {knob_name: int(base)}
     pq = ann.config.kind is IndexKind.IVF_PQ

@@ -72,6 +72,7 @@ class SnapshotSource:
         self._ann: tuple[str, AnnIndex, str | None] | None = None  # (file, index, its calibration as stored)
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._sketches: SketchBuffer | None = None
+        self._all_sketches: SketchBuffer | None = None
         self._lock = threading.Lock()
         #: index files found damaged, by name (reported once, rebuilt by maintenance)
         self.damaged: dict[str, str] = {}
@@ -137,6 +138,7 @@ class SnapshotSource:
         snap.index_problem = problem
         if ann is not None and self.sketched and sketch.usable(vectors.shape[1]):
             snap.sketches = self._sketches_for(snap)
+            snap.all_sketches = self._all_sketches_for(snap, segment.path)
         if self.compression is not None:
             snap.tiers, snap.tier_problem = self._tiers_for(conn, snap, segment.path)
         with self._lock:
@@ -154,6 +156,16 @@ class SnapshotSource:
         if buf is None or buf.generation != snap.generation or buf.start > lo or lo - buf.start > max(_SKETCH_REBASE, hi - lo):
             buf = SketchBuffer(snap.generation, lo, snap.flat.vectors.shape[1])
             self._sketches = buf
+        return buf
+
+    def _all_sketches_for(self, snap: Snapshot, path: Path) -> SketchBuffer:
+        """The sketch buffer of every slot of ``snap``'s generation (coded on first use, from the
+        segment's file, then as rows are appended: see :mod:`vecnest.search.sketch_filter`)."""
+        buf = self._all_sketches
+        if buf is None or buf.generation < snap.generation:
+            buf = self._all_sketches = SketchBuffer(snap.generation, 0, snap.flat.vectors.shape[1], path=path)
+        elif buf.generation > snap.generation:  # (a load racing a compaction: never put the older one back)
+            return SketchBuffer(snap.generation, 0, snap.flat.vectors.shape[1], path=path)
         return buf
 
     def _tiers_for(self, conn: sqlite3.Connection, snap: Snapshot, segment_path: Path) -> tuple[Any, str | None]:

@@ -16,6 +16,8 @@ from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.planner import Plan, SearchOptions, Strategy
+from vecnest.search.sketch_filter import FilterSketch
+from vecnest.search.sketch_filter import search as sketch_search
 from vecnest.search.snapshot import Match, Snapshot
 
 
@@ -109,13 +111,35 @@ class FilteredReplay:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class SketchReplay:
+    """A repeated filtered search whose plan ranked the matching rows by their kept sign
+    sketches and rescored the best ``depth`` (see :mod:`vecnest.search.sketch_filter`)."""
+
+    flat: FlatIndex
+    match: Match  #: (its kept sketches are read at each run: a match leaving the cache drops them)
+    depth: int
+
+    def run(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Slots and scores, as :func:`execute` would return them for this plan, or ``None``."""
+        kept: FilterSketch | None = self.match.sketch
+        if kept is None:
+            return None
+        return sketch_search(self.flat, kept, queries, k, self.depth)
+
+
 def replayable(
     snap: Snapshot, plan: Plan, match: Match | None = None, opts: SearchOptions | None = None
-) -> Replay | ExactReplay | FilteredReplay | None:
+) -> Replay | ExactReplay | FilteredReplay | SketchReplay | None:
     """The replay of ``plan`` if repeats of it may skip planning (one plain index search, or,
     given the filter's ``match``, one exact scan of its rows or one filtered index search; an
     index search merged with the rows not in the index yet), else ``None``."""
     ann = snap.ann
+    if match is not None and plan.strategy is Strategy.SKETCH_FILTERED:
+        kept = match.sketch  # (the sketches the plan ranked, kept with the match)
+        if plan.n_matching != match.count or kept is None or len(kept.slots) != match.count:
+            return None
+        return SketchReplay(snap.flat, match, int(plan.knob["rescore_depth"]))
     if match is not None and plan.strategy in (Strategy.EXACT_FILTERED, Strategy.ANN_FILTERED):
         if plan.n_matching != match.count or not match.count:
             return None

@@ -29,11 +29,13 @@ drops): the others scan the delta exactly.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 
 from vecnest._threads import FewQueries
 from vecnest.kernels.binary import hamming_knn_counting, pack_signs, padded_bytes
+from vecnest.store.rowio import gather
 
 #: Delta rows (after the filter) from which sketches rank them; fewer are scanned exactly.
 SKETCH_MIN_ROWS = 2048
@@ -65,9 +67,11 @@ class SketchBuffer:
         dim: vector dimension.
     """
 
-    def __init__(self, generation: int, start: int, dim: int) -> None:
+    def __init__(self, generation: int, start: int, dim: int, path: Path | None = None) -> None:
         self.generation = generation
         self.start = start
+        #: the segment's file, read with positioned reads (``None``: through the map)
+        self.path = path
         self.nbytes = padded_bytes(dim)
         self.centre: np.ndarray | None = None
         self._codes = np.empty((0, self.nbytes), dtype=np.uint8)
@@ -92,17 +96,35 @@ class SketchBuffer:
     def _append(self, vectors: np.ndarray, hi: int) -> None:
         need = hi - self.start
         if need > len(self._codes):
-            grown = np.empty((max(need, 2 * len(self._codes), 1024), self.nbytes), dtype=np.uint8)
+            # (a quarter more than needed: appends amortised, a first pass over a whole
+            # segment not doubled)
+            grown = np.empty((max(need + need // 4, 1024), self.nbytes), dtype=np.uint8)
             grown[: self._coded - self.start] = self._codes[: self._coded - self.start]
             self._codes = grown
-        if self.centre is None:
-            block = np.asarray(vectors[self._coded : min(hi, self._coded + _CHUNK)], dtype=np.float32)
-            self.centre = block.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self._centre(vectors, hi)
         for a in range(self._coded, hi, _CHUNK):
             b = min(a + _CHUNK, hi)
-            rows = np.asarray(vectors[a:b], dtype=np.float32)
-            self._codes[a - self.start : b - self.start] = sketch(rows, self.centre, self.nbytes)
+            self._codes[a - self.start : b - self.start] = sketch(self._rows(vectors, a, b), self.centre, self.nbytes)
         self._coded = hi
+
+    def centred(self, vectors: np.ndarray, hi: int) -> np.ndarray | None:
+        """The centre, computed now (from the first rows below ``hi``) if it is not yet: what
+        the codes of this buffer are and will be taken against (``None``: no rows yet)."""
+        with self._lock:
+            self._centre(vectors, hi)
+            return self.centre
+
+    def _centre(self, vectors: np.ndarray, hi: int) -> None:
+        if self.centre is None and hi > self._coded:
+            block = self._rows(vectors, self._coded, min(hi, self._coded + _CHUNK))
+            self.centre = block.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def _rows(self, vectors: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Rows ``[a, b)`` as float32: from the file if the buffer has one (a pass over a whole
+        segment must not leave it resident through the map), else through the map."""
+        if self.path is None:
+            return np.asarray(vectors[a:b], dtype=np.float32)
+        return gather(vectors, np.arange(a, b, dtype=np.int64), path=self.path)
 
 
 def sketch(x: np.ndarray, centre: np.ndarray, nbytes: int | None = None) -> np.ndarray:

@@ -66,7 +66,10 @@ class Match:
     exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
     repeated filter pays neither again. Unpacks as ``mask, count``."""
 
-    __slots__ = ("count", "half_unsuited", "mapped", "mask", "params", "plans", "_budget", "_packed", "_rows", "_slots", "_uses")
+    __slots__ = (
+        "count", "half_unsuited", "mapped", "mask", "params", "plans", "sketch_plans", "_budget", "_packed", "_rows", "_sketch",
+        "_slots", "_uses",
+    )
 
     def __init__(self, mask: np.ndarray, count: int, budget: _Budget | None = None) -> None:
         self.mask = mask
@@ -78,12 +81,16 @@ class Match:
         #: its rows proved too close for a half-precision block to certify: kept in float32
         self.half_unsuited = False
         self._rows: Any = None  # (the kept block: float32 rows or a half.HalfBlock)
+        self._sketch: Any = None  # (the kept sign sketches: a sketch_filter.FilterSketch)
         self._slots: np.ndarray | None = None
         self._packed: dict[int, np.ndarray] = {}
         #: FAISS search parameters built over this match's packed bits (see AnnIndex.search)
         self.params: dict[Any, Any] = {}
         #: the planner's decisions for this match, by search options (see planner.execute)
         self.plans: dict[Any, Any] = {}
+        #: whether searches of this match rank by sign sketches, by options and k (see
+        #: search.sketch_filter.choice)
+        self.sketch_plans: dict[Any, Any] = {}
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.mask, self.count))
@@ -144,6 +151,46 @@ class Match:
             # gives its bytes back, taking the lock)
             block = kept
         return block
+
+    @property
+    def sketch(self) -> Any:
+        """The sign sketches :meth:`sketched` kept, if any."""
+        return self._sketch
+
+    def sketched(self, build: Callable[[np.ndarray], Any], nbytes: int) -> Any:
+        """The matching rows' sign sketches, ``build(slots)`` (an object with ``nbytes``) made
+        on first use and kept, charged to the snapshot's gather budget: ``nbytes`` (what the
+        caller expects them to hold) before they are built, what they hold after (``None``
+        when it cannot hold them, never built: the caller searches otherwise)."""
+        got = self._sketch
+        if got is not None:
+            return got
+        budget = self._budget
+        if budget is None or not budget.take(nbytes):
+            return None
+        try:
+            got = build(self.slots)
+        except BaseException:
+            budget.give(nbytes)
+            raise
+        size = int(got.nbytes)
+        if size > nbytes and not budget.take(size - nbytes):
+            budget.give(nbytes)
+            return None
+        if size < nbytes:
+            budget.give(nbytes - size)
+        weakref.finalize(got, budget.give, size)
+        with budget.lock:  # (two threads may build at once: keep one)
+            if self._sketch is None:
+                self._sketch = got
+            kept = self._sketch
+        return kept
+
+    def forget(self) -> None:
+        """Drop everything kept (the match left the snapshot's cache): the gathered block and
+        the sign sketches."""
+        self._rows = None
+        self._sketch = None
 
     def release(self, block: Any = None) -> None:
         """Drop the gathered block (the match left the snapshot's cache), or, given ``block``,
@@ -211,6 +258,9 @@ class Snapshot:
     #: sign sketches of the delta's rows (a ``vecnest.search.sketch.SketchBuffer`` starting at
     #: or below ``built_upto``), shared with the process's other snapshots of this generation
     sketches: Any = None
+    #: sign sketches of every slot (a ``SketchBuffer`` starting at slot 0, coded on first use),
+    #: shared likewise: what filters ranked by sketches gather theirs from
+    all_sketches: Any = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -275,7 +325,7 @@ class Snapshot:
             # a mask (1 byte per slot), its packed bits (1/8) and kept slots (<= 1): 2 bytes per slot
             while len(self._masks) > max(1, MASK_CACHE_BYTES // max(2 * self.n_slots, 1)):
                 gone = self._masks.popitem(last=False)[1]
-                gone.release()
+                gone.forget()
                 for plan_key, replay in list(self.replays.items()):  # plans holding it go with it
                     if getattr(replay, "match", None) is gone:
                         self.replays.pop(plan_key, None)
