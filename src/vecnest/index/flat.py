@@ -42,7 +42,7 @@ SELECT_MAX_QUERIES = PARALLEL_MIN_QUERIES
 
 class Candidates(Protocol):
     """Filter matches with their sorted slots and packed bitmap at hand (see
-    :class:`vecnest.search.snapshot.Match`), so a repeated filter computes neither again."""
+    :class:`vecnest.search.match.Match`), so a repeated filter computes neither again."""
 
     count: int
     #: a search that keeps what it maps (not transient) scanned these rows in place: their

@@ -21,16 +21,17 @@ from typing import Any
 import numpy as np
 
 from vecnest import filter as vfilter
+from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.config import IndexKind
 from vecnest.errors import InvalidInputError
 from vecnest.index import calibrate
 from vecnest.index.ann import IndexUnusable
 from vecnest.kernels.distance import top_k
-from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.search import sketch_filter
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
-from vecnest.search.snapshot import Match, Reader, Snapshot
+from vecnest.search.match import Match
+from vecnest.search.snapshot import Reader, Snapshot
 from vecnest.search.widen import widening
 
 log = logging.getLogger("vecnest")

@@ -18,7 +18,8 @@ from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.planner import Plan, SearchOptions, Strategy
 from vecnest.search.sketch_filter import FilterSketch
 from vecnest.search.sketch_filter import search as sketch_search
-from vecnest.search.snapshot import Match, Snapshot
+from vecnest.search.match import Match
+from vecnest.search.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)

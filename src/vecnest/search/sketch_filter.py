@@ -39,10 +39,12 @@ import numpy as np
 
 from vecnest.index.ann import AnnIndex, IndexUnusable
 from vecnest.index.flat import FlatIndex
+from vecnest.kernels.distance import top_k
 from vecnest.search import sketch
-from vecnest.search.sketch import SketchBuffer
 from vecnest.search.effort import SAMPLE, FilterEfforts, clears, efforts_of
-from vecnest.search.snapshot import Match, Snapshot
+from vecnest.search.match import Match
+from vecnest.search.sketch import SketchBuffer
+from vecnest.search.snapshot import Snapshot
 from vecnest.store.rowio import blocks, gather
 
 log = logging.getLogger("vecnest")
@@ -74,24 +76,11 @@ class FilterSketch:
 
     slots: np.ndarray  #: ``(n,) int64`` sorted slots of the rows
     codes: np.ndarray  #: ``(n, nbytes) uint8`` their sketches (see :func:`vecnest.search.sketch.sketch`)
-    centre: np.ndarray  #: ``(dim,) float32`` the rows' mean, subtracted before the signs are taken
+    centre: np.ndarray  #: ``(dim,) float32`` subtracted before the signs are taken (the segment buffer's)
 
     @property
     def nbytes(self) -> int:
         return int(self.slots.nbytes + self.codes.nbytes + self.centre.nbytes)
-
-
-def gather_sketches(buf: SketchBuffer, flat: FlatIndex, slots: np.ndarray, hi: int) -> FilterSketch:
-    """The sketches of rows ``slots`` (sorted, below ``hi``) from ``buf``, the sketches of every
-    slot of the segment (coding the slots it has not coded yet, from the segment's file: a pass
-    over every row must not leave them resident through the map)."""
-    slots = np.ascontiguousarray(slots, dtype=np.int64)
-    codes = buf.codes(flat.vectors, 0, hi)[slots] if len(slots) else np.empty((0, buf.nbytes), dtype=np.uint8)
-    assert buf.centre is not None or not len(slots)
-    centre = buf.centre if buf.centre is not None else np.zeros(flat.vectors.shape[1], dtype=np.float32)
-    codes.flags.writeable = False
-    slots.flags.writeable = False
-    return FilterSketch(slots, codes, centre)
 
 
 def _coded_and_scored(flat: FlatIndex, slots: np.ndarray, centre: np.ndarray, queries: np.ndarray) -> tuple[FilterSketch, np.ndarray]:
@@ -105,20 +94,9 @@ def _coded_and_scored(flat: FlatIndex, slots: np.ndarray, centre: np.ndarray, qu
     for part, vecs in blocks(flat.vectors, slots, path=flat.path):
         rows = np.asarray(vecs, dtype=np.float32)
         codes[at : at + len(part)] = sketch.sketch(rows, centre, width)
-        scores[:, at : at + len(part)] = queries @ rows.T if not flat.l2 else -_sq_dist(queries, rows)
+        scores[:, at : at + len(part)] = queries @ rows.T  # (cosine: unit rows, inner products)
         at += len(part)
     return FilterSketch(slots, codes, centre), scores
-
-
-def _sq_dist(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    return (queries * queries).sum(1)[:, None] - 2 * queries @ rows.T + (rows * rows).sum(1)[None, :]
-
-
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """``(q, min(k, n))`` column positions of each row's ``k`` best scores (unordered)."""
-    if scores.shape[1] <= k:
-        return np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
-    return np.argpartition(-scores, k - 1, axis=1)[:, :k]
 
 
 def eligible_depth(depth: int, n_match: int) -> bool:
@@ -192,14 +170,14 @@ def judge(
     # (every row read from the segment's file: judging must not leave the matches mapped)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     fs, exact = _coded_and_scored(flat, np.ascontiguousarray(slots, dtype=np.int64), centre, queries)
-    want = [set(row.tolist()) for row in _top(exact, K)]  # (positions in fs.slots)
+    want = [set(row.tolist()) for row in top_k(exact, K)[0]]  # (positions in fs.slots)
     depths = [d for d in DEPTHS if eligible_depth(d, len(slots))]
     depth, recall = 0, 0.0
     ranked = sketch.hamming_candidates(queries, fs.codes, fs.centre, depths[-1]) if depths else None
     for d in depths:
         assert ranked is not None
         cand = ranked[:, :d]
-        best = np.take_along_axis(cand, _top(np.take_along_axis(exact, np.maximum(cand, 0), axis=1), K), axis=1)
+        best = np.take_along_axis(cand, top_k(np.take_along_axis(exact, np.maximum(cand, 0), axis=1), K)[0], axis=1)
         per = np.array([len(w & set(b.tolist())) / len(w) if w else 1.0 for b, w in zip(best, want, strict=True)])
         recall = float(per.mean())
         if clears(per, target, MARGIN_SE):
@@ -323,8 +301,18 @@ def _for_k(depth: int, k: int) -> int:
 
 
 def sketches_of(snap: Snapshot, slots: np.ndarray) -> FilterSketch:
-    """The sketches of rows ``slots`` of ``snap``, gathered from its :attr:`all_sketches`."""
-    return gather_sketches(snap.all_sketches, snap.flat, slots, snap.n_slots)
+    """The sketches of rows ``slots`` (sorted) of ``snap``, gathered from its
+    :attr:`~vecnest.search.snapshot.Snapshot.all_sketches` (which codes the slots it has not
+    coded yet, from the segment's file: a pass over every row must not leave them resident
+    through the map)."""
+    buf: SketchBuffer = snap.all_sketches
+    flat = snap.flat
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    codes = buf.codes(flat.vectors, 0, snap.n_slots)[slots] if len(slots) else np.empty((0, buf.nbytes), dtype=np.uint8)
+    centre = buf.centre if buf.centre is not None else np.zeros(flat.vectors.shape[1], dtype=np.float32)
+    codes.flags.writeable = False
+    slots.flags.writeable = False
+    return FilterSketch(slots, codes, centre)
 
 
 def expected_bytes(snap: Snapshot, matches: int) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -25,198 +24,15 @@ from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration
 from vecnest.index.flat import FlatIndex
+from vecnest.search.match import Match, _Budget
 
 #: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
 MASK_CACHE_BYTES = 32 * 1024 * 1024
-#: A match keeps its sorted slots only when they are few (at most one byte per slot in all).
-_SLOTS_KEPT_FRACTION = 0.125
 #: Memory for the matching rows of small filters gathered into one contiguous block, per
 #: snapshot: a repeated filter's exact scan then reads one block instead of gathering its rows
 #: again from all over the segment (74k arXiv titles, 1,343 matching rows: 0.23 ms vs 1.08 ms
 #: per query gathered every time).
 GATHER_CACHE_BYTES = 64 * 1024 * 1024
-
-
-class _Budget:
-    """Bytes left for gathered row blocks in one snapshot (shared by its matches)."""
-
-    __slots__ = ("left", "lock")
-
-    def __init__(self, limit: int) -> None:
-        self.left = limit
-        # (re-entrant: a dropped block's finalizer gives its bytes back, taking the lock, and
-        # may run wherever the last reference goes, even inside a section holding it)
-        self.lock = threading.RLock()
-
-    def take(self, n: int) -> bool:
-        with self.lock:
-            if n > self.left:
-                return False
-            self.left -= n
-            return True
-
-    def give(self, n: int) -> None:
-        with self.lock:
-            self.left += n
-
-
-class Match:
-    """The rows one filter matches in one snapshot, cached with it: the read-only ``(n_slots,)
-    bool`` mask and its count, and, computed on first use, the sorted matching slots (for
-    exact scans of few rows) and the mask packed into bits (what FAISS selectors read), so a
-    repeated filter pays neither again. Unpacks as ``mask, count``."""
-
-    __slots__ = (
-        "count", "half_unsuited", "mapped", "mask", "params", "plans", "sketch_plans", "_budget", "_packed", "_rows", "_sketch",
-        "_slots", "_uses",
-    )
-
-    def __init__(self, mask: np.ndarray, count: int, budget: _Budget | None = None) -> None:
-        self.mask = mask
-        self.count = count
-        self._budget = budget
-        self._uses = 0
-        #: an exact scan that keeps what it maps read these rows in place (see FlatIndex.search)
-        self.mapped = False
-        #: its rows proved too close for a half-precision block to certify: kept in float32
-        self.half_unsuited = False
-        self._rows: Any = None  # (the kept block: float32 rows or a half.HalfBlock)
-        self._sketch: Any = None  # (the kept sign sketches: a sketch_filter.FilterSketch)
-        self._slots: np.ndarray | None = None
-        self._packed: dict[int, np.ndarray] = {}
-        #: FAISS search parameters built over this match's packed bits (see AnnIndex.search)
-        self.params: dict[Any, Any] = {}
-        #: the planner's decisions for this match, by search options (see planner.execute)
-        self.plans: dict[Any, Any] = {}
-        #: whether searches of this match rank by sign sketches, by options and k (see
-        #: search.sketch_filter.choice)
-        self.sketch_plans: dict[Any, Any] = {}
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.mask, self.count))
-
-    @property
-    def slots(self) -> np.ndarray:
-        """Sorted ``int64`` slots of the matching rows."""
-        slots = self._slots
-        if slots is None:
-            slots = np.flatnonzero(self.mask)
-            if self.count <= _SLOTS_KEPT_FRACTION * len(self.mask):
-                self._slots = slots
-        return slots
-
-    def gathered(self, read: Callable[[np.ndarray], Any], dim: int, *, first_use: bool = True, itemsize: int = 4) -> Any:
-        """The matching rows as ``read(slots)`` returns them from the snapshot's segment in slot
-        order (``(count, dim) float32``, or another block with ``nbytes``, such as a
-        :class:`~vecnest.index.half.HalfBlock`), gathered once and kept for the next searches;
-        ``None`` when the snapshot's :data:`GATHER_CACHE_BYTES` cannot hold it, or, with
-        ``first_use=False``, on the match's first use (a filter used once is scanned in place
-        rather than copied), so the caller scans in place. The budget is charged ``count × dim
-        × itemsize`` bytes (what the caller expects the block to hold) before the read, and
-        what the block holds after it (a block larger than expected that the budget cannot
-        hold is dropped: ``None``). The block's bytes return to the budget when it is dropped
-        (the match left the cache and no search holds it)."""
-        block = self._rows
-        if block is None:
-            self._uses += 1
-            if not first_use and self._uses < 2:
-                return None
-            budget = self._budget
-            nbytes = self.count * dim * itemsize
-            if budget is None or not budget.take(nbytes):
-                return None
-            slots = self.slots
-            try:
-                block = read(slots)
-                if isinstance(block, np.ndarray):
-                    block = np.ascontiguousarray(block, dtype=np.float32)
-                    block.flags.writeable = False
-            except BaseException:
-                budget.give(nbytes)
-                raise
-            size = int(block.nbytes)
-            if size > nbytes and not budget.take(size - nbytes):  # (larger than expected: no room)
-                budget.give(nbytes)
-                self.half_unsuited = True  # (expected float16, got float32: expect that next time)
-                return None
-            if size < nbytes:  # (smaller: the rest back now)
-                budget.give(nbytes - size)
-            weakref.finalize(block, budget.give, size)  # bytes back when the block is gone
-            with budget.lock:  # two threads may gather the same match: keep one block
-                if self._rows is None:
-                    self._slots = slots  # (kept with the block, whatever their number)
-                    self._rows = block
-                kept = self._rows
-            # (a losing thread's own block is dropped here, outside the lock: its finalizer
-            # gives its bytes back, taking the lock)
-            block = kept
-        return block
-
-    @property
-    def sketch(self) -> Any:
-        """The sign sketches :meth:`sketched` kept, if any."""
-        return self._sketch
-
-    def sketched(self, build: Callable[[np.ndarray], Any], nbytes: int) -> Any:
-        """The matching rows' sign sketches, ``build(slots)`` (an object with ``nbytes``) made
-        on first use and kept, charged to the snapshot's gather budget: ``nbytes`` (what the
-        caller expects them to hold) before they are built, what they hold after (``None``
-        when it cannot hold them, never built: the caller searches otherwise)."""
-        got = self._sketch
-        if got is not None:
-            return got
-        budget = self._budget
-        if budget is None or not budget.take(nbytes):
-            return None
-        try:
-            got = build(self.slots)
-        except BaseException:
-            budget.give(nbytes)
-            raise
-        size = int(got.nbytes)
-        if size > nbytes and not budget.take(size - nbytes):
-            budget.give(nbytes)
-            return None
-        if size < nbytes:
-            budget.give(nbytes - size)
-        weakref.finalize(got, budget.give, size)
-        with budget.lock:  # (two threads may build at once: keep one)
-            if self._sketch is None:
-                self._sketch = got
-            kept = self._sketch
-        return kept
-
-    def forget(self) -> None:
-        """Drop everything kept (the match left the snapshot's cache): the gathered block and
-        the sign sketches."""
-        self._rows = None
-        self._sketch = None
-
-    def release(self, block: Any = None) -> None:
-        """Drop the gathered block (the match left the snapshot's cache), or, given ``block``,
-        only if it is still the one kept (a search that judged it is not to drop its successor)."""
-        if block is None:
-            self._rows = None
-            return
-        budget = self._budget
-        if budget is None:
-            if self._rows is block:
-                self._rows = None
-            return
-        with budget.lock:
-            dropped = self._rows if self._rows is block else None
-            if dropped is not None:
-                self._rows = None
-        del dropped  # (its finalizer gives its bytes back: outside the lock, though re-entrant)
-
-    def packed(self, upto: int) -> np.ndarray:
-        """``mask[:upto]`` as little-endian packed bits (an ``IDSelectorBitmap``'s input)."""
-        bits = self._packed.get(upto)
-        if bits is None:
-            bits = np.packbits(self.mask[:upto], bitorder="little")
-            if len(self._packed) < 4:
-                self._packed[upto] = bits
-        return bits
 
 
 @dataclass

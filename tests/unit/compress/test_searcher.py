@@ -11,7 +11,7 @@ from vecnest.compress import open_tiers, storage
 from vecnest.compress.searcher import StageTrace, TieredIndex
 from vecnest.errors import CompressionConfigError, InvalidInputError, TierIntegrityError
 from vecnest.index.flat import FlatIndex
-from vecnest.search.snapshot import Match
+from vecnest.search.match import Match
 
 
 def _open(tmp_path: Path, x: np.ndarray, pipeline: str, *, upto: int | None = None, alive: np.ndarray | None = None, l2: bool = False) -> TieredIndex:

@@ -93,7 +93,7 @@ def test_kept_row_blocks_give_the_same_answers_within_their_budget(rng: np.rando
     """A cached filter match keeps its rows gathered into one block while the snapshot's
     budget allows (then scans that block), gives the bytes back when it leaves the cache, and
     past the budget scans in place: the answers never change."""
-    from vecnest.search.snapshot import Match, _Budget
+    from vecnest.search.match import Match, _Budget
 
     vecs = rng.standard_normal((4000, 16)).astype(np.float32)
     for l2 in (False, True):
@@ -197,7 +197,7 @@ def test_a_second_use_copies_rows_an_in_place_scan_mapped_through_the_map(
     the file cost 130 ms at 74k x 384, 15 %), scans in place and leaves no page mapped; a
     small match is gathered from the file on its first use, transient or not."""
     from vecnest.index import flat as flat_mod
-    from vecnest.search.snapshot import Match, _Budget
+    from vecnest.search.match import Match, _Budget
 
     v = rng.normal(size=(8_192, 32)).astype(np.float32)  # (1 MiB)
     q = rng.normal(size=(1, 32)).astype(np.float32)

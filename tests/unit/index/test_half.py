@@ -15,7 +15,7 @@ import pytest
 from vecnest.compress.memory import mapped_rss
 from vecnest.index import half
 from vecnest.index.flat import FlatIndex
-from vecnest.search.snapshot import Match, _Budget
+from vecnest.search.match import Match, _Budget
 from vecnest.store.segments import map_file
 
 

@@ -15,7 +15,7 @@ import vecnest
 from vecnest.config import IndexConfig, IndexKind
 from vecnest.search import effort, sketch_filter
 from vecnest.search.replay import SketchReplay
-from vecnest.search.snapshot import Match, _Budget
+from vecnest.search.match import Match
 
 from ._planned import SMALL, exact_truth, fresh_queries, titles
 
@@ -246,27 +246,3 @@ def test_sketches_the_budget_cannot_keep_leave_the_index(tmp_path: Path, data: t
         _learn(col, vecs, queries)
         plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and "budget cannot keep them" in plan.reason
-
-
-def test_kept_sketches_are_charged_to_the_budget_and_dropped_with_the_match() -> None:
-    import gc
-
-    budget = _Budget(10_000)
-    mask = np.zeros(100, bool)
-    mask[::2] = True
-    m = Match(mask, 50, budget)
-
-    def build(slots: np.ndarray) -> sketch_filter.FilterSketch:
-        return sketch_filter.FilterSketch(slots.copy(), np.zeros((len(slots), 64), np.uint8), np.zeros(8, np.float32))
-
-    got = m.sketched(build, 50 * 72 + 32)
-    assert got is m.sketch and budget.left == 10_000 - got.nbytes
-    assert m.sketched(build, 50 * 72 + 32) is got  # (kept: built once)
-    m.release()  # (a settled index search gives the gathered rows back: the sketches stay)
-    assert m.sketch is got
-    m.forget()  # (the match left the snapshot's cache)
-    assert m.sketch is None
-    del got
-    gc.collect()
-    assert budget.left == 10_000
-    assert Match(mask, 50, _Budget(100)).sketched(build, 50 * 72 + 32) is None  # (no room: never built)
