@@ -312,8 +312,11 @@ def _choose(
     if opts.strategy is not None:
         if snap.ann is None and opts.strategy not in (Strategy.EXACT, Strategy.EXACT_FILTERED):
             return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), "no index built yet: exact"
-        if opts.strategy is Strategy.SKETCH_FILTERED and (snap.all_sketches is None or snap.tiers is not None):
-            why = "sign sketches rank a cosine collection of 64+ dimensions without compression tiers only: exact"
+        if opts.strategy is Strategy.SKETCH_FILTERED and not sketch_filter.segment_sketchable(snap):
+            why = (
+                "sign sketches rank a cosine collection of 64+ dimensions without compression tiers only, "
+                f"of at most {sketch_filter.ALL_SKETCHES_MAX_BYTES >> 20} MiB of sketches: exact"
+            )
             return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), why
         return opts.strategy, "forced by the caller"
     if snap.ann is None:

@@ -55,6 +55,10 @@ DEPTHS = (32, 64, 128, 256, 512, 1024)
 MIN_MATCHES = 2048
 #: ... nor more (the Hamming scan alone, ~3.5 ns a row, costs a millisecond: a graph's price).
 MAX_MATCHES = 1 << 18
+#: The sketches of every slot are kept per process while they fit in this many bytes (64 bytes
+#: a 384-dim row: 4M rows); a larger segment's filters take the graph (the buffer is never
+#: coded), forced searches included.
+ALL_SKETCHES_MAX_BYTES = 256 * 1024 * 1024
 #: The timing copy of :func:`judge` keeps its rows this many rows apart.
 _SPREAD = 4
 #: A depth must leave at least this many times its own rows unscanned (else scan exactly).
@@ -228,9 +232,16 @@ def default_depth(k: int) -> int:
 
 def sketchable(snap: Snapshot, matches: int) -> bool:
     """Whether a filter matching ``matches`` rows of ``snap`` may be ranked by sign sketches
-    (a cosine collection with an index, of 64+ dimensions: ``snap.sketches`` is then set;
-    without compression tiers)."""
-    return snap.all_sketches is not None and snap.tiers is None and MIN_MATCHES <= matches <= MAX_MATCHES
+    (see :func:`segment_sketchable`, and :data:`MIN_MATCHES` to :data:`MAX_MATCHES` rows)."""
+    return segment_sketchable(snap) and MIN_MATCHES <= matches <= MAX_MATCHES
+
+
+def segment_sketchable(snap: Snapshot) -> bool:
+    """Whether ``snap``'s rows may be ranked by sign sketches at all: a cosine collection with
+    an index, of 64+ dimensions (``snap.all_sketches`` is then set), without compression tiers,
+    whose every slot's sketches fit in :data:`ALL_SKETCHES_MAX_BYTES`."""
+    buf = snap.all_sketches
+    return buf is not None and snap.tiers is None and snap.n_slots * buf.nbytes <= ALL_SKETCHES_MAX_BYTES
 
 
 def judge_filter(

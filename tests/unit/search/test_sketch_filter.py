@@ -246,3 +246,27 @@ def test_sketches_the_budget_cannot_keep_leave_the_index(tmp_path: Path, data: t
         _learn(col, vecs, queries)
         plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and "budget cannot keep them" in plan.reason
+
+
+def test_a_segment_whose_sketches_exceed_the_cap_is_never_ranked_by_them(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every slot's sketches are kept per process only while they fit the cap: past it, a
+    filter measured faster by sketches keeps the graph (never judged, the buffer never coded),
+    and a forced sketch search scans exactly, saying why."""
+    monkeypatch.setattr(sketch_filter, "FASTER", 1e9)
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = _hnsw(db, ids, vecs, metas)
+        snap = _snapshot(col, queries[0])
+        monkeypatch.setattr(sketch_filter, "ALL_SKETCHES_MAX_BYTES", snap.n_slots * snap.all_sketches.nbytes - 1)
+        assert not sketch_filter.segment_sketchable(snap)
+        assert not sketch_filter.sketchable(snap, sketch_filter.MIN_MATCHES)
+        _learn(col, vecs, queries)
+        plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
+        assert plan.strategy == "ann_filtered" and "sign sketches" not in plan.reason
+        assert col._source.cached.all_sketches.coded == 0
+        forced = col.search(queries[5], k=10, where=WHERE, include=(), explain=True, strategy="sketch_filtered").plan
+        assert forced.strategy == "exact_filtered" and "MiB of sketches: exact" in forced.reason
+        monkeypatch.setattr(sketch_filter, "ALL_SKETCHES_MAX_BYTES", snap.n_slots * snap.all_sketches.nbytes)
+        assert sketch_filter.segment_sketchable(snap)
