@@ -39,6 +39,7 @@ def search_delta(
         or precise
         or len(queries) >= PARALLEL_MIN_QUERIES  # (a batch scans exactly through BLAS)
         or len(delta) < max(sketch.SKETCH_MIN_ROWS, 8 * depth)
+        or not buf.fits(hi)  # (a delta whose sketches would pass the buffer's cap)
     ):
         return flat.search(queries, k, delta), ""
     codes = buf.codes(flat.vectors, lo, hi)

@@ -313,10 +313,9 @@ def _choose(
         if snap.ann is None and opts.strategy not in (Strategy.EXACT, Strategy.EXACT_FILTERED):
             return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), "no index built yet: exact"
         if opts.strategy is Strategy.SKETCH_FILTERED and not sketch_filter.segment_sketchable(snap):
-            why = (
-                "sign sketches rank a cosine collection of 64+ dimensions without compression tiers only, "
-                f"of at most {sketch_filter.ALL_SKETCHES_MAX_BYTES >> 20} MiB of sketches: exact"
-            )
+            if snap.sketch_problem is not None and snap.tiers is None:  # (approximate was asked for: the index)
+                return (Strategy.ANN_FILTERED if filtered else Strategy.ANN), f"sign sketches asked for, but {snap.sketch_problem}: the index"
+            why = "sign sketches rank a cosine collection of 64+ dimensions without compression tiers only: exact"
             return (Strategy.EXACT_FILTERED if filtered else Strategy.EXACT), why
         return opts.strategy, "forced by the caller"
     if snap.ann is None:

@@ -138,7 +138,7 @@ class SnapshotSource:
         snap.index_problem = problem
         if ann is not None and self.sketched and sketch.usable(vectors.shape[1]):
             snap.sketches = self._sketches_for(snap)
-            snap.all_sketches = self._all_sketches_for(snap, segment.path)
+            snap.all_sketches, snap.sketch_problem = self._all_sketches_for(snap, segment.path)
         if self.compression is not None:
             snap.tiers, snap.tier_problem = self._tiers_for(conn, snap, segment.path)
         with self._lock:
@@ -158,15 +158,28 @@ class SnapshotSource:
             self._sketches = buf
         return buf
 
-    def _all_sketches_for(self, snap: Snapshot, path: Path) -> SketchBuffer:
+    def _all_sketches_for(self, snap: Snapshot, path: Path) -> tuple[SketchBuffer | None, str | None]:
         """The sketch buffer of every slot of ``snap``'s generation (coded on first use, from the
-        segment's file, then as rows are appended: see :mod:`vecnest.search.sketch_filter`)."""
-        buf = self._all_sketches
-        if buf is None or buf.generation < snap.generation:
-            buf = self._all_sketches = SketchBuffer(snap.generation, 0, snap.flat.vectors.shape[1], path=path)
-        elif buf.generation > snap.generation:  # (a load racing a compaction: never put the older one back)
-            return SketchBuffer(snap.generation, 0, snap.flat.vectors.shape[1], path=path)
-        return buf
+        segment's file, then as rows are appended: see :mod:`vecnest.search.sketch_filter`), and
+        ``(None, why)`` where the segment's slots would pass the buffer's cap (the buffer kept
+        so far is dropped) or a newer generation's buffer is held (a load racing a compaction:
+        the older one is neither put back nor coded a second time)."""
+        dim = snap.flat.vectors.shape[1]
+        with self._lock:
+            buf = self._all_sketches
+            if buf is not None and buf.generation > snap.generation:
+                return None, "a newer segment generation holds this process's sign sketches"
+            if buf is None or buf.generation < snap.generation:
+                buf = SketchBuffer(snap.generation, 0, dim, path=path)
+            if not buf.fits(snap.n_slots):
+                self._all_sketches = None
+                need = snap.n_slots * buf.nbytes
+                return None, (
+                    f"the sign sketches of its {snap.n_slots:,} slots (deleted ones included until compaction) "
+                    f"would take {need / 2**20:,.0f} MiB, over the {sketch.MAX_BUFFER_BYTES >> 20} MiB cap"
+                )
+            self._all_sketches = buf
+            return buf, None
 
     def _tiers_for(self, conn: sqlite3.Connection, snap: Snapshot, segment_path: Path) -> tuple[Any, str | None]:
         """The collection's compression tiers over ``snap`` (``(None, why)`` when unusable: the

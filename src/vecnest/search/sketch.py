@@ -51,6 +51,9 @@ MAX_TARGET = 0.97
 MIN_DIM = 64
 #: Rows coded per step (bounds the float32 temporary of a step).
 _CHUNK = 8192
+#: A buffer holds at most this many bytes of sketches (64 bytes a 384-dim row: 4M rows); the
+#: rows it cannot hold are not ranked by sketches (see :meth:`SketchBuffer.fits`).
+MAX_BUFFER_BYTES = 256 * 1024 * 1024
 
 
 class SketchBuffer:
@@ -83,6 +86,11 @@ class SketchBuffer:
         """Slots below this are coded."""
         return self._coded
 
+    def fits(self, hi: int) -> bool:
+        """Whether the sketches of slots ``[start, hi)`` fit in :data:`MAX_BUFFER_BYTES`
+        (callers code no slot past a ``hi`` that does not fit)."""
+        return (hi - self.start) * self.nbytes <= MAX_BUFFER_BYTES
+
     def codes(self, vectors: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """``(hi - lo, nbytes) uint8``: the sketches of slots ``[lo, hi)`` of ``vectors`` (the
         segment map), coding the slots not coded yet. ``lo >= start``."""
@@ -98,7 +106,10 @@ class SketchBuffer:
         if need > len(self._codes):
             # (a quarter more than needed: appends amortised, a first pass over a whole
             # segment not doubled)
-            grown = np.empty((max(need + need // 4, 1024), self.nbytes), dtype=np.uint8)
+            # (never more room than the cap holds, so growing never holds more than it: a
+            # request past the cap is the caller's, sized exactly)
+            room = max(need, min(need + need // 4, MAX_BUFFER_BYTES // self.nbytes))
+            grown = np.empty((max(room, 1024), self.nbytes), dtype=np.uint8)
             grown[: self._coded - self.start] = self._codes[: self._coded - self.start]
             self._codes = grown
         self._centre(vectors, hi)

@@ -55,10 +55,6 @@ DEPTHS = (32, 64, 128, 256, 512, 1024)
 MIN_MATCHES = 2048
 #: ... nor more (the Hamming scan alone, ~3.5 ns a row, costs a millisecond: a graph's price).
 MAX_MATCHES = 1 << 18
-#: The sketches of every slot are kept per process while they fit in this many bytes (64 bytes
-#: a 384-dim row: 4M rows); a larger segment's filters take the graph (the buffer is never
-#: coded), forced searches included.
-ALL_SKETCHES_MAX_BYTES = 256 * 1024 * 1024
 #: The timing copy of :func:`judge` keeps its rows this many rows apart.
 _SPREAD = 4
 #: A depth must leave at least this many times its own rows unscanned (else scan exactly).
@@ -238,10 +234,11 @@ def sketchable(snap: Snapshot, matches: int) -> bool:
 
 def segment_sketchable(snap: Snapshot) -> bool:
     """Whether ``snap``'s rows may be ranked by sign sketches at all: a cosine collection with
-    an index, of 64+ dimensions (``snap.all_sketches`` is then set), without compression tiers,
-    whose every slot's sketches fit in :data:`ALL_SKETCHES_MAX_BYTES`."""
+    an index, of 64+ dimensions, whose every slot's sketches fit in
+    :data:`~vecnest.search.sketch.MAX_BUFFER_BYTES` (``snap.all_sketches`` is then set),
+    without compression tiers."""
     buf = snap.all_sketches
-    return buf is not None and snap.tiers is None and snap.n_slots * buf.nbytes <= ALL_SKETCHES_MAX_BYTES
+    return buf is not None and snap.tiers is None and buf.fits(snap.n_slots)
 
 
 def judge_filter(

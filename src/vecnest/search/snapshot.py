@@ -77,6 +77,8 @@ class Snapshot:
     #: sign sketches of every slot (a ``SketchBuffer`` starting at slot 0, coded on first use),
     #: shared likewise: what filters ranked by sketches gather theirs from
     all_sketches: Any = None
+    #: why ``all_sketches`` is not set although the collection is sketched (past the cap)
+    sketch_problem: str | None = None
     _masks: OrderedDict[str, Match] = field(default_factory=OrderedDict)
     _everything: Match | None = None
     _masks_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -41,6 +41,29 @@ def test_buffer_codes_grow_incrementally_and_match_one_pass(data: tuple) -> None
         buf.codes(x, 499, 600)
 
 
+def test_a_buffer_never_holds_room_past_its_cap(data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, vecs, _, _ = data
+    x = _unit(vecs)
+    monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", 3000 * 64)
+    buf = SketchBuffer(generation=1, start=1000, dim=384)
+    assert buf.fits(4000) and not buf.fits(4001)
+    buf.codes(x, 1000, 3500)
+    assert len(buf._codes) == 3000  # (a quarter more than needed, clamped to the cap's rows)
+    buf.codes(x, 1000, 4000)
+    assert len(buf._codes) == 3000 and buf.coded == 4000
+
+
+def test_a_delta_past_the_buffer_cap_is_scanned_exactly(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, _, queries = data
+    db, col = _store(tmp_path, data)
+    with db:
+        monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", (N - BUILT) * 64 - 1)
+        plan = col.search(queries[0], k=10, explain=True).plan
+        assert plan.delta_rows == N - BUILT and "sketch" not in plan.reason
+        monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", (N - BUILT) * 64)
+        assert "sketch" in col.search(queries[1], k=10, explain=True).plan.reason
+
+
 def test_hamming_ranking_then_rescoring_keeps_recall(data: tuple) -> None:
     _, vecs, _, queries = data
     x, q = _unit(vecs), _unit(queries)

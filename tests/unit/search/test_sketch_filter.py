@@ -251,22 +251,36 @@ def test_sketches_the_budget_cannot_keep_leave_the_index(tmp_path: Path, data: t
 def test_a_segment_whose_sketches_exceed_the_cap_is_never_ranked_by_them(
     tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every slot's sketches are kept per process only while they fit the cap: past it, a
-    filter measured faster by sketches keeps the graph (never judged, the buffer never coded),
-    and a forced sketch search scans exactly, saying why."""
+    """Every slot's sketches are kept per process only while they fit the cap: a segment past
+    it never codes them (a filter measured faster by sketches keeps the graph), and one that
+    grows past it drops the buffer it had coded; a forced sketch search there takes the index,
+    saying why."""
+    from vecnest.search import sketch
+
     monkeypatch.setattr(sketch_filter, "FASTER", 1e9)
     ids, vecs, metas, queries = data
+    n = len(ids)
     with vecnest.open(tmp_path / "s", background=False) as db:
+        monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", n * 64 - 1)  # (64 bytes a 384-dim row)
         col = _hnsw(db, ids, vecs, metas)
         snap = _snapshot(col, queries[0])
-        monkeypatch.setattr(sketch_filter, "ALL_SKETCHES_MAX_BYTES", snap.n_slots * snap.all_sketches.nbytes - 1)
-        assert not sketch_filter.segment_sketchable(snap)
-        assert not sketch_filter.sketchable(snap, sketch_filter.MIN_MATCHES)
+        assert snap.all_sketches is None and "MiB cap" in snap.sketch_problem
+        assert not sketch_filter.segment_sketchable(snap) and not sketch_filter.sketchable(snap, sketch_filter.MIN_MATCHES)
         _learn(col, vecs, queries)
         plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and "sign sketches" not in plan.reason
-        assert col._source.cached.all_sketches.coded == 0
         forced = col.search(queries[5], k=10, where=WHERE, include=(), explain=True, strategy="sketch_filtered").plan
-        assert forced.strategy == "exact_filtered" and "MiB of sketches: exact" in forced.reason
-        monkeypatch.setattr(sketch_filter, "ALL_SKETCHES_MAX_BYTES", snap.n_slots * snap.all_sketches.nbytes)
-        assert sketch_filter.segment_sketchable(snap)
+        assert forced.strategy == "ann_filtered" and "sign sketches asked for, but the sign sketches of its" in forced.reason
+        assert col._source._all_sketches is None
+
+    with vecnest.open(tmp_path / "t", background=False) as db:
+        monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", n * 64)  # (fits exactly)
+        col = _hnsw(db, ids, vecs, metas)
+        _learn(col, vecs, queries)
+        assert col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan.strategy == "sketch_filtered"
+        buf = col._source._all_sketches
+        assert buf.coded == n and len(buf._codes) == n  # (never more room than the cap)
+        col.add(["over"], vectors=vecs[:1], metadatas=[{"year": 2026}])
+        plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
+        assert plan.strategy == "ann_filtered" and col._source._all_sketches is None
+        assert col._source.cached.sketch_problem is not None
