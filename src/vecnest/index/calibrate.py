@@ -64,6 +64,9 @@ class Calibration:
     exact_below: float = 0.01
     post_filter_above: float = 1.1
     n_indexed: int = 0  #: rows in the index when it was measured
+    #: the graph this was measured on, by descent: a fresh token at each build or rebuild, kept
+    #: by the merges that grow that graph (re-measured or not); "" in calibrations stored before
+    lineage: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form."""
@@ -79,6 +82,7 @@ class Calibration:
             exact_below=float(data["exact_below"]),
             post_filter_above=float(data["post_filter_above"]),
             n_indexed=int(data.get("n_indexed", 0)),
+            lineage=str(data.get("lineage", "")),
         )
 
     def knob_for_recall(self, target: float) -> tuple[int, float]:

@@ -10,6 +10,7 @@ file. The file it replaced is removed once the catalog no longer names it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -104,7 +105,7 @@ def build_or_merge(
         held = np.sort(rng.choice(live_slots, size=n_held, replace=False))
         rest = np.setdiff1d(live_slots, held, assume_unique=True)
         ann = AnnIndex.build(vectors, rest, cfg, l2=l2, path=path, spare=len(held))  # (the held rows join it after)
-        cal = calibrate(ann, flat, rest, held, rng=rng)
+        cal = dataclasses.replace(calibrate(ann, flat, rest, held, rng=rng), lineage=token())
         ann.add(vectors, held, path=path)
         return ann, cal, action
     if load_current is None:
@@ -115,7 +116,9 @@ def build_or_merge(
     grown = cal is None or after >= RECALIBRATE_GROWTH * max(cal.n_indexed, 1)
     if grown and len(fresh) >= CALIBRATION_QUERIES // 2:  # fresh rows are the held-out queries
         held = rng.choice(fresh, size=min(CALIBRATION_QUERIES, len(fresh)), replace=False)
-        cal = calibrate(ann, flat, live_slots[live_slots < built_upto], held, rng=rng)
+        # (the same graph grown: what searches learned on it still applies, see search.effort)
+        lineage = cal.lineage if cal is not None and cal.lineage else token()
+        cal = dataclasses.replace(calibrate(ann, flat, live_slots[live_slots < built_upto], held, rng=rng), lineage=lineage)
     ann.add(vectors, fresh, path=path)
     return ann, cal, "merged"
 

@@ -25,6 +25,16 @@ class IndexState:
     n_indexed: int = 0
     calibration: str | None = None
 
+    def lineage(self) -> str | None:
+        """What identifies the graph this index grew from (see ``Calibration.lineage``): the
+        stored lineage token, else (a calibration stored before tokens) the calibration text
+        itself; ``None`` without a calibration. Two index files with the same lineage are the
+        same graph, the later one grown by merges."""
+        if not self.calibration:
+            return None
+        got = json.loads(self.calibration).get("lineage")
+        return f"lineage:{got}" if got else self.calibration
+
     def parsed_calibration(self) -> Calibration | None:
         """The stored calibration, parsed."""
         return Calibration.from_json(json.loads(self.calibration)) if self.calibration else None

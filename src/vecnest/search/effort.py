@@ -20,10 +20,11 @@ confirm it (:data:`CONFIRM_SE`), or else the least step above it they confirm, u
 calibrated effort (the least passing step of a bisection is the one whose sample was luckiest:
 on its own, the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had
 not seen); it holds only while the filter matches about as many indexed rows as when it was
-measured (else the filter learns again); it is kept per index lineage (a merge's new index
-file inherits what its predecessor learned and the candidates it was confirming, as long as the
-stored calibration is the same: a rebuild, or a merge that re-measured it, learns again),
-filter and target. Until then the calibrated effort is used. The searches that measure pay
+measured (else the filter learns again), and while the index's calibration gives it about the
+same calibrated effort; it is kept per index lineage (a merge's new index file inherits what its
+predecessor learned and the candidates it was confirming, whether or not the merge re-measured
+the calibration: the same graph, grown; a rebuild is a new graph and learns again), filter and
+target. Until then the calibrated effort is used. The searches that measure pay
 for it (74k rows: ~0.1-0.2 s and ~0.02-0.05 s, once per filter).
 """
 
@@ -137,6 +138,8 @@ class FilterEfforts:
         #: per filter whose effort is learned: what its sample measured of sign sketches
         #: against the graph (a ``vecnest.search.sketch_filter.Verdict``)
         self._sketches: OrderedDict[tuple[str, float], Any] = OrderedDict()
+        #: per filter whose verdict no longer holds for its matches: that verdict (its sample)
+        self._stale: OrderedDict[tuple[str, float], Any] = OrderedDict()
 
     def sketch_verdict(self, key: str, target: float, matches: int) -> Any | None:
         """The sketches' verdict for this filter and target, if it still holds for a filter
@@ -148,9 +151,18 @@ class FilterEfforts:
                 return None
             if not got.holds_for(matches):
                 del self._sketches[k]
+                self._stale[k] = got  # (judged again on its sample: see stale_sketch)
+                while len(self._stale) > MAX_FILTERS:
+                    self._stale.popitem(last=False)
                 return None
             self._sketches.move_to_end(k)
             return got
+
+    def stale_sketch(self, key: str, target: float) -> Any | None:
+        """The verdict this filter's matches drifted away from, handed to one caller only (to
+        judge the filter again on its sample), or ``None``."""
+        with self._lock:
+            return self._stale.pop((key, target), None)
 
     def keep_sketch(self, key: str, target: float, verdict: Any) -> None:
         """Record the sketches' verdict for this filter and target."""

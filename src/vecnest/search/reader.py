@@ -69,7 +69,7 @@ class SnapshotSource:
         #: sign sketches rank by angle: only unit vectors (cosine) are ranked by them
         self.sketched = metric is Metric.COSINE
         self._snap: Snapshot | None = None
-        self._ann: tuple[str, AnnIndex, str | None] | None = None  # (file, index, its calibration as stored)
+        self._ann: tuple[str, AnnIndex, str | None] | None = None  # (file, index, its lineage: IndexState.lineage)
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._sketches: SketchBuffer | None = None
         self._all_sketches: SketchBuffer | None = None
@@ -297,9 +297,11 @@ class SnapshotSource:
         except (RuntimeError, CorruptStoreError, OSError) as exc:
             self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
             return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
-        if cached is not None and cached[2] is not None and cached[2] == state.calibration:
-            # a merge's new file: the same graph, grown, and the same calibration (a rebuild, or
-            # a merge that re-measured the calibration, is a new measurement: it learns again)
+        lineage = state.lineage()
+        if cached is not None and cached[2] is not None and cached[2] == lineage:
+            # a merge's new file: the same graph, grown (its calibration re-measured or not:
+            # each learned effort still holds only for about as many matches and about the
+            # same calibrated effort, see search.effort); a rebuild is a new graph: it learns again
             effort.inherit(ann, cached[1])
-        self._ann = (state.file, ann, state.calibration)
+        self._ann = (state.file, ann, lineage)
         return ann, None

@@ -30,9 +30,10 @@ through the graph).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -125,7 +126,10 @@ class Verdict:
     sketch_ms: float  #: median per query at ``depth``
     graph_ms: float  #: median per query of the graph at the filter's learned effort
     queries: int
-    matches: int  #: the filter's indexed matches when measured
+    matches: int  #: the filter's matches when measured (as searches rank them: the delta's too)
+    #: the queries it was measured on (``(n, dim) float32``, read-only), which judge it again
+    #: once the filter's matches drift past :data:`_DRIFT` (rows appended, the effort unchanged)
+    sample: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def chosen(self) -> bool:
@@ -263,7 +267,9 @@ def judge_filter(
     except Exception:  # noqa: BLE001
         log.warning("measuring sign sketches for filter %s failed", key, exc_info=True)
         return
-    table.keep_sketch(key, target, verdict)
+    sample = np.array(queries, dtype=np.float32)
+    sample.flags.writeable = False
+    table.keep_sketch(key, target, dataclasses.replace(verdict, sample=sample))
     if verdict.chosen:  # (repeats other threads planned meanwhile, through the graph, are planned again)
         for plan_key, replay in list(snap.replays.items()):
             if getattr(replay, "match", None) is match:
@@ -293,14 +299,29 @@ def choice(
         measured = verdict.depth if verdict is not None and verdict.depth else 0
         got = (_for_k(measured, k) if measured else default_depth(k), "")
     elif verdict is None:
-        return 0, ""  # (not measured: the index; a later snapshot may know)
-    else:
+        verdict = _judged_again(snap, match, key, target, knob, effort)
+        if verdict is None:
+            return 0, ""  # (not measured: the index; a later snapshot may know)
+    if not forced:
         depth = _for_k(verdict.depth, k)
         chosen = verdict.chosen and eligible_depth(depth, match.count)
         got = (depth if chosen else 0, verdict.note(knob, effort) if chosen or not verdict.chosen else "")
     if len(match.sketch_plans) < 64:
         match.sketch_plans[(opts, k)] = got
     return got
+
+
+def _judged_again(snap: Snapshot, match: Match, key: str, target: float, knob: str, effort: int) -> Verdict | None:
+    """A fresh verdict for a filter whose last one no longer holds (its matches drifted past
+    :data:`_DRIFT`: rows were appended, while its learned effort still holds for the rows
+    indexed), judged now on the sample the last one was measured on, by one caller (the others
+    take the index meanwhile); ``None`` where there is none to judge again, or it failed."""
+    table = efforts_of(snap.ann)
+    stale = table.stale_sketch(key, target)
+    if stale is None or stale.sample is None:
+        return None
+    judge_filter(table, snap, match, key, target, knob, effort, stale.sample)
+    return table.sketch_verdict(key, target, match.count)
 
 
 def _for_k(depth: int, k: int) -> int:

@@ -288,3 +288,38 @@ def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
     measured = Learned(64, 0.97, SAMPLE, 1000, calibrated=58)
     assert "ef_search 64 measured on this filter's last 32" in note(measured) and "stepped" not in note(measured)
     assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))
+
+
+def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_path: Path, data: tuple) -> None:
+    """A merge that re-measures the calibration grows the same graph (its lineage is kept): the
+    new index file inherits the filter's learned effort; a rebuild is a new graph and learns again."""
+    from vecnest.search import effort
+
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = db.create_collection("t", model=None, dim=384, index=IndexConfig(kind=IndexKind.HNSW, **SMALL))
+        col.add(ids[:4000], vectors=vecs[:4000], metadatas=metas[:4000])
+        built = col.optimize(rebuild=True)["calibration"]
+        lineage = built["lineage"]
+        assert lineage
+        where = {"year": {"$gte": 2026}}
+        kw = dict(k=10, where=where, strategy="ann_filtered", include=())
+        for q in queries[: effort.SAMPLE + 1]:
+            col.search(q, **kw)
+        k = (repr(vecnest.filter.parse(where, None)), 0.95)
+        first = effort.efforts_of(col._source.cached.ann)
+        assert k in first._learned or k in first._candidates
+        # +50 % rows, none matching the filter: the merge re-measures the calibration
+        others = [{**m, "year": 2000} for m in metas[4000:]]
+        col.add(ids[4000:], vectors=vecs[4000:], metadatas=others)
+        merged = col.optimize()
+        assert merged["action"] == "merged" and merged["calibration"]["n_indexed"] != built["n_indexed"]  # re-measured
+        assert merged["calibration"]["lineage"] == lineage
+        col.search(queries[40], **kw)
+        grown = effort.efforts_of(col._source.cached.ann)
+        assert grown is not first and (k in grown._learned or k in grown._candidates)
+        rebuilt = col.optimize(rebuild=True)
+        assert rebuilt["action"] == "rebuilt" and rebuilt["calibration"]["lineage"] != lineage
+        col.search(queries[41], **kw)
+        fresh = effort.efforts_of(col._source.cached.ann)
+        assert fresh is not grown and k not in fresh._learned and k not in fresh._candidates

@@ -284,3 +284,33 @@ def test_a_segment_whose_sketches_exceed_the_cap_is_never_ranked_by_them(
         plan = col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and col._source._all_sketches is None
         assert col._source.cached.sketch_problem is not None
+
+
+def test_a_verdict_outgrown_by_appended_rows_is_judged_again_on_its_sample(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows appended (not merged yet) that the filter matches, past the verdict's drift: its
+    learned effort still holds for the indexed rows, and the next search judges sketches again
+    on the sample the verdict was measured on (it does not fall back to the index for good);
+    recall holds over the grown matches."""
+    monkeypatch.setattr(sketch_filter, "FASTER", 1e9)
+    monkeypatch.setattr(sketch_filter, "MIN_MATCHES", 1024)
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = _hnsw(db, ids[:4000], vecs[:4000], metas[:4000])
+        _learn(col, vecs, queries)
+        assert col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan.strategy == "sketch_filtered"
+        key = (repr(vecnest.filter.parse(WHERE, None)), 0.95)
+        table = effort.efforts_of(col._source.cached.ann)
+        before = table._sketches[key]
+        assert before.sample is not None and len(before.sample) >= effort.SAMPLE
+        grown = [{**m, "year": 2026} for m in metas[4000:]]
+        col.add(ids[4000:], vectors=vecs[4000:], metadatas=grown)
+        mask = np.concatenate([_mask(metas[:4000]), np.ones(len(grown), dtype=bool)])
+        assert mask.sum() > sketch_filter._DRIFT * before.matches  # (the verdict no longer holds)
+        plan = col.search(queries[6], k=10, where=WHERE, include=(), explain=True).plan
+        assert plan.delta_rows == len(grown) and plan.strategy == "sketch_filtered", plan.reason
+        after = table._sketches[key]
+        assert after is not before and after.matches == int(mask.sum())
+        assert not table._stale  # (handed over once)
+        assert _recall(col, ids, vecs, fresh_queries(vecs, 60, 17), mask) >= 0.93
