@@ -82,7 +82,7 @@ class Calibration:
             exact_below=float(data["exact_below"]),
             post_filter_above=float(data["post_filter_above"]),
             n_indexed=int(data.get("n_indexed", 0)),
-            lineage=str(data.get("lineage", "")),
+            lineage=str(data.get("lineage") or ""),
         )
 
     def knob_for_recall(self, target: float) -> tuple[int, float]:

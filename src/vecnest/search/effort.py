@@ -20,8 +20,8 @@ confirm it (:data:`CONFIRM_SE`), or else the least step above it they confirm, u
 calibrated effort (the least passing step of a bisection is the one whose sample was luckiest:
 on its own, the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had
 not seen); it holds only while the filter matches about as many indexed rows as when it was
-measured (else the filter learns again), and while the index's calibration gives it about the
-same calibrated effort; it is kept per index lineage (a merge's new index file inherits what its
+measured, the index holds about as many rows and its calibration gives the filter about the same
+calibrated effort (else the filter learns again); it is kept per index lineage (a merge's new index file inherits what its
 predecessor learned and the candidates it was confirming, whether or not the merge re-measured
 the calibration: the same graph, grown; a rebuild is a new graph and learns again), filter and
 target. Until then the calibrated effort is used. The searches that measure pay
@@ -58,6 +58,10 @@ MAX_SAMPLING = 256
 #: it keeps samples for is started again with its count: the filter is measured on what it
 #: has once the count reaches :data:`PATIENCE`, so learning settles however many filters rotate).
 MAX_COUNTED = 16 * MAX_SAMPLING
+#: Sketch verdicts kept per index with their samples (``SAMPLE × dim × 4`` bytes each) are at
+#: most :data:`MAX_FILTERS`, and at most this many more wait to be judged again (see
+#: ``FilterEfforts.stale_sketch``).
+MAX_STALE = 64
 #: The ladder is searched up to this many times the calibrated effort...
 _CEILING = 4
 #: ... and down to this fraction of it.
@@ -95,10 +99,17 @@ class Learned:
     calibrated: int = 0  #: the calibrated effort it was measured against
     confirmed: bool = False  #: whether fresh queries confirmed it (an effort below the calibrated one)
     measured: int = 0  #: confirmed: the candidate the first sample measured (0: none recorded)
+    indexed: int = 0  #: rows in the index (its graph) when measured (0: not recorded)
 
     def holds_for(self, matches: int) -> bool:
         """Whether this still describes a filter matching ``matches`` indexed rows."""
         return self.matches / _DRIFT <= matches <= self.matches * _DRIFT
+
+    def holds_for_index(self, indexed: int) -> bool:
+        """Whether an index of ``indexed`` rows is about the one this was measured on (within
+        :data:`_DRIFT`: a merge that grew the graph further, with rows the filter does not
+        match, lowers its selectivity without moving its match count)."""
+        return not self.indexed or self.indexed / _DRIFT <= indexed <= self.indexed * _DRIFT
 
     def holds_for_calibrated(self, calibrated: int) -> bool:
         """Whether a calibrated effort of ``calibrated`` is about the one this was measured
@@ -152,11 +163,15 @@ class FilterEfforts:
             if not got.holds_for(matches):
                 del self._sketches[k]
                 self._stale[k] = got  # (judged again on its sample: see stale_sketch)
-                while len(self._stale) > MAX_FILTERS:
+                while len(self._stale) > MAX_STALE:
                     self._stale.popitem(last=False)
                 return None
             self._sketches.move_to_end(k)
             return got
+
+    def has_stale(self) -> bool:
+        """Whether any verdict waits to be judged again (read without the lock: a hint)."""
+        return bool(self._stale)
 
     def stale_sketch(self, key: str, target: float) -> Any | None:
         """The verdict this filter's matches drifted away from, handed to one caller only (to
@@ -167,15 +182,19 @@ class FilterEfforts:
     def keep_sketch(self, key: str, target: float, verdict: Any) -> None:
         """Record the sketches' verdict for this filter and target."""
         with self._lock:
+            self._stale.pop((key, target), None)
             self._sketches[(key, target)] = verdict
             self._sketches.move_to_end((key, target))
             while len(self._sketches) > MAX_FILTERS:
                 self._sketches.popitem(last=False)
 
-    def learned(self, key: str, target: float, matches: int, calibrated: int | None = None) -> Learned | None:
+    def learned(
+        self, key: str, target: float, matches: int, calibrated: int | None = None, indexed: int | None = None
+    ) -> Learned | None:
         """What was measured for this filter and target, if it still holds for a filter matching
-        ``matches`` indexed rows and measured against the ``calibrated`` effort (``None``: any);
-        one that no longer holds is forgotten: the filter learns again."""
+        ``matches`` indexed rows, measured against the ``calibrated`` effort and on an index of
+        about ``indexed`` rows (``None``: any); one that no longer holds is forgotten: the filter
+        learns again."""
         k = (key, target)
         with self._lock:
             pending = self._candidates.get(k)
@@ -185,9 +204,14 @@ class FilterEfforts:
             if got is None:
                 return None
             # (``calibrated`` is interpolated at the filter's selectivity, n_match / n_live: rows
-            # added elsewhere move it by a unit or two; what was learned holds within _DRIFT,
-            # and only ever for this index's calibration -- see :meth:`inherit`)
-            if not got.holds_for(matches) or (calibrated is not None and got.calibrated and not got.holds_for_calibrated(calibrated)):
+            # added elsewhere move it by a unit or two; what was learned holds within _DRIFT of
+            # it, of the matches and of the index's rows: an index merged from the one it was
+            # measured on inherits it, see :meth:`inherit`, until the graph grew past that)
+            if (
+                not got.holds_for(matches)
+                or (calibrated is not None and got.calibrated and not got.holds_for_calibrated(calibrated))
+                or (indexed is not None and not got.holds_for_index(indexed))
+            ):
                 del self._learned[k]
                 return None
             self._learned.move_to_end(k)
@@ -236,7 +260,7 @@ class FilterEfforts:
                     del self._candidates[k]
                     self._samples.pop(k, None)
                     self._seen.pop(k, None)
-                    self._learned[k] = Learned(cand.calibrated, cand.recall, 0, cand.matches, calibrated=cand.calibrated, confirmed=True)
+                    self._learned[k] = Learned(cand.calibrated, cand.recall, 0, cand.matches, calibrated=cand.calibrated, confirmed=True, indexed=cand.indexed)
                     while len(self._learned) > MAX_FILTERS:
                         self._learned.popitem(last=False)
                 return None
@@ -275,6 +299,7 @@ class FilterEfforts:
             learned = list(earlier._learned.items())
             candidates = [(k, (c, list(q))) for k, (c, q) in earlier._candidates.items()]
             sketches = list(earlier._sketches.items())
+            stale = list(earlier._stale.items())
         with self._lock:
             for k, got in learned:
                 self._learned.setdefault(k, got)
@@ -282,6 +307,11 @@ class FilterEfforts:
                 self._sketches.setdefault(k, verdict)
             while len(self._sketches) > MAX_FILTERS:
                 self._sketches.popitem(last=False)
+            for k, verdict in stale:
+                if k not in self._sketches:
+                    self._stale.setdefault(k, verdict)
+            while len(self._stale) > MAX_STALE:
+                self._stale.popitem(last=False)
             for k, pending in candidates:
                 if k not in self._learned:
                     self._candidates.setdefault(k, pending)
@@ -407,8 +437,8 @@ def measure(
     least = least_passing(len(ladder), ladder.index(calibrated), passes)
     if least is None:
         best = max(seen, key=lambda i: (seen[i][1], -i))
-        return Learned(int(ladder[best]), seen[best][1], len(queries), len(slots), reached=False, calibrated=calibrated)
-    return Learned(int(ladder[least]), seen[least][1], len(queries), len(slots), calibrated=calibrated)
+        return Learned(int(ladder[best]), seen[best][1], len(queries), len(slots), reached=False, calibrated=calibrated, indexed=ann.ntotal)
+    return Learned(int(ladder[least]), seen[least][1], len(queries), len(slots), calibrated=calibrated, indexed=ann.ntotal)
 
 
 def confirmed_effort(knob: str, candidate: int, calibrated: int, passes: Callable[[int], bool]) -> int:
@@ -454,5 +484,6 @@ def confirm(
         effort = confirmed_effort(knob, candidate.effort, calibrated, lambda e: clears(recalls(e), target, CONFIRM_SE))
     per = recalls(effort)
     return Learned(
-        effort, float(per.mean()), len(queries), len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort
+        effort, float(per.mean()), len(queries), len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
+        indexed=ann.ntotal,
     )

@@ -205,7 +205,7 @@ def _learn(
     table = efforts_of(ann)
     built = snap.built_upto
     indexed = match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
-    learned = table.learned(key, target, indexed, calibrated)
+    learned = table.learned(key, target, indexed, calibrated, ann.ntotal)
     if learned is None:
         handed = table.observe(key, target, queries)
         if handed is None:

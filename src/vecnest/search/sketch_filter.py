@@ -23,7 +23,9 @@ same sample of its queries, the recall@10 of each depth of :data:`DEPTHS` agains
 of its matching rows, takes the least depth whose mean recall clears the target by
 :data:`MARGIN_SE` standard errors, and times it against the graph at its learned effort; the
 verdict is kept with the learned effort (per index, filter and target, while the filter matches
-about as many rows). Only cosine collections (unit rows, which sign bits rank by angle), 64+
+about as many rows), with the sample: once rows appended since move the filter's matches past
+:data:`_DRIFT`, the next search with it (one, the others take the graph meanwhile) judges again on
+that sample and pays for it. Only cosine collections (unit rows, which sign bits rank by angle), 64+
 dimensions, :data:`MIN_MATCHES`+ matching rows, and fewer than 16 queries at once (a batch goes
 through the graph).
 """
@@ -249,7 +251,8 @@ def judge_filter(
     table: FilterEfforts, snap: Snapshot, match: Match, key: str, target: float, knob: str, effort: int, queries: np.ndarray
 ) -> None:
     """:func:`judge` sketches against the graph on the sample that just settled this filter's
-    effort, and keep the verdict with it in ``table``; a failure is logged and leaves the graph
+    effort (or that judged it last, its matches having drifted since), and keep the verdict, with
+    the sample, in ``table``; a failure is logged and leaves the graph
     in use (an optimisation never fails the search)."""
     ann = snap.ann
     assert ann is not None
@@ -294,12 +297,13 @@ def choice(
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     target = opts.target_recall or ann.config.target_recall
-    verdict = efforts_of(ann).sketch_verdict(key, target, match.count) if target else None
+    table = efforts_of(ann)
+    verdict = table.sketch_verdict(key, target, match.count) if target else None
     if forced:
         measured = verdict.depth if verdict is not None and verdict.depth else 0
         got = (_for_k(measured, k) if measured else default_depth(k), "")
     elif verdict is None:
-        verdict = _judged_again(snap, match, key, target, knob, effort)
+        verdict = _judged_again(table, snap, match, key, target, knob, effort) if target and table.has_stale() else None
         if verdict is None:
             return 0, ""  # (not measured: the index; a later snapshot may know)
     if not forced:
@@ -311,12 +315,13 @@ def choice(
     return got
 
 
-def _judged_again(snap: Snapshot, match: Match, key: str, target: float, knob: str, effort: int) -> Verdict | None:
+def _judged_again(
+    table: FilterEfforts, snap: Snapshot, match: Match, key: str, target: float, knob: str, effort: int
+) -> Verdict | None:
     """A fresh verdict for a filter whose last one no longer holds (its matches drifted past
     :data:`_DRIFT`: rows were appended, while its learned effort still holds for the rows
     indexed), judged now on the sample the last one was measured on, by one caller (the others
     take the index meanwhile); ``None`` where there is none to judge again, or it failed."""
-    table = efforts_of(snap.ann)
     stale = table.stale_sketch(key, target)
     if stale is None or stale.sample is None:
         return None

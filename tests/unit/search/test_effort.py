@@ -136,6 +136,12 @@ def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None
     table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True))
     assert table.learned("g", 0.95, 1000, 84).effort == 64  # the selectivity moved a little
     assert table.learned("g", 0.95, 1000, 130) is None  # far off: learned again
+    # ... and while the index holds about as many rows as it was measured on
+    table.keep("h", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True, indexed=10_000))
+    assert table.learned("h", 0.95, 1000, 83, 12_000).effort == 64
+    assert table.learned("h", 0.95, 1000, 83, 12_600) is None  # a graph grown by more than a quarter
+    table.keep("i", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True))
+    assert table.learned("i", 0.95, 1000, 83, 10**7) is not None  # (measured before sizes were kept)
 
 
 def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
@@ -292,7 +298,8 @@ def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
 
 def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_path: Path, data: tuple) -> None:
     """A merge that re-measures the calibration grows the same graph (its lineage is kept): the
-    new index file inherits the filter's learned effort; a rebuild is a new graph and learns again."""
+    new index file inherits the filter's learned effort, which holds while the index has about
+    as many rows as it was learned on; a rebuild is a new graph and learns again."""
     from vecnest.search import effort
 
     ids, vecs, metas, queries = data
@@ -301,25 +308,30 @@ def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_
         col.add(ids[:4000], vectors=vecs[:4000], metadatas=metas[:4000])
         built = col.optimize(rebuild=True)["calibration"]
         lineage = built["lineage"]
-        assert lineage
+        assert lineage and built["n_indexed"] == 4000 - 256  # (held-out queries)
         where = {"year": {"$gte": 2026}}
+        matches = sum(m["year"] >= 2026 for m in metas[:4000])
         kw = dict(k=10, where=where, strategy="ann_filtered", include=())
         for q in queries[: effort.SAMPLE + 1]:
             col.search(q, **kw)
         k = (repr(vecnest.filter.parse(where, None)), 0.95)
         first = effort.efforts_of(col._source.cached.ann)
-        assert k in first._learned or k in first._candidates
-        # +50 % rows, none matching the filter: the merge re-measures the calibration
-        others = [{**m, "year": 2000} for m in metas[4000:]]
-        col.add(ids[4000:], vectors=vecs[4000:], metadatas=others)
+        got = first._learned.get(k) or first._candidates[k][0]
+        assert got.indexed == 4000
+        # +20 % rows (1.28x the calibration's), none matching: the merge re-measures the calibration
+        others = [{**m, "year": 2000} for m in metas[4000:4800]]
+        col.add(ids[4000:4800], vectors=vecs[4000:4800], metadatas=others)
         merged = col.optimize()
-        assert merged["action"] == "merged" and merged["calibration"]["n_indexed"] != built["n_indexed"]  # re-measured
+        assert merged["action"] == "merged" and merged["calibration"]["n_indexed"] == 4000  # re-measured
         assert merged["calibration"]["lineage"] == lineage
-        col.search(queries[40], **kw)
+        col.search(queries[40], k=10, include=())  # (loads the merged index)
         grown = effort.efforts_of(col._source.cached.ann)
         assert grown is not first and (k in grown._learned or k in grown._candidates)
+        if k in grown._learned:
+            assert grown.learned(*k, matches, None, 4800) is not None
+            assert grown.learned(*k, matches, None, 5100) is None  # (a graph grown past a quarter: learned again)
         rebuilt = col.optimize(rebuild=True)
         assert rebuilt["action"] == "rebuilt" and rebuilt["calibration"]["lineage"] != lineage
-        col.search(queries[41], **kw)
+        col.search(queries[41], k=10, include=())
         fresh = effort.efforts_of(col._source.cached.ann)
         assert fresh is not grown and k not in fresh._learned and k not in fresh._candidates
