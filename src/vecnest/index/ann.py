@@ -295,6 +295,13 @@ class AnnIndex:
         return out
 
     @property
+    def rows(self) -> int:
+        """:attr:`ntotal` without loading a lazily opened index (the row count the catalog
+        recorded, which its load checks the file against)."""
+        pending = self.__dict__.get("_pending")
+        return int(pending[2]) if pending is not None else self.ntotal
+
+    @property
     def loaded(self) -> bool:
         """Whether the FAISS index is in memory (always, unless opened lazily and unused)."""
         return "index" in self.__dict__

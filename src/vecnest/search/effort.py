@@ -437,8 +437,8 @@ def measure(
     least = least_passing(len(ladder), ladder.index(calibrated), passes)
     if least is None:
         best = max(seen, key=lambda i: (seen[i][1], -i))
-        return Learned(int(ladder[best]), seen[best][1], len(queries), len(slots), reached=False, calibrated=calibrated, indexed=ann.ntotal)
-    return Learned(int(ladder[least]), seen[least][1], len(queries), len(slots), calibrated=calibrated, indexed=ann.ntotal)
+        return Learned(int(ladder[best]), seen[best][1], len(queries), len(slots), reached=False, calibrated=calibrated, indexed=ann.rows)
+    return Learned(int(ladder[least]), seen[least][1], len(queries), len(slots), calibrated=calibrated, indexed=ann.rows)
 
 
 def confirmed_effort(knob: str, candidate: int, calibrated: int, passes: Callable[[int], bool]) -> int:
@@ -485,5 +485,5 @@ def confirm(
     per = recalls(effort)
     return Learned(
         effort, float(per.mean()), len(queries), len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
-        indexed=ann.ntotal,
+        indexed=ann.rows,
     )

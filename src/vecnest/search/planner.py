@@ -205,7 +205,8 @@ def _learn(
     table = efforts_of(ann)
     built = snap.built_upto
     indexed = match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
-    learned = table.learned(key, target, indexed, calibrated, ann.ntotal)
+    # (``rows``: a filter's first queries, scanned exactly, must not load a lazily opened index)
+    learned = table.learned(key, target, indexed, calibrated, ann.rows)
     if learned is None:
         handed = table.observe(key, target, queries)
         if handed is None:
