@@ -21,10 +21,10 @@ calibrated effort (the least passing step of a bisection is the one whose sample
 on its own, the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had
 not seen); it holds only while the filter matches about as many indexed rows as when it was
 measured, the index holds about as many rows and its calibration gives the filter about the same
-calibrated effort (else the filter learns again); it is kept per index lineage (a merge's new index file inherits what its
-predecessor learned and the candidates it was confirming, whether or not the merge re-measured
-the calibration: the same graph, grown; a rebuild is a new graph and learns again), filter and
-target. Until then the calibrated effort is used. The searches that measure pay
+calibrated effort (else the filter learns again); it is kept per index lineage (a merge's new
+index file inherits what its predecessor learned and the candidates it was confirming, whether
+or not the merge re-measured the calibration: the same graph, grown; a rebuild is a new graph
+and learns again), filter and target. Until then the calibrated effort is used. The searches that measure pay
 for it (74k rows: ~0.1-0.2 s and ~0.02-0.05 s, once per filter).
 """
 

@@ -300,8 +300,9 @@ class SnapshotSource:
         lineage = state.lineage()
         if cached is not None and cached[2] is not None and cached[2] == lineage:
             # a merge's new file: the same graph, grown (its calibration re-measured or not:
-            # each learned effort still holds only for about as many matches and about the
-            # same calibrated effort, see search.effort); a rebuild is a new graph: it learns again
+            # each learned effort still holds only within a quarter of the matches, the
+            # calibrated effort and the index's rows it was measured at, see search.effort);
+            # a rebuild is a new graph: it learns again
             effort.inherit(ann, cached[1])
         self._ann = (state.file, ann, lineage)
         return ann, None

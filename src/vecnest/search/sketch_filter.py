@@ -302,11 +302,11 @@ def choice(
     if forced:
         measured = verdict.depth if verdict is not None and verdict.depth else 0
         got = (_for_k(measured, k) if measured else default_depth(k), "")
-    elif verdict is None:
-        verdict = _judged_again(table, snap, match, key, target, knob, effort) if target and table.has_stale() else None
+    else:
+        if verdict is None and target and table.has_stale():
+            verdict = _judged_again(table, snap, match, key, target, knob, effort)
         if verdict is None:
             return 0, ""  # (not measured: the index; a later snapshot may know)
-    if not forced:
         depth = _for_k(verdict.depth, k)
         chosen = verdict.chosen and eligible_depth(depth, match.count)
         got = (depth if chosen else 0, verdict.note(knob, effort) if chosen or not verdict.chosen else "")
