@@ -41,3 +41,20 @@ def test_idle_windows_are_the_writers_own_and_the_draining_tail_is_kept_apart() 
     fast = [(0.0, 10.0, 1e-4), (10.0, 20.0, 1e-4), (30.0, 40.0, 1e-4), (40.0, 50.0, 1e-4)]
     out = sdi.analyse({"queries": _queries(fast)}, writer, settle=1.0)
     assert all(out["kinds"][k]["verdict"] == "met" for k in sdi.KINDS)
+
+
+def test_the_writers_stream_is_the_corpus_once_then_perturbed_copies_never_exact_duplicates() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((50, 16)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    first = sdi.fresh_vectors(base, 40, 20)  # rows 40..59: the corpus's last 10, then 10 re-used
+    assert np.array_equal(first[:10], base[40:])
+    again = first[10:]
+    assert np.allclose(np.linalg.norm(again, axis=1), 1.0, atol=1e-5)
+    cos = (again * base[:10]).sum(axis=1)
+    assert (cos < 0.999).all() and (cos > 0.6).all()  # near its original, never equal to it
+    assert np.array_equal(sdi.fresh_vectors(base, 40, 20), first)  # seeded: the same on every run
+    later = sdi.fresh_vectors(base, 100, 10)  # a third pass: other noise than the second's
+    assert not np.allclose(later, sdi.fresh_vectors(base, 50, 10))
