@@ -88,11 +88,33 @@ class Calibration:
     def knob_for_recall(self, target: float) -> tuple[int, float]:
         """Cheapest knob whose measured recall@10 reaches ``target`` with a safety margin of
         two standard errors of the measured mean (tables without errors: the measured miss
-        rate must be at most half the allowed one), else the best measured."""
+        rate must be at most half the allowed one), else the best measured.
+
+        Between the last value that falls short and the first that clears, the knob is
+        interpolated on the chord of recall over log(knob) (recall and margin alike) where the
+        table shows the curve bending down there (the step before gained at least as much recall
+        per log-unit as this one): a concave curve lies above its chord, so the chord's point is a
+        lower bound of the recall there, and a default no longer jumps a whole step past what the
+        target needs (1M WordLlama chunks, unfiltered: 256 where 192 was enough). Returns the
+        knob and the recall that vouches for it (the chord's, where interpolated)."""
+        before: tuple[float, float] | None = None  # (log knob, recall) of the value before ``prev``
+        prev: tuple[float, float, float] | None = None  # (log knob, recall, needed) of the last value short
         for value, rec, *se in self.recall:
-            needed = target + 2.0 * se[0] if se else half_miss_rate(target)
-            if rec >= min(needed, 1.0):
+            needed = min(target + 2.0 * se[0] if se else half_miss_rate(target), 1.0)
+            if rec >= needed:
+                if prev is not None and before is not None and value > 0:
+                    x0, r0, n0 = prev
+                    x1 = math.log(value)
+                    bends = (r0 - before[1]) / max(x0 - before[0], 1e-12) >= (rec - r0) / max(x1 - x0, 1e-12)
+                    if bends and x1 > x0:
+                        t = (n0 - r0) / ((n0 - r0) + (rec - needed))
+                        knob = int(math.ceil(math.exp(x0 + t * (x1 - x0)) - 1e-9))
+                        if knob < value:
+                            return knob, r0 + t * (rec - r0)
                 return int(value), rec
+            if value > 0:
+                before = (prev[0], prev[1]) if prev is not None else None
+                prev = (math.log(value), rec, needed)
         best = max(self.recall, key=lambda t: (t[1], t[0]))
         return int(best[0]), best[1]
 
