@@ -88,33 +88,11 @@ class Calibration:
     def knob_for_recall(self, target: float) -> tuple[int, float]:
         """Cheapest knob whose measured recall@10 reaches ``target`` with a safety margin of
         two standard errors of the measured mean (tables without errors: the measured miss
-        rate must be at most half the allowed one), else the best measured.
-
-        Between the last value that falls short and the first that clears, the knob is
-        interpolated on the chord of recall over log(knob) (recall and margin alike) where the
-        table shows the curve bending down there (the step before gained at least as much recall
-        per log-unit as this one): a concave curve lies above its chord, so the chord's point is a
-        lower bound of the recall there, and a default no longer jumps a whole step past what the
-        target needs (1M WordLlama chunks, unfiltered: 256 where 192 was enough). Returns the
-        knob and the recall that vouches for it (the chord's, where interpolated)."""
-        before: tuple[float, float] | None = None  # (log knob, recall) of the value before ``prev``
-        prev: tuple[float, float, float] | None = None  # (log knob, recall, needed) of the last value short
+        rate must be at most half the allowed one), else the best measured."""
         for value, rec, *se in self.recall:
-            needed = min(target + 2.0 * se[0] if se else half_miss_rate(target), 1.0)
-            if rec >= needed:
-                if prev is not None and before is not None and value > 0:
-                    x0, r0, n0 = prev
-                    x1 = math.log(value)
-                    bends = (r0 - before[1]) / max(x0 - before[0], 1e-12) >= (rec - r0) / max(x1 - x0, 1e-12)
-                    if bends and x1 > x0:
-                        t = (n0 - r0) / ((n0 - r0) + (rec - needed))
-                        knob = int(math.ceil(math.exp(x0 + t * (x1 - x0)) - 1e-9))
-                        if knob < value:
-                            return knob, r0 + t * (rec - r0)
+            needed = target + 2.0 * se[0] if se else half_miss_rate(target)
+            if rec >= min(needed, 1.0):
                 return int(value), rec
-            if value > 0:
-                before = (prev[0], prev[1]) if prev is not None else None
-                prev = (math.log(value), rec, needed)
         best = max(self.recall, key=lambda t: (t[1], t[0]))
         return int(best[0]), best[1]
 
@@ -348,6 +326,41 @@ def _per_query_ms(fn: Any, queries: np.ndarray) -> tuple[float, list[np.ndarray]
     return (time.perf_counter() - start) * 1000 / len(queries), out
 
 
+#: Knob values measured between the ladder's two that bracket the default target (bisection on
+#: a log scale): the default lands within a quarter of a ladder step of what the target needs.
+REFINE_STEPS = 2
+
+
+def refined(
+    table: list[tuple[float, ...]], measure: Any, target: float, steps: int = REFINE_STEPS
+) -> list[tuple[float, ...]]:
+    """``table`` (``(knob, recall, standard error)`` rows, ascending knob) with up to ``steps``
+    more rows measured between the last value whose recall falls short of ``target`` plus its
+    margin (:meth:`Calibration.knob_for_recall`'s rule) and the first that clears it, each at the
+    geometric middle of the bracket left (``measure(knob) -> (recall, standard error)``), so the
+    default effort is the least *measured* value that clears the target, about a quarter step
+    past what it needs instead of up to a whole one (1M WordLlama chunks, unfiltered: the ladder
+    gave 256 where 192 was enough). Nothing is added where the first value already clears it,
+    none does, or the bracket holds no whole value between its ends."""
+
+    def clears(rec: float, se: float) -> bool:
+        return rec >= min(target + 2.0 * se, 1.0)
+
+    rows = sorted(table, key=lambda r: r[0])
+    first = next((i for i, r in enumerate(rows) if clears(r[1], r[2])), None)
+    if not first:  # (None: none clears; 0: the cheapest already does)
+        return rows
+    lo, hi = int(rows[first - 1][0]), int(rows[first][0])
+    for _ in range(steps):
+        mid = int(round(math.sqrt(lo * hi)))
+        if not lo < mid < hi:
+            break
+        rec, se = measure(mid)
+        rows.append((mid, rec, se))
+        lo, hi = (lo, mid) if clears(rec, se) else (mid, hi)
+    return sorted(rows, key=lambda r: r[0])
+
+
 def calibrate(
     ann: AnnIndex,
     flat: FlatIndex,
@@ -385,6 +398,7 @@ def calibrate(
         return flat.rescore(q, slots, k)[0] if pq else slots
 
     recall = [(v, *_recall_and_error(ann_search(queries, allowed, v), truth)) for v in ladder]
+    recall = refined(recall, lambda v: _recall_and_error(ann_search(queries, allowed, v), truth), TARGET)
     cal = Calibration(knob=knob, recall=recall, n_indexed=len(indexed_slots))
     if not with_filters:
         return cal

@@ -4,41 +4,41 @@ from __future__ import annotations
 
 import numpy as np
 
-from vecnest.index.calibrate import EXACT_BIAS, Calibration, clustered_mask, switch_points
+from vecnest.index.calibrate import EXACT_BIAS, Calibration, clustered_mask, refined, switch_points
 
 
 def test_knob_for_recall_keeps_two_standard_errors() -> None:
     cal = Calibration(knob="ef_search", recall=[(16, 0.93, 0.01), (32, 0.965, 0.005), (48, 0.985, 0.003)])
     assert cal.knob_for_recall(0.95) == (32, 0.965)  # 0.965 >= 0.95 + 2 * 0.005
     noisy = Calibration(knob="ef_search", recall=[(16, 0.93, 0.01), (32, 0.965, 0.01), (48, 0.985, 0.003)])
-    # 0.965 < 0.95 + 2 * 0.01 at 32; 48 clears: between them, the chord (the curve bends down:
-    # 16 -> 32 gained 0.050 a log-unit, 32 -> 48 0.049) reaches its margin at t = 0.005 / 0.034
-    knob, rec = noisy.knob_for_recall(0.95)
-    assert knob == 34 and abs(rec - (0.965 + 0.005 / 0.034 * 0.02)) < 1e-9
+    assert noisy.knob_for_recall(0.95)[0] == 48  # 0.965 < 0.95 + 2 * 0.01
     assert cal.knob_for_recall(0.999) == (48, 0.985)  # unreachable: the best measured
 
 
-def test_the_knob_is_interpolated_only_where_the_curve_bends_down() -> None:
-    # 74k arXiv titles' own table (256 held-out queries): 24 falls short of 0.95 + 2 SE, 32
-    # clears it; the curve bends down (16 -> 24: 0.086 a log-unit, 24 -> 32: 0.059)
-    real = Calibration(knob="ef_search", recall=[(16, 0.9172, 0.0083), (24, 0.9523, 0.0060), (32, 0.9691, 0.0047), (48, 0.9836, 0.0032)])
-    knob, rec = real.knob_for_recall(0.95)
-    assert 24 < knob < 32 and knob == 28
-    t = (0.95 + 2 * 0.0060 - 0.9523) / ((0.95 + 2 * 0.0060 - 0.9523) + (0.9691 - 0.95 - 2 * 0.0047))
-    assert abs(rec - (0.9523 + t * (0.9691 - 0.9523))) < 1e-9
-    assert rec >= 0.95  # (the chord's recall clears the target with the interpolated margin)
-    # a curve bending up there (convex: the chord may lie above it): the measured value, whole
-    convex = Calibration(knob="ef_search", recall=[(16, 0.90, 0.005), (24, 0.91, 0.005), (32, 0.97, 0.005)])
-    assert convex.knob_for_recall(0.95) == (32, 0.97)
-    # no value before the one short (no evidence of the bend): the measured value
-    first = Calibration(knob="ef_search", recall=[(24, 0.9523, 0.0060), (32, 0.9691, 0.0047)])
-    assert first.knob_for_recall(0.95) == (32, 0.9691)
-    # the first value clears: nothing to interpolate from
-    assert real.knob_for_recall(0.90) == (16, 0.9172)
-    # an integer knob (IVF nprobe): a whole number strictly between the two values
-    ivf = Calibration(knob="nprobe", recall=[(2, 0.80, 0.01), (4, 0.90, 0.008), (8, 0.99, 0.005)])
-    n, _ = ivf.knob_for_recall(0.95)
-    assert n == 7  # 4 * 2 ** (0.066 / 0.096) = 6.44, rounded up
+def test_refined_measures_between_the_values_that_bracket_the_target() -> None:
+    # a recall curve where 24 falls short of 0.95 + 2 SE and 32 clears it, 28 too, 26 not
+    truth = {16: 0.917, 24: 0.952, 26: 0.958, 28: 0.961, 32: 0.969, 48: 0.984}
+    se = 0.005
+    asked: list[int] = []
+
+    def measure(v: int) -> tuple[float, float]:
+        asked.append(v)
+        return truth[v], se
+
+    table = [(v, truth[v], se) for v in (16, 24, 32, 48)]
+    out = refined(table, measure, 0.95)
+    assert asked == [28, 26]  # the geometric middle of 24..32, then of 24..28 (28 cleared)
+    assert [r[0] for r in out] == [16, 24, 26, 28, 32, 48]  # sorted, the ladder's rows kept
+    assert Calibration(knob="ef_search", recall=out).knob_for_recall(0.95) == (28, 0.961)
+    # the cheapest value clears already, or none does: nothing measured
+    asked.clear()
+    assert refined(table, measure, 0.90) == table and refined(table, measure, 0.999) == table
+    assert asked == []
+    # a bracket with no whole value inside (IVF nprobe 1..2): nothing measured
+    assert refined([(1, 0.90, 0.01), (2, 0.99, 0.005)], measure, 0.95) == [(1, 0.90, 0.01), (2, 0.99, 0.005)]
+    # one step only: the middle alone
+    asked.clear()
+    assert [r[0] for r in refined(table, measure, 0.95, steps=1)] == [16, 24, 28, 32, 48] and asked == [28]
 
 
 def test_tables_without_errors_keep_the_old_margin() -> None:
