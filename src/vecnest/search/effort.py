@@ -152,17 +152,24 @@ class FilterEfforts:
         #: per filter whose verdict no longer holds for its matches: that verdict (its sample)
         self._stale: OrderedDict[tuple[str, float], Any] = OrderedDict()
 
-    def sketch_verdict(self, key: str, target: float, matches: int) -> Any | None:
+    def sketch_verdict(self, key: str, target: float, matches: int, at: tuple[int, int] | None = None) -> Any | None:
         """The sketches' verdict for this filter and target, if it still holds for a filter
-        matching ``matches`` indexed rows (one that no longer holds is forgotten)."""
+        matching ``matches`` indexed rows. One that no longer holds is set aside to be judged
+        again (see :meth:`stale_sketch`), unless the caller's snapshot (its ``(generation,
+        version)`` ``at``) is older than the one the verdict was judged on: that caller takes the
+        index and the verdict stays (CHANGES: threads on snapshots before and after a large
+        write re-judged the filter in turn, each at its own match count)."""
         k = (key, target)
         with self._lock:
             got = self._sketches.get(k)
             if got is None:
                 return None
             if not got.holds_for(matches):
+                judged_at = getattr(got, "at", None)
+                if at is not None and judged_at is not None and at < judged_at:
+                    return None
                 del self._sketches[k]
-                self._stale[k] = got  # (judged again on its sample: see stale_sketch)
+                self._stale[k] = (got, at)  # (judged again on its sample: see stale_sketch)
                 while len(self._stale) > MAX_STALE:
                     self._stale.popitem(last=False)
                 return None
@@ -173,11 +180,19 @@ class FilterEfforts:
         """Whether any verdict waits to be judged again (read without the lock: a hint)."""
         return bool(self._stale)
 
-    def stale_sketch(self, key: str, target: float) -> Any | None:
+    def stale_sketch(self, key: str, target: float, at: tuple[int, int] | None = None) -> Any | None:
         """The verdict this filter's matches drifted away from, handed to one caller only (to
-        judge the filter again on its sample), or ``None``."""
+        judge the filter again on its sample), or ``None``: none, or the caller's snapshot
+        (``at``) is older than the one that found it drifted."""
         with self._lock:
-            return self._stale.pop((key, target), None)
+            got = self._stale.get((key, target))
+            if got is None:
+                return None
+            verdict, found_at = got
+            if at is not None and found_at is not None and at < found_at:
+                return None
+            del self._stale[(key, target)]
+            return verdict
 
     def keep_sketch(self, key: str, target: float, verdict: Any) -> None:
         """Record the sketches' verdict for this filter and target."""
@@ -222,8 +237,14 @@ class FilterEfforts:
         measured on, are skipped) for this filter; once :data:`SAMPLE` are kept, or
         :data:`PATIENCE` queries were observed, hand the kept ones over, to one caller only, as
         ``(n, dim) float32`` to be measured or to confirm a candidate (then :meth:`keep` the
-        answer)."""
+        answer). The queries' copies and norms are prepared before the table's lock is taken,
+        and at most :data:`PATIENCE` of a batch are looked at (CHANGES: each query of a batch
+        stacked the kept ones again under the lock: a large batch of repeated queries stalled
+        every filtered search of the index)."""
         k = (key, target)
+        fresh = np.array(queries[:PATIENCE], dtype=np.float32, ndmin=2)
+        norms = np.linalg.norm(fresh, axis=1) if len(fresh) else np.empty(0, dtype=np.float32)
+        usable = np.isfinite(norms) & (norms > 0)
         with self._lock:
             if k in self._learned or k in self._measuring:
                 return None
@@ -238,20 +259,22 @@ class FilterEfforts:
             self._seen.move_to_end(k)
             while len(self._seen) > MAX_COUNTED:
                 self._seen.popitem(last=False)
-            for q in queries:
+            earlier = kept + pending[1] if pending is not None else kept
+            # unit rows of the earlier queries (finite and non-zero: kept so), room for new ones
+            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1] if fresh.ndim == 2 else 0), dtype=np.float32)
+            n_units = len(earlier)
+            if earlier:
+                rows = np.stack(earlier)
+                units[:n_units] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+            for i in np.flatnonzero(usable).tolist():
                 if len(kept) >= SAMPLE:
                     break
-                q = np.array(q, dtype=np.float32)
-                norm = float(np.linalg.norm(q))
-                if not math.isfinite(norm) or norm == 0.0:
+                unit = fresh[i] / norms[i]
+                if n_units and float(np.max(units[:n_units] @ unit)) > _SAME:
                     continue
-                earlier = kept + pending[1] if pending is not None else kept
-                if earlier:
-                    rows = np.stack(earlier)
-                    cos = rows @ q / (np.linalg.norm(rows, axis=1) * norm)
-                    if float(cos.max()) > _SAME:
-                        continue
-                kept.append(q)
+                kept.append(fresh[i].copy())
+                units[n_units] = unit
+                n_units += 1
             if len(kept) < SAMPLE and (seen < PATIENCE or not kept):
                 if pending is not None and not kept and seen >= PATIENCE:
                     # PATIENCE queries, none fresh (the filter repeats its first sample): nothing

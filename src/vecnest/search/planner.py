@@ -449,7 +449,9 @@ def execute(
             fs = match.sketched(lambda rows: sketch_filter.sketches_of(snap, rows), sketch_filter.expected_bytes(snap, n_match)) if depth else None
             if fs is None and forced:  # (no room in the snapshot's budget: for this search alone)
                 fs = sketch_filter.sketches_of(snap, match.slots)
-        except OSError:  # (the segment's file unreadable: the index answers, unless sketches were asked for)
+        except IndexUnusable:
+            raise
+        except Exception:  # (the segment's file unreadable, no memory for the codes: the index answers, unless sketches were asked for)
             if forced:
                 raise
             log.warning("coding sign sketches failed; searching the index", exc_info=True)

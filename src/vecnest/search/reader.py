@@ -69,7 +69,10 @@ class SnapshotSource:
         #: sign sketches rank by angle: only unit vectors (cosine) are ranked by them
         self.sketched = metric is Metric.COSINE
         self._snap: Snapshot | None = None
-        self._ann: tuple[str, AnnIndex, str | None] | None = None  # (file, index, its lineage: IndexState.lineage)
+        #: (file, index, its lineage: IndexState.lineage, the (generation, version) it was read at)
+        self._ann: tuple[str, AnnIndex, str | None, tuple[int, int]] | None = None
+        #: held while an index file is opened and cached (see :meth:`_index`)
+        self._index_lock = threading.Lock()
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._sketches: SketchBuffer | None = None
         self._all_sketches: SketchBuffer | None = None
@@ -106,7 +109,7 @@ class SnapshotSource:
                 snap.stamp = stamp  # nothing changed since before this transaction began
             return snap
         index_state = read_state(conn, self.rows.cid)
-        ann, problem = self._index(index_state)
+        ann, problem = self._index(index_state, (state.generation, state.version))
         segment = self.rows.segment(state.generation)
         try:
             vectors = segment.map(state.n_slots)
@@ -139,6 +142,8 @@ class SnapshotSource:
         if ann is not None and self.sketched and sketch.usable(vectors.shape[1]):
             snap.sketches = self._sketches_for(snap)
             snap.all_sketches, snap.sketch_problem = self._all_sketches_for(snap, segment.path)
+        else:
+            self._drop_sketches_before(snap.generation)
         if self.compression is not None:
             snap.tiers, snap.tier_problem = self._tiers_for(conn, snap, segment.path)
         with self._lock:
@@ -147,16 +152,39 @@ class SnapshotSource:
                 self._snap = snap  # never replace a newer snapshot another thread loaded
         return snap
 
-    def _sketches_for(self, snap: Snapshot) -> SketchBuffer:
-        """The sketch buffer for ``snap``'s delta: the last one made, unless of another
-        generation, starting past the delta, or holding mostly rows merged since (a new one
-        starts at the delta)."""
+    def _sketches_for(self, snap: Snapshot) -> SketchBuffer | None:
+        """The sketch buffer for ``snap``'s delta: the last one made, unless of an older
+        generation, starting past the delta, holding mostly rows merged since, or unable to hold
+        the delta under the cap from where it starts (a new one starts at the delta: CHANGES, a
+        buffer started long before a delta that outgrew it made every search scan the delta
+        exactly while it held codes of rows merged since); ``None`` where a newer generation's
+        buffer is held (a load racing a compaction: the older one is neither put back nor coded
+        a second time, and the delta is scanned exactly)."""
         lo, hi = snap.built_upto, snap.n_slots
-        buf = self._sketches
-        if buf is None or buf.generation != snap.generation or buf.start > lo or lo - buf.start > max(_SKETCH_REBASE, hi - lo):
-            buf = SketchBuffer(snap.generation, lo, snap.flat.vectors.shape[1])
-            self._sketches = buf
-        return buf
+        with self._lock:
+            buf = self._sketches
+            if buf is not None and buf.generation > snap.generation:
+                return None
+            if (
+                buf is None
+                or buf.generation < snap.generation
+                or buf.start > lo
+                or lo - buf.start > max(_SKETCH_REBASE, hi - lo)
+                or not buf.fits(hi)
+            ):
+                buf = SketchBuffer(snap.generation, lo, snap.flat.vectors.shape[1])
+                self._sketches = buf
+            return buf
+
+    def _drop_sketches_before(self, generation: int) -> None:
+        """Forget the sketch buffers of generations older than ``generation`` (a snapshot
+        without an index, after a compaction or while a damaged index is rebuilt, keeps none:
+        CHANGES, up to twice the cap stayed held for a generation no snapshot reads)."""
+        with self._lock:
+            if self._sketches is not None and self._sketches.generation < generation:
+                self._sketches = None
+            if self._all_sketches is not None and self._all_sketches.generation < generation:
+                self._all_sketches = None
 
     def _all_sketches_for(self, snap: Snapshot, path: Path) -> tuple[SketchBuffer | None, str | None]:
         """The sketch buffer of every slot of ``snap``'s generation (coded on first use, from the
@@ -261,9 +289,10 @@ class SnapshotSource:
         """An index opened lazily proved damaged at its first use (``exc``): mark it, and drop
         the snapshot holding it, so the next snapshot loads without it (exact searches)."""
         self._mark_damaged(exc.name, exc.why)
-        with self._lock:
+        with self._index_lock:
             if self._ann is not None and self._ann[0] == exc.name:
                 self._ann = None
+        with self._lock:
             snap = self._snap
             if snap is not None and snap.ann is not None and snap.ann.file == exc.name:
                 self._snap = None
@@ -280,29 +309,43 @@ class SnapshotSource:
             return None
         return ann
 
-    def _index(self, state: IndexState) -> tuple[AnnIndex | None, str | None]:
-        """The approximate index the catalog names, or ``(None, why not)``."""
-        if state.file is None or self.index.kind is IndexKind.EXACT:
-            return None, None
-        if state.file in self.damaged:
-            return None, f"index file {state.file} is damaged ({self.damaged[state.file]}): searched exactly until it is rebuilt"
-        cached = self._ann
-        if cached is not None and cached[0] == state.file:
-            return cached[1], None
-        path = self.rows.segments_dir / state.file
-        try:
-            ann = AnnIndex.open(path, self.index, l2=self.l2, dim=self.rows.dim, n_indexed=state.n_indexed)
-        except FileNotFoundError:
-            raise _Missing(state.file) from None
-        except (RuntimeError, CorruptStoreError, OSError) as exc:
-            self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
-            return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
-        lineage = state.lineage()
-        if cached is not None and cached[2] is not None and cached[2] == lineage:
-            # a merge's new file: the same graph, grown (its calibration re-measured or not:
-            # each learned effort still holds only within a quarter of the matches, the
-            # calibrated effort and the index's rows it was measured at, see search.effort);
-            # a rebuild is a new graph: it learns again
-            effort.inherit(ann, cached[1])
-        self._ann = (state.file, ann, lineage)
-        return ann, None
+    def _index(self, state: IndexState, at: tuple[int, int]) -> tuple[AnnIndex | None, str | None]:
+        """The approximate index the catalog names in ``state`` (read at catalog ``(generation,
+        version)`` ``at``), or ``(None, why not)``.
+
+        One thread at a time opens and caches a file (CHANGES: threads that found their snapshot
+        stale together each opened the new file and copied what its predecessor's filters had
+        learned; the snapshot kept the first thread's index and the cache the last one's, so what
+        was learned through the first was lost at the next write). Only a state at least as new
+        as the cached index's replaces it, or clears it (no index named any more: a compaction or
+        a drop below ``min_rows``, whose graph and learned efforts must not stay alive)."""
+        with self._index_lock:
+            cached = self._ann
+            newer = cached is None or at >= cached[3]
+            if state.file is None or self.index.kind is IndexKind.EXACT:
+                if newer:
+                    self._ann = None
+                return None, None
+            if state.file in self.damaged:
+                return None, f"index file {state.file} is damaged ({self.damaged[state.file]}): searched exactly until it is rebuilt"
+            if cached is not None and cached[0] == state.file:
+                return cached[1], None
+            path = self.rows.segments_dir / state.file
+            try:
+                ann = AnnIndex.open(path, self.index, l2=self.l2, dim=self.rows.dim, n_indexed=state.n_indexed)
+            except FileNotFoundError:
+                raise _Missing(state.file) from None
+            except (RuntimeError, CorruptStoreError, OSError) as exc:
+                self._mark_damaged(state.file, str(exc).splitlines()[0][:200])
+                return None, f"index file {state.file} is damaged: searched exactly until it is rebuilt"
+            if not newer:  # (a transaction older than the cached index's: its file, not cached)
+                return ann, None
+            lineage = state.lineage()
+            if cached is not None and cached[2] is not None and cached[2] == lineage:
+                # a merge's new file: the same graph, grown (its calibration re-measured or not:
+                # each learned effort still holds only within a quarter of the matches, the
+                # calibrated effort and the index's rows it was measured at, see search.effort);
+                # a rebuild is a new graph: it learns again
+                effort.inherit(ann, cached[1])
+            self._ann = (state.file, ann, lineage, at)
+            return ann, None

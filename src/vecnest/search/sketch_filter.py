@@ -132,6 +132,8 @@ class Verdict:
     #: the queries it was measured on (``(n, dim) float32``, read-only), which judge it again
     #: once the filter's matches drift past :data:`_DRIFT` (rows appended, the effort unchanged)
     sample: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the ``(generation, version)`` of the snapshot it was judged on (``None``: not recorded)
+    at: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def chosen(self) -> bool:
@@ -272,7 +274,7 @@ def judge_filter(
         return
     sample = np.array(queries, dtype=np.float32)
     sample.flags.writeable = False
-    table.keep_sketch(key, target, dataclasses.replace(verdict, sample=sample))
+    table.keep_sketch(key, target, dataclasses.replace(verdict, sample=sample, at=(snap.generation, snap.version)))
     if verdict.chosen:  # (repeats other threads planned meanwhile, through the graph, are planned again)
         for plan_key, replay in list(snap.replays.items()):
             if getattr(replay, "match", None) is match:
@@ -298,7 +300,8 @@ def choice(
         return cached  # type: ignore[no-any-return]
     target = opts.target_recall or ann.config.target_recall
     table = efforts_of(ann)
-    verdict = table.sketch_verdict(key, target, match.count) if target else None
+    at = (snap.generation, snap.version)
+    verdict = table.sketch_verdict(key, target, match.count, at) if target else None
     if forced:
         measured = verdict.depth if verdict is not None and verdict.depth else 0
         got = (_for_k(measured, k) if measured else default_depth(k), "")
@@ -322,11 +325,12 @@ def _judged_again(
     :data:`_DRIFT`: rows were appended, while its learned effort still holds for the rows
     indexed), judged now on the sample the last one was measured on, by one caller (the others
     take the index meanwhile); ``None`` where there is none to judge again, or it failed."""
-    stale = table.stale_sketch(key, target)
+    at = (snap.generation, snap.version)
+    stale = table.stale_sketch(key, target, at)
     if stale is None or stale.sample is None:
         return None
     judge_filter(table, snap, match, key, target, knob, effort, stale.sample)
-    return table.sketch_verdict(key, target, match.count)
+    return table.sketch_verdict(key, target, match.count, at)
 
 
 def _for_k(depth: int, k: int) -> int:

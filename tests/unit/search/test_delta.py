@@ -43,3 +43,25 @@ def test_merge_keeps_the_best_k_of_both_answers(rng: np.random.Generator, monkey
     short = delta.merge((a[0][:, :2], a[1][:, :2]), (b[0][:, :1], b[1][:, :1]), k)
     assert short[0].shape == (q, 3)  # k wider than both answers: all of them, best first
     assert (np.diff(short[1], axis=1) <= 0).all()
+
+
+def test_a_sketch_ranking_that_fails_falls_back_to_the_exact_scan(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vecnest.index.flat import FlatIndex
+    from vecnest.search import sketch
+
+    vecs = rng.standard_normal((6000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    flat = FlatIndex(vecs, None, l2=False)
+    buf = sketch.SketchBuffer(0, 1000, 64)
+    rows = np.arange(1000, 6000, dtype=np.int64)
+    q = vecs[[1500]] + 0.01
+    _, note = delta.search_delta(flat, buf, 1000, 6000, q, 10, rows, False)
+    assert "sign sketches" in note  # (the sketch path, normally)
+
+    def no_memory(*args: object, **kwargs: object) -> np.ndarray:
+        raise MemoryError("no room for the codes")
+
+    monkeypatch.setattr(sketch, "hamming_candidates", no_memory)
+    (slots, scores), note = delta.search_delta(flat, buf, 1000, 6000, q, 10, rows, False)
+    exact = flat.search(q, 10, rows)
+    assert note == "" and slots.tolist() == exact[0].tolist()  # the exact scan answered

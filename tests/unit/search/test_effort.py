@@ -335,3 +335,24 @@ def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_
         col.search(queries[41], k=10, include=())
         fresh = effort.efforts_of(col._source.cached.ann)
         assert fresh is not grown and k not in fresh._learned and k not in fresh._candidates
+
+
+def test_observing_a_large_batch_of_repeated_queries_keeps_one_and_looks_at_a_bounded_part() -> None:
+    import time
+
+    from vecnest.search import effort
+
+    table = effort.FilterEfforts()
+    q = np.random.default_rng(0).standard_normal((1, 64)).astype(np.float32)
+    batch = np.repeat(q, 20_000, axis=0)
+    t0 = time.perf_counter()
+    handed = table.observe("f", 0.95, batch)  # PATIENCE queries seen, one distinct: measured on it
+    assert time.perf_counter() - t0 < 0.5  # (at most PATIENCE of the batch are compared)
+    assert handed is not None and len(handed.queries) == 1
+    assert table.observe("g", 0.95, batch[: effort.PATIENCE - 1]) is None  # (patience not run out)
+    assert len(table._samples[("g", 0.95)]) == 1
+    fresh = np.random.default_rng(1).standard_normal((effort.SAMPLE + 5, 64)).astype(np.float32)
+    fresh[3] = 0.0  # (a zero query is never kept)
+    handed = table.observe("g", 0.95, fresh)
+    assert handed is not None and len(handed.queries) == effort.SAMPLE
+    assert np.allclose(handed.queries[0], q[0]) and np.isfinite(np.linalg.norm(handed.queries, axis=1)).all()

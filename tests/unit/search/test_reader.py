@@ -138,3 +138,88 @@ def test_an_index_found_damaged_while_a_filters_effort_is_measured_is_marked(tmp
             assert hits[0].id == f"d{i}"
         assert index.name in col._source.damaged and "damaged" in hits.plan.reason
         assert col._source.cached.ann is None
+
+
+def test_threads_finding_a_new_index_together_open_it_once_and_share_it(tmp_path: Path, monkeypatch) -> None:
+    """Searching threads that find their snapshot outdated by a merge at the same moment open the
+    new index file once: the snapshot and the reader's cache hold the same index object (else
+    what filters learn through one is lost at the next write, found by review)."""
+    import threading
+    import time
+
+    from vecnest.index.ann import AnnIndex
+
+    vecs, _ = _graph_store(tmp_path / "s")
+    opened: list[object] = []
+    original = AnnIndex.open.__func__
+
+    def slow_open(cls: type, *args: object, **kwargs: object) -> AnnIndex:
+        time.sleep(0.2)  # (every thread is inside the load meanwhile)
+        ann = original(cls, *args, **kwargs)
+        opened.append(ann)
+        return ann
+
+    monkeypatch.setattr(AnnIndex, "open", classmethod(slow_open))
+    with vecnest.open(tmp_path / "s", read_only=True) as db:
+        col = db.get_collection("c")
+        start = threading.Barrier(4)
+        got: list[object] = []
+
+        def search() -> None:
+            start.wait()
+            col.search(vecs[3], k=3, include=())
+            got.append(col._source.cached.ann)
+
+        threads = [threading.Thread(target=search) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(opened) == 1
+        assert all(a is opened[0] for a in got) and col._source._ann[1] is opened[0]
+
+
+def test_an_older_transactions_index_state_never_replaces_or_clears_the_cached_index(tmp_path: Path) -> None:
+    from vecnest.index.state import IndexState
+
+    vecs, _ = _graph_store(tmp_path / "s")
+    with vecnest.open(tmp_path / "s", read_only=True) as db:
+        col = db.get_collection("c")
+        col.search(vecs[3], k=3, include=())
+        src = col._source
+        file, ann, lineage, at = src._ann
+        older = (at[0], at[1] - 1)
+        assert src._index(IndexState(), older) == (None, None)  # (read before the index: kept)
+        assert src._ann is not None and src._ann[1] is ann
+        again, _ = src._index(IndexState(file, 3000, 3000, None), older)
+        assert again is ann  # (the file cached: the same object)
+        newer = (at[0] + 1, 0)  # a compaction dropped the index: nothing named any more
+        assert src._index(IndexState(), newer) == (None, None)
+        assert src._ann is None  # (its graph and what its filters learned are not kept alive)
+
+
+def test_sketch_buffers_restart_where_the_cap_cannot_hold_the_delta_and_die_with_their_generation(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from vecnest.config import Metric
+    from vecnest.search import reader, sketch
+
+    src = reader.SnapshotSource.__new__(reader.SnapshotSource)
+    src._lock = __import__("threading").Lock()
+    src._sketches = src._all_sketches = None
+
+    def snap(generation: int, built_upto: int, n_slots: int) -> SimpleNamespace:
+        return SimpleNamespace(generation=generation, built_upto=built_upto, n_slots=n_slots, flat=SimpleNamespace(vectors=np.zeros((1, 384), np.float32)))
+
+    first = src._sketches_for(snap(1, 0, 1000))
+    assert first is not None and first.start == 0
+    assert src._sketches_for(snap(1, 100, 1200)) is first  # (a few rows merged since: kept)
+    monkeypatch.setattr(sketch, "MAX_BUFFER_BYTES", 64 * 1500)  # 1,500 rows of 384-dim sketches
+    moved = src._sketches_for(snap(1, 1000, 2000))  # from 0: 2,000 rows, past the cap
+    assert moved is not first and moved.start == 1000 and moved.fits(2000)
+    assert src._sketches_for(snap(0, 0, 500)) is None  # (an older generation: never put back)
+    assert src._sketches is moved
+    src._all_sketches = sketch.SketchBuffer(1, 0, 384)
+    src._drop_sketches_before(2)  # a snapshot of generation 2 without an index
+    assert src._sketches is None and src._all_sketches is None
+    assert Metric.COSINE  # (the source under test sketches cosine collections)

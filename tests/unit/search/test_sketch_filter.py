@@ -193,6 +193,23 @@ def test_a_verdict_holds_while_the_filter_matches_about_as_many_rows() -> None:
     assert not sketch_filter.Verdict(128, 0.98, 0.35, 0.4, 32, 1000).chosen  # (not clearly faster)
 
 
+def test_a_snapshot_older_than_a_verdict_never_sets_it_aside_to_be_judged_again() -> None:
+    """Threads on snapshots before and after a large write share one table: the older ones take
+    the index rather than set aside (and re-judge at their own, older match count) a verdict
+    judged on a newer snapshot (found by review: the two sides re-judged the filter in turn)."""
+    import dataclasses
+
+    table = effort.FilterEfforts()
+    v = dataclasses.replace(sketch_filter.Verdict(128, 0.98, 0.1, 0.4, 32, 1300), at=(0, 11))
+    table.keep_sketch("f", 0.95, v)
+    assert table.sketch_verdict("f", 0.95, 1000, (0, 10)) is None  # older: the index, the verdict kept
+    assert not table.has_stale() and table.sketch_verdict("f", 0.95, 1300, (0, 11)) is v
+    assert table.sketch_verdict("f", 0.95, 2000, (0, 12)) is None  # a newer snapshot: drifted, set aside
+    assert table.has_stale()
+    assert table.stale_sketch("f", 0.95, (0, 11)) is None  # (older than the snapshot that found it)
+    assert table.stale_sketch("f", 0.95, (0, 12)) is v and not table.has_stale()
+
+
 def test_more_results_rescore_deeper_or_leave_sketches(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """The verdict's depth is measured for 10 results: k results rescore k/10 times as many rows,
     and where that would be most of the matches, the index searches instead."""
