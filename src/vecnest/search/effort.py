@@ -266,7 +266,7 @@ class FilterEfforts:
                 self._seen.popitem(last=False)
             earlier = kept + pending[1] if pending is not None else kept
             # unit rows of the earlier queries (finite and non-zero: kept so), room for new ones
-            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1] if fresh.ndim == 2 else 0), dtype=np.float32)
+            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1]), dtype=np.float32)
             n_units = len(earlier)
             if earlier:
                 rows = np.stack(earlier)

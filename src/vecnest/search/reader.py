@@ -165,9 +165,8 @@ class SnapshotSource:
         a second time, and the delta is scanned exactly)."""
         lo, hi = snap.built_upto, snap.n_slots
         with self._lock:
-            self._newest_generation = max(self._newest_generation, snap.generation)
             buf = self._sketches
-            if snap.generation < self._newest_generation:
+            if self._outdated(snap.generation):
                 return None
             if (
                 buf is None
@@ -180,13 +179,19 @@ class SnapshotSource:
                 self._sketches = buf
             return buf
 
+    def _outdated(self, generation: int) -> bool:
+        """Whether ``generation`` is older than the newest one a snapshot was loaded for (which
+        it records); the caller holds ``_lock``."""
+        self._newest_generation = max(self._newest_generation, generation)
+        return generation < self._newest_generation
+
     def _drop_sketches_before(self, generation: int) -> None:
         """Forget the sketch buffers of generations older than ``generation``, the generation of
         a snapshot loaded without an index (after a compaction, until its index is built: CHANGES,
         up to twice the cap stayed held for a generation no snapshot reads), and make none for
         them from now on."""
         with self._lock:
-            self._newest_generation = max(self._newest_generation, generation)
+            self._outdated(generation)
             if self._sketches is not None and self._sketches.generation < generation:
                 self._sketches = None
             if self._all_sketches is not None and self._all_sketches.generation < generation:
@@ -200,9 +205,8 @@ class SnapshotSource:
         the older one is neither put back nor coded a second time)."""
         dim = snap.flat.vectors.shape[1]
         with self._lock:
-            self._newest_generation = max(self._newest_generation, snap.generation)
             buf = self._all_sketches
-            if snap.generation < self._newest_generation:
+            if self._outdated(snap.generation):
                 return None, "a newer segment generation holds this process's sign sketches"
             if buf is None or buf.generation < snap.generation:
                 buf = SketchBuffer(snap.generation, 0, dim, path=path)
