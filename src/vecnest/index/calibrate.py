@@ -398,7 +398,8 @@ def calibrate(
         return flat.rescore(q, slots, k)[0] if pq else slots
 
     recall = [(v, *_recall_and_error(ann_search(queries, allowed, v), truth)) for v in ladder]
-    recall = refined(recall, lambda v: _recall_and_error(ann_search(queries, allowed, v), truth), TARGET)
+    goal = getattr(ann.config, "target_recall", None) or TARGET  # (the collection's default target)
+    recall = refined(recall, lambda v: _recall_and_error(ann_search(queries, allowed, v), truth), goal)
     cal = Calibration(knob=knob, recall=recall, n_indexed=len(indexed_slots))
     if not with_filters:
         return cal

@@ -5,7 +5,6 @@ planner (:mod:`vecnest.search.planner`) and the replays of repeated searches
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,7 @@ from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.index.flat import FlatIndex
 from vecnest.kernels.distance import top_k
 from vecnest.search import sketch
-
-log = logging.getLogger("vecnest")
+from vecnest.search.warn import warn_now
 
 #: :func:`merge` sorts two answers whole up to this many columns together (k up to 64).
 SORT_WIDTH = 128
@@ -52,7 +50,7 @@ def search_delta(
         assert buf.centre is not None
         pos = sketch.hamming_candidates(queries, codes, buf.centre, depth)
     except Exception:  # noqa: BLE001 -- (no memory for the codes, an unreadable file: the exact scan answers)
-        log.warning("ranking the delta by sign sketches failed; scanning it exactly", exc_info=True)
+        warn_now("ranking the delta by sign sketches failed; scanning it exactly")
         return flat.search(queries, k, delta), ""
     cand = np.where(pos >= 0, delta[np.maximum(pos, 0)], -1)
     note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches, the best {pos.shape[1]} rescored exactly"

@@ -195,8 +195,13 @@ class FilterEfforts:
             return verdict
 
     def keep_sketch(self, key: str, target: float, verdict: Any) -> None:
-        """Record the sketches' verdict for this filter and target."""
+        """Record the sketches' verdict for this filter and target, unless one judged on a newer
+        snapshot is kept already (a slow judgement of an older snapshot finishing last)."""
         with self._lock:
+            kept = self._sketches.get((key, target))
+            new_at, kept_at = getattr(verdict, "at", None), getattr(kept, "at", None)
+            if new_at is not None and kept_at is not None and new_at < kept_at:
+                return
             self._stale.pop((key, target), None)
             self._sketches[(key, target)] = verdict
             self._sketches.move_to_end((key, target))
@@ -261,7 +266,7 @@ class FilterEfforts:
                 self._seen.popitem(last=False)
             earlier = kept + pending[1] if pending is not None else kept
             # unit rows of the earlier queries (finite and non-zero: kept so), room for new ones
-            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1] if fresh.ndim == 2 else 0), dtype=np.float32)
+            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1]), dtype=np.float32)
             n_units = len(earlier)
             if earlier:
                 rows = np.stack(earlier)
@@ -330,9 +335,9 @@ class FilterEfforts:
                 self._sketches.setdefault(k, verdict)
             while len(self._sketches) > MAX_FILTERS:
                 self._sketches.popitem(last=False)
-            for k, verdict in stale:
+            for k, held in stale:  # (the verdict, and the snapshot that set it aside)
                 if k not in self._sketches:
-                    self._stale.setdefault(k, verdict)
+                    self._stale.setdefault(k, held)
             while len(self._stale) > MAX_STALE:
                 self._stale.popitem(last=False)
             for k, pending in candidates:

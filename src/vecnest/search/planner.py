@@ -32,6 +32,7 @@ from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
 from vecnest.search.match import Match
 from vecnest.search.snapshot import Reader, Snapshot
+from vecnest.search.warn import warn_now
 from vecnest.search.widen import widening
 
 log = logging.getLogger("vecnest")
@@ -454,8 +455,10 @@ def execute(
         except Exception:  # (the segment's file unreadable, no memory for the codes: the index answers, unless sketches were asked for)
             if forced:
                 raise
-            log.warning("coding sign sketches failed; searching the index", exc_info=True)
-            depth = 0
+            warn_now("coding sign sketches failed; searching the index")
+            depth, snote = 0, ""
+            if len(match.sketch_plans) < 64:  # (this snapshot's next searches of the filter take the index at once)
+                match.sketch_plans[(opts, k)] = (0, "")
         if fs is not None:
             reason += snote
             slots, scores = sketch_filter.search(snap.flat, fs, queries, k, depth)

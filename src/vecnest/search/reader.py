@@ -76,6 +76,9 @@ class SnapshotSource:
         self._image: tuple[str, tuple[Image, IdBuffer]] | None = None
         self._sketches: SketchBuffer | None = None
         self._all_sketches: SketchBuffer | None = None
+        #: the newest segment generation a snapshot was loaded for: no sketch buffer of an older
+        #: one is made or kept (a load racing a compaction would code it again, for nothing)
+        self._newest_generation = -1
         self._lock = threading.Lock()
         #: index files found damaged, by name (reported once, rebuilt by maintenance)
         self.damaged: dict[str, str] = {}
@@ -163,7 +166,7 @@ class SnapshotSource:
         lo, hi = snap.built_upto, snap.n_slots
         with self._lock:
             buf = self._sketches
-            if buf is not None and buf.generation > snap.generation:
+            if self._outdated(snap.generation):
                 return None
             if (
                 buf is None
@@ -176,11 +179,19 @@ class SnapshotSource:
                 self._sketches = buf
             return buf
 
+    def _outdated(self, generation: int) -> bool:
+        """Whether ``generation`` is older than the newest one a snapshot was loaded for (which
+        it records); the caller holds ``_lock``."""
+        self._newest_generation = max(self._newest_generation, generation)
+        return generation < self._newest_generation
+
     def _drop_sketches_before(self, generation: int) -> None:
-        """Forget the sketch buffers of generations older than ``generation`` (a snapshot
-        without an index, after a compaction or while a damaged index is rebuilt, keeps none:
-        CHANGES, up to twice the cap stayed held for a generation no snapshot reads)."""
+        """Forget the sketch buffers of generations older than ``generation``, the generation of
+        a snapshot loaded without an index (after a compaction, until its index is built: CHANGES,
+        up to twice the cap stayed held for a generation no snapshot reads), and make none for
+        them from now on."""
         with self._lock:
+            self._outdated(generation)
             if self._sketches is not None and self._sketches.generation < generation:
                 self._sketches = None
             if self._all_sketches is not None and self._all_sketches.generation < generation:
@@ -195,7 +206,7 @@ class SnapshotSource:
         dim = snap.flat.vectors.shape[1]
         with self._lock:
             buf = self._all_sketches
-            if buf is not None and buf.generation > snap.generation:
+            if self._outdated(snap.generation):
                 return None, "a newer segment generation holds this process's sign sketches"
             if buf is None or buf.generation < snap.generation:
                 buf = SketchBuffer(snap.generation, 0, dim, path=path)
@@ -326,8 +337,9 @@ class SnapshotSource:
                 if newer:
                     self._ann = None
                 return None, None
-            if state.file in self.damaged:
-                return None, f"index file {state.file} is damaged ({self.damaged[state.file]}): searched exactly until it is rebuilt"
+            why = self.damaged.get(state.file)  # (the maintenance thread pops it once a replacement is committed)
+            if why is not None:
+                return None, f"index file {state.file} is damaged ({why}): searched exactly until it is rebuilt"
             if cached is not None and cached[0] == state.file:
                 return cached[1], None
             path = self.rows.segments_dir / state.file

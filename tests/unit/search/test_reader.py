@@ -207,6 +207,7 @@ def test_sketch_buffers_restart_where_the_cap_cannot_hold_the_delta_and_die_with
     src = reader.SnapshotSource.__new__(reader.SnapshotSource)
     src._lock = __import__("threading").Lock()
     src._sketches = src._all_sketches = None
+    src._newest_generation = -1
 
     def snap(generation: int, built_upto: int, n_slots: int) -> SimpleNamespace:
         return SimpleNamespace(generation=generation, built_upto=built_upto, n_slots=n_slots, flat=SimpleNamespace(vectors=np.zeros((1, 384), np.float32)))
@@ -222,4 +223,8 @@ def test_sketch_buffers_restart_where_the_cap_cannot_hold_the_delta_and_die_with
     src._all_sketches = sketch.SketchBuffer(1, 0, 384)
     src._drop_sketches_before(2)  # a snapshot of generation 2 without an index
     assert src._sketches is None and src._all_sketches is None
+    # a load racing the compaction (its transaction saw generation 1) makes none again
+    assert src._sketches_for(snap(1, 1000, 2000)) is None and src._sketches is None
+    got, why = src._all_sketches_for(snap(1, 1000, 2000), Path("seg"))
+    assert got is None and "newer segment generation" in why and src._all_sketches is None
     assert Metric.COSINE  # (the source under test sketches cosine collections)

@@ -210,6 +210,46 @@ def test_a_snapshot_older_than_a_verdict_never_sets_it_aside_to_be_judged_again(
     assert table.stale_sketch("f", 0.95, (0, 12)) is v and not table.has_stale()
 
 
+def test_a_verdict_judged_on_an_older_snapshot_never_replaces_a_newer_one() -> None:
+    import dataclasses
+
+    table = effort.FilterEfforts()
+    newer = dataclasses.replace(sketch_filter.Verdict(128, 0.98, 0.1, 0.4, 32, 1300), at=(0, 12))
+    older = dataclasses.replace(sketch_filter.Verdict(64, 0.97, 0.1, 0.4, 32, 1000), at=(0, 10))
+    table.keep_sketch("f", 0.95, newer)
+    table.keep_sketch("f", 0.95, older)  # (a slow judgement of an older snapshot, finishing last)
+    assert table.sketch_verdict("f", 0.95, 1300, (0, 12)) is newer
+
+
+def test_sketches_that_cannot_be_coded_leave_the_filter_to_the_index_and_the_plan_says_so(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter whose sketches were chosen, on a snapshot where coding them fails (no memory):
+    the index answers, the plan does not claim sketches ranked the rows, and the snapshot's next
+    searches of the filter take the index at once (found by review: each search tried again and
+    logged a traceback)."""
+    monkeypatch.setattr(sketch_filter, "FASTER", 1e9)
+    ids, vecs, metas, queries = data
+    with vecnest.open(tmp_path / "s", background=False) as db:
+        col = _hnsw(db, ids, vecs, metas)
+        _learn(col, vecs, queries)
+        assert col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan.strategy == "sketch_filtered"
+        col.add(["extra"], vectors=vecs[:1], metadatas=[{"year": 1990}])  # (a new snapshot: nothing kept)
+        calls = {"n": 0}
+
+        def no_memory(*args: object, **kwargs: object) -> object:
+            calls["n"] += 1
+            raise MemoryError("no room for the codes")
+
+        monkeypatch.setattr(sketch_filter, "sketches_of", no_memory)
+        first = col.search(queries[5], k=10, where=WHERE, include=(), explain=True)
+        again = col.search(queries[6], k=10, where=WHERE, include=(), explain=True)
+        for hits in (first, again):
+            assert hits.plan.strategy == "ann_filtered" and "sign sketches" not in hits.plan.reason, hits.plan.reason
+            assert len(hits) == 10
+        assert calls["n"] == 1
+
+
 def test_more_results_rescore_deeper_or_leave_sketches(tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """The verdict's depth is measured for 10 results: k results rescore k/10 times as many rows,
     and where that would be most of the matches, the index searches instead."""
