@@ -71,14 +71,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------------------------------------
 
 
-def raw_index(store: Path, point: Point, col: Any) -> tuple[Any, str]:
+def raw_index(store: Path, point: Point, col: Any) -> tuple[Any, str, int]:
     """The FAISS index object vecnest itself searches (the graph in its memory), else vecnest's
     HNSW file read by FAISS, else an equivalent FAISS index built here.
 
     The same object, not a second copy: interleaved query by query, two copies of a 75k graph
     (~80 MB each) compete for the CPU caches, which slowed each side's walk by up to ~70 % on
     this machine (raw FAISS ef 32: ~105 us beside its own copy, ~175 us beside vecnest's) and
-    so diluted the measured overhead."""
+    so diluted the measured overhead. The graph is moved onto huge pages first, as vecnest's
+    searches do in the background (see ``vecnest.search.promote``), so the raw call searches
+    the same pages vecnest does."""
     import faiss
 
     col.search(point.queries[0], k=K, include=())  # (loads the index)
@@ -86,23 +88,26 @@ def raw_index(store: Path, point: Point, col: Any) -> tuple[Any, str]:
     ann = col._source.usable_ann(snap)
     if ann is not None and ann.index.ntotal == point.n:
         files = sorted(store.rglob("*.faiss"))
+        # onto huge pages now (the store is opened with huge_pages=False: no background copy
+        # later, mid-measurement): both sides search the same pages
+        huge = ann.promote(store / "segments" / ann.file, dim=point.base.shape[1], n_indexed=point.n) if ann.file else 0
         return ann.index, (
             f"vecnest's own index object ({files[0].name if len(files) == 1 else 'its index file'}, as vecnest loaded it): "
             "FAISS called on the graph vecnest searches, in the same memory"
-        )
+        ), huge
     files = sorted(store.rglob("*.faiss"))
     if len(files) == 1:
         try:
             index = faiss.read_index(str(files[0]))
             if index.ntotal == point.n:
-                return index, f"vecnest's own index file ({files[0].name}) read with faiss.read_index: the identical graph"
+                return index, f"vecnest's own index file ({files[0].name}) read with faiss.read_index: the identical graph", 0
         except RuntimeError:
             pass
     faiss.omp_set_num_threads(1)
     index = faiss.IndexHNSWSQ(point.base.shape[1], faiss.ScalarQuantizer.QT_fp16, 32, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 128
     index.add(point.base)
-    return index, f"rebuilt: IndexHNSWSQ(fp16, M=32, efConstruction=128) on the same rows in the same order ({len(files)} index files found in the store)"
+    return index, f"rebuilt: IndexHNSWSQ(fp16, M=32, efConstruction=128) on the same rows in the same order ({len(files)} index files found in the store)", 0
 
 
 class RawFaiss:
@@ -230,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         store = CACHE / "equal-effort" / "store"
         adv = ses.start_task("build vecnest-hnsw store (bulk)", point.n)
         out["build"] = build_store(store, point, index="hnsw", advance=adv)
-        db = vecnest.open(store, read_only=True)
+        db = vecnest.open(store, read_only=True, huge_pages=False)  # (promoted once, below: see raw_index)
         col = db.get_collection("bench", model=None)
-        index, how = raw_index(store, point, col)
+        index, how, huge = raw_index(store, point, col)
+        how += f"; {huge >> 20} MiB of it on huge pages (AnnIndex.promote)" if huge else "; not on huge pages (a file under 16 MiB, or none granted)"
         out["graph"] = how
+        out["graph_huge_pages_bytes"] = huge
         ses.log(how)
         raw = RawFaiss(index)
         out["n"], out["n_queries"] = point.n, len(qidx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,3 +87,20 @@ def arxiv_titles(n: int, n_queries: int = 100, seed: int = 0) -> tuple[list[str]
         [meta[ids[i]] for i in store_idx],
         np.asarray(vecs[query_idx], dtype=np.float32),
     )
+
+
+@pytest.fixture(autouse=True)
+def _own_promoter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own queue of indexes to promote to huge pages (see
+    vecnest.search.promote): a job one test schedules never runs inside another."""
+    from vecnest.search import promote
+
+    mine = promote.Promoter()
+    monkeypatch.setattr(promote, "PROMOTER", mine)
+    yield
+    with mine._cond:
+        mine._queue.clear()
+        mine._cond.notify_all()  # (a waiting thread sees the empty queue and ends)
+    end = time.monotonic() + 10
+    while not mine.idle() and time.monotonic() < end:  # (a job running now finishes first)
+        time.sleep(0.005)

@@ -42,7 +42,7 @@ def check(
                 Finding("manifest", Severity.DAMAGED, f"{exc}; --repair rewrites it from the catalog"),
             )), ())
         rewritten = Finding("manifest", Severity.DAMAGED, "rewrote the unreadable manifest from the catalog", repaired=True)
-    with Database(root, read_only=not repair, lock_timeout=10.0, background=False) as db:
+    with Database(root, read_only=not repair, lock_timeout=10.0, background=False, huge_pages=False) as db:
         report = db.check(repair=repair, models=models)
     if rewritten is not None:
         report = replace(report, store=replace(report.store, findings=(rewritten, *report.store.findings)))

@@ -45,10 +45,14 @@ def collection_stats(
                 per[key] = {"where": part["where"], "disk": (part["disk"] or 0) / n,
                             "ram_resident": (part["ram_resident"] or 0) / n, "fixed_ram_bytes": part["fixed_ram"]}
     if ann is not None and index_file is not None:
-        rss = _resident(rows.segments_dir / index_file)
-        per["index"] = {"where": "index file (mapped)", "disk": (disk["index"] or 0) / n,
+        components = ann.component_bytes()
+        if ann.promoted:  # (a private copy: see AnnIndex.promote)
+            where, rss = "index in process memory (huge pages)", sum(components.values())
+        else:
+            where, rss = "index file (mapped)", _resident(rows.segments_dir / index_file)
+        per["index"] = {"where": where, "disk": (disk["index"] or 0) / n,
                         "ram_resident": None if rss is None else rss / n,
-                        "components": {k: v / n for k, v in ann.component_bytes().items()}}
+                        "components": {k: v / n for k, v in components.items()}}
     if lexical is not None:
         folder = rows.segments_dir / lexical
         size = folder_bytes(folder)

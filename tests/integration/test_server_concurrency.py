@@ -117,7 +117,8 @@ def test_cheap_search_does_not_queue_behind_an_expensive_one(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_write_in_flight(tmp_path: Path) -> None:
-    texts = [f"paper {i}: a study of topic {i % 17} with method {i % 5}" for i in range(400)]
+    n = 1500  # (embedding them takes seconds: 400 took 0.79 s on a quiet machine, less than the wait below)
+    texts = [f"paper {i}: a study of topic {i % 17} with method {i % 5}" for i in range(n)]
     with vecnest.open(tmp_path / "s") as db:
         db.create_collection("t", "default")
     server = ServerProcess(tmp_path / "s").start()
@@ -127,7 +128,7 @@ def test_sigterm_finishes_the_write_in_flight(tmp_path: Path) -> None:
         client = vecnest.Client(server.url)
         t0 = time.perf_counter()
         try:
-            client.get_collection("t").add([f"p{i}" for i in range(400)], texts)
+            client.get_collection("t").add([f"p{i}" for i in range(n)], texts)
             outcome["ok"] = True
         except Exception as exc:  # noqa: BLE001 - asserted below
             outcome["error"] = exc
@@ -135,7 +136,7 @@ def test_sigterm_finishes_the_write_in_flight(tmp_path: Path) -> None:
 
     thread = threading.Thread(target=write)
     thread.start()
-    time.sleep(0.8)  # the request is in (embedding 400 texts takes longer than this)
+    time.sleep(0.8)  # the request is in (embedding the texts takes longer than this)
     sent = time.perf_counter()
     code = server.terminate(120)
     thread.join(120)
@@ -147,7 +148,7 @@ def test_sigterm_finishes_the_write_in_flight(tmp_path: Path) -> None:
     with pytest.raises(vecnest.ServerUnavailableError):
         vecnest.Client(server.url, timeout=5).health()
     with vecnest.open(tmp_path / "s", read_only=True) as db:
-        assert db.get_collection("t").count() == 400
+        assert db.get_collection("t").count() == n
 
 
 def test_concurrent_writes_all_land(tmp_path: Path) -> None:

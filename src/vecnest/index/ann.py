@@ -13,6 +13,7 @@ import os
 import stat
 import weakref
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import faiss
@@ -21,6 +22,7 @@ import numpy as np
 from vecnest._threads import FewQueries
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
+from vecnest.index import hugepages
 from vecnest.store.files import publish
 from vecnest.store.pagecache import fill, fill_fd
 from vecnest.store.rowio import block_rows, blocks, gather
@@ -45,7 +47,9 @@ LAZY_BYTES = 16 << 20
 #: after a snapshot named it still loads through the descriptor the snapshot holds.
 _FD_DIR = Path("/proc/self/fd")
 #: The attributes a lazily opened index gains when it loads (see :meth:`AnnIndex.__getattr__`).
-_LOADED = frozenset({"index", "_search_c", "_stats", "_direct_search_c", "_slot_of"})
+#: One promotion at a time (a background one and :meth:`AnnIndex.promote` called directly).
+_PROMOTING = threading.Lock()
+_LOADED = frozenset({"index", "_search_c", "_stats", "_direct_search_c", "_slot_of", "_graph"})
 
 
 class IndexUnusable(CorruptStoreError):
@@ -95,11 +99,14 @@ class AnnIndex:
 
     def _set_positions(self) -> None:
         outer = faiss.downcast_index(self.index)
-        if not self._hnsw or not isinstance(outer, _ID_MAPS):
-            return
-        inner = faiss.downcast_index(outer.index)  # (owned by self.index, which outlives it)
-        self._direct_search_c = inner.search_c
-        self._slot_of = np.append(faiss.vector_to_array(outer.id_map).astype(np.int64), -1)
+        if self._hnsw and isinstance(outer, _ID_MAPS):
+            inner = faiss.downcast_index(outer.index)  # (owned by self.index: see _graph)
+            self._direct_search_c = inner.search_c
+            self._slot_of = np.append(faiss.vector_to_array(outer.id_map).astype(np.int64), -1)
+        #: what one search reads, in one read: the owning index first (its local reference keeps
+        #: the graph alive through the call, should :meth:`promote` swap it meanwhile: the inner
+        #: graph's method does not own it), the two search calls and the positions' slots
+        self._graph = (self.index, self._search_c, self._direct_search_c, self._slot_of)
 
     # ------------------------------------------------------------------ build / persist
     @classmethod
@@ -288,6 +295,7 @@ class AnnIndex:
         out._params = {}
         out._hnsw = config.kind is IndexKind.HNSW
         out.file = path.name
+        out._identity = (info.st_dev, info.st_ino, info.st_size)  # (see promote)
         out._pending = (fd, dim, n_indexed)
         out._failed = None
         out._load_lock = threading.Lock()
@@ -305,6 +313,59 @@ class AnnIndex:
     def loaded(self) -> bool:
         """Whether the FAISS index is in memory (always, unless opened lazily and unused)."""
         return "index" in self.__dict__
+
+    @property
+    def promoted(self) -> int:
+        """Bytes of this graph on huge pages since :meth:`promote` (0: never promoted)."""
+        return int(self.__dict__.get("_promoted", 0))
+
+    def promote(self, path: Path, *, dim: int, n_indexed: int, keep: Callable[[], bool] | None = None) -> int:
+        """Search a private copy of this graph on huge pages from now on (see
+        :mod:`vecnest.index.hugepages`): read the file this index was opened from (``path``:
+        the same file, no link, checked by device, inode and size against what :meth:`open`
+        saw) into this process's memory, check it as a load does, collapse its vectors and
+        links onto huge pages and, if ``keep()`` still holds, swap it in. A search already
+        running finishes on the map it started with (it holds the map's index: see
+        :meth:`_set_positions`). Returns the bytes now on huge pages; 0 where nothing changed:
+        not a lazily opened HNSW graph (see :meth:`open`), not loaded, tried already (once per index), no
+        huge pages on this system, too little memory to spare (twice the file), the file gone
+        or another, or no page collapsed (a copy on small pages is no faster than the map).
+
+        The copy costs this process the graph's size in private memory (the map's pages are
+        page cache, shared with other processes and dropped under memory pressure)."""
+        identity = self.__dict__.get("_identity")
+        if not self._hnsw or identity is None or not self.loaded or not hugepages.available():
+            return 0
+        with _PROMOTING:
+            owner = self.index
+            parts = _graph_arrays(owner)
+            if self.__dict__.get("_tried") or parts is None or any(getattr(v, "is_owned", True) for v, _ in parts):
+                return 0  # (tried already: promoted, or not worth a second copy; or not a map)
+            self._tried = True
+            room = hugepages.headroom()
+            if room is not None and room < 2 * identity[2]:
+                return 0
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            except OSError:
+                return 0
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino, info.st_size) != identity:
+                    return 0
+                copy = AnnIndex(faiss.read_index(str(_FD_DIR / str(fd))), self.config, l2=self.l2)
+                copy.check(dim=dim, n_indexed=n_indexed)
+            except (RuntimeError, OSError, CorruptStoreError):
+                return 0
+            finally:
+                os.close(fd)
+            huge = sum(hugepages.collapse(int(v.data()), int(v.size()) * width) for v, width in _graph_arrays(copy.index) or [])
+            if not huge or (keep is not None and not keep()):
+                return 0
+            self.__dict__.update({k: copy.__dict__[k] for k in _LOADED})
+            self._promoted = huge
+            del owner, parts  # (the map goes with the last search holding it)
+            return huge
 
     def __getattr__(self, name: str) -> Any:
         # only reached for attributes the instance lacks: a lazily opened index's FAISS parts
@@ -336,7 +397,8 @@ class AnnIndex:
     def check(self, *, dim: int, n_indexed: int) -> None:
         """Raise :class:`CorruptStoreError` unless this index is of the configured kind, the
         collection's dimension and holds the ``n_indexed`` rows the catalog recorded."""
-        index = faiss.downcast_index(self.index)
+        owner = self.index  # (held: a promotion may swap self.index meanwhile)
+        index = faiss.downcast_index(owner)
         inner = faiss.downcast_index(index.index) if isinstance(index, _ID_MAPS) else index
         kind_ok = isinstance(inner, faiss.IndexHNSW) if self._hnsw else isinstance(inner, faiss.IndexIVF)
         if self.config.kind is IndexKind.IVF_PQ:
@@ -356,7 +418,8 @@ class AnnIndex:
 
     def labels(self) -> np.ndarray:
         """``(ntotal,) int64``: the slot of every row the index holds (dead ones included)."""
-        index = faiss.downcast_index(self.index)
+        owner = self.index  # (held: a promotion may swap self.index meanwhile)
+        index = faiss.downcast_index(owner)
         if isinstance(index, _ID_MAPS):
             return faiss.vector_to_array(index.id_map).astype(np.int64)
         lists = faiss.extract_index_ivf(index).invlists
@@ -378,7 +441,8 @@ class AnnIndex:
         for PQ, the sub-quantizer codebooks). What the file holds beyond these is headers.
         """
         out: dict[str, int] = {}
-        index = faiss.downcast_index(self.index)
+        owner = self.index  # (held: a promotion may swap self.index meanwhile)
+        index = faiss.downcast_index(owner)
         if isinstance(index, _ID_MAPS):
             out["ids"] = int(index.id_map.size()) * 8
             index = faiss.downcast_index(index.index)
@@ -425,10 +489,12 @@ class AnnIndex:
         n = len(queries)
         dist = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
+        owner, search_c, direct_search_c, slot_of = self._graph  # (one read: see _set_positions)
         with FewQueries(n):
-            (self._direct_search_c if direct else self._search_c)(n, _ptr(queries), k, _ptr(dist), _ptr(labels), params)
+            (direct_search_c if direct else search_c)(n, _ptr(queries), k, _ptr(dist), _ptr(labels), params)
         if direct:
-            labels = self._slot_of[labels]  # type: ignore[index]  # (position -1: the last entry, -1)
+            labels = slot_of[labels]  # (position -1: the last entry, -1)
+        del owner
         scores = -dist if self.l2 else dist
         # FAISS pads short result lists with -1, at their ends (one query: one scalar read)
         if (labels.item(k - 1) < 0) if n == 1 else (labels[:, -1] < 0).any():
@@ -526,3 +592,19 @@ class AnnIndex:
         del held, packed  # the parameters borrowed the selector, the selector the bits, until here
         visited = int(self._stats.ndis) if count else 0
         return labels, scores, visited
+
+
+def _graph_arrays(index: faiss.Index) -> list[tuple[Any, int]] | None:
+    """The large arrays of an HNSW graph in an id map (its vectors' codes and its links), each
+    with its element width in bytes; ``None`` for any other index."""
+    outer = faiss.downcast_index(index)
+    if not isinstance(outer, _ID_MAPS):
+        return None
+    inner = faiss.downcast_index(outer.index)
+    if not isinstance(inner, faiss.IndexHNSW):
+        return None
+    storage = faiss.downcast_index(inner.storage)
+    codes = getattr(storage, "codes", None)
+    if codes is None:
+        return None
+    return [(codes, 1), (inner.hnsw.neighbors, 4)]

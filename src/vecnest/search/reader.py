@@ -29,6 +29,7 @@ from vecnest.index.ann import AnnIndex, IndexUnusable
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
 from vecnest.search import effort, sketch
+from vecnest.search import promote
 from vecnest.search.sketch import SketchBuffer
 from vecnest.search.snapshot import Base, IdBuffer, Snapshot, load_snapshot
 from vecnest.store.rows import Rows
@@ -59,8 +60,15 @@ class SnapshotSource:
         metric: the collection's metric.
     """
 
-    def __init__(self, rows: Rows, index: IndexConfig | None, metric: Metric, compression: str | None = None) -> None:
+    def __init__(
+        self, rows: Rows, index: IndexConfig | None, metric: Metric, compression: str | None = None, *, huge_pages: bool = True,
+        closed: threading.Event | None = None,
+    ) -> None:
         self.rows = rows
+        #: copy an HNSW graph that stays current onto huge pages (see :mod:`vecnest.search.promote`)
+        self.huge_pages = huge_pages
+        #: set when the store closes
+        self.closed = closed if closed is not None else threading.Event()
         self.compression = compression
         self._tiers: tuple[str, Any] | None = None  # (manifest, TieredIndex) last opened
         self.catalog = rows.catalog
@@ -360,4 +368,24 @@ class SnapshotSource:
                 # a rebuild is a new graph: it learns again
                 effort.inherit(ann, cached[1])
             self._ann = (state.file, ann, lineage, at)
+            if self.huge_pages and ann.file is not None and self.index.kind is IndexKind.HNSW:  # (lazily opened: >= 16 MiB)
+                promote.PROMOTER.schedule(ann, path, dim=self.rows.dim, n_indexed=state.n_indexed, current=self._is_current)
             return ann, None
+
+    def _is_current(self, ann: AnnIndex) -> bool:
+        """Whether ``ann`` is the index this source serves now (and the store is open)."""
+        cached = self._ann
+        return not self.closed.is_set() and cached is not None and cached[1] is ann
+
+    def warm(self) -> dict[str, Any]:
+        """Load the current snapshot and its index now and, where :attr:`huge_pages` allows, move
+        a large HNSW graph onto huge pages now rather than in the background. Returns what was
+        done: ``{"index_loaded": bool, "huge_pages_bytes": int}``."""
+        snap = self.current()
+        ann = self.usable_ann(snap)
+        huge = 0
+        if ann is not None and self.huge_pages and ann.file is not None and self.index.kind is IndexKind.HNSW:
+            huge = ann.promote(
+                self.rows.segments_dir / ann.file, dim=self.rows.dim, n_indexed=ann.rows, keep=lambda: self._is_current(ann)
+            )
+        return {"index_loaded": ann is not None, "huge_pages_bytes": huge}

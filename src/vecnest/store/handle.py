@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vecnest.store.catalog import Catalog
@@ -17,3 +18,7 @@ class StoreHandle:
     catalog: Catalog
     segments_dir: Path
     worker: Worker
+    #: searches copy a large HNSW graph that stays current onto huge pages (``open(huge_pages=)``)
+    huge_pages: bool = True
+    #: set when the store closes (no index of it is promoted to huge pages after that)
+    closed: threading.Event = field(default_factory=threading.Event)
