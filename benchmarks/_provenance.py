@@ -67,7 +67,10 @@ def staleness(prov: dict[str, Any] | None, repo: Path = REPO_ROOT) -> dict[str, 
     if prov.get("dirty_src"):
         out["stale"] = True
         out["reasons"].append("the run had uncommitted changes under src/: " + ", ".join(prov["dirty_src"]))
-    out["harness_changed"] = parse_diff_stat(git(repo, "diff", "--stat=400", commit, "HEAD", "--", *HARNESS_PATHS) or "")
+    # (the results and plots are outputs, not harness: a later run's files are no change to it)
+    out["harness_changed"] = parse_diff_stat(
+        git(repo, "diff", "--stat=400", commit, "HEAD", "--", *HARNESS_PATHS, ":(exclude)benchmarks/results") or ""
+    )
     return out
 
 
