@@ -134,8 +134,16 @@ class System:
         """Untimed, after ``set_knob`` and before a run of timed searches with filter ``flt``:
         build whatever per-(filter, effort) object the library reuses across queries."""
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        """One timed search: the system's own answer, as an application receives it (an array
+        of labels, the client's result objects, ...), best first."""
         raise NotImplementedError
+
+    def ids(self, res: Any) -> np.ndarray:
+        """Untimed: the ``int64`` row labels of a :meth:`search` answer, for the recall
+        bookkeeping (converting a system's string ids or result objects to the harness's labels
+        is the harness's work, not the system's, so it is never inside the timed call)."""
+        return np.asarray(res, dtype=np.int64)
 
     def disk_bytes(self) -> int | None:
         return tree_bytes(self.workdir)

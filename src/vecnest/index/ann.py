@@ -100,8 +100,9 @@ class AnnIndex:
             direct_search_c = inner.search_c
             self._slot_of = np.append(faiss.vector_to_array(outer.id_map).astype(np.int64), -1)
         #: what one search reads, in one read: the owning index first (its local reference keeps
-        #: the graph alive through the call, should a promotion (:meth:`adopt`) swap it meanwhile: the inner
-        #: graph's method does not own it), the two search calls and the positions' slots
+        #: the graph alive through the call, should a promotion (:meth:`adopt`) swap it
+        #: meanwhile: the inner graph's method does not own it), the two search calls (through
+        #: the id map, and of the graph itself) and the positions' slots
         self._graph = (self.index, self.index.search_c, direct_search_c, self._slot_of)
 
     # ------------------------------------------------------------------ build / persist
