@@ -18,7 +18,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from vecnest._threads import FewQueries
+from vecnest._threads import FewQueries, omp_max_threads, omp_set_threads
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
 from vecnest.store.files import publish
@@ -430,6 +430,35 @@ class AnnIndex:
         """:meth:`search` with no filter and no counters: the whole per-query path of a
         repeated plain search."""
         return self._run(queries, k, self._unfiltered_params(max(effort, k) if self._hnsw else effort))
+
+    def search_one(self, query: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_unfiltered` of one ``(1, dim)`` query: the whole per-query path of a
+        repeated plain search, in one frame (no team of threads, as :class:`FewQueries`; the
+        calling thread's team size restored)."""
+        if query.dtype != np.float32 or not query.flags.c_contiguous:
+            query = np.ascontiguousarray(query, dtype=np.float32)
+        if self._hnsw and effort < k:
+            effort = k
+        params = self._params.get(effort)
+        if params is None:
+            params = self._unfiltered_params(effort)
+        dist = np.empty((1, k), dtype=np.float32)
+        labels = np.empty((1, k), dtype=np.int64)
+        owner, search_c, _, _ = self._graph  # (one read: see _set_positions)
+        team = omp_max_threads()
+        if team != 1:
+            omp_set_threads(1)
+        try:
+            search_c(1, _ptr(query), k, _ptr(dist), _ptr(labels), params)
+        finally:
+            if team != 1:
+                omp_set_threads(team)
+        del owner
+        if self.l2:
+            dist = -dist
+        if labels.item(k - 1) < 0:  # (FAISS pads a short list with -1 at its end)
+            dist[labels < 0] = -np.inf
+        return labels, dist
 
     def _unfiltered_params(self, effort: int) -> faiss.SearchParameters:
         params = self._params.get(effort)

@@ -14,6 +14,7 @@ import numpy as np
 from vecnest.config import IndexKind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
+from vecnest.records import Hits, row_hits
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.planner import Plan, SearchOptions, Strategy
 from vecnest.search.sketch_filter import FilterSketch
@@ -62,6 +63,16 @@ class Replay:
             fetch = k * self.ann.config.rescore_multiplier  # (as the planner: candidates, rescored)
             found = self.rescore.rescore(queries, self.ann.search_unfiltered(queries, fetch, self.effort)[0], k)
         return found if self.delta is None else self.delta.merged(found, queries, k)
+
+    def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits:
+        """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids`` (the
+        snapshot's ids by slot): a graph alone is searched in one frame
+        (:meth:`AnnIndex.search_one`), anything merged or rescored as :meth:`run` does."""
+        if self.delta is None and self.rescore is None:
+            slots, scores = self.ann.search_one(query, k, self.effort)
+        else:
+            slots, scores = self.run(query, k)
+        return row_hits(ids, slots[0], scores[0])
 
 
 @dataclass(frozen=True, slots=True)

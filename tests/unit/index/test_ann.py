@@ -223,3 +223,30 @@ def test_a_lazily_opened_index_found_damaged_raises_at_every_use(tmp_path, monke
         assert info.value.name == "i.faiss" and not lazy.loaded
     if damage == "other_count":
         assert "holds 2000 rows, the catalog recorded 1999" in info.value.why
+
+
+@pytest.mark.parametrize("kind", [IndexKind.HNSW, IndexKind.IVF])
+@pytest.mark.parametrize("l2", [False, True])
+def test_search_one_answers_as_search_unfiltered_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
+    """The one-query hot path returns what the batch path returns (slots, scores, padding of a
+    short list with -1 and -inf), for any query layout, and restores the calling thread's
+    OpenMP team size."""
+    from vecnest import _threads
+
+    rng = np.random.default_rng(5)
+    n = 300
+    vectors = rng.standard_normal((2 * n, 16)).astype(np.float32)
+    cfg = IndexConfig(kind=kind, m=8, ef_construction=32, nlist=4) if kind is IndexKind.IVF else IndexConfig(kind=kind, m=8, ef_construction=32)
+    ann = AnnIndex.build(vectors, np.arange(0, 2 * n, 2), cfg, l2=l2)  # (slots are not positions)
+    effort = 4 if kind is IndexKind.IVF else 16
+    before = _threads.omp_max_threads()
+    for q in (rng.standard_normal(16).astype(np.float32), rng.standard_normal(32).astype(np.float32)[::2]):
+        for k in (10, n + 5):  # (more than the index holds: padded)
+            one = ann.search_one(q[None, :], k, effort)
+            batch = ann.search_unfiltered(np.ascontiguousarray(q[None, :]), k, effort)
+            np.testing.assert_array_equal(one[0], batch[0])
+            np.testing.assert_array_equal(one[1], batch[1])
+            assert one[0].shape == (1, k) and one[1].dtype == np.float32
+            assert (one[0] % 2 == 0)[one[0] >= 0].all()  # slots, not positions
+        assert np.isneginf(one[1][one[0] < 0]).all() and (one[0] < 0).any()
+    assert _threads.omp_max_threads() == before
