@@ -433,26 +433,37 @@ class AnnIndex:
 
     def search_one(self, query: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search_unfiltered` of one ``(1, dim)`` query: the whole per-query path of a
-        repeated plain search, in one frame (no team of threads, as :class:`FewQueries`; the
-        calling thread's team size restored)."""
-        if query.dtype != np.float32 or not query.flags.c_contiguous:
-            query = np.ascontiguousarray(query, dtype=np.float32)
+        repeated plain search, in one frame (see :meth:`_one`)."""
         if self._hnsw and effort < k:
             effort = k
         params = self._params.get(effort)
         if params is None:
             params = self._unfiltered_params(effort)
+        return self._one(query, k, params, False)
+
+    def search_one_with(self, query: np.ndarray, k: int, held: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_with` of one ``(1, dim)`` query (see :meth:`_one`)."""
+        return self._one(query, k, held[0], held[3] is not held[2])
+
+    def _one(self, query: np.ndarray, k: int, params: faiss.SearchParameters, direct: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_run` of one ``(1, dim)`` query without the batch's machinery: no team of
+        threads (as :class:`FewQueries`, the calling thread's team size restored), one read of
+        the graph's parts (see :meth:`_set_positions`)."""
+        if query.dtype != np.float32 or not query.flags.c_contiguous:
+            query = np.ascontiguousarray(query, dtype=np.float32)
         dist = np.empty((1, k), dtype=np.float32)
         labels = np.empty((1, k), dtype=np.int64)
-        owner, search_c, _, _ = self._graph  # (one read: see _set_positions)
+        owner, search_c, direct_search_c, slot_of = self._graph
         team = omp_max_threads()
         if team != 1:
             omp_set_threads(1)
         try:
-            search_c(1, _ptr(query), k, _ptr(dist), _ptr(labels), params)
+            (direct_search_c if direct else search_c)(1, _ptr(query), k, _ptr(dist), _ptr(labels), params)
         finally:
             if team != 1:
                 omp_set_threads(team)
+        if direct:
+            labels = slot_of[labels]  # (position -1: the last entry, -1)
         del owner
         if self.l2:
             dist = -dist

@@ -122,6 +122,23 @@ class FilteredReplay:
             return None
         return found
 
+    def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits | None:
+        """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids``, or
+        ``None`` (as :meth:`run`): a graph alone is searched in one frame
+        (:meth:`AnnIndex.search_one_with`), anything merged or rescored as :meth:`run` does."""
+        if self.delta is not None or self.rescore is not None or self.knob != "ef_search":
+            found = self.run(query, k)
+            return None if found is None else row_hits(ids, found[0][0], found[1][0])
+        m = self.match
+        ann = self.ann
+        packed = m.packed(len(m.mask))
+        held = ann.filtered_params(max(self.effort, k), packed, m.params)  # (params, selector, bits): alive until done
+        slots, scores = ann.search_one_with(query, k, held)
+        del held, packed
+        if m.count >= k and slots.item(k - 1) < 0:
+            return None
+        return row_hits(ids, slots[0], scores[0])
+
 
 @dataclass(frozen=True, slots=True)
 class SketchReplay:

@@ -227,10 +227,11 @@ def test_a_lazily_opened_index_found_damaged_raises_at_every_use(tmp_path, monke
 
 @pytest.mark.parametrize("kind", [IndexKind.HNSW, IndexKind.IVF])
 @pytest.mark.parametrize("l2", [False, True])
-def test_search_one_answers_as_search_unfiltered_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
-    """The one-query hot path returns what the batch path returns (slots, scores, padding of a
-    short list with -1 and -inf), for any query layout, and restores the calling thread's
-    OpenMP team size."""
+def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
+    """The one-query hot paths return what the batch paths return (slots, scores, padding of a
+    short list with -1 and -inf), unfiltered and under a filter's bitmap (a graph searched
+    directly, its positions translated), for any query layout, and restore the calling
+    thread's OpenMP team size."""
     from vecnest import _threads
 
     rng = np.random.default_rng(5)
@@ -249,4 +250,14 @@ def test_search_one_answers_as_search_unfiltered_and_leaves_the_thread_team_as_i
             assert one[0].shape == (1, k) and one[1].dtype == np.float32
             assert (one[0] % 2 == 0)[one[0] >= 0].all()  # slots, not positions
         assert np.isneginf(one[1][one[0] < 0]).all() and (one[0] < 0).any()
+        allowed = np.zeros(2 * n, dtype=bool)
+        allowed[::6] = True  # (a third of the indexed slots)
+        packed = np.packbits(allowed, bitorder="little")
+        for k in (10, n):  # (n: more than the filter keeps, padded)
+            held = ann.filtered_params(max(effort, k), packed, {})
+            one = ann.search_one_with(q[None, :], k, held)
+            batch = ann.search_with(np.ascontiguousarray(q[None, :]), k, held)
+            np.testing.assert_array_equal(one[0], batch[0])
+            np.testing.assert_array_equal(one[1], batch[1])
+            assert allowed[one[0][one[0] >= 0]].all()
     assert _threads.omp_max_threads() == before
