@@ -22,7 +22,8 @@ Contract (what the worker calls, in order)::
     f = s.prepare_filter(pred)          # once per workload, untimed, cached by the worker
     s.set_knob(knob)                    # untimed (Chroma needs a client rebuild to change it)
     s.ready(f)                          # untimed: per-(filter, effort) objects (FAISS parameters)
-    s.search(q, k, f)                   # timed: one query, returns (<=k,) int64 row numbers
+    s.search(q, k, f)                   # timed: one query, returns the system's own answer
+    s.ids(res)                          # untimed: that answer as (<=k,) int64 row numbers
     s.disk_bytes()                      # bytes on disk (in-memory libraries: their saved index)
 """
 

@@ -318,8 +318,9 @@ class AnnIndex:
         return int(self.__dict__.get("_promoted", 0))
 
     def adopt(self, copy: AnnIndex, huge: int) -> None:
-        """Search ``copy`` (the same graph, in other memory: see
-        :func:`vecnest.index.promotion.promote`) from now on; ``huge``: its bytes on huge pages.
+        """Search ``copy`` (the same file's graph, in other memory) from now on; ``huge``: its
+        bytes on huge pages. For :func:`vecnest.index.promotion.promote` only, which checks the
+        copy is this index's own file (the positions cached for filters stay valid).
         One swap of the attributes a search reads (a search already running keeps the owner it
         read: see :meth:`_set_positions`)."""
         self.__dict__.update({k: copy.__dict__[k] for k in _LOADED})
@@ -449,6 +450,8 @@ class AnnIndex:
         """:meth:`_run` of one ``(1, dim)`` query without the batch's machinery: no team of
         threads (as :class:`FewQueries`, the calling thread's team size restored), one read of
         the graph's parts (see :meth:`_set_positions`)."""
+        if query.ndim != 2 or len(query) != 1:
+            raise ValueError(f"one (1, dim) query expected; got an array of shape {query.shape}")
         if query.dtype != np.float32 or not query.flags.c_contiguous:
             query = np.ascontiguousarray(query, dtype=np.float32)
         dist = np.empty((1, k), dtype=np.float32)

@@ -83,7 +83,7 @@ class Searcher:
         replay = snap.replays.get((fkey, k, opts))
         if replay is None or not self.source.fresh(snap):
             return None
-        if type(replay) is Replay or type(replay) is FilteredReplay:  # (an index search: one frame)
+        if type(replay) is Replay or type(replay) is FilteredReplay:  # (an index search: the lean path)
             return replay.hits(query, k, snap.ids)
         answer = replay.run(query, k)
         if answer is None:
@@ -309,5 +309,3 @@ def _assemble(
             hits.plan = row_plan
         out.append(hits)
     return out
-
-

@@ -66,8 +66,8 @@ class Replay:
 
     def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits:
         """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids`` (the
-        snapshot's ids by slot): a graph alone is searched in one frame
-        (:meth:`AnnIndex.search_one`), anything merged or rescored as :meth:`run` does."""
+        snapshot's ids by slot): an index alone is searched by :meth:`AnnIndex.search_one`
+        (the batch machinery skipped), anything merged or rescored as :meth:`run` does."""
         if self.delta is None and self.rescore is None:
             slots, scores = self.ann.search_one(query, k, self.effort)
         else:
@@ -124,8 +124,8 @@ class FilteredReplay:
 
     def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits | None:
         """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids``, or
-        ``None`` (as :meth:`run`): a graph alone is searched in one frame
-        (:meth:`AnnIndex.search_one_with`), anything merged or rescored as :meth:`run` does."""
+        ``None`` (as :meth:`run`): a graph alone is searched by :meth:`AnnIndex.search_one_with`
+        (the batch machinery skipped), anything else (merged, rescored, IVF) as :meth:`run`."""
         if self.delta is not None or self.rescore is not None or self.knob != "ef_search":
             found = self.run(query, k)
             return None if found is None else row_hits(ids, found[0][0], found[1][0])

@@ -261,3 +261,39 @@ def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_w
             np.testing.assert_array_equal(one[1], batch[1])
             assert allowed[one[0][one[0] >= 0]].all()
     assert _threads.omp_max_threads() == before
+
+
+def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even_when_faiss_raises() -> None:
+    """During the FAISS call the calling thread's OpenMP team is one thread; after it, success
+    or exception, the team size the host had (3 here, so the restore runs on any machine)."""
+    from vecnest import _threads
+
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    ann = AnnIndex.build(vectors, np.arange(500), IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=32), l2=False)
+    query = vectors[:1].copy()
+    owner, search_c, direct, slot_of = ann._graph
+    seen: list[int] = []
+
+    def spy(*args):
+        seen.append(_threads.omp_max_threads())
+        return search_c(*args)
+
+    def boom(*args):
+        seen.append(_threads.omp_max_threads())
+        raise RuntimeError("FAISS failed")
+
+    host = _threads.omp_max_threads()
+    _threads.omp_set_threads(3)
+    try:
+        ann._graph = (owner, spy, direct, slot_of)
+        assert ann.search_one(query, 10, 16)[0][0, 0] == 0
+        assert seen == [1] and _threads.omp_max_threads() == 3
+        ann._graph = (owner, boom, direct, slot_of)
+        with pytest.raises(RuntimeError, match="FAISS failed"):
+            ann.search_one(query, 10, 16)
+        assert seen == [1, 1] and _threads.omp_max_threads() == 3
+        with pytest.raises(ValueError, match=r"one \(1, dim\) query"):
+            ann.search_one(vectors[:2], 10, 16)  # (two queries: never half an answer)
+    finally:
+        _threads.omp_set_threads(host)

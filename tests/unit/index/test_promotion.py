@@ -122,19 +122,26 @@ def test_filtered_and_plain_searches_running_while_a_graph_is_promoted_never_tou
         want = first if want is None else want
         stop = threading.Event()
 
-        def loop(a: AnnIndex = ann, filtered: bool = True) -> None:
+        def loop(a: AnnIndex = ann, filtered: bool = True, one: bool = False) -> None:
             cache: dict = {}
             i = 0
             while not stop.is_set():
-                if filtered:
+                if filtered and one:  # (the one-query hot path: AnnIndex._one)
+                    got = a.search_one_with(x[:1], 10, a.filtered_params(64, packed, cache))[0]
+                    if not np.array_equal(got, want[:1]):
+                        wrong.append(i)
+                elif filtered:
                     got = a.search_with(x[:8], 10, a.filtered_params(64, packed, cache))[0]
                     if not np.array_equal(got, want):
                         wrong.append(i)
+                elif one:
+                    a.search_one(x[i % 4000 : i % 4000 + 1], 10, 64)
                 else:
                     a.search_unfiltered(x[i % 4000 : i % 4000 + 1], 10, 64)
                 i += 1
 
-        threads = [threading.Thread(target=loop, kwargs={"filtered": f}) for f in (True, True, False)]
+        modes = [(True, False), (True, True), (False, False), (False, True)]
+        threads = [threading.Thread(target=loop, kwargs={"filtered": f, "one": o}) for f, o in modes]
         for t in threads:
             t.start()
         assert promote(ann, tmp_path / "r.faiss", dim=64, n_indexed=4000) > 0
