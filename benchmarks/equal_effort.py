@@ -83,6 +83,8 @@ def raw_index(store: Path, point: Point, col: Any) -> tuple[Any, str, int]:
     the same pages vecnest does."""
     import faiss
 
+    from vecnest.index import promotion
+
     col.search(point.queries[0], k=K, include=())  # (loads the index)
     snap = col._source.current()  # (private: the benchmark's only look inside the collection)
     ann = col._source.usable_ann(snap)
@@ -90,7 +92,7 @@ def raw_index(store: Path, point: Point, col: Any) -> tuple[Any, str, int]:
         files = sorted(store.rglob("*.faiss"))
         # onto huge pages now (the store is opened with huge_pages=False: no background copy
         # later, mid-measurement): both sides search the same pages
-        huge = ann.promote(store / "segments" / ann.file, dim=point.base.shape[1], n_indexed=point.n) if ann.file else 0
+        huge = promotion.promote(ann, store / "segments" / ann.file, dim=point.base.shape[1], n_indexed=point.n) if ann.file else 0
         return ann.index, (
             f"vecnest's own index object ({files[0].name if len(files) == 1 else 'its index file'}, as vecnest loaded it): "
             "FAISS called on the graph vecnest searches, in the same memory"
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         db = vecnest.open(store, read_only=True, huge_pages=False)  # (promoted once, below: see raw_index)
         col = db.get_collection("bench", model=None)
         index, how, huge = raw_index(store, point, col)
-        how += f"; {huge >> 20} MiB of it on huge pages (AnnIndex.promote)" if huge else "; not on huge pages (a file under 16 MiB, or none granted)"
+        how += f"; {huge >> 20} MiB of it on huge pages (vecnest.index.promotion)" if huge else "; not on huge pages (a file under 16 MiB, or none granted)"
         out["graph"] = how
         out["graph_huge_pages_bytes"] = huge
         ses.log(how)

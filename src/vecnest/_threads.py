@@ -78,3 +78,6 @@ def _faiss_omp() -> tuple[object, object]:
 
 
 _omp_get, _omp_set = _faiss_omp()
+#: The calling thread's OpenMP team size, and the call that sets it (the SWIG functions: the one
+#: query hot path, ``AnnIndex._one``, does what :class:`FewQueries` does without the object).
+omp_max_threads, omp_set_threads = _omp_get, _omp_set

@@ -5,6 +5,7 @@ Validation runs before anything touches the store, so a bad batch is rejected wh
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -65,6 +66,33 @@ class Hits(list[Hit]):
     """
 
     plan: Any = None
+
+
+_NONES = itertools.repeat(None)
+
+
+def found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[float]]:
+    """One result row without its padding (results are best first; ``-1`` pads a short list)."""
+    if row and min(row) < 0:
+        n = row.index(-1)
+        return row[:n], row_scores[:n]
+    return row, row_scores
+
+
+def row_hits(ids: np.ndarray, slots: np.ndarray, scores: np.ndarray) -> Hits:
+    """Hits with ids and scores only from one result row of an index (``(k,)`` arrays over
+    the slots of ``ids``): the hot path of repeated searches (indexing ``ids`` with the array
+    itself, not a list)."""
+    if len(slots) and slots.item(-1) < 0:  # (padding sits at the end of a short row)
+        return ids_and_scores(ids, slots.tolist(), scores.tolist())
+    return Hits(map(Hit, ids[slots].tolist(), scores.tolist(), _NONES))
+
+
+def ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
+    """Hits with ids and scores only from one result row."""
+    if row and row[-1] < 0:  # (padding sits at the end of a short row)
+        row, row_scores = found(row, row_scores)
+    return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))
 
 
 def _preview(value: object, limit: int = 60) -> str:

@@ -46,7 +46,7 @@ def collection_stats(
                             "ram_resident": (part["ram_resident"] or 0) / n, "fixed_ram_bytes": part["fixed_ram"]}
     if ann is not None and index_file is not None:
         components = ann.component_bytes()
-        if ann.promoted:  # (a private copy: see AnnIndex.promote)
+        if ann.promoted:  # (a private copy: see vecnest.index.promotion)
             where, rss = "index in process memory (huge pages)", sum(components.values())
         else:
             where, rss = "index file (mapped)", _resident(rows.segments_dir / index_file)

@@ -22,7 +22,8 @@ Contract (what the worker calls, in order)::
     f = s.prepare_filter(pred)          # once per workload, untimed, cached by the worker
     s.set_knob(knob)                    # untimed (Chroma needs a client rebuild to change it)
     s.ready(f)                          # untimed: per-(filter, effort) objects (FAISS parameters)
-    s.search(q, k, f)                   # timed: one query, returns (<=k,) int64 row numbers
+    s.search(q, k, f)                   # timed: one query, returns the system's own answer
+    s.ids(res)                          # untimed: that answer as (<=k,) int64 row numbers
     s.disk_bytes()                      # bytes on disk (in-memory libraries: their saved index)
 """
 
@@ -134,8 +135,16 @@ class System:
         """Untimed, after ``set_knob`` and before a run of timed searches with filter ``flt``:
         build whatever per-(filter, effort) object the library reuses across queries."""
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        """One timed search: the system's own answer, as an application receives it (an array
+        of labels, the client's result objects, ...), best first."""
         raise NotImplementedError
+
+    def ids(self, res: Any) -> np.ndarray:
+        """Untimed: the ``int64`` row labels of a :meth:`search` answer, for the recall
+        bookkeeping (converting a system's string ids or result objects to the harness's labels
+        is the harness's work, not the system's, so it is never inside the timed call)."""
+        return np.asarray(res, dtype=np.int64)
 
     def disk_bytes(self) -> int | None:
         return tree_bytes(self.workdir)

@@ -90,6 +90,8 @@ class Chroma(System):
     def prepare_filter(self, pred: Pred | None) -> Any:
         return to_chroma(pred) if pred else None
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
-        res = self.col.query(query_embeddings=q[None, :], n_results=k, where=flt, include=["distances"])
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        return self.col.query(query_embeddings=q[None, :], n_results=k, where=flt, include=["distances"])
+
+    def ids(self, res: Any) -> np.ndarray:
         return np.asarray([int(i) for i in res["ids"][0]], dtype=np.int64)

@@ -106,8 +106,10 @@ class _Faiss(System):
         dist = np.empty((1, k), dtype=np.float32)
         labels = np.empty((1, k), dtype=np.int64)
         self.index.search_c(1, faiss.swig_ptr(q), k, faiss.swig_ptr(dist), faiss.swig_ptr(labels), self._current)
-        row = labels[0]
-        return row[row >= 0]
+        return labels[0]
+
+    def ids(self, res: Any) -> np.ndarray:
+        return res[res >= 0]  # (FAISS pads a short list with -1)
 
     def disk_bytes(self) -> int | None:
         return tree_bytes(self.workdir / "index.faiss")

@@ -78,12 +78,12 @@ class Hnswlib(System):
     def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
         if flt is None:
             labels, _ = self.index.knn_query(q, k=k, num_threads=1)
-            return labels[0].astype(np.int64)
+            return labels[0]
         kk = k
         while kk >= 1:
             try:
                 labels, _ = self.index.knn_query(q, k=kk, num_threads=1, filter=flt)
-                return labels[0].astype(np.int64)
+                return labels[0]
             except RuntimeError:
                 kk //= 2
         return np.empty(0, dtype=np.int64)
@@ -147,9 +147,9 @@ class Usearch(System):
             return None
         return _PostFilter(self.cols.mask(pred))
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
         if flt is None:
-            return np.asarray(self.index.search(q, k, threads=1).keys, dtype=np.int64)
+            return self.index.search(q, k, threads=1)  # (its Matches)
         if flt.count == 0:
             return np.empty(0, dtype=np.int64)
         count = min(self.n, max(k, math.ceil(2 * k * self.n / flt.count)))
@@ -159,6 +159,9 @@ class Usearch(System):
             if len(hit) >= k or count >= self.n:
                 return hit[:k]
             count = min(self.n, 2 * count)
+
+    def ids(self, res: Any) -> np.ndarray:
+        return np.asarray(res if isinstance(res, np.ndarray) else res.keys, dtype=np.int64)
 
     def disk_bytes(self) -> int | None:
         return tree_bytes(self.workdir / "index.usearch")

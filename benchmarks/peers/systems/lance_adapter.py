@@ -105,9 +105,11 @@ class LanceFlat(System):
             qb = qb.where(flt, prefilter=True)
         return qb
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
-        tab = self._query(q, k, flt).to_arrow()
-        return tab.column("id").to_numpy().astype(np.int64)
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        return self._query(q, k, flt).to_arrow()  # (runs the query)
+
+    def ids(self, res: Any) -> np.ndarray:
+        return res.column("id").to_numpy().astype(np.int64)
 
 
 class LanceIvfPq(LanceFlat):

@@ -95,9 +95,11 @@ class MilvusLite(System):
     def prepare_filter(self, pred: Pred | None) -> Any:
         return to_milvus_expr(pred) if pred else ""
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
         ef = max(int(self.knob.get("ef", 64)), k)
-        res = self.client.search("bench", data=[q], limit=k, filter=flt, search_params={"params": {"ef": ef}}, output_fields=[])
+        return self.client.search("bench", data=[q], limit=k, filter=flt, search_params={"params": {"ef": ef}}, output_fields=[])
+
+    def ids(self, res: Any) -> np.ndarray:
         return np.asarray([int(h["id"]) for h in res[0]], dtype=np.int64)
 
     def close(self) -> None:

@@ -94,8 +94,10 @@ class QdrantLocal(System):
     def prepare_filter(self, pred: Pred | None) -> Any:
         return to_qdrant(pred) if pred else None
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
-        res = self.client.query_points("bench", query=q, limit=k, query_filter=flt, with_payload=False)
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        return self.client.query_points("bench", query=q, limit=k, query_filter=flt, with_payload=False)
+
+    def ids(self, res: Any) -> np.ndarray:
         return np.asarray([p.id for p in res.points], dtype=np.int64)
 
     def disk_bytes(self) -> int | None:

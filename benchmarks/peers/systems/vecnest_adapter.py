@@ -95,9 +95,11 @@ class Vecnest(System):
     def prepare_filter(self, pred: Pred | None) -> Any:
         return to_vecnest(pred) if pred else None
 
-    def search(self, q: np.ndarray, k: int, flt: Any) -> np.ndarray:
-        hits = self.col.search(q, k=k, where=flt, include=(), **self.knob)
-        return np.fromiter((int(h.id) for h in hits), dtype=np.int64, count=len(hits))
+    def search(self, q: np.ndarray, k: int, flt: Any) -> Any:
+        return self.col.search(q, k=k, where=flt, include=(), **self.knob)
+
+    def ids(self, res: Any) -> np.ndarray:
+        return np.fromiter((int(h.id) for h in res), dtype=np.int64, count=len(res))
 
     def explain(self, q: np.ndarray, k: int, flt: Any) -> Any:
         """The planner's plan for one query (strategy, reason, effort used, timings)."""

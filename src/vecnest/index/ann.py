@@ -13,16 +13,14 @@ import os
 import stat
 import weakref
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import faiss
 import numpy as np
 
-from vecnest._threads import FewQueries
+from vecnest._threads import FewQueries, omp_max_threads, omp_set_threads
 from vecnest.config import IndexConfig, IndexKind, auto_pq_m
 from vecnest.errors import CorruptStoreError
-from vecnest.index import hugepages
 from vecnest.store.files import publish
 from vecnest.store.pagecache import fill, fill_fd
 from vecnest.store.rowio import block_rows, blocks, gather
@@ -46,10 +44,9 @@ LAZY_BYTES = 16 << 20
 #: Where a file descriptor can be opened by name (FAISS reads by name): a file a merge unlinks
 #: after a snapshot named it still loads through the descriptor the snapshot holds.
 _FD_DIR = Path("/proc/self/fd")
-#: The attributes a lazily opened index gains when it loads (see :meth:`AnnIndex.__getattr__`).
-#: One promotion at a time (a background one and :meth:`AnnIndex.promote` called directly).
-_PROMOTING = threading.Lock()
-_LOADED = frozenset({"index", "_search_c", "_stats", "_direct_search_c", "_slot_of", "_graph"})
+#: The attributes a lazily opened index gains when it loads (see :meth:`AnnIndex.__getattr__`),
+#: and that a promotion swaps (see :meth:`AnnIndex.adopt`).
+_LOADED = frozenset({"index", "_stats", "_slot_of", "_graph"})
 
 
 class IndexUnusable(CorruptStoreError):
@@ -87,26 +84,26 @@ class AnnIndex:
         # per query) and only read by FAISS, so threads may share them
         self._params: dict[int, faiss.SearchParameters] = {}
         self._hnsw = config.kind is IndexKind.HNSW
-        self._search_c = index.search_c
         self._stats = faiss.cvar.hnsw_stats if self._hnsw else faiss.cvar.indexIVF_stats
         # a graph inside an IndexIDMap is searched directly under a filter, with the filter's
         # bits permuted to graph positions once per filter: IndexIDMap would translate every
         # candidate the walk meets through its id map (5-9 % of a filtered search on 74k arXiv
         # titles); the k labels are translated back here
-        self._direct_search_c: Any = None
         self._slot_of: np.ndarray | None = None  # slot of each graph position, then -1 (for label -1)
         self._set_positions()
 
     def _set_positions(self) -> None:
         outer = faiss.downcast_index(self.index)
+        direct_search_c = None
         if self._hnsw and isinstance(outer, _ID_MAPS):
             inner = faiss.downcast_index(outer.index)  # (owned by self.index: see _graph)
-            self._direct_search_c = inner.search_c
+            direct_search_c = inner.search_c
             self._slot_of = np.append(faiss.vector_to_array(outer.id_map).astype(np.int64), -1)
         #: what one search reads, in one read: the owning index first (its local reference keeps
-        #: the graph alive through the call, should :meth:`promote` swap it meanwhile: the inner
-        #: graph's method does not own it), the two search calls and the positions' slots
-        self._graph = (self.index, self._search_c, self._direct_search_c, self._slot_of)
+        #: the graph alive through the call, should a promotion (:meth:`adopt`) swap it
+        #: meanwhile: the inner graph's method does not own it), the two search calls (through
+        #: the id map, and of the graph itself) and the positions' slots
+        self._graph = (self.index, self.index.search_c, direct_search_c, self._slot_of)
 
     # ------------------------------------------------------------------ build / persist
     @classmethod
@@ -295,7 +292,7 @@ class AnnIndex:
         out._params = {}
         out._hnsw = config.kind is IndexKind.HNSW
         out.file = path.name
-        out._identity = (info.st_dev, info.st_ino, info.st_size)  # (see promote)
+        out._identity = (info.st_dev, info.st_ino, info.st_size)  # (see vecnest.index.promotion)
         out._pending = (fd, dim, n_indexed)
         out._failed = None
         out._load_lock = threading.Lock()
@@ -316,56 +313,18 @@ class AnnIndex:
 
     @property
     def promoted(self) -> int:
-        """Bytes of this graph on huge pages since :meth:`promote` (0: never promoted)."""
+        """Bytes of this graph on huge pages since it was promoted (0: never; see
+        :mod:`vecnest.index.promotion`)."""
         return int(self.__dict__.get("_promoted", 0))
 
-    def promote(self, path: Path, *, dim: int, n_indexed: int, keep: Callable[[], bool] | None = None) -> int:
-        """Search a private copy of this graph on huge pages from now on (see
-        :mod:`vecnest.index.hugepages`): read the file this index was opened from (``path``:
-        the same file, no link, checked by device, inode and size against what :meth:`open`
-        saw) into this process's memory, check it as a load does, collapse its vectors and
-        links onto huge pages and, if ``keep()`` still holds, swap it in. A search already
-        running finishes on the map it started with (it holds the map's index: see
-        :meth:`_set_positions`). Returns the bytes now on huge pages; 0 where nothing changed:
-        not a lazily opened HNSW graph (see :meth:`open`), not loaded, tried already (once per index), no
-        huge pages on this system, too little memory to spare (twice the file), the file gone
-        or another, or no page collapsed (a copy on small pages is no faster than the map).
-
-        The copy costs this process the graph's size in private memory (the map's pages are
-        page cache, shared with other processes and dropped under memory pressure)."""
-        identity = self.__dict__.get("_identity")
-        if not self._hnsw or identity is None or not self.loaded or not hugepages.available():
-            return 0
-        with _PROMOTING:
-            owner = self.index
-            parts = _graph_arrays(owner)
-            if self.__dict__.get("_tried") or parts is None or any(getattr(v, "is_owned", True) for v, _ in parts):
-                return 0  # (tried already: promoted, or not worth a second copy; or not a map)
-            self._tried = True
-            room = hugepages.headroom()
-            if room is not None and room < 2 * identity[2]:
-                return 0
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-            except OSError:
-                return 0
-            try:
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino, info.st_size) != identity:
-                    return 0
-                copy = AnnIndex(faiss.read_index(str(_FD_DIR / str(fd))), self.config, l2=self.l2)
-                copy.check(dim=dim, n_indexed=n_indexed)
-            except (RuntimeError, OSError, CorruptStoreError):
-                return 0
-            finally:
-                os.close(fd)
-            huge = sum(hugepages.collapse(int(v.data()), int(v.size()) * width) for v, width in _graph_arrays(copy.index) or [])
-            if not huge or (keep is not None and not keep()):
-                return 0
-            self.__dict__.update({k: copy.__dict__[k] for k in _LOADED})
-            self._promoted = huge
-            del owner, parts  # (the map goes with the last search holding it)
-            return huge
+    def adopt(self, copy: AnnIndex, huge: int) -> None:
+        """Search ``copy`` (the same file's graph, in other memory) from now on; ``huge``: its
+        bytes on huge pages. For :func:`vecnest.index.promotion.promote` only, which checks the
+        copy is this index's own file (the positions cached for filters stay valid).
+        One swap of the attributes a search reads (a search already running keeps the owner it
+        read: see :meth:`_set_positions`)."""
+        self.__dict__.update({k: copy.__dict__[k] for k in _LOADED})
+        self._promoted = huge
 
     def __getattr__(self, name: str) -> Any:
         # only reached for attributes the instance lacks: a lazily opened index's FAISS parts
@@ -472,6 +431,48 @@ class AnnIndex:
         """:meth:`search` with no filter and no counters: the whole per-query path of a
         repeated plain search."""
         return self._run(queries, k, self._unfiltered_params(max(effort, k) if self._hnsw else effort))
+
+    def search_one(self, query: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_unfiltered` of one ``(1, dim)`` query: the whole per-query path of a
+        repeated plain search, in one frame (see :meth:`_one`)."""
+        if self._hnsw and effort < k:
+            effort = k
+        params = self._params.get(effort)
+        if params is None:
+            params = self._unfiltered_params(effort)
+        return self._one(query, k, params, False)
+
+    def search_one_with(self, query: np.ndarray, k: int, held: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search_with` of one ``(1, dim)`` query (see :meth:`_one`)."""
+        return self._one(query, k, held[0], held[3] is not held[2])
+
+    def _one(self, query: np.ndarray, k: int, params: faiss.SearchParameters, direct: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_run` of one ``(1, dim)`` query without the batch's machinery: no team of
+        threads (as :class:`FewQueries`, the calling thread's team size restored), one read of
+        the graph's parts (see :meth:`_set_positions`)."""
+        if query.ndim != 2 or len(query) != 1:
+            raise ValueError(f"one (1, dim) query expected; got an array of shape {query.shape}")
+        if query.dtype != np.float32 or not query.flags.c_contiguous:
+            query = np.ascontiguousarray(query, dtype=np.float32)
+        dist = np.empty((1, k), dtype=np.float32)
+        labels = np.empty((1, k), dtype=np.int64)
+        owner, search_c, direct_search_c, slot_of = self._graph
+        team = omp_max_threads()
+        if team != 1:
+            omp_set_threads(1)
+        try:
+            (direct_search_c if direct else search_c)(1, _ptr(query), k, _ptr(dist), _ptr(labels), params)
+        finally:
+            if team != 1:
+                omp_set_threads(team)
+        if direct:
+            labels = slot_of[labels]  # (position -1: the last entry, -1)
+        del owner
+        if self.l2:
+            dist = -dist
+        if labels.item(k - 1) < 0:  # (FAISS pads a short list with -1 at its end)
+            dist[labels < 0] = -np.inf
+        return labels, dist
 
     def _unfiltered_params(self, effort: int) -> faiss.SearchParameters:
         params = self._params.get(effort)
@@ -592,19 +593,3 @@ class AnnIndex:
         del held, packed  # the parameters borrowed the selector, the selector the bits, until here
         visited = int(self._stats.ndis) if count else 0
         return labels, scores, visited
-
-
-def _graph_arrays(index: faiss.Index) -> list[tuple[Any, int]] | None:
-    """The large arrays of an HNSW graph in an id map (its vectors' codes and its links), each
-    with its element width in bytes; ``None`` for any other index."""
-    outer = faiss.downcast_index(index)
-    if not isinstance(outer, _ID_MAPS):
-        return None
-    inner = faiss.downcast_index(outer.index)
-    if not isinstance(inner, faiss.IndexHNSW):
-        return None
-    storage = faiss.downcast_index(inner.storage)
-    codes = getattr(storage, "codes", None)
-    if codes is None:
-        return None
-    return [(codes, 1), (inner.hnsw.neighbors, 4)]

@@ -12,7 +12,7 @@ with huge pages at once, whatever the system's THP mode (short of ``never``), an
 advice on the range behind (``MADV_HUGEPAGE`` would outlive the array, for whatever the
 allocator puts there next). Kernels without it: nothing is done. Only anonymous memory the
 process owns is collapsed (a file map's offsets are not huge-page-aligned, and other processes
-share its pages): see :meth:`vecnest.index.ann.AnnIndex.promote`. Nothing here changes a system
+share its pages): see :mod:`vecnest.index.promotion`. Nothing here changes a system
 or process setting.
 """
 

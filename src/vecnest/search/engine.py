@@ -9,7 +9,6 @@ every part of one result describes one committed state.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -21,10 +20,10 @@ import numpy as np
 
 from vecnest import filter as vfilter
 from vecnest.index.ann import IndexUnusable
-from vecnest.records import Hit, Hits, Metadata
+from vecnest.records import Hit, Hits, Metadata, found, ids_and_scores, row_hits
 from vecnest.search.lexical_view import LexicalView
 from vecnest.search.planner import SearchOptions, execute, keep_latest
-from vecnest.search.replay import replayable
+from vecnest.search.replay import FilteredReplay, Replay, replayable
 from vecnest.search.ranked import Ranked, Ranking, explain_hits, rank_one
 from vecnest.search.reader import SnapshotSource
 from vecnest.search.snapshot import Reader, Snapshot
@@ -84,11 +83,13 @@ class Searcher:
         replay = snap.replays.get((fkey, k, opts))
         if replay is None or not self.source.fresh(snap):
             return None
-        found = replay.run(query, k)
-        if found is None:
+        if type(replay) is Replay or type(replay) is FilteredReplay:  # (an index search: the lean path)
+            return replay.hits(query, k, snap.ids)
+        answer = replay.run(query, k)
+        if answer is None:
             return None
-        slots, scores = found
-        return _row_hits(snap.ids, slots[0], scores[0])
+        slots, scores = answer
+        return row_hits(snap.ids, slots[0], scores[0])
 
     def _filter_key(self, where: dict[str, Any]) -> str | None | object:
         """The cache key (``repr`` of the parsed filter, ``None`` for one that keeps every
@@ -127,7 +128,7 @@ class Searcher:
                 found = replay.run(req.queries, req.k) if replay is not None else None
                 if found is not None:  # a repeat of a plan that is one index search or scan
                     slots, scores = found
-                    return [_row_hits(snap.ids, slots[0], scores[0])]
+                    return [row_hits(snap.ids, slots[0], scores[0])]
         for _ in range(_ATTEMPTS):
             snap = self.source.current()
             try:
@@ -286,9 +287,9 @@ def _assemble(
     ids = snap.ids
     for i, (row, row_scores) in enumerate(zip(slots.tolist(), scores.tolist(), strict=True)):
         if not req.fields and vecs is None:  # ids and scores only
-            hits = _ids_and_scores(ids, row, row_scores)
+            hits = ids_and_scores(ids, row, row_scores)
         else:
-            row, row_scores = _found(row, row_scores)
+            row, row_scores = found(row, row_scores)
             row_ids = ids[row].tolist() if row else []
             hits = Hits()
             for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
@@ -308,29 +309,3 @@ def _assemble(
             hits.plan = row_plan
         out.append(hits)
     return out
-
-
-_NONES = itertools.repeat(None)
-
-
-def _found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[float]]:
-    """One result row without its padding (results are best first; ``-1`` pads a short list)."""
-    if row and min(row) < 0:
-        n = row.index(-1)
-        return row[:n], row_scores[:n]
-    return row, row_scores
-
-
-def _row_hits(ids: np.ndarray, slots: np.ndarray, scores: np.ndarray) -> Hits:
-    """Hits with ids and scores only from one result row of the index (``(k,)`` arrays): the
-    hot path of repeated searches (indexing ``ids`` with the array itself, not a list)."""
-    if len(slots) and slots.item(-1) < 0:  # (padding sits at the end of a short row)
-        return _ids_and_scores(ids, slots.tolist(), scores.tolist())
-    return Hits(map(Hit, ids[slots].tolist(), scores.tolist(), _NONES))
-
-
-def _ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
-    """Hits with ids and scores only from one result row."""
-    if row and row[-1] < 0:  # (padding sits at the end of a short row)
-        row, row_scores = _found(row, row_scores)
-    return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))

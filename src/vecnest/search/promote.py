@@ -4,7 +4,7 @@ A snapshot maps its index file in place (shared page cache: a warm open costs mi
 cold one no more than reading the file in order), and searches start on that map at once. An
 index that is still the collection's current one :data:`DELAY_S` seconds later is copied into
 the process's memory on huge pages by one background thread per process
-(:meth:`vecnest.index.ann.AnnIndex.promote`: ~50 ms for a 78 MB graph read from the page cache,
+(:func:`vecnest.index.promotion.promote`: ~50 ms for a 78 MB graph read from the page cache,
 the GIL released while FAISS reads), and searches move to the copy: 10-15 % less time per HNSW
 walk on the 74k arXiv titles. An index that a merge replaced within the delay, or by the time
 its copy is ready, is never swapped in (under steady ingestion each merge's file would
@@ -14,7 +14,7 @@ index) is looked at again later, less and less often, as long as it stays curren
 Nothing is held alive for it: the queue keeps weak references, and the thread ends when the
 queue is empty (it stays, waking at most every 2 minutes, while a current index waits for its
 first search). A forked child keeps the queue (its inherited indexes' jobs) with a thread of its
-own. One promotion per index, successful or not (see ``AnnIndex.promote``).
+own. One promotion per index, successful or not (see :func:`vecnest.index.promotion.promote`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+from vecnest.index import promotion
 from vecnest.index.ann import AnnIndex
 
 log = logging.getLogger("vecnest")
@@ -74,7 +75,7 @@ class Promoter:
                 nxt = min(max(2 * pause, 1.0), _MAX_WAIT_S)
                 self._push(nxt, lambda: job(nxt))
                 return
-            huge = target.promote(path, dim=dim, n_indexed=n_indexed, keep=lambda: wanted() is target)
+            huge = promotion.promote(target, path, dim=dim, n_indexed=n_indexed, keep=lambda: wanted() is target)
             if huge:
                 log.debug("index %s searched from %d MiB of huge pages", path.name, huge >> 20)
 
@@ -130,9 +131,7 @@ def _after_fork_in_child() -> None:
     """A forked child has no promoter thread, and no promotion runs in it: fresh locks (the
     parent's may have been held at the fork), the same queue (weak references: the jobs of the
     indexes the child inherited), a thread of its own if any job waits."""
-    from vecnest.index import ann
-
-    ann._PROMOTING = threading.Lock()
+    promotion._PROMOTING = threading.Lock()
     PROMOTER._cond = threading.Condition()
     PROMOTER._thread = None
     if PROMOTER._queue:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from vecnest.config import IndexConfig, IndexKind, Metric
 from vecnest.errors import CorruptStoreError, DerivedDataError
+from vecnest.index import promotion
 from vecnest.index.ann import AnnIndex, IndexUnusable
 from vecnest.index.state import IndexState, read_state
 from vecnest.search.image import Image, load_image, read_image_state
@@ -368,9 +369,14 @@ class SnapshotSource:
                 # a rebuild is a new graph: it learns again
                 effort.inherit(ann, cached[1])
             self._ann = (state.file, ann, lineage, at)
-            if self.huge_pages and ann.file is not None and self.index.kind is IndexKind.HNSW:  # (lazily opened: >= 16 MiB)
+            if self._promotable(ann):
                 promote.PROMOTER.schedule(ann, path, dim=self.rows.dim, n_indexed=state.n_indexed, current=self._is_current)
             return ann, None
+
+    def _promotable(self, ann: AnnIndex) -> bool:
+        """Whether ``ann`` may move onto huge pages (see :mod:`vecnest.index.promotion`): huge
+        pages allowed, an HNSW graph opened lazily (its file >= 16 MiB)."""
+        return self.huge_pages and ann.file is not None and self.index.kind is IndexKind.HNSW
 
     def _is_current(self, ann: AnnIndex) -> bool:
         """Whether ``ann`` is the index this source serves now (and the store is open)."""
@@ -384,8 +390,8 @@ class SnapshotSource:
         snap = self.current()
         ann = self.usable_ann(snap)
         huge = 0
-        if ann is not None and self.huge_pages and ann.file is not None and self.index.kind is IndexKind.HNSW:
-            huge = ann.promote(
-                self.rows.segments_dir / ann.file, dim=self.rows.dim, n_indexed=ann.rows, keep=lambda: self._is_current(ann)
+        if ann is not None and self._promotable(ann):
+            huge = promotion.promote(
+                ann, self.rows.segments_dir / ann.file, dim=self.rows.dim, n_indexed=ann.rows, keep=lambda: self._is_current(ann)
             )
         return {"index_loaded": ann is not None, "huge_pages_bytes": huge}

@@ -225,136 +225,75 @@ def test_a_lazily_opened_index_found_damaged_raises_at_every_use(tmp_path, monke
         assert "holds 2000 rows, the catalog recorded 1999" in info.value.why
 
 
+@pytest.mark.parametrize("kind", [IndexKind.HNSW, IndexKind.IVF])
+@pytest.mark.parametrize("l2", [False, True])
+def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
+    """The one-query hot paths return what the batch paths return (slots, scores, padding of a
+    short list with -1 and -inf), unfiltered and under a filter's bitmap (a graph searched
+    directly, its positions translated), for any query layout, and restore the calling
+    thread's OpenMP team size."""
+    from vecnest import _threads
 
-def _mapped_graph(tmp_path, monkeypatch, n: int = 6000) -> tuple[AnnIndex, IndexConfig, np.ndarray]:
-    """An HNSW graph (float16 vectors, 4.6 MB of codes: whole huge pages inside) saved, opened
-    as readers open a large one (lazily) and loaded by a first search; the queries."""
-    from vecnest.index import ann as ann_module
-
-    rng = np.random.default_rng(9)
-    vectors = rng.standard_normal((n, 384)).astype(np.float32)
-    cfg = IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=16, graph_vectors="float16")
-    AnnIndex.build(vectors, np.arange(n), cfg, l2=False).save(tmp_path / "g.faiss")
-    monkeypatch.setattr(ann_module, "LAZY_BYTES", 0)
-    mapped = AnnIndex.open(tmp_path / "g.faiss", cfg, l2=False, dim=384, n_indexed=n)
-    queries = rng.standard_normal((20, 384)).astype(np.float32)
-    mapped.search_unfiltered(queries[:1], 10, 32)  # (loads it)
-    assert mapped.loaded and not mapped.promoted
-    return mapped, cfg, queries
-
-
-def _stub_huge_pages(monkeypatch, granted: bool = True) -> list[int]:
-    """Huge pages granted (or refused) whatever this kernel does; the sizes asked for."""
-    from vecnest.index import hugepages
-
-    calls: list[int] = []
-    monkeypatch.setattr(hugepages, "available", lambda: True)
-    monkeypatch.setattr(hugepages, "headroom", lambda: 1 << 40)
-    monkeypatch.setattr(hugepages, "collapse", lambda address, nbytes: calls.append(nbytes) or (2 << 20 if granted else 0))
-    return calls
-
-
-def test_a_promoted_graph_answers_as_its_map_did_from_private_memory(tmp_path, monkeypatch) -> None:
-    """promote() swaps in a private copy of the file it was opened from (huge pages stubbed as
-    granted, so the swap runs whatever this kernel grants), whose answers are the map's."""
-    mapped, _, queries = _mapped_graph(tmp_path, monkeypatch)
-    want = mapped.search_unfiltered(queries, 10, 32)
-    packed = np.packbits(np.arange(6000) % 3 == 0, bitorder="little")
-    want_filtered = mapped.search_with(queries, 10, mapped.filtered_params(32, packed, {}))
-    calls = _stub_huge_pages(monkeypatch)
-    assert mapped.promote(tmp_path / "g.faiss", dim=384, n_indexed=6000) == 2 * (2 << 20)
-    assert sorted(calls) == sorted([6000 * 384 * 2, mapped.component_bytes()["graph_links"] - 6001 * 8 - 6000 * 4])
-    assert mapped.promoted == 2 * (2 << 20)
-    got = mapped.search_unfiltered(queries, 10, 32)
-    np.testing.assert_array_equal(got[0], want[0])
-    np.testing.assert_allclose(got[1], want[1], rtol=1e-6)
-    got_filtered = mapped.search_with(queries, 10, mapped.filtered_params(32, packed, {}))
-    np.testing.assert_array_equal(got_filtered[0], want_filtered[0])
-    assert mapped.promote(tmp_path / "g.faiss", dim=384, n_indexed=6000) == 0  # (once per index)
+    rng = np.random.default_rng(5)
+    n = 300
+    vectors = rng.standard_normal((2 * n, 16)).astype(np.float32)
+    cfg = IndexConfig(kind=kind, m=8, ef_construction=32, nlist=4) if kind is IndexKind.IVF else IndexConfig(kind=kind, m=8, ef_construction=32)
+    ann = AnnIndex.build(vectors, np.arange(0, 2 * n, 2), cfg, l2=l2)  # (slots are not positions)
+    effort = 4 if kind is IndexKind.IVF else 16
+    before = _threads.omp_max_threads()
+    for q in (rng.standard_normal(16).astype(np.float32), rng.standard_normal(32).astype(np.float32)[::2]):
+        for k in (10, n + 5):  # (more than the index holds: padded)
+            one = ann.search_one(q[None, :], k, effort)
+            batch = ann.search_unfiltered(np.ascontiguousarray(q[None, :]), k, effort)
+            np.testing.assert_array_equal(one[0], batch[0])
+            np.testing.assert_array_equal(one[1], batch[1])
+            assert one[0].shape == (1, k) and one[1].dtype == np.float32
+            assert (one[0] % 2 == 0)[one[0] >= 0].all()  # slots, not positions
+        assert np.isneginf(one[1][one[0] < 0]).all() and (one[0] < 0).any()
+        allowed = np.zeros(2 * n, dtype=bool)
+        allowed[::6] = True  # (a third of the indexed slots)
+        packed = np.packbits(allowed, bitorder="little")
+        for k in (10, n):  # (n: more than the filter keeps, padded)
+            held = ann.filtered_params(max(effort, k), packed, {})
+            one = ann.search_one_with(q[None, :], k, held)
+            batch = ann.search_with(np.ascontiguousarray(q[None, :]), k, held)
+            np.testing.assert_array_equal(one[0], batch[0])
+            np.testing.assert_array_equal(one[1], batch[1])
+            assert allowed[one[0][one[0] >= 0]].all()
+    assert _threads.omp_max_threads() == before
 
 
-@pytest.mark.parametrize("case", ["no_huge_pages", "no_room", "refused", "not_wanted", "other_file", "link", "fifo", "missing", "other_count", "not_lazy"])
-def test_a_graph_that_cannot_or_should_not_be_promoted_keeps_its_map(tmp_path, monkeypatch, case: str) -> None:
-    """Nothing changes where the system has no huge pages, too little memory, refuses the
-    pages, or the caller no longer wants it; nor where the path is not the file the index was
-    opened from (replaced, a link, a FIFO, gone), holds other rows, or the index was not opened
-    lazily (small: mapped at once)."""
-    import os
+def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even_when_faiss_raises() -> None:
+    """During the FAISS call the calling thread's OpenMP team is one thread; after it, success
+    or exception, the team size the host had (3 here, so the restore runs on any machine)."""
+    from vecnest import _threads
 
-    from vecnest.index import hugepages
+    rng = np.random.default_rng(8)
+    vectors = rng.standard_normal((500, 16)).astype(np.float32)
+    ann = AnnIndex.build(vectors, np.arange(500), IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=32), l2=False)
+    query = vectors[:1].copy()
+    owner, search_c, direct, slot_of = ann._graph
+    seen: list[int] = []
 
-    mapped, cfg, queries = _mapped_graph(tmp_path, monkeypatch)
-    want = mapped.search_unfiltered(queries, 10, 32)
-    _stub_huge_pages(monkeypatch, granted=case != "refused")
-    path, kw = tmp_path / "g.faiss", {"dim": 384, "n_indexed": 6000}
-    if case == "no_huge_pages":
-        monkeypatch.setattr(hugepages, "available", lambda: False)
-    elif case == "no_room":
-        monkeypatch.setattr(hugepages, "headroom", lambda: os.path.getsize(path))  # (less than twice the file)
-    elif case == "not_wanted":
-        kw["keep"] = lambda: False
-    elif case == "other_file":  # (the same name, another file: a replaced file is never read as this one)
-        other = AnnIndex.build(np.random.default_rng(2).standard_normal((6000, 384)).astype(np.float32), np.arange(6000), cfg, l2=False)
-        path.unlink()
-        other.save(path)
-    elif case == "link":
-        path = tmp_path / "link.faiss"
-        path.symlink_to(tmp_path / "g.faiss")
-    elif case == "fifo":
-        path = tmp_path / "fifo.faiss"
-        os.mkfifo(path)  # (opened without blocking, refused as not a regular file)
-    elif case == "missing":
-        path.unlink()
-    elif case == "other_count":
-        kw["n_indexed"] = 5999
-    elif case == "not_lazy":
-        mapped = AnnIndex.load(path, cfg, l2=False, mmap=True)
-    assert mapped.promote(path, **kw) == 0
-    assert not mapped.promoted
-    np.testing.assert_array_equal(mapped.search_unfiltered(queries, 10, 32)[0], want[0])
+    def spy(*args):
+        seen.append(_threads.omp_max_threads())
+        return search_c(*args)
 
+    def boom(*args):
+        seen.append(_threads.omp_max_threads())
+        raise RuntimeError("FAISS failed")
 
-def test_filtered_and_plain_searches_running_while_a_graph_is_promoted_never_touch_freed_memory(tmp_path, monkeypatch) -> None:
-    """Searches hold the index they started on (the inner graph's search method does not own
-    it): threads searching through the swap keep answering what the map answered (before the
-    fix this crashed the process: the old index was freed mid-search)."""
-    import threading
-
-    from vecnest.index import ann as ann_module
-
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((4000, 64)).astype(np.float32)
-    cfg = IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=16)
-    AnnIndex.build(x, np.arange(4000), cfg, l2=False).save(tmp_path / "r.faiss")
-    monkeypatch.setattr(ann_module, "LAZY_BYTES", 0)
-    _stub_huge_pages(monkeypatch)
-    packed = np.packbits(np.arange(4000) % 2 == 0, bitorder="little")
-    want = None
-    wrong: list[int] = []
-    for _trial in range(15):
-        ann = AnnIndex.open(tmp_path / "r.faiss", cfg, l2=False, dim=64, n_indexed=4000)
-        first = ann.search_with(x[:8], 10, ann.filtered_params(64, packed, {}))[0]
-        want = first if want is None else want
-        stop = threading.Event()
-
-        def loop(a: AnnIndex = ann, filtered: bool = True) -> None:
-            cache: dict = {}
-            i = 0
-            while not stop.is_set():
-                if filtered:
-                    got = a.search_with(x[:8], 10, a.filtered_params(64, packed, cache))[0]
-                    if not np.array_equal(got, want):
-                        wrong.append(i)
-                else:
-                    a.search_unfiltered(x[i % 4000 : i % 4000 + 1], 10, 64)
-                i += 1
-
-        threads = [threading.Thread(target=loop, kwargs={"filtered": f}) for f in (True, True, False)]
-        for t in threads:
-            t.start()
-        assert ann.promote(tmp_path / "r.faiss", dim=64, n_indexed=4000) > 0
-        stop.set()
-        for t in threads:
-            t.join()
-        assert ann.promoted
-    assert not wrong
+    host = _threads.omp_max_threads()
+    _threads.omp_set_threads(3)
+    try:
+        ann._graph = (owner, spy, direct, slot_of)
+        assert ann.search_one(query, 10, 16)[0][0, 0] == 0
+        assert seen == [1] and _threads.omp_max_threads() == 3
+        ann._graph = (owner, boom, direct, slot_of)
+        with pytest.raises(RuntimeError, match="FAISS failed"):
+            ann.search_one(query, 10, 16)
+        assert seen == [1, 1] and _threads.omp_max_threads() == 3
+        with pytest.raises(ValueError, match=r"one \(1, dim\) query"):
+            ann.search_one(vectors[:2], 10, 16)  # (two queries: never half an answer)
+    finally:
+        _threads.omp_set_threads(host)

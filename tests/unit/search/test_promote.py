@@ -29,6 +29,19 @@ class FakeIndex:
         return 2 << 20
 
 
+@pytest.fixture(autouse=True)
+def _fakes_promote_themselves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The promoter's jobs call vecnest.index.promotion.promote: a FakeIndex records the call."""
+    from vecnest.index import promotion
+
+    real = promotion.promote
+
+    def dispatch(ann, path, **kw):
+        return ann.promote(path, **kw) if isinstance(ann, FakeIndex) else real(ann, path, **kw)
+
+    monkeypatch.setattr(promotion, "promote", dispatch)
+
+
 class Source:
     def __init__(self, ann: object) -> None:
         self.ann = ann
@@ -149,16 +162,16 @@ def test_a_forked_child_promotes_on_its_own_even_if_a_promotion_ran_at_the_fork(
     import os
     import warnings
 
-    from vecnest.index import ann as ann_module
+    from vecnest.index import promotion
 
     ann = FakeIndex()
     src = Source(ann)
     promote.PROMOTER.schedule(ann, Path("a.faiss"), dim=8, n_indexed=1, current=src.current, delay=0.5)
-    with ann_module._PROMOTING, warnings.catch_warnings():  # (a promotion running in the parent)
+    with promotion._PROMOTING, warnings.catch_warnings():  # (a promotion running in the parent)
         warnings.simplefilter("ignore", DeprecationWarning)  # (fork with threads: 3.12+ warns)
         pid = os.fork()
         if pid == 0:  # (the child)
-            ok = ann_module._PROMOTING.acquire(timeout=2)
+            ok = promotion._PROMOTING.acquire(timeout=2)
             ok = ok and ann.done.wait(10) and ann.calls == [(Path("a.faiss"), 8, 1)]
             os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
