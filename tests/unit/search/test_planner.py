@@ -171,7 +171,8 @@ def test_a_filter_that_keeps_everything_is_skipped(built: dict, data: tuple) -> 
     assert len(col.get(where=everything)) == N
     got = col.search(q, k=10, where=everything, explain=True)
     plain = col.search(q, k=10, explain=True)
-    assert got.plan.strategy == "ann" and "matches all" in got.plan.reason
+    # (the unfiltered plan: the index, or an exact scan where this machine timed one faster)
+    assert got.plan.strategy == plain.plan.strategy and "matches all" in got.plan.reason
     assert got.plan.knob == plain.plan.knob  # the unfiltered effort, not a filtered one
     assert [h.id for h in got] == [h.id for h in plain]
 
