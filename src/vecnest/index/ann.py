@@ -432,26 +432,11 @@ class AnnIndex:
         repeated plain search."""
         return self._run(queries, k, self._unfiltered_params(max(effort, k) if self._hnsw else effort))
 
-    def search_one(self, query: np.ndarray, k: int, effort: int) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search_unfiltered` of one ``(1, dim)`` query: the whole per-query path of a
-        repeated plain search, in one frame (see :meth:`_one`)."""
-        if self._hnsw and effort < k:
-            effort = k
-        params = self._params.get(effort)
-        if params is None:
-            params = self._unfiltered_params(effort)
-        return self._one(query, k, params, False)
-
-    def search_one_with(self, query: np.ndarray, k: int, held: tuple[Any, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`search_with` of one ``(1, dim)`` query (see :meth:`_one`)."""
-        return self._one(query, k, held[0], held[3] is not held[2])
-
     def _one(self, query: np.ndarray, k: int, params: faiss.SearchParameters, direct: bool) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_run` of one ``(1, dim)`` query without the batch's machinery: no team of
+        """:meth:`_run`'s path for one ``(1, dim)`` query (the hot path of repeated searches: see
+        ``vecnest.search.replay``), without the batch's machinery: no team of
         threads (as :class:`FewQueries`, the calling thread's team size restored), one read of
         the graph's parts (see :meth:`_set_positions`)."""
-        if query.ndim != 2 or len(query) != 1:
-            raise ValueError(f"one (1, dim) query expected; got an array of shape {query.shape}")
         if query.dtype != np.float32 or not query.flags.c_contiguous:
             query = np.ascontiguousarray(query, dtype=np.float32)
         dist = np.empty((1, k), dtype=np.float32)
@@ -485,9 +470,11 @@ class AnnIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         """One FAISS search: ``(q, k)`` slots (``-1`` where none) and higher-is-better scores
         (``direct``: of the graph itself, with parameters over position bits)."""
+        n = len(queries)
+        if n == 1:
+            return self._one(queries, k, params, direct)
         if queries.dtype != np.float32 or not queries.flags.c_contiguous:
             queries = np.ascontiguousarray(queries, dtype=np.float32)
-        n = len(queries)
         dist = np.empty((n, k), dtype=np.float32)
         labels = np.empty((n, k), dtype=np.int64)
         owner, search_c, direct_search_c, slot_of = self._graph  # (one read: see _set_positions)
@@ -497,8 +484,7 @@ class AnnIndex:
             labels = slot_of[labels]  # (position -1: the last entry, -1)
         del owner
         scores = -dist if self.l2 else dist
-        # FAISS pads short result lists with -1, at their ends (one query: one scalar read)
-        if (labels.item(k - 1) < 0) if n == 1 else (labels[:, -1] < 0).any():
+        if (labels[:, -1] < 0).any():  # (FAISS pads short result lists with -1, at their ends)
             scores[labels < 0] = -np.inf
         return labels, scores
 

@@ -66,12 +66,8 @@ class Replay:
 
     def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits:
         """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids`` (the
-        snapshot's ids by slot): an index alone is searched by :meth:`AnnIndex.search_one`
-        (the batch machinery skipped), anything merged or rescored as :meth:`run` does."""
-        if self.delta is None and self.rescore is None:
-            slots, scores = self.ann.search_one(query, k, self.effort)
-        else:
-            slots, scores = self.run(query, k)
+        snapshot's ids by slot), as :meth:`run` finds them (one query: the index's lean path)."""
+        slots, scores = self.run(query, k)
         return row_hits(ids, slots[0], scores[0])
 
 
@@ -124,20 +120,9 @@ class FilteredReplay:
 
     def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits | None:
         """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids``, or
-        ``None`` (as :meth:`run`): a graph alone is searched by :meth:`AnnIndex.search_one_with`
-        (the batch machinery skipped), anything else (merged, rescored, IVF) as :meth:`run`."""
-        if self.delta is not None or self.rescore is not None or self.knob != "ef_search":
-            found = self.run(query, k)
-            return None if found is None else row_hits(ids, found[0][0], found[1][0])
-        m = self.match
-        ann = self.ann
-        packed = m.packed(len(m.mask))
-        held = ann.filtered_params(max(self.effort, k), packed, m.params)  # (params, selector, bits): alive until done
-        slots, scores = ann.search_one_with(query, k, held)
-        del held, packed
-        if m.count >= k and slots.item(k - 1) < 0:
-            return None
-        return row_hits(ids, slots[0], scores[0])
+        ``None``, as :meth:`run` finds them (one query: the index's lean path)."""
+        found = self.run(query, k)
+        return None if found is None else row_hits(ids, found[0][0], found[1][0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,11 +227,11 @@ def test_a_lazily_opened_index_found_damaged_raises_at_every_use(tmp_path, monke
 
 @pytest.mark.parametrize("kind", [IndexKind.HNSW, IndexKind.IVF])
 @pytest.mark.parametrize("l2", [False, True])
-def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
-    """The one-query hot paths return what the batch paths return (slots, scores, padding of a
-    short list with -1 and -inf), unfiltered and under a filter's bitmap (a graph searched
-    directly, its positions translated), for any query layout, and restore the calling
-    thread's OpenMP team size."""
+def test_one_query_answers_as_it_would_in_a_batch_and_leaves_the_thread_team_as_it_was(kind: IndexKind, l2: bool) -> None:
+    """One query (the lean path, ``AnnIndex._one``) gets what it gets as the first of a batch
+    (slots, scores, padding of a short list with -1 and -inf), unfiltered and under a filter's
+    bitmap (a graph searched directly, its positions translated), for any query layout, and
+    the calling thread's OpenMP team size is restored."""
     from vecnest import _threads
 
     rng = np.random.default_rng(5)
@@ -241,12 +241,14 @@ def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_w
     ann = AnnIndex.build(vectors, np.arange(0, 2 * n, 2), cfg, l2=l2)  # (slots are not positions)
     effort = 4 if kind is IndexKind.IVF else 16
     before = _threads.omp_max_threads()
+    other = rng.standard_normal((1, 16)).astype(np.float32)
     for q in (rng.standard_normal(16).astype(np.float32), rng.standard_normal(32).astype(np.float32)[::2]):
+        pair = np.vstack([q[None, :], other])
         for k in (10, n + 5):  # (more than the index holds: padded)
-            one = ann.search_one(q[None, :], k, effort)
-            batch = ann.search_unfiltered(np.ascontiguousarray(q[None, :]), k, effort)
-            np.testing.assert_array_equal(one[0], batch[0])
-            np.testing.assert_array_equal(one[1], batch[1])
+            one = ann.search_unfiltered(q[None, :], k, effort)
+            batch = ann.search_unfiltered(pair, k, effort)
+            np.testing.assert_array_equal(one[0], batch[0][:1])
+            np.testing.assert_array_equal(one[1], batch[1][:1])
             assert one[0].shape == (1, k) and one[1].dtype == np.float32
             assert (one[0] % 2 == 0)[one[0] >= 0].all()  # slots, not positions
         assert np.isneginf(one[1][one[0] < 0]).all() and (one[0] < 0).any()
@@ -255,11 +257,12 @@ def test_search_one_answers_as_the_batch_path_and_leaves_the_thread_team_as_it_w
         packed = np.packbits(allowed, bitorder="little")
         for k in (10, n):  # (n: more than the filter keeps, padded)
             held = ann.filtered_params(max(effort, k), packed, {})
-            one = ann.search_one_with(q[None, :], k, held)
-            batch = ann.search_with(np.ascontiguousarray(q[None, :]), k, held)
-            np.testing.assert_array_equal(one[0], batch[0])
-            np.testing.assert_array_equal(one[1], batch[1])
+            one = ann.search_with(q[None, :], k, held)
+            batch = ann.search_with(pair, k, held)
+            np.testing.assert_array_equal(one[0], batch[0][:1])
+            np.testing.assert_array_equal(one[1], batch[1][:1])
             assert allowed[one[0][one[0] >= 0]].all()
+        assert np.isneginf(one[1][one[0] < 0]).all() and (one[0] < 0).any()
     assert _threads.omp_max_threads() == before
 
 
@@ -287,13 +290,11 @@ def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even
     _threads.omp_set_threads(3)
     try:
         ann._graph = (owner, spy, direct, slot_of)
-        assert ann.search_one(query, 10, 16)[0][0, 0] == 0
+        assert ann.search_unfiltered(query, 10, 16)[0][0, 0] == 0
         assert seen == [1] and _threads.omp_max_threads() == 3
         ann._graph = (owner, boom, direct, slot_of)
         with pytest.raises(RuntimeError, match="FAISS failed"):
-            ann.search_one(query, 10, 16)
+            ann.search_unfiltered(query, 10, 16)
         assert seen == [1, 1] and _threads.omp_max_threads() == 3
-        with pytest.raises(ValueError, match=r"one \(1, dim\) query"):
-            ann.search_one(vectors[:2], 10, 16)  # (two queries: never half an answer)
     finally:
         _threads.omp_set_threads(host)

@@ -127,7 +127,7 @@ def test_filtered_and_plain_searches_running_while_a_graph_is_promoted_never_tou
             i = 0
             while not stop.is_set():
                 if filtered and one:  # (the one-query hot path: AnnIndex._one)
-                    got = a.search_one_with(x[:1], 10, a.filtered_params(64, packed, cache))[0]
+                    got = a.search_with(x[:1], 10, a.filtered_params(64, packed, cache))[0]
                     if not np.array_equal(got, want[:1]):
                         wrong.append(i)
                 elif filtered:
@@ -135,9 +135,9 @@ def test_filtered_and_plain_searches_running_while_a_graph_is_promoted_never_tou
                     if not np.array_equal(got, want):
                         wrong.append(i)
                 elif one:
-                    a.search_one(x[i % 4000 : i % 4000 + 1], 10, 64)
-                else:
                     a.search_unfiltered(x[i % 4000 : i % 4000 + 1], 10, 64)
+                else:
+                    a.search_unfiltered(x[i % 4000 : i % 4000 + 3], 10, 64)
                 i += 1
 
         modes = [(True, False), (True, True), (False, False), (False, True)]
