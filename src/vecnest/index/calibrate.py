@@ -203,8 +203,12 @@ def clustered_mask(
 #: The most of the segment the calibration's timed exact scans may map: a scan of a 100 %
 #: filter at 1M x 256 float32 would otherwise add the whole 1 GiB segment to the build's memory
 #: for a moment (2.1 GiB peak where FAISS's own HNSW build peaks at 1.35). With the buffer of
-#: the untimed cache pass (at most 64 MiB), a timing holds at most 192 MiB.
-EXACT_WINDOW_BYTES = 128 << 20
+#: the untimed cache pass (at most :data:`PRESSURE_BYTES`), a timing holds at most 96 MiB (it
+#: was 128 + 64 MiB: the peak of a 1M build, 1.10x FAISS's, was that over a graph and the
+#: writer's own state).
+EXACT_WINDOW_BYTES = 64 << 20
+#: The most the untimed pass between two windowed queries streams (see :func:`_exact_ms`).
+PRESSURE_BYTES = 32 << 20
 #: Pages the kernel maps around each faulting one when they are cached (fault-around).
 _FAULT_AROUND_BYTES = 64 << 10
 #: The fewest matches a window is timed on (else it is timed on this many rows spread evenly).
@@ -250,7 +254,7 @@ def _exact_ms(flat: FlatIndex, subset: np.ndarray, fq: np.ndarray, rng: np.rando
     # between two queries, the whole scan streams its matching rows through the CPU caches; the
     # window's stream is shorter: the rest is streamed untimed (up to twice the last-level cache,
     # beyond which nothing of the last query is left)
-    pressure = min((len(subset) - len(inside)) * dim * 4, 2 * _cache_bytes(), 64 << 20) // 8
+    pressure = min((len(subset) - len(inside)) * dim * 4, 2 * _cache_bytes(), PRESSURE_BYTES) // 8
     evict = np.ones(pressure) if pressure > 0 else None
 
     def ms(slots: np.ndarray) -> float:
@@ -384,7 +388,10 @@ def calibrate(
     if knob == "nprobe":
         ladder = tuple(v for v in ladder if v <= ann.index.nlist) or (1,)
     n_slots = flat.vectors.shape[0]
-    queries = np.asarray(flat.vectors[query_slots], dtype=np.float32)
+    # (read from the file, not the map: each row read through the map maps the pages around it)
+    order = np.argsort(query_slots, kind="stable")
+    queries = np.empty((len(query_slots), flat.vectors.shape[1]), dtype=np.float32)
+    queries[order] = flat.rows(np.asarray(query_slots)[order])
     allowed = np.zeros(n_slots, dtype=bool)
     allowed[indexed_slots] = True
     cand = np.flatnonzero(allowed)

@@ -146,6 +146,41 @@ def test_exact_timings_of_large_scans_map_a_bounded_window(tmp_path, monkeypatch
     assert {(a, b) for a, b in reads} != set()
 
 
+def test_calibration_reads_its_held_out_queries_without_mapping_them(tmp_path) -> None:
+    """The held-out rows the calibration queries with are read from the segment's file, in
+    their given order: read through the map, each would map the pages around it (fault-around:
+    256 rows spread over a 1M x 256 segment, up to 16 MiB more of a build's peak)."""
+    from vecnest.compress.memory import mapped_rss
+    from vecnest.config import IndexConfig, IndexKind
+    from vecnest.index.ann import AnnIndex
+    from vecnest.index.calibrate import calibrate
+    from vecnest.index.flat import FlatIndex
+    from vecnest.store.segments import map_file
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(32_768, 32)).astype(np.float32)  # 4 MiB
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    path = tmp_path / "c1.g0.f32"
+    v.tofile(path)
+    view = map_file(path, v.nbytes).view(np.float32).reshape(v.shape)
+    flat = FlatIndex(view, None, l2=False, path=path)
+    held = rng.choice(len(v), size=256, replace=False)  # (unsorted: the order of the queries)
+    indexed = np.setdiff1d(np.arange(len(v)), held)
+    ann = AnnIndex.build(v, indexed, IndexConfig(kind=IndexKind.HNSW, m=8, ef_construction=32), l2=False)
+    calibrate(ann, flat, indexed, held, rng=rng, with_filters=False)
+    assert mapped_rss([path]).get(str(path.resolve()), 0) <= 2 * 65536
+    seen: list[np.ndarray] = []
+    real = ann.search
+
+    def spy(queries, k, **kw):  # type: ignore[no-untyped-def]
+        seen.append(np.array(queries))
+        return real(queries, k, **kw)
+
+    ann.search = spy  # type: ignore[method-assign]
+    calibrate(ann, flat, indexed, held, rng=rng, with_filters=False)
+    np.testing.assert_array_equal(seen[0], v[held])  # the queries, in the order given
+
+
 def test_the_effort_ladders_step_by_at_most_half_again() -> None:
     """A filter's effort is interpolated between the measured selectivities, so a coarse step
     at one of them overshoots every filter near it (1M titles at 14.5 %: 1,024 at 10 % and 512
