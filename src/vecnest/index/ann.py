@@ -433,8 +433,8 @@ class AnnIndex:
         return self._run(queries, k, self._unfiltered_params(max(effort, k) if self._hnsw else effort))
 
     def _one(self, query: np.ndarray, k: int, params: faiss.SearchParameters, direct: bool) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_run`'s path for one ``(1, dim)`` query (the hot path of repeated searches: see
-        ``vecnest.search.replay``), without the batch's machinery: no team of
+        """:meth:`_run`'s path for one ``(1, dim)`` query (every one-query search, the replays of
+        repeated ones in ``vecnest.search.replay`` included), without the batch's machinery: no team of
         threads (as :class:`FewQueries`, the calling thread's team size restored), one read of
         the graph's parts (see :meth:`_set_positions`)."""
         if query.dtype != np.float32 or not query.flags.c_contiguous:

@@ -203,12 +203,12 @@ def clustered_mask(
 #: The most of the segment the calibration's timed exact scans may map: a scan of a 100 %
 #: filter at 1M x 256 float32 would otherwise add the whole 1 GiB segment to the build's memory
 #: for a moment (2.1 GiB peak where FAISS's own HNSW build peaks at 1.35). With the buffer of
-#: the untimed cache pass (at most :data:`PRESSURE_BYTES`), a timing holds at most 96 MiB (it
-#: was 128 + 64 MiB: the peak of a 1M build, 1.10x FAISS's, was that over a graph and the
-#: writer's own state).
+#: the untimed cache pass (at most :data:`PRESSURE_BYTES`), a timing holds at most 128 MiB (it
+#: was 128 + 64 MiB).
 EXACT_WINDOW_BYTES = 64 << 20
-#: The most the untimed pass between two windowed queries streams (see :func:`_exact_ms`).
-PRESSURE_BYTES = 32 << 20
+#: The most the untimed pass between two windowed queries streams (see :func:`_exact_ms`):
+#: twice a 32 MiB last-level cache.
+PRESSURE_BYTES = 64 << 20
 #: Pages the kernel maps around each faulting one when they are cached (fault-around).
 _FAULT_AROUND_BYTES = 64 << 10
 #: The fewest matches a window is timed on (else it is timed on this many rows spread evenly).
@@ -389,9 +389,8 @@ def calibrate(
         ladder = tuple(v for v in ladder if v <= ann.index.nlist) or (1,)
     n_slots = flat.vectors.shape[0]
     # (read from the file, not the map: each row read through the map maps the pages around it)
-    order = np.argsort(query_slots, kind="stable")
-    queries = np.empty((len(query_slots), flat.vectors.shape[1]), dtype=np.float32)
-    queries[order] = flat.rows(np.asarray(query_slots)[order])
+    distinct, where = np.unique(np.asarray(query_slots, dtype=np.int64), return_inverse=True)
+    queries = flat.rows(distinct)[where.reshape(-1)]
     allowed = np.zeros(n_slots, dtype=bool)
     allowed[indexed_slots] = True
     cand = np.flatnonzero(allowed)

@@ -23,7 +23,7 @@ from vecnest.index.ann import IndexUnusable
 from vecnest.records import Hit, Hits, Metadata, found, ids_and_scores, row_hits
 from vecnest.search.lexical_view import LexicalView
 from vecnest.search.planner import SearchOptions, execute, keep_latest
-from vecnest.search.replay import FilteredReplay, Replay, replayable
+from vecnest.search.replay import replayable
 from vecnest.search.ranked import Ranked, Ranking, explain_hits, rank_one
 from vecnest.search.reader import SnapshotSource
 from vecnest.search.snapshot import Reader, Snapshot
@@ -83,9 +83,7 @@ class Searcher:
         replay = snap.replays.get((fkey, k, opts))
         if replay is None or not self.source.fresh(snap):
             return None
-        if type(replay) is Replay or type(replay) is FilteredReplay:  # (an index search: the lean path)
-            return replay.hits(query, k, snap.ids)
-        answer = replay.run(query, k)
+        answer = replay.run(query, k)  # (one query: an index call takes AnnIndex._one)
         if answer is None:
             return None
         slots, scores = answer

@@ -14,7 +14,6 @@ import numpy as np
 from vecnest.config import IndexKind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.flat import FlatIndex
-from vecnest.records import Hits, row_hits
 from vecnest.search.delta import merge, precise_delta, search_delta
 from vecnest.search.planner import Plan, SearchOptions, Strategy
 from vecnest.search.sketch_filter import FilterSketch
@@ -64,12 +63,6 @@ class Replay:
             found = self.rescore.rescore(queries, self.ann.search_unfiltered(queries, fetch, self.effort)[0], k)
         return found if self.delta is None else self.delta.merged(found, queries, k)
 
-    def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits:
-        """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids`` (the
-        snapshot's ids by slot), as :meth:`run` finds them (one query: the index's lean path)."""
-        slots, scores = self.run(query, k)
-        return row_hits(ids, slots[0], scores[0])
-
 
 @dataclass(frozen=True, slots=True)
 class ExactReplay:
@@ -117,12 +110,6 @@ class FilteredReplay:
         if m.count >= k and ((slots.item(k - 1) < 0) if len(slots) == 1 else (slots[:, -1] < 0).any()):
             return None
         return found
-
-    def hits(self, query: np.ndarray, k: int, ids: np.ndarray) -> Hits | None:
-        """The ids-and-scores :class:`Hits` of one ``(1, dim)`` query over ``ids``, or
-        ``None``, as :meth:`run` finds them (one query: the index's lean path)."""
-        found = self.run(query, k)
-        return None if found is None else row_hits(ids, found[0][0], found[1][0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import pytest
 
 from vecnest.config import IndexConfig, IndexKind
 from vecnest.index.ann import AnnIndex
+from vecnest.index import ann as ann_module
 
 
 @pytest.mark.parametrize("graph_vectors", ["float16", "float32"])
@@ -296,5 +297,18 @@ def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even
         with pytest.raises(RuntimeError, match="FAISS failed"):
             ann.search_unfiltered(query, 10, 16)
         assert seen == [1, 1] and _threads.omp_max_threads() == 3
+        ann._graph = (owner, search_c, direct, slot_of)
+        real = ann_module.FewQueries
+
+        def no_batch(n: int) -> None:
+            raise AssertionError(f"one query took the batch path (FewQueries({n}))")
+
+        ann_module.FewQueries = no_batch  # type: ignore[assignment]
+        try:  # (one query: AnnIndex._one, without the batch's machinery)
+            assert ann.search_unfiltered(query, 10, 16)[0][0, 0] == 0
+            with pytest.raises(AssertionError, match="batch path"):
+                ann.search_unfiltered(vectors[:2], 10, 16)
+        finally:
+            ann_module.FewQueries = real  # type: ignore[assignment]
     finally:
         _threads.omp_set_threads(host)

@@ -230,37 +230,3 @@ def test_a_forced_plain_index_search_under_a_filter_is_never_replayed_unfiltered
             hits = col.search(queries[0], k=10, where=where, strategy="ann", include=())
             assert hits and all(h.id in keep for h in hits)
         assert not col._source.cached.replays
-
-
-def test_a_replays_lean_path_returns_what_its_run_returns(tmp_path: Path, sample: tuple) -> None:
-    """Replay.hits and FilteredReplay.hits (the one-query paths repeated searches take) give
-    the hits of Replay.run / FilteredReplay.run row for row, and None exactly where run does (a
-    filtered walk that runs out of matching neighbours: the full path completes it)."""
-    from vecnest.records import row_hits
-    from vecnest.search.replay import FilteredReplay, Replay
-
-    ids, vecs, metas, queries = sample
-    with vecnest.open(tmp_path / "s", background=False) as db:
-        col = _collection(db, IndexConfig(kind=IndexKind.HNSW, **SMALL), ids, vecs, metas)
-        rare = {"$and": [{"year": {"$eq": 2026}}, {"n_authors": {"$gte": 12}}]}  # (a few matches)
-        wide = {"year": {"$gte": 2025}}
-        kinds = [dict(ef_search=24), dict(where=wide, strategy="ann_filtered", ef_search=24), dict(where=rare, strategy="ann_filtered", ef_search=10)]
-        for kw in kinds:
-            for _ in range(2):  # (the second search registers the plan)
-                col.search(queries[0], k=10, include=(), **kw)
-        snap = col._source.cached
-        replays = [r for r in snap.replays.values() if type(r) in (Replay, FilteredReplay)]
-        assert {type(r) for r in replays} == {Replay, FilteredReplay}
-        nones = 0
-        for replay in replays:
-            for q in queries[:30]:
-                one = col._space.one_query(q)
-                ran = replay.run(one, 10)
-                lean = replay.hits(one, 10, snap.ids)
-                if ran is None:
-                    nones += 1
-                    assert lean is None
-                else:
-                    want = row_hits(snap.ids, ran[0][0], ran[1][0])
-                    assert lean is not None and [(h.id, h.score) for h in lean] == [(h.id, h.score) for h in want]
-        assert nones  # (the rare filter's short walks)
