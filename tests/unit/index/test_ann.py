@@ -267,7 +267,7 @@ def test_one_query_answers_as_it_would_in_a_batch_and_leaves_the_thread_team_as_
     assert _threads.omp_max_threads() == before
 
 
-def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even_when_faiss_raises() -> None:
+def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even_when_faiss_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     """During the FAISS call the calling thread's OpenMP team is one thread; after it, success
     or exception, the team size the host had (3 here, so the restore runs on any machine)."""
     from vecnest import _threads
@@ -298,17 +298,14 @@ def test_the_one_query_path_searches_on_a_team_of_one_and_restores_the_team_even
             ann.search_unfiltered(query, 10, 16)
         assert seen == [1, 1] and _threads.omp_max_threads() == 3
         ann._graph = (owner, search_c, direct, slot_of)
-        real = ann_module.FewQueries
 
         def no_batch(n: int) -> None:
             raise AssertionError(f"one query took the batch path (FewQueries({n}))")
 
-        ann_module.FewQueries = no_batch  # type: ignore[assignment]
-        try:  # (one query: AnnIndex._one, without the batch's machinery)
-            assert ann.search_unfiltered(query, 10, 16)[0][0, 0] == 0
-            with pytest.raises(AssertionError, match="batch path"):
-                ann.search_unfiltered(vectors[:2], 10, 16)
-        finally:
-            ann_module.FewQueries = real  # type: ignore[assignment]
+        monkeypatch.setattr(ann_module, "FewQueries", no_batch)
+        # (one query: AnnIndex._one, without the batch's machinery)
+        assert ann.search_unfiltered(query, 10, 16)[0][0, 0] == 0
+        with pytest.raises(AssertionError, match="batch path"):
+            ann.search_unfiltered(vectors[:2], 10, 16)
     finally:
         _threads.omp_set_threads(host)
