@@ -11,8 +11,8 @@ filter's bitmap at every step of the effort ladder, giving each of the 500 held-
 recall@10 at each step (truth: an exact scan of the matching rows). The learning rules of
 :mod:`vecnest.search.effort` are then replayed on ``--draws`` random pairs of disjoint
 ``SAMPLE``-query samples (the first measures, the second confirms), for calibrated efforts of the
-least step reaching the target and the next two (the calibration is generous by design) and the
-efforts between them (the geometric mean of two steps: a calibrated effort is interpolated at
+step below the least reaching the target (which learning must raise: nothing confirms a raise),
+the least and the next two (the calibration is generous by design) and the efforts between them (the geometric mean of two steps: a calibrated effort is interpolated at
 the filter's selectivity, so it is seldom a step itself), and the learned effort's recall on all
 500 queries is what a user would get:
 
@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> None:
                 need = min((ef for ef in _LADDER["ef_search"] if pop[ef] >= TARGET), default=None)
                 if need is None:
                     continue
+                # (calibrated from one step below what the population needs, which learning must raise, to two above)
                 steps = [ef for ef in _LADDER["ef_search"] if ef >= need][:3]
+                steps = [*(ef for ef in _LADDER["ef_search"] if ef < need)][-1:] + steps
                 for cal in sorted({*steps, *(e for e in BETWEEN if steps[0] < e < steps[-1])}):
                     for row in replay(rec, cal, args.draws, rng):
                         cases.append({"point": point, "workload": w, "needed_effort": need, **row})

@@ -79,20 +79,50 @@ def found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[floa
     return row, row_scores
 
 
+#: Ids of at most this many UTF-8 bytes are kept in a fixed-width bytes array (see ``search.snapshot.IdBuffer``).
+MAX_ID_WIDTH = 128
+
+
+def encode_ids(ids: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray | None:
+    """``ids`` as a fixed-width UTF-8 bytes array, or ``None`` where one does not fit: longer
+    than :data:`MAX_ID_WIDTH` bytes, ending in a NUL (which such an array drops) or not
+    encodable (a lone surrogate, which ``check_ids`` refuses now but an older store may hold)."""
+    try:
+        encoded = [x.encode() for x in ids]
+    except (UnicodeEncodeError, AttributeError):
+        return None
+    if not encoded:
+        return np.zeros(0, dtype="S1")
+    width = max(map(len, encoded))
+    if width > MAX_ID_WIDTH or any(b.endswith(b"\x00") for b in encoded):
+        return None
+    return np.array(encoded, dtype=f"S{max(width, 1)}")
+
+
+_utf8 = bytes.decode
+
+
+def id_list(ids: np.ndarray, slots: np.ndarray | list[int]) -> list[str]:
+    """The ids at ``slots`` of a snapshot's id array: fixed-width UTF-8 bytes (decoded here) or,
+    where the ids did not fit one, ``str`` objects (see ``search.snapshot.IdBuffer``)."""
+    got = ids[slots].tolist()
+    return got if ids.dtype.kind == "O" else list(map(_utf8, got))
+
+
 def row_hits(ids: np.ndarray, slots: np.ndarray, scores: np.ndarray) -> Hits:
     """Hits with ids and scores only from one result row of an index (``(k,)`` arrays over
     the slots of ``ids``): the hot path of repeated searches (indexing ``ids`` with the array
     itself, not a list)."""
     if len(slots) and slots.item(-1) < 0:  # (padding sits at the end of a short row)
         return ids_and_scores(ids, slots.tolist(), scores.tolist())
-    return Hits(map(Hit, ids[slots].tolist(), scores.tolist(), _NONES))
+    return Hits(map(Hit, id_list(ids, slots), scores.tolist(), _NONES))
 
 
 def ids_and_scores(ids: np.ndarray, row: list[int], row_scores: list[float]) -> Hits:
     """Hits with ids and scores only from one result row."""
     if row and row[-1] < 0:  # (padding sits at the end of a short row)
         row, row_scores = found(row, row_scores)
-    return Hits(map(Hit, ids[row].tolist() if row else [], row_scores, _NONES))
+    return Hits(map(Hit, id_list(ids, row) if row else [], row_scores, _NONES))
 
 
 def _preview(value: object, limit: int = 60) -> str:

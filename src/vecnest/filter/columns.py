@@ -104,12 +104,15 @@ class Values:
 
     def __post_init__(self) -> None:
         # derived once per column, so a comparison is one vectorised pass per number kind
+        # (an integer field, the common case, indexes every row: no row list, no copy of the
+        # values, which an image maps from its file: 16 MiB a field less at 1M rows)
         is_real = (self.kind == NUMBER) & ~self.is_int
-        object.__setattr__(self, "_int_rows", np.flatnonzero(self.is_int))
-        object.__setattr__(self, "_int_vals", self.ival[self.is_int])
+        all_int = bool(self.is_int.all())
+        object.__setattr__(self, "_int_rows", slice(None) if all_int else np.flatnonzero(self.is_int))
+        object.__setattr__(self, "_int_vals", self.ival if all_int else self.ival[self.is_int])
         object.__setattr__(self, "_real_rows", np.flatnonzero(is_real))
         object.__setattr__(self, "_real_vals", self.num[is_real])
-        object.__setattr__(self, "_all_int", bool(self.is_int.all()))
+        object.__setattr__(self, "_all_int", all_int)
 
     def _numbers(self, value: int | float, test: str) -> np.ndarray:
         """Exact numeric comparison ``row <test> value`` for every NUMBER row."""
@@ -239,7 +242,10 @@ class Column:
         codes = self.elements.code
         order = np.argsort(codes, kind="stable")
         bounds = np.searchsorted(codes[order], np.arange(len(self.elements.vocab) + 1))
-        object.__setattr__(self, "_postings", (self.element_row[order], bounds))
+        rows = self.element_row[order]
+        if len(self.values.kind) < 2**31:  # (half the memory: 7 MiB less for 1.7M elements)
+            rows = rows.astype(np.int32)
+        object.__setattr__(self, "_postings", (rows, bounds))
 
     def extend(self, keep: np.ndarray, fresh: Column) -> Column:
         """This column's rows where ``keep`` is set, then ``fresh``'s rows: the column of a later

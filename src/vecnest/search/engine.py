@@ -20,7 +20,7 @@ import numpy as np
 
 from vecnest import filter as vfilter
 from vecnest.index.ann import IndexUnusable
-from vecnest.records import Hit, Hits, Metadata, found, ids_and_scores, row_hits
+from vecnest.records import Hit, Hits, Metadata, found, id_list, ids_and_scores, row_hits
 from vecnest.search.lexical_view import LexicalView
 from vecnest.search.planner import SearchOptions, execute, keep_latest
 from vecnest.search.replay import replayable
@@ -288,7 +288,7 @@ def _assemble(
             hits = ids_and_scores(ids, row, row_scores)
         else:
             row, row_scores = found(row, row_scores)
-            row_ids = ids[row].tolist() if row else []
+            row_ids = id_list(ids, row) if row else []
             hits = Hits()
             for slot, doc_id, sc in zip(row, row_ids, row_scores, strict=True):
                 doc = docs.get(slot)

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from vecnest.filter.columns import Column, Values
+from vecnest.records import MAX_ID_WIDTH
 from vecnest.store.arrays import read_arrays, write_arrays
 
 #: Collections smaller than this load fast enough from the catalog: no image is kept.
@@ -82,7 +83,13 @@ class Image:
 # ---------------------------------------------------------------------- encoding
 def _strings(prefix: str, items: np.ndarray | list[str]) -> dict[str, np.ndarray]:
     """Strings as one UTF-8 blob: NUL-separated when none contains a NUL (split in C on
-    load), else with their lengths."""
+    load), else with their lengths; a fixed-width UTF-8 bytes array (a snapshot's ids) with
+    their lengths, cut from the array without a ``str`` per item."""
+    if isinstance(items, np.ndarray) and items.dtype.kind == "S":
+        n, width = len(items), items.dtype.itemsize
+        lengths = np.char.str_len(items).astype(np.int64) if n else np.zeros(0, dtype=np.int64)
+        raw = np.ascontiguousarray(items).view(np.uint8).reshape(n, width)
+        return {f"{prefix}.len": lengths, f"{prefix}.utf8": raw[np.arange(width) < lengths[:, None]]}
     items = [str(s) for s in items]
     if not any("\x00" in s for s in items):
         blob = "\x00".join(items).encode("utf-8", "surrogatepass")
@@ -101,6 +108,34 @@ def _unstrings(data: Any, prefix: str) -> list[str]:
     ends = np.cumsum(lengths).tolist()
     starts = [0, *ends[:-1]] if ends else []
     return [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends, strict=True)]
+
+
+def _id_array(data: Any, prefix: str) -> np.ndarray:
+    """The ids as the fixed-width UTF-8 bytes array a snapshot keeps them in, split from the
+    blob in C (see ``search.snapshot.IdBuffer``), else (longer ids, NULs in them, an older
+    store's lone surrogate) as ``str`` objects."""
+    blob = data[f"{prefix}.utf8"]
+    try:
+        blob.tobytes().decode()  # (strict: what id_list decodes must decode)
+    except UnicodeDecodeError:
+        return np.asarray(_unstrings(data, prefix), dtype=object)
+    if f"{prefix}.n" in data:
+        if not int(data[f"{prefix}.n"][0]):
+            return np.zeros(0, dtype="S1")
+        parts = blob.tobytes().split(b"\x00")
+        width = max(map(len, parts))
+        if width <= MAX_ID_WIDTH:
+            return np.array(parts, dtype=f"S{max(width, 1)}")
+    else:
+        lengths = np.asarray(data[f"{prefix}.len"], dtype=np.int64)
+        width = int(lengths.max(initial=0))
+        ends = np.cumsum(lengths)
+        last = ends[lengths > 0] - 1  # (a fixed-width array drops an id's trailing NULs)
+        if width <= MAX_ID_WIDTH and int(ends[-1] if len(ends) else 0) == len(blob) and not (blob[last] == 0).any():
+            out = np.zeros((len(lengths), max(width, 1)), dtype=np.uint8)
+            out[np.arange(max(width, 1)) < lengths[:, None]] = blob
+            return out.view(f"S{max(width, 1)}").reshape(-1)
+    return np.asarray(_unstrings(data, prefix), dtype=object)
 
 
 def _values(prefix: str, v: Values) -> dict[str, np.ndarray]:
@@ -181,7 +216,7 @@ def load_image(path: Path) -> Image:
         raise ValueError(f"image format {fmt}, expected {_FORMAT}")
     fields = json.loads(data["fields"].tobytes())
     live = data["live"]
-    ids = np.asarray(_unstrings(data, "ids"), dtype=object)
+    ids = _id_array(data, "ids")
     if len(ids) != len(live):
         raise ValueError("image ids and live slots differ in length")
     return Image(live=live, ids=ids, n_slots=n_slots, columns=LazyColumns(path, fields, len(live)))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import numpy as np
 
 from vecnest import filter as vfilter
 from vecnest.errors import InvalidInputError
+from vecnest.records import id_list
 from vecnest.lexical.search import LexicalResult, LexicalSearcher
 from vecnest.search.hybrid import FusedHits, FusionConfig, Side, fuse
 from vecnest.search.planner import Plan, SearchOptions, Strategy, execute
@@ -277,7 +278,7 @@ def explain_hits(ranked: Ranked, ids: np.ndarray) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {"weights": dict(zip(fused.names, fused.weights.round(6).tolist(), strict=True)), "hits": []}
     for j, slot in enumerate(fused.slots.tolist()):
-        entry: dict[str, Any] = {"id": ids[slot], "score": float(fused.scores[j])}
+        entry: dict[str, Any] = {"id": id_list(ids, [slot])[0], "score": float(fused.scores[j])}
         for i, name in enumerate(fused.names):
             rank = int(fused.side_ranks[i, j])
             entry[f"{name}_rank"] = rank + 1 if rank >= 0 else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vecnest.index.calibrate import EXACT_BIAS, Calibration, clustered_mask, refined, switch_points
+from vecnest.index.calibrate import EXACT_BIAS, Calibration, clustered_mask, precise, refined, switch_points
 
 
 def test_knob_for_recall_keeps_two_standard_errors() -> None:
@@ -39,6 +39,34 @@ def test_refined_measures_between_the_values_that_bracket_the_target() -> None:
     # one step only: the middle alone
     asked.clear()
     assert [r[0] for r in refined(table, measure, 0.95, steps=1)] == [16, 24, 28, 32, 48] and asked == [28]
+
+
+def test_precise_measures_the_bracket_again_on_every_query() -> None:
+    """The ladder's rows measured on a sample (standard error 0.006: 0.958 at 192 falls short of
+    0.962) are measured again on all the queries (error 0.003: 0.957 at 192 clears 0.956) around
+    the least value clearing the target, walking down while they clear, and the first that
+    does not is measured too: the bracket ends both on every query."""
+    full = {128: (0.930, 0.003), 192: (0.957, 0.003), 256: (0.966, 0.0025), 384: (0.977, 0.002)}
+    asked: list[int] = []
+
+    def measure(v: int) -> tuple[float, float]:
+        asked.append(v)
+        return full[v]
+
+    sample = [(96, 0.91, 0.008), (128, 0.93, 0.007), (192, 0.958, 0.006), (256, 0.967, 0.005), (384, 0.978, 0.004)]
+    out = precise(sample, measure, 0.95)
+    assert asked == [256, 192, 128]
+    assert out == [(96, 0.91, 0.008), (128, 0.930, 0.003), (192, 0.957, 0.003), (256, 0.966, 0.0025), (384, 0.978, 0.004)]
+    assert Calibration(knob="ef_search", recall=out).knob_for_recall(0.95)[0] == 192
+    assert Calibration(knob="ef_search", recall=sample).knob_for_recall(0.95)[0] == 256
+    # where the sample's least clearing value fails on every query, it walks up
+    worse = {256: (0.955, 0.003), 384: (0.962, 0.002), 512: (0.97, 0.002)}
+    asked.clear()
+    out = precise([(192, 0.94, 0.006), (256, 0.964, 0.005), (384, 0.975, 0.004), (512, 0.98, 0.003)], lambda v: (asked.append(v), worse[v])[1], 0.95)
+    assert asked == [256, 384] and Calibration(knob="ef_search", recall=out).knob_for_recall(0.95)[0] == 384
+    # none clears on the sample: nothing measured
+    asked.clear()
+    assert precise(sample, measure, 0.999) == sorted(sample) and asked == []
 
 
 def test_tables_without_errors_keep_the_old_margin() -> None:
@@ -179,7 +207,8 @@ def test_calibration_reads_its_held_out_queries_without_mapping_them(tmp_path) -
 
     ann.search = spy  # type: ignore[method-assign]
     calibrate(ann, flat, indexed, held, rng=rng, with_filters=False)
-    np.testing.assert_array_equal(seen[0], v[held])  # the queries, in the order given
+    # the queries: the held-out rows (in a random order: the ladder's sample is the first 256)
+    assert len(seen[0]) == len(held) and sorted(map(bytes, seen[0])) == sorted(map(bytes, v[held]))
 
 
 def test_the_effort_ladders_step_by_at_most_half_again() -> None:

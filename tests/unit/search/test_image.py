@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import vecnest
+from vecnest.records import id_list
 from vecnest.search.image import IMAGE_MIN_ROWS, load_image, read_image_state
 from vecnest.search.image_maintain import ImageMaintainer
 from vecnest.store.arrays import read_arrays, write_arrays
@@ -141,9 +142,42 @@ def test_image_round_trip_and_strings(tmp_path: Path) -> None:
         with db.catalog.read() as conn:
             state = read_image_state(conn, db.get_collection("c").cid)
     image = load_image(path / "segments" / state.file)
-    assert len(image.live) == N and image.ids[5] == "d5"
+    assert len(image.live) == N and id_list(image.ids, [5]) == ["d5"]
     assert set(image.columns) >= {"g", "tags", "name", "x", "odd"}
     assert "ü" in set(image.columns["tags"].elements.vocab)
+
+
+@pytest.mark.parametrize(
+    ("ids", "fixed"),
+    [
+        (["a", "bb", "ccc"], True),
+        (["x\x00y", "é", "雪" * 3], True),  # (a NUL inside, multi-byte UTF-8)
+        (["p" * 200, "q"], False),  # longer than MAX_ID_WIDTH
+        (["ok", "tail\x00"], False),  # a trailing NUL, which a fixed-width array drops
+        (["ok", "lone\ud800"], False),  # an older store's lone surrogate
+        ([], True),
+    ],
+)
+def test_ids_round_trip_through_an_image_as_fixed_width_bytes_where_they_fit(ids: list[str], fixed: bool) -> None:
+    """A snapshot keeps ids as fixed-width UTF-8 bytes where they fit (a few bytes an id, not a
+    ``str`` object); an image written from either form loads to the same ids."""
+    from vecnest.records import encode_ids
+    from vecnest.search.image import _id_array, _strings
+    from vecnest.search.snapshot import IdBuffer
+
+    encoded = encode_ids(ids)
+    assert (encoded is not None) is fixed
+    for items in (ids, encoded) if fixed else (ids,):
+        got = _id_array(_strings("ids", items), "ids")
+        assert (got.dtype.kind == "S") is fixed
+        assert id_list(got, list(range(len(ids)))) == ids
+    buf = IdBuffer.scattered(np.arange(len(ids)), _id_array(_strings("ids", ids), "ids"), len(ids))
+    view = buf.extended(len(ids) + 2, np.array([len(ids), len(ids) + 1]), ["later", "a-much-longer-one-" * 3])
+    assert id_list(view, list(range(len(ids) + 2))) == [*ids, "later", "a-much-longer-one-" * 3]
+    assert (view.dtype.kind == "S") is fixed
+    odd = buf.extended(len(ids) + 3, np.array([len(ids) + 2]), ["end\x00"])  # (objects from here on)
+    assert odd.dtype.kind == "O" and id_list(odd, list(range(len(ids) + 3)))[-3:] == ["later", "a-much-longer-one-" * 3, "end\x00"]
+    assert id_list(view, list(range(len(ids) + 2)))[-1] == "a-much-longer-one-" * 3  # (an older view unchanged)
 
 
 def test_array_archive_round_trip_and_bounds(tmp_path: Path) -> None:

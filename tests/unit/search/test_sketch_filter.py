@@ -352,6 +352,10 @@ def test_a_verdict_outgrown_by_appended_rows_is_judged_again_on_its_sample(
     recall holds over the grown matches."""
     monkeypatch.setattr(sketch_filter, "FASTER", 1e9)
     monkeypatch.setattr(sketch_filter, "MIN_MATCHES", 1024)
+    # (the appended matches raise the filter's selectivity over all rows from 0.46 to 0.64, which
+    # moves its interpolated calibrated effort by up to ~1.3x, 44 to 35 here: whether the learned
+    # effort then holds is the calibration's, not this test's, question)
+    monkeypatch.setattr(effort, "_DRIFT", 1.5)
     ids, vecs, metas, queries = data
     with vecnest.open(tmp_path / "s", background=False) as db:
         col = _hnsw(db, ids[:4000], vecs[:4000], metas[:4000])
