@@ -79,8 +79,10 @@ def found(row: list[int], row_scores: list[float]) -> tuple[list[int], list[floa
     return row, row_scores
 
 
-#: Ids of at most this many UTF-8 bytes are kept in a fixed-width bytes array (see ``search.snapshot.IdBuffer``).
-MAX_ID_WIDTH = 128
+#: Ids of at most this many UTF-8 bytes are kept in a fixed-width bytes array (see
+#: ``search.snapshot.IdBuffer``): at most 64 bytes a slot, never more than a ``str`` object and
+#: its pointer cost (~57 bytes and 8 for a one-character id), whatever the longest id is.
+MAX_ID_WIDTH = 64
 
 
 def encode_ids(ids: list[str] | tuple[str, ...] | np.ndarray) -> np.ndarray | None:
@@ -106,7 +108,7 @@ def id_list(ids: np.ndarray, slots: np.ndarray | list[int]) -> list[str]:
     """The ids at ``slots`` of a snapshot's id array: fixed-width UTF-8 bytes (decoded here) or,
     where the ids did not fit one, ``str`` objects (see ``search.snapshot.IdBuffer``)."""
     got = ids[slots].tolist()
-    return got if ids.dtype.kind == "O" else list(map(_utf8, got))
+    return list(map(_utf8, got)) if ids.dtype.kind == "S" else got
 
 
 def row_hits(ids: np.ndarray, slots: np.ndarray, scores: np.ndarray) -> Hits:

@@ -113,28 +113,32 @@ def _unstrings(data: Any, prefix: str) -> list[str]:
 def _id_array(data: Any, prefix: str) -> np.ndarray:
     """The ids as the fixed-width UTF-8 bytes array a snapshot keeps them in, split from the
     blob in C (see ``search.snapshot.IdBuffer``), else (longer ids, NULs in them, an older
-    store's lone surrogate) as ``str`` objects."""
-    blob = data[f"{prefix}.utf8"]
+    store's lone surrogate) as ``str`` objects. Raises ``ValueError`` for lengths that do not
+    describe the blob (a damaged image: the caller bypasses it)."""
+    raw = data[f"{prefix}.utf8"]
+    blob = raw.tobytes()
     try:
-        blob.tobytes().decode()  # (strict: what id_list decodes must decode)
+        blob.decode()  # (strict: what id_list decodes must decode)
     except UnicodeDecodeError:
         return np.asarray(_unstrings(data, prefix), dtype=object)
     if f"{prefix}.n" in data:
         if not int(data[f"{prefix}.n"][0]):
             return np.zeros(0, dtype="S1")
-        parts = blob.tobytes().split(b"\x00")
+        parts = blob.split(b"\x00")
         width = max(map(len, parts))
         if width <= MAX_ID_WIDTH:
             return np.array(parts, dtype=f"S{max(width, 1)}")
-    else:
-        lengths = np.asarray(data[f"{prefix}.len"], dtype=np.int64)
-        width = int(lengths.max(initial=0))
-        ends = np.cumsum(lengths)
-        last = ends[lengths > 0] - 1  # (a fixed-width array drops an id's trailing NULs)
-        if width <= MAX_ID_WIDTH and int(ends[-1] if len(ends) else 0) == len(blob) and not (blob[last] == 0).any():
-            out = np.zeros((len(lengths), max(width, 1)), dtype=np.uint8)
-            out[np.arange(max(width, 1)) < lengths[:, None]] = blob
-            return out.view(f"S{max(width, 1)}").reshape(-1)
+        return np.asarray([p.decode() for p in parts], dtype=object)
+    lengths = np.asarray(data[f"{prefix}.len"], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    if (lengths < 0).any() or int(ends[-1] if len(ends) else 0) != len(raw):
+        raise ValueError(f"image {prefix} lengths do not add up to the {len(raw)} bytes stored")
+    width = max(int(lengths.max(initial=0)), 1)
+    last = ends[lengths > 0] - 1  # (a fixed-width array drops an id's trailing NULs)
+    if width <= MAX_ID_WIDTH and not (raw[last] == 0).any():
+        out = np.zeros((len(lengths), width), dtype=np.uint8)
+        out[np.arange(width) < lengths[:, None]] = raw
+        return out.view(f"S{width}").reshape(-1)
     return np.asarray(_unstrings(data, prefix), dtype=object)
 
 

@@ -265,7 +265,8 @@ class IdBuffer:
     The ids are UTF-8 bytes in a fixed-width array (``S<width>``: read them with
     :func:`vecnest.records.id_list`), widened when a longer one comes: 1M arXiv chunk ids
     ("0" to "1073825") take 7 MiB where an array of ``str`` objects took 71 MiB (a ``str`` costs
-    ~56 bytes and its pointer 8), and a search's ten ids cost the same to read (one cache miss
+    ~56 bytes and its pointer 8; an id is at most ``MAX_ID_WIDTH`` = 64 bytes, so the array never
+    costs more than objects would), and a search's ten ids cost the same to read (one cache miss
     each: 2.0-2.1 µs either way). Ids that do not fit (:func:`encode_ids`) turn the buffer into
     an object array of ``str``, for good."""
 
@@ -297,7 +298,7 @@ class IdBuffer:
         if arr.dtype.kind == "S":
             encoded = ids if isinstance(ids, np.ndarray) and ids.dtype.kind == "S" else encode_ids(ids)
             if encoded is None:  # (objects from now on: the rows so far decoded)
-                arr = np.array([b.decode() if b else None for b in arr.tolist()], dtype=object)
+                arr = np.array([b.decode() for b in arr.tolist()], dtype=object)  # (unwritten slots: "", never returned)
             else:
                 if encoded.dtype.itemsize > arr.dtype.itemsize:  # (a new array: views of the old one keep it)
                     arr = arr.astype(encoded.dtype)

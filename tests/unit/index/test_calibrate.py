@@ -209,6 +209,17 @@ def test_calibration_reads_its_held_out_queries_without_mapping_them(tmp_path) -
     calibrate(ann, flat, indexed, held, rng=rng, with_filters=False)
     # the queries: the held-out rows (in a random order: the ladder's sample is the first 256)
     assert len(seen[0]) == len(held) and sorted(map(bytes, seen[0])) == sorted(map(bytes, v[held]))
+    # more held-out rows than the ladder's sample: the ladder on 256 of them, the bracket around
+    # the target again on all
+    from vecnest.index.calibrate import _LADDER, LADDER_QUERIES
+
+    seen.clear()
+    more = rng.choice(indexed, size=512, replace=False)  # (timing the calls only: in the index or not)
+    out = calibrate(ann, flat, indexed, more, rng=rng, with_filters=False)
+    sizes = [len(x) for x in seen]
+    assert sizes[: len(_LADDER["ef_search"])] == [LADDER_QUERIES] * len(_LADDER["ef_search"]) and 512 in sizes
+    assert not np.array_equal(seen[0], v[np.sort(more)][:LADDER_QUERIES])  # (a random sample, not the lowest slots)
+    assert out.knob_for_recall(0.95)[0] in {int(r[0]) for r in out.recall}
 
 
 def test_the_effort_ladders_step_by_at_most_half_again() -> None:

@@ -180,6 +180,27 @@ def test_ids_round_trip_through_an_image_as_fixed_width_bytes_where_they_fit(ids
     assert id_list(view, list(range(len(ids) + 2)))[-1] == "a-much-longer-one-" * 3  # (an older view unchanged)
 
 
+def test_id_lengths_that_do_not_describe_the_blob_are_a_damaged_image() -> None:
+    """Lengths of an image's ids that are negative or do not add up to the bytes stored raise
+    ``ValueError``, which the reader takes as a damaged image (bypassed, marked), never an
+    ``IndexError`` out of every snapshot load."""
+    from vecnest.search.image import _id_array
+
+    for lengths, blob in (([-1, 1], b""), ([2, -1], b"a"), ([1, 1], b"abc"), ([3], b"ab")):
+        with pytest.raises(ValueError, match="lengths"):
+            _id_array({"ids.len": np.array(lengths, dtype=np.int64), "ids.utf8": np.frombuffer(blob, dtype=np.uint8)}, "ids")
+
+
+def test_fixed_width_ids_never_cost_more_than_str_objects() -> None:
+    """An id of MAX_ID_WIDTH bytes is kept fixed-width; one byte more and the buffer holds
+    ``str`` objects (a few long ids must not pad every slot to their width)."""
+    from vecnest.records import MAX_ID_WIDTH, encode_ids
+
+    assert MAX_ID_WIDTH <= 64
+    assert encode_ids(["a", "x" * MAX_ID_WIDTH]).dtype.itemsize == MAX_ID_WIDTH
+    assert encode_ids(["a", "x" * (MAX_ID_WIDTH + 1)]) is None
+
+
 def test_array_archive_round_trip_and_bounds(tmp_path: Path) -> None:
     arrays = {"a": np.arange(10, dtype=np.int64), "b": np.zeros((3, 4), dtype=np.float32), "e": np.empty(0, np.uint8)}
     write_arrays(tmp_path / "x", arrays)
