@@ -87,14 +87,14 @@ def _workload(key: str, res: dict[str, Any], p: dict[str, Any]) -> str:
         for r in rs:
             sw.append([s, r["label"], _f(r.get("recall")), _f(r.get("p50_ms")), r.get("n_queries"), r.get("short_results") or "", r.get("error") or r.get("skipped") or ""])
     has_ndcg = any("ndcg@10" in r for r in res.get("rows") or [])
-    timed = [[r["system"], r["label"], r["role"], _f(r.get("recall")), *([_f(r.get("ndcg@10"), "{:.4f}")] if has_ndcg else []), r.get("n_queries"), ", ".join(_f(x.get("p50_ms")) for x in r.get("reps") or []), _f((r.get("pooled") or {}).get("p95_ms")), _f(r.get("first_ms"), "{:.2f}"), r.get("error") or ""] for r in res.get("rows") or []]
+    timed = [[r["system"], r["label"], r["role"], _f(r.get("recall")), *([_f(r.get("ndcg@10"), "{:.4f}")] if has_ndcg else []), r.get("n_queries"), ", ".join(_f(x.get("p50_ms")) for x in r.get("reps") or []), _f((r.get("pooled") or {}).get("p95_ms")), _f(r.get("first_ms"), "{:.2f}"), _f(r.get("settle_s"), "{:.2f}") if r.get("settle_s") is not None else "", r.get("error") or ""] for r in res.get("rows") or []]
     parts += [
         "",
         "<details><summary>Sweep (one pass) and every timed setting</summary>",
         "",
         table(["system", "effort", "recall@10", "p50 ms", "queries", "short results", "error"], sw, "llrrrrl"),
         "",
-        table(["system", "effort", "timed as", "recall@10", *(["nDCG@10"] if has_ndcg else []), "queries", "p50 ms per repetition", "p95 ms (pooled)", "first query ms (untimed)", "error"], timed, "lllr" + ("r" if has_ndcg else "") + "rrrrl"),
+        table(["system", "effort", "timed as", "recall@10", *(["nDCG@10"] if has_ndcg else []), "queries", "p50 ms per repetition", "p95 ms (pooled)", "first query ms (untimed)", "default's untimed pass over the workload, s (learning included)", "error"], timed, "lllr" + ("r" if has_ndcg else "") + "rrrrrl"),
         "",
         "</details>",
     ]

@@ -63,7 +63,7 @@ def render_equal_effort(d: dict[str, Any]) -> str:
         rows.append([w, ", ".join(e.get("strategies") or []), _f(e.get("default_recall")), _f(e.get("used_median"), "{:g}"), e.get("needed", "–"), e.get("steps_above", "–"), e.get("verdict"), e.get("why", "")])
     parts += [
         "",
-        "**vecnest's default effort vs the least `ef_search` of the grid reaching recall@10 ≥ 0.95 on that workload** (the default after the workload's queries were searched once: a repeated filter's effort is learned from its first 32 queries, which are among the measured ones; issue target: at most one grid step above; grid "
+        "**vecnest's default effort vs the least `ef_search` of the grid reaching recall@10 ≥ 0.95 on that workload** (the default after the workload's queries were searched once: a repeated filter's effort is learned from its first 64 distinct queries and confirmed on the next 128, which are among the measured ones; issue target: at most one grid step above; grid "
         + ", ".join(map(str, next(iter((d.get("default_effort") or {}).values()), {}).get("recall_by_ef", {}).keys()))
         + ")",
         "",

@@ -9,23 +9,29 @@ For each scale point of the peer suite (``make bench-peers`` prepares them: arXi
 vecnest's default parameters (``IndexConfig``: M, efConstruction) is searched once under the
 filter's bitmap at every step of the effort ladder, giving each of the 500 held-out queries its
 recall@10 at each step (truth: an exact scan of the matching rows). The learning rules of
-:mod:`vecnest.search.effort` are then replayed on ``--draws`` random pairs of disjoint
-``SAMPLE``-query samples (the first measures, the second confirms), for calibrated efforts of the
-step below the least reaching the target (which learning must raise: nothing confirms a raise),
-the least and the next two (the calibration is generous by design) and the efforts between them (the geometric mean of two steps: a calibrated effort is interpolated at
-the filter's selectivity, so it is seldom a step itself), and the learned effort's recall on all
-500 queries is what a user would get:
+:mod:`vecnest.search.effort` are then replayed on ``--draws`` random pairs of disjoint samples
+(``SAMPLE`` queries measure, the next ``CONFIRM_SAMPLE`` confirm), for calibrated efforts of the
+step below the least reaching the target (which learning must raise), the least and the next two
+(the calibration is generous by design) and the efforts between them (the geometric mean of two
+steps: a calibrated effort is interpolated at the filter's selectivity, so it is seldom a step
+itself), and the learned effort's recall on all 500 queries is what a user would get:
 
-- ``measure only``: the bisection of ``measure`` (``MARGIN_SE`` standard errors), adopted at once
-  (the rule before candidates were confirmed);
-- ``confirm, else calibrated``: a step below the calibrated one must pass ``confirm`` on the second
-  sample (``CONFIRM_SE``), else the calibrated effort (the rule of the previous release);
-- ``measure + confirm``: what ships: the first of that step and the ladder's steps up to the
-  calibrated one that passes on the second sample (``effort.confirmed_effort``), else the
-  calibrated effort.
+- ``measure only``: the bisection of ``measure`` (``MARGIN_SE`` standard errors), adopted at once;
+- ``previous release (32 + 32, lower only)``: 32-query samples; only an effort below the
+  calibrated one was confirmed, on the next 32, stepping up to the calibrated effort, else that
+  (a raise, or the calibrated effort, adopted on one sample);
+- ``measure + confirm``: what ships: whatever the first sample measured is confirmed on the fresh
+  one, trying the ladder's step below it, it, then the steps above it
+  (``effort.confirm_steps``), the first clearing ``CONFIRM_SE`` standard errors (none: the first
+  clearing ``MARGIN_SE``); none: unreached (the planner scans exactly).
+
+Note: the samples are drawn from the same 500 queries the recall is averaged over (192 of them
+per draw), so a draw's samples are a little less independent of the population than an
+application's would be.
 
 Reported per rule: the share of draws whose learned effort gives recall below the target and below
-target − 0.01, the lowest such recall, and the mean effort (the cost). The rules' constants are
+target − 0.01, the share left unreached, the lowest recall, and the mean effort (the cost; an
+unreached draw counts as the ladder's top step). The rules' constants are
 imported from vecnest, so a change to them is what this measures. Writes
 ``benchmarks/results/effort-learning.json``.
 """
@@ -113,41 +119,68 @@ def recall_table(point: str, session: Session) -> dict[str, dict[int, np.ndarray
     return out
 
 
-def learn(rec: dict[int, np.ndarray], sample: np.ndarray, calibrated: int) -> int:
+def learn(rec: dict[int, np.ndarray], sample: np.ndarray, calibrated: int, ladder: list[int] | None = None) -> int | None:
     """``effort.measure`` on the per-query recalls of ``sample`` (its own ladder, test and
-    bisection); unreached: the top step (the planner then scans exactly)."""
-    ladder = effort.ladder_for("ef_search", calibrated, len(sample))
+    bisection); ``None``: unreached (the planner then scans exactly)."""
+    ladder = ladder or effort.ladder_for("ef_search", calibrated, len(sample))
     least = effort.least_passing(
         len(ladder), ladder.index(calibrated), lambda i: effort.clears(rec[ladder[i]][sample], TARGET, effort.MARGIN_SE)
     )
-    return ladder[-1] if least is None else ladder[least]
+    return None if least is None else ladder[least]
+
+
+#: The rule of the previous release: 32-query samples, and only an effort below the calibrated
+#: one confirmed (on the next 32), stepping up to the calibrated effort, else that.
+PREVIOUS_SAMPLE = 32
+
+
+def previous_rule(rec: dict[int, np.ndarray], perm: np.ndarray, calibrated: int) -> int | None:
+    first, fresh = perm[:PREVIOUS_SAMPLE], perm[PREVIOUS_SAMPLE : 2 * PREVIOUS_SAMPLE]
+    # (its ladder: a 32-query sample was a full one then, searched down to FLOOR)
+    ladder = sorted({*(v for v in _LADDER["ef_search"] if effort.FLOOR * calibrated <= v <= effort._CEILING * calibrated), calibrated})
+    ef = learn(rec, first, calibrated, ladder)
+    if ef is None or ef >= calibrated:
+        return ef
+    for e in (ef, *(v for v in _LADDER["ef_search"] if ef < v < calibrated)):
+        if effort.clears(rec[e][fresh], TARGET, effort.CONFIRM_SE):
+            return e
+    return calibrated
 
 
 def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The learned effort of each rule on ``draws`` random pairs of disjoint samples: ``None``
+    where no effort reached the target (the planner scans exactly: recall 1.0, at a cost the
+    mean effort counts as the ladder's top step)."""
     n = len(next(iter(rec.values())))
     pop = {ef: float(r.mean()) for ef, r in rec.items()}
-    learned: dict[str, list[int]] = {"measure only": [], "confirm, else calibrated": [], "measure + confirm": []}
+    top = effort.ladder_for("ef_search", calibrated, effort.SAMPLE)[-1]
+    learned: dict[str, list[int | None]] = {"measure only": [], "previous release (32 + 32, lower only)": [], "measure + confirm": []}
     for _ in range(draws):
         perm = rng.permutation(n)
-        first, fresh = perm[: effort.SAMPLE], perm[effort.SAMPLE : 2 * effort.SAMPLE]
+        first, fresh = perm[: effort.SAMPLE], perm[effort.SAMPLE : effort.SAMPLE + effort.CONFIRM_SAMPLE]
         ef = learn(rec, first, calibrated)
         learned["measure only"].append(ef)
-
-        def passes(e: int, fresh: np.ndarray = fresh) -> bool:
-            return effort.clears(rec[e][fresh], TARGET, effort.CONFIRM_SE)
-
-        learned["confirm, else calibrated"].append(calibrated if ef < calibrated and not passes(ef) else ef)
-        learned["measure + confirm"].append(effort.confirmed_effort("ef_search", ef, calibrated, passes) if ef < calibrated else ef)
+        learned["previous release (32 + 32, lower only)"].append(previous_rule(rec, perm, calibrated))
+        if ef is None:
+            learned["measure + confirm"].append(None)
+            continue
+        steps = effort.confirm_steps("ef_search", ef, calibrated)
+        got = effort.confirmed_effort(steps, lambda e, fresh=fresh: effort.clears(rec[e][fresh], TARGET, effort.CONFIRM_SE))
+        if got is None:  # (confirm's fallback: the first the fresh sample clears by MARGIN_SE)
+            got = effort.confirmed_effort(steps, lambda e, fresh=fresh: effort.clears(rec[e][fresh], TARGET, effort.MARGIN_SE))
+        learned["measure + confirm"].append(got)
     rows = []
     for rule, efs in learned.items():
-        got = np.array([pop[e] for e in efs])
+        got = np.array([1.0 if e is None else pop[e] for e in efs])
+        cost = [top if e is None else e for e in efs]
         rows.append({
             "rule": rule,
             "calibrated": calibrated,
             "p_below_target": round(float(np.mean(got < TARGET)), 4),
             "p_below_target_minus_0.01": round(float(np.mean(got < TARGET - 0.01)), 4),
+            "p_unreached": round(float(np.mean([e is None for e in efs])), 4),
             "min_recall": round(float(got.min()), 4),
-            "mean_effort": round(float(np.mean(efs)), 1),
+            "mean_effort": round(float(np.mean(cost)), 1),
         })
     return rows
 
@@ -177,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             "title": "Per-filter effort learning: resampled safety of its rules",
             "provenance": prov,
             "duration_s": time.time() - started,
-            "config": {"draws": args.draws, "sample": effort.SAMPLE, "margin_se": effort.MARGIN_SE, "confirm_se": effort.CONFIRM_SE,
+            "config": {"draws": args.draws, "sample": effort.SAMPLE, "confirm_sample": effort.CONFIRM_SAMPLE, "margin_se": effort.MARGIN_SE, "confirm_se": effort.CONFIRM_SE,
                        "floor": effort.FLOOR, "target": TARGET, "queries_per_point": 500},
             "cases": cases,
         }

@@ -22,7 +22,7 @@ On the 75k arXiv title vectors, in one process, one thread, interleaved query by
    time is extra graph work or overhead.
 3. **Default effort**: per workload, the effort vecnest's default uses (its plan, once the
    workload's queries have been searched: a repeated filter's effort is learned from its first
-   32 queries) against the least effort of the grid whose recall@10 reaches 0.95 on that
+   64 distinct queries and confirmed on the next 128) against the least effort of the grid whose recall@10 reaches 0.95 on that
    workload; issue target: at most one grid step above.
 
 The graph: the FAISS index object vecnest itself searches (FAISS is called on the same graph in
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         out["default_effort"] = {}
         for w in ALL_WORKLOADS:
             # the default as an application sees it: from the first query on (vecnest learns a
-            # repeated filter's effort from its first 32 queries, which are part of these)
+            # repeated filter's effort from its first 64 + 128 queries, which are part of these)
             default_hits = [col.search(point.queries[i], k=K, where=point.where(w), include=()) for i in qidx.tolist()]
             plans = _plans(col, point, qidx[:50], w)  # the settled plan
             adv(1)

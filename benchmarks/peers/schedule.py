@@ -15,7 +15,12 @@
    (:mod:`peers.analysis`).
 
 Before its first timed query of a workload, each (system, effort) answers one untimed warm-up
-query (first-use work — loading an index, a filter column — is reported as ``first_ms``).
+query (first-use work — loading an index, a filter column — is reported as ``first_ms``); an
+engine's default (``{}``: vecnest's, whose filters learn their effort from their own first
+64 + 128 distinct queries) answers the whole workload once, untimed, so that its repetitions time
+the effort an application repeating that filter settles on, not a mix of the learning's steps
+(the pass's summed time, learning included, is reported as ``settle_s``; the learning itself is
+studied by ``benchmarks/effort_learning.py``).
 """
 
 from __future__ import annotations
@@ -170,13 +175,16 @@ def timed(
     n_queries) float64 seconds with nan where not answered, "ids": per query (first answer),
     "first_ms", "error"}``; column ``j`` is ``query_idx[j]`` for every task (pairing)."""
     pos = {q: j for j, q in enumerate(query_idx)}
-    state = [{"lat": np.full((reps, len(query_idx)), np.nan), "ids": {}, "first_ms": None, "error": None} for _ in tasks]
+    state = [{"lat": np.full((reps, len(query_idx)), np.nan), "ids": {}, "first_ms": None, "settle_s": None, "error": None} for _ in tasks]
     for t, (s, knob) in enumerate(tasks):  # untimed warm-up, reported as the first-query time
-        resp = _request(workers[s], {"op": "search", "knob": knob, "workload": workload, "pred": pred, "queries": query_idx[:1], "k": K}, timeout_s, on_error)
+        warm = query_idx if not knob else query_idx[:1]  # (the default: the whole workload, see above)
+        resp = _request(workers[s], {"op": "search", "knob": knob, "workload": workload, "pred": pred, "queries": warm, "k": K}, timeout_s, on_error)
         if resp is None:
             state[t]["error"] = "failed in the warm-up query (see the log)"
         else:
             state[t]["first_ms"] = float(resp["lat"][0]) * 1e3
+            if not knob:
+                state[t]["settle_s"] = float(sum(resp["lat"]))
     for r in range(reps):
         shift = r % max(1, len(tasks))
         for t in list(range(len(tasks)))[shift:] + list(range(len(tasks)))[:shift]:
@@ -200,6 +208,8 @@ def timed(
 def task_row(system: str, knob: dict[str, Any], role: str, st: dict[str, Any], query_idx: list[int], truth: list[list[int]]) -> dict[str, Any]:
     """The published numbers of one timed task (its raw latencies stay in ``st``)."""
     row: dict[str, Any] = {"system": system, "knob": knob, "label": knob_label(knob), "role": role, "first_ms": st["first_ms"]}
+    if st.get("settle_s") is not None:
+        row["settle_s"] = st["settle_s"]
     if st["error"]:
         row["error"] = st["error"]
     answered = [q for q in query_idx if q in st["ids"]]

@@ -145,10 +145,10 @@ EXACT_BIAS = 2.0
 #: (74k arXiv titles, HNSW: ``primary_category`` cs.CL, 28 %, recall@10 0.80 at the calibrated
 #: ef 80 and still 0.88 at 4x it; cs.AI, 16 %: 0.80 at 123; calibrating on fully clustered masks
 #: instead still gives 0.875), and only its own queries tell. The price: each learning cycle (a
-#: filter's first 32-64 distinct queries, up to 2 x 128 when they repeat; again after a
+#: filter's first 64 + 128 distinct queries, up to 2 x 256 when they repeat; again after a
 #: re-calibration, a rebuild, a restart or a 1.25x drift of its matches) is scanned exactly, at
 #: 2-4x the calibrated cost in real workloads; and a filter that never gathers a sample (a key
-#: new at every query, more filters in rotation than the 256 kept) is always scanned exactly: on
+#: new at every query, more filters in rotation than the 128 kept) is always scanned exactly: on
 #: the 74k titles up to ~6 ms calibrated where the index took 0.3-0.7 ms. Beyond this bound (1M
 #: rows: from ~3 % on) the calibrated effort is used meanwhile, as before.
 LEARN_EXACT_MS = 8.0

@@ -14,18 +14,24 @@ ones in its first :data:`PATIENCE` queries) is measured on those it has, so lear
 (its search would otherwise be planned in full, not replayed, for good). Safeguards: the learned
 effort is never below :data:`FLOOR` × the calibrated one, nor below the calibrated one when
 measured on fewer than :data:`SAMPLE` distinct queries (a sample that is not representative
-cannot take the effort down far, or at all); an effort below the calibrated one is only a
-candidate until the filter's next :data:`SAMPLE` distinct queries (none of the first sample's)
-confirm it (:data:`CONFIRM_SE`), or else the least step above it they confirm, up to the
-calibrated effort (the least passing step of a bisection is the one whose sample was luckiest:
-on its own, the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had
-not seen); it holds only while the filter matches about as many indexed rows as when it was
+cannot take the effort down far, or at all); what a full sample measured, lower, equal to or
+higher than the calibrated effort, is only a candidate until the filter's next
+:data:`CONFIRM_SAMPLE` distinct queries (none of the first sample's) confirm it
+(:data:`CONFIRM_SE`): the first of the ladder's step below it, it, and the steps above it (up to
+:data:`_CEILING` × the calibrated effort) that clears the bar on them, else no effort reached the
+target (the least passing step of a bisection is the one whose sample was luckiest: on its own,
+the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had not seen; and
+a calibrated effort or a raise adopted on one sample missed the target in 3-15 % of resampled
+draws where the calibration was a step short; while a raise waits, its searches use it); it
+holds only while the filter matches about as many indexed rows as when it was
 measured, the index holds about as many rows and its calibration gives the filter about the same
 calibrated effort (else the filter learns again); it is kept per index lineage (a merge's new
 index file inherits what its predecessor learned and the candidates it was confirming, whether
 or not the merge re-measured the calibration: the same graph, grown; a rebuild is a new graph
 and learns again), filter and target. Until then the calibrated effort is used. The searches that measure pay
-for it (74k rows: ~0.1-0.2 s and ~0.02-0.05 s, once per filter).
+for it, once per filter (74k rows, on the 32 + 32 queries of an earlier release: ~0.1-0.2 s and
+~0.02-0.05 s; the samples of 64 + 128, and a confirmation that tries the steps above the candidate
+too, cost about two and four times that, not re-measured).
 """
 
 from __future__ import annotations
@@ -45,19 +51,24 @@ from vecnest.index.calibrate import _LADDER, K, half_miss_rate
 from vecnest.index.flat import FlatIndex
 from vecnest.search.widen import widening
 
-#: Distinct queries kept per filter before its effort is measured.
-SAMPLE = 32
+#: Distinct queries kept per filter before its effort is measured (64: the 1-SE margin of a
+#: 32-query sample, ~0.013 of recall@10, landed the learned effort ~1.5 ladder steps above what
+#: the filter needs; see ``benchmarks/effort_learning.py``).
+SAMPLE = 64
+#: Fresh distinct queries that confirm (or correct) what a sample measured.
+CONFIRM_SAMPLE = 2 * SAMPLE
 #: Queries (repeats included) a filter is observed for before it is measured on the distinct
 #: ones it has, however few.
 PATIENCE = 4 * SAMPLE
 #: Filters one index keeps learned efforts for, least recently used out...
 MAX_FILTERS = 256
-#: ... and, apart from those, filters it keeps samples for (at most ``SAMPLE × dim × 4`` bytes each)...
-MAX_SAMPLING = 256
+#: ... and, apart from those, filters it keeps samples for (at most ``(SAMPLE + CONFIRM_SAMPLE) ×
+#: dim × 4`` bytes each: 384 dimensions, 36 MiB when every one of them is mid-sample)...
+MAX_SAMPLING = 128
 #: ... and filters it counts the queries of (a sample evicted by more filters in rotation than
 #: it keeps samples for is started again with its count: the filter is measured on what it
 #: has once the count reaches :data:`PATIENCE`, so learning settles however many filters rotate).
-MAX_COUNTED = 16 * MAX_SAMPLING
+MAX_COUNTED = 4096
 #: Sketch verdicts kept per index with their samples (``SAMPLE × dim × 4`` bytes each) are at
 #: most :data:`MAX_FILTERS`, and at most this many more wait to be judged again (see
 #: ``FilterEfforts.stale_sketch``).
@@ -70,15 +81,14 @@ FLOOR = 0.5
 #: standard errors of that mean (32 queries: ~0.01; two would cost about one step of the ladder
 #: more on 74k arXiv titles, where the calibrated effort is already that step above).
 MARGIN_SE = 1.0
-#: A candidate (an effort below the calibrated one) is confirmed when the fresh sample's mean
-#: recall@10 is at least the target plus this many standard errors; else the least ladder step
-#: above it that clears the same bar on that sample, up to the calibrated effort (over 2,000
-#: resampled pairs of 32-query samples of 500 held-out queries, 1M arXiv chunks at 50 %,
-#: calibrated 256: the learned effort's recall on all 500 fell below 0.95 in 0.2 % of draws,
-#: against 11 % without confirmation and 0.15 % falling back to the calibrated effort at once;
-#: stepping up misses in at most 4 draws in 2,000 more than that fallback, at a lower mean
-#: effort: 75k arXiv titles at 50 %, calibrated 64, ef 57.2 vs 59.0; see
-#: ``benchmarks/effort_learning.py``).
+#: A candidate is confirmed when the fresh sample's mean recall@10 is at least the target plus
+#: this many standard errors; the ladder's step below it is tried first, then it, then the steps
+#: above it (see :func:`confirm_steps`). Over 2,000 resampled pairs of a 64-query and a 128-query
+#: sample of 500 held-out queries (arXiv 75k titles and 1M chunks at 15 / 50 / 100 %, calibrated a
+#: step short of the need to two steps over), the learned effort's recall on all 500 fell below
+#: 0.95 in at most 0.2 % of draws (the rule before, 32 + 32 queries and only a lower effort
+#: confirmed: up to 14.5 %, where the calibrated effort was short of the need), at a mean effort
+#: of 1.49× the least effort reaching the target (1.56×); see ``benchmarks/effort_learning.py``.
 CONFIRM_SE = 2.0
 #: A learned effort holds while the filter's indexed matches stay within this factor of the
 #: count it was measured at.
@@ -97,7 +107,7 @@ class Learned:
     matches: int  #: indexed rows the filter matched when measured
     reached: bool = True  #: whether ``recall`` cleared the target (else: the best measured step)
     calibrated: int = 0  #: the calibrated effort it was measured against
-    confirmed: bool = False  #: whether fresh queries confirmed it (an effort below the calibrated one)
+    confirmed: bool = False  #: whether fresh queries confirmed it (what a full sample measured)
     measured: int = 0  #: confirmed: the candidate the first sample measured (0: none recorded)
     indexed: int = 0  #: rows in the index (its graph) when measured (0: not recorded)
 
@@ -119,8 +129,15 @@ class Learned:
     @property
     def needs_confirming(self) -> bool:
         """Whether this is a candidate its filter's next queries must confirm first: an effort
-        below the calibrated one, measured on a full sample and not yet confirmed."""
-        return self.reached and not self.confirmed and self.effort < self.calibrated and self.queries >= SAMPLE
+        that reached the target on a full sample, not yet confirmed (a measurement on fewer
+        queries, a filter repeating them, is of the queries it sends: never below the
+        calibrated effort, and nothing fresh would confirm it)."""
+        return self.reached and not self.confirmed and self.queries >= SAMPLE
+
+    @property
+    def raises(self) -> bool:
+        """Whether this effort is above the calibrated one (the calibration fell short)."""
+        return self.effort > self.calibrated
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +147,8 @@ class Handover:
 
     queries: np.ndarray
     candidate: Learned | None = None
+    #: confirming: the queries the candidate was measured on (``None``: not kept)
+    measured_on: np.ndarray | None = None
 
 
 class FilterEfforts:
@@ -175,6 +194,25 @@ class FilterEfforts:
                 return None
             self._sketches.move_to_end(k)
             return got
+
+    def candidate(
+        self, key: str, target: float, matches: int, calibrated: int | None = None, indexed: int | None = None
+    ) -> Learned | None:
+        """The candidate this filter's next queries are confirming (or are being measured to
+        confirm), if it holds as :meth:`learned` would judge a learned effort (a raise is
+        searched with meanwhile)."""
+        with self._lock:
+            pending = self._candidates.get((key, target))
+        if pending is None:
+            return None
+        got = pending[0]
+        if (
+            not got.holds_for(matches)
+            or (calibrated is not None and got.calibrated and not got.holds_for_calibrated(calibrated))
+            or (indexed is not None and not got.holds_for_index(indexed))
+        ):
+            return None
+        return got
 
     def has_stale(self) -> bool:
         """Whether any verdict waits to be judged again (read without the lock: a hint)."""
@@ -239,7 +277,8 @@ class FilterEfforts:
 
     def observe(self, key: str, target: float, queries: np.ndarray) -> Handover | None:
         """Keep ``queries`` (copied; repeats of a kept query, or of the queries a candidate was
-        measured on, are skipped) for this filter; once :data:`SAMPLE` are kept, or
+        measured on, are skipped) for this filter; once :data:`SAMPLE` are kept
+        (:data:`CONFIRM_SAMPLE` to confirm a candidate), or
         :data:`PATIENCE` queries were observed, hand the kept ones over, to one caller only, as
         ``(n, dim) float32`` to be measured or to confirm a candidate (then :meth:`keep` the
         answer). The queries' copies and norms are prepared before the table's lock is taken,
@@ -265,14 +304,15 @@ class FilterEfforts:
             while len(self._seen) > MAX_COUNTED:
                 self._seen.popitem(last=False)
             earlier = kept + pending[1] if pending is not None else kept
+            size = CONFIRM_SAMPLE if pending is not None else SAMPLE
             # unit rows of the earlier queries (finite and non-zero: kept so), room for new ones
-            units = np.empty((len(earlier) + SAMPLE, fresh.shape[1]), dtype=np.float32)
+            units = np.empty((len(earlier) + size, fresh.shape[1]), dtype=np.float32)
             n_units = len(earlier)
             if earlier:
                 rows = np.stack(earlier)
                 units[:n_units] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
             for i in np.flatnonzero(usable).tolist():
-                if len(kept) >= SAMPLE:
+                if len(kept) >= size:
                     break
                 unit = fresh[i] / norms[i]
                 if n_units and float(np.max(units[:n_units] @ unit)) > _SAME:
@@ -280,24 +320,28 @@ class FilterEfforts:
                 kept.append(fresh[i].copy())
                 units[n_units] = unit
                 n_units += 1
-            if len(kept) < SAMPLE and (seen < PATIENCE or not kept):
+            if len(kept) < size and (seen < PATIENCE or not kept):
                 if pending is not None and not kept and seen >= PATIENCE:
                     # PATIENCE queries, none fresh (the filter repeats its first sample): nothing
-                    # can confirm the candidate: the calibrated effort, settled (never stall)
+                    # can confirm the candidate: the calibrated effort (a raise: the candidate,
+                    # which the queries it repeats reached the target with), settled (never stall)
                     cand = pending[0]
                     del self._candidates[k]
                     self._samples.pop(k, None)
                     self._seen.pop(k, None)
-                    self._learned[k] = Learned(cand.calibrated, cand.recall, 0, cand.matches, calibrated=cand.calibrated, confirmed=True, indexed=cand.indexed)
+                    self._learned[k] = Learned(
+                        max(cand.effort, cand.calibrated), cand.recall, 0, cand.matches, calibrated=cand.calibrated,
+                        confirmed=True, measured=cand.effort, indexed=cand.indexed,
+                    )
                     while len(self._learned) > MAX_FILTERS:
                         self._learned.popitem(last=False)
                 return None
             del self._samples[k]
             self._seen.pop(k, None)
-            self._measuring.add(k)
-            if pending is not None:
-                del self._candidates[k]
-        return Handover(np.stack(kept), pending[0] if pending is not None else None)
+            self._measuring.add(k)  # (a candidate stays readable, see :meth:`candidate`, until kept)
+        if pending is None:
+            return Handover(np.stack(kept))
+        return Handover(np.stack(kept), pending[0], np.stack(pending[1]) if pending[1] else None)
 
     def keep(self, key: str, target: float, learned: Learned | None, sample: np.ndarray | None = None) -> None:
         """Record what the measurement of a handed-over sample found (``None``: it failed;
@@ -307,6 +351,7 @@ class FilterEfforts:
         with self._lock:
             self._measuring.discard(k)
             self._samples.pop(k, None)
+            self._candidates.pop(k, None)  # (the one just confirmed, if any: settled or replaced)
             if learned is None:
                 return
             if learned.needs_confirming:
@@ -469,15 +514,26 @@ def measure(
     return Learned(int(ladder[least]), seen[least][1], len(queries), len(slots), calibrated=calibrated, indexed=ann.rows)
 
 
-def confirmed_effort(knob: str, candidate: int, calibrated: int, passes: Callable[[int], bool]) -> int:
-    """The effort :func:`confirm` keeps: the first of ``candidate`` and the ladder's steps between
-    it and ``calibrated`` (in increasing order) that ``passes`` on the fresh sample, else
-    ``calibrated`` (a candidate that just misses is stepped up, not thrown back to the
-    calibration's generous effort: 74k arXiv titles at 50 %, candidate 32, calibrated 58: 48)."""
-    for effort in (candidate, *(v for v in _LADDER[knob] if candidate < v < calibrated)):
+def confirm_steps(knob: str, candidate: int, calibrated: int, nlist: int | None = None) -> list[int]:
+    """The efforts :func:`confirm` tries, in order: the step of :func:`ladder_for` below
+    ``candidate`` (a bisection's least passing step is a lucky one as often as the step below it
+    is an unlucky one: the larger fresh sample settles which), ``candidate``, then the steps
+    above it, up to :data:`_CEILING` × ``calibrated`` (a raise, or a candidate the fresh queries
+    miss with, is stepped up, not thrown back to the calibration's guess)."""
+    top = _CEILING * calibrated
+    ladder = sorted({*(v for v in _LADDER[knob] if v <= top and (nlist is None or v <= nlist)), calibrated, candidate})
+    at = ladder.index(candidate)
+    below = ladder[at - 1 : at] if at and ladder[at - 1] >= FLOOR * calibrated else []
+    return [*below, *ladder[at:]]
+
+
+def confirmed_effort(steps: list[int], passes: Callable[[int], bool]) -> int | None:
+    """The first of ``steps`` (:func:`confirm_steps`) that ``passes`` on the fresh sample, else
+    ``None`` (none reaches the target with the confidence asked)."""
+    for effort in steps:
         if passes(effort):
             return effort
-    return calibrated
+    return None
 
 
 def confirm(
@@ -492,11 +548,12 @@ def confirm(
     target: float,
     candidate: Learned,
 ) -> Learned:
-    """The effort ``candidate`` (one below the calibrated effort) is confirmed at: the first of
-    it and the ladder's steps up to the calibrated effort whose recall@10 on ``queries`` (fresh
-    ones: none it was measured on) :func:`clears` ``target`` by :data:`CONFIRM_SE` standard
-    errors (:func:`confirmed_effort`), else the calibrated effort; on fewer than half a sample,
-    the calibrated effort. Either way the recall reported is the one measured on ``queries``."""
+    """The effort ``candidate`` (what a first sample measured) is confirmed at: the first of
+    :func:`confirm_steps` whose recall@10 on ``queries`` (fresh ones: none it was measured on)
+    :func:`clears` ``target`` by :data:`CONFIRM_SE` standard errors (:func:`confirmed_effort`);
+    if none does, the best of them, not reached (the planner scans exactly). On fewer than half a
+    sample, the higher of the candidate and the calibrated effort. Either way the recall
+    reported is the one measured on ``queries``."""
     want = _truth(flat, queries, slots)
     seen: dict[int, np.ndarray] = {}
 
@@ -506,12 +563,25 @@ def confirm(
         return seen[effort]
 
     calibrated = candidate.calibrated
-    if len(queries) < SAMPLE // 2:
-        effort = calibrated
-    else:
-        effort = confirmed_effort(knob, candidate.effort, calibrated, lambda e: clears(recalls(e), target, CONFIRM_SE))
-    per = recalls(effort)
+    if len(queries) < SAMPLE // 2:  # (too few fresh ones: settled as a filter repeating its queries is)
+        effort = max(candidate.effort, calibrated)
+        return Learned(
+            effort, candidate.recall, 0, len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
+            indexed=ann.rows,
+        )
+    steps = confirm_steps(knob, candidate.effort, calibrated, int(getattr(ann.index, "nlist", 0)) or None)
+    got = confirmed_effort(steps, lambda e: clears(recalls(e), target, CONFIRM_SE))
+    reached = True
+    if got is None:
+        # none by CONFIRM_SE: the first the fresh queries clear the target with by the first
+        # sample's margin (a small confirming sample's 2-SE bar, capped at half the miss rate,
+        # can sit above what the top step reaches: not a reason to scan exactly for good), else
+        # unreached (the planner scans exactly)
+        got = confirmed_effort([e for e in steps if e in seen], lambda e: clears(seen[e], target, MARGIN_SE))
+    if got is None:
+        got, reached = max(seen, key=lambda e: (float(seen[e].mean()), -e)), False
+    per = recalls(got)
     return Learned(
-        effort, float(per.mean()), len(queries), len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
-        indexed=ann.rows,
+        got, float(per.mean()), len(queries), len(slots), reached=reached, calibrated=calibrated, confirmed=True,
+        measured=candidate.effort, indexed=ann.rows,
     )

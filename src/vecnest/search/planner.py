@@ -29,7 +29,7 @@ from vecnest.index.ann import IndexUnusable
 from vecnest.kernels.distance import top_k
 from vecnest.search import sketch_filter
 from vecnest.search.delta import merge, precise_delta, search_delta
-from vecnest.search.effort import _CEILING, Learned, confirm, efforts_of, measure
+from vecnest.search.effort import _CEILING, SAMPLE, Learned, confirm, efforts_of, measure
 from vecnest.search.match import Match
 from vecnest.search.snapshot import Reader, Snapshot
 from vecnest.search.warn import warn_now
@@ -195,6 +195,12 @@ def keep_latest(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
             break
 
 
+def _indexed_matches(snap: Snapshot, match: Match) -> int:
+    """The filter's matching rows that are in the index (not the delta)."""
+    built = snap.built_upto
+    return match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
+
+
 def _learn(
     snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
 ) -> Learned | None:
@@ -205,7 +211,7 @@ def _learn(
     assert ann is not None
     table = efforts_of(ann)
     built = snap.built_upto
-    indexed = match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
+    indexed = _indexed_matches(snap, match)
     # (``rows``: a filter's first queries, scanned exactly, must not load a lazily opened index)
     learned = table.learned(key, target, indexed, calibrated, ann.rows)
     if learned is None:
@@ -220,7 +226,7 @@ def _learn(
             if cand is None or not cand.holds_for_calibrated(calibrated):
                 # (a candidate measured against a quite different calibrated effort: measure afresh)
                 learned = measure(*args, knob=knob, target=target, calibrated=calibrated)
-            else:  # (never falling back below the calibrated effort of now)
+            else:  # (its steps reach up from the calibrated effort of now, if that is higher)
                 learned = confirm(*args, knob=knob, target=target, candidate=dataclasses.replace(cand, calibrated=max(cand.calibrated, calibrated)))
         except IndexUnusable:  # (the index, loaded lazily, is damaged: the caller marks it, searches exactly)
             raise
@@ -232,7 +238,12 @@ def _learn(
         if learned is not None and learned.needs_confirming:
             return None  # (a candidate: the next queries confirm it)
         if learned is not None and learned.reached and sketch_filter.sketchable(snap, indexed):
-            sketch_filter.judge_filter(table, snap, match, key, target, knob, learned.effort, handed.queries)
+            # (on SAMPLE of them: a verdict keeps its sample to be judged again with, for up to
+            # MAX_FILTERS filters; the first sample's where the confirming one is short)
+            judged_on = handed.queries
+            if len(judged_on) < SAMPLE and handed.measured_on is not None and len(handed.measured_on) > len(judged_on):
+                judged_on = handed.measured_on
+            sketch_filter.judge_filter(table, snap, match, key, target, knob, learned.effort, judged_on[:SAMPLE])
     return learned
 
 
@@ -277,6 +288,13 @@ def _learned_effort(
     if enough of them have been seen, else the calibrated one (not settled: not cached)."""
     learned = _learn(snap, match, key, queries, knob, target, calibrated)
     if learned is None:
+        assert snap.ann is not None
+        pending = efforts_of(snap.ann).candidate(key, target, _indexed_matches(snap, match), calibrated, snap.ann.rows)
+        if pending is not None and pending.effort > calibrated:  # (a raise: the calibrated effort fell short)
+            return pending.effort, False, (
+                f"; {knob} {pending.effort} measured on this filter's last {pending.queries} queries (recall@10 "
+                f"{pending.recall:.3f}; calibrated {calibrated}), used while its next queries confirm it"
+            )
         return calibrated, False, ""
     return learned.effort, True, _effort_note(learned, knob, target, calibrated)
 
@@ -290,21 +308,20 @@ def _effort_note(learned: Learned, knob: str, target: float, calibrated: int) ->
             f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
         )
     if learned.confirmed and not learned.queries:
+        kept = f"the calibrated {learned.effort}" if learned.effort <= learned.calibrated else f"the measured {learned.effort}"
         return (
-            f"; a lower {knob} measured on this filter's queries could not be confirmed (its later queries repeat "
-            f"the first ones): the calibrated {learned.effort}"
-        )
-    if learned.confirmed and learned.effort >= learned.calibrated:  # (the fallback: what was calibrated then)
-        return (
-            f"; a lower {knob} measured on this filter's queries was not confirmed on its next {learned.queries} "
-            f"(recall@10 {learned.recall:.3f} at the calibrated {learned.effort})"
+            f"; the {knob} {learned.measured or learned.effort} measured on this filter's queries could not be confirmed "
+            f"(its later queries repeat the first ones): {kept}"
         )
     checked = "confirmed on" if learned.confirmed else "measured on"
-    stepped = learned.confirmed and 0 < learned.measured < learned.effort
+    stepped = ""
+    if learned.confirmed and 0 < learned.measured < learned.effort:
+        stepped = f"stepped up from the measured {learned.measured}; "
+    elif learned.confirmed and learned.effort < learned.measured:
+        stepped = f"a step below the measured {learned.measured}; "
     return (
         f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries "
-        f"({f'stepped up from the measured {learned.measured}; ' if stepped else ''}recall@10 "
-        f"{learned.recall:.3f}; calibrated {calibrated})"
+        f"({stepped}recall@10 {learned.recall:.3f}; calibrated {calibrated})"
     )
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from vecnest import filter as vfilter
 from vecnest.errors import InvalidInputError
-from vecnest.records import id_list
 from vecnest.lexical.search import LexicalResult, LexicalSearcher
+from vecnest.records import id_list
 from vecnest.search.hybrid import FusedHits, FusionConfig, Side, fuse
 from vecnest.search.planner import Plan, SearchOptions, Strategy, execute
 from vecnest.search.relevance import RelevanceModel, cut

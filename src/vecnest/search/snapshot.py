@@ -24,7 +24,7 @@ from vecnest.filter.columns import ARRAY, Column, Values, evaluate, sql_kind
 from vecnest.index.ann import AnnIndex
 from vecnest.index.calibrate import Calibration
 from vecnest.index.flat import FlatIndex
-from vecnest.records import encode_ids
+from vecnest.records import encode_ids, id_list
 from vecnest.search.match import Match, _Budget
 
 #: Memory for the cached masks of recent filters, per snapshot (one byte per slot per mask).
@@ -295,17 +295,17 @@ class IdBuffer:
 
     def _put(self, slots: np.ndarray, ids: np.ndarray | tuple[str, ...] | list[str]) -> None:
         arr = self._arr
+        encoded = None
         if arr.dtype.kind == "S":
             encoded = ids if isinstance(ids, np.ndarray) and ids.dtype.kind == "S" else encode_ids(ids)
-            if encoded is None:  # (objects from now on: the rows so far decoded)
-                arr = np.array([b.decode() for b in arr.tolist()], dtype=object)  # (unwritten slots: "", never returned)
-            else:
-                if encoded.dtype.itemsize > arr.dtype.itemsize:  # (a new array: views of the old one keep it)
-                    arr = arr.astype(encoded.dtype)
-                arr[slots] = encoded
-                self._arr = arr
-                return
-        arr[slots] = [b.decode() for b in ids.tolist()] if isinstance(ids, np.ndarray) and ids.dtype.kind == "S" else ids
+        if encoded is not None:  # fixed-width bytes that fit
+            if encoded.dtype.itemsize > arr.dtype.itemsize:  # (a new array: views of the old one keep it)
+                arr = arr.astype(encoded.dtype)
+            arr[slots] = encoded
+        else:
+            if arr.dtype.kind == "S":  # (objects from now on: the rows so far decoded; unwritten slots: "", never returned)
+                arr = np.array(id_list(arr, slice(None)), dtype=object)
+            arr[slots] = id_list(ids, slice(None)) if isinstance(ids, np.ndarray) else ids
         self._arr = arr
 
 

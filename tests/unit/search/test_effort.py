@@ -20,11 +20,11 @@ def data() -> tuple[list[str], np.ndarray, list[dict], np.ndarray]:
 
 
 def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path, data: tuple) -> None:
-    """The first 32 searches with a filter use the calibrated effort; the next one measures, on
-    those queries, the least effort of the ladder keeping recall@10 at the target; an effort
-    below the calibrated one is used only once the filter's next 32 distinct queries confirm it
-    (the searches meanwhile keep the calibrated effort); the plan says which; a forced
-    ef_search is never overridden."""
+    """The first SAMPLE searches with a filter use the calibrated effort; the next one measures, on
+    those queries, the least effort of the ladder keeping recall@10 at the target; that is only a
+    candidate until the filter's next CONFIRM_SAMPLE distinct queries confirm it, the step below
+    it, or a step above it (the searches meanwhile keep the calibrated effort, or the candidate
+    where it is higher); the plan says which; a forced ef_search is never overridden."""
     from vecnest.search import effort
 
     ids, vecs, metas, queries = data
@@ -37,35 +37,39 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
         first = col.search(queries[0], explain=True, **kw).plan
         calibrated = first.knob["ef_search"]
         assert "measured on this filter" not in first.reason
-        sample = queries[: effort.SAMPLE]  # held-out titles, as an application's queries
+        # held-out titles, as an application's queries, and more of the kind
+        sample = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 11)])[: effort.SAMPLE]
         for q in sample[1:]:
             col.search(q, **kw)
         assert "measured on this filter" not in col.search(queries[1], ef_search=calibrated, explain=True, k=10, where=where, strategy="ann_filtered").plan.reason
-        col.search(sample[0], **kw)  # the 32nd search with the filter: measures
+        col.search(sample[0], **kw)  # the SAMPLE-th search with the filter: measures
         key = repr(vecnest.filter.parse(where, None))
         table = effort.efforts_of(col._source.cached.ann)
         plan = col.search(queries[40], explain=True, **kw).plan
-        if table.learned(key, 0.95, int(mask.sum())) is None:  # a lower effort: a candidate
+        if table.learned(key, 0.95, int(mask.sum())) is None:  # reached on the sample: a candidate
             candidate = table._candidates[(key, 0.95)][0]
-            assert candidate.effort < calibrated and not candidate.confirmed
-            assert plan.knob["ef_search"] == calibrated and "measured on" not in plan.reason  # not used yet
+            assert candidate.reached and not candidate.confirmed and candidate.queries == effort.SAMPLE
+            assert table.candidate(key, 0.95, int(mask.sum())) == candidate
+            if candidate.effort > calibrated:  # a raise is searched with while it is confirmed
+                assert plan.knob["ef_search"] == candidate.effort and "used while its next queries confirm it" in plan.reason
+            else:
+                assert plan.knob["ef_search"] == calibrated and "measured on" not in plan.reason  # not used yet
             for q in sample[:8]:  # repeats of the first sample never confirm it
                 col.search(q, **kw)
             assert table.learned(key, 0.95, int(mask.sum())) is None
-            fresh = np.vstack([queries[effort.SAMPLE :], fresh_queries(vecs, effort.SAMPLE, 5)])[: effort.SAMPLE]
-            for q in fresh:
+            for q in fresh_queries(vecs, effort.CONFIRM_SAMPLE, 5):
                 col.search(q, **kw)
             plan = col.search(queries[40], explain=True, **kw).plan
             got = table.learned(key, 0.95, int(mask.sum()))
-            assert got is not None and got.confirmed and got.queries == effort.SAMPLE
-            assert got.effort in (candidate.effort, calibrated) or (
-                candidate.effort < got.effort < calibrated and got.effort in effort._LADDER["ef_search"]
-            )  # (the candidate, a step up it confirmed, or the calibrated effort)
-            said = "confirmed on this filter's last" if got.effort < calibrated else "was not confirmed on its next"
-            assert said in plan.reason
-            assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort < calibrated)
-        else:
-            assert f"measured on this filter's last {effort.SAMPLE} queries" in plan.reason
+            assert got is not None and got.confirmed and got.queries == effort.CONFIRM_SAMPLE
+            assert got.measured == candidate.effort
+            assert got.reached  # (a strategy forced: an unreached effort would still search the index)
+            assert got.effort in effort.confirm_steps("ef_search", candidate.effort, calibrated)
+            assert f"ef_search {got.effort} confirmed on this filter's last {effort.CONFIRM_SAMPLE}" in plan.reason
+            assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort)
+            assert ("a step below the measured" in plan.reason) == (got.effort < candidate.effort)
+        else:  # (nothing reached the target on the sample: the best step, said so)
+            assert "no ef_search up to" in plan.reason
         learned = plan.knob["ef_search"]
         assert learned in (*effort._LADDER["ef_search"], calibrated) and effort.FLOOR * calibrated <= learned <= effort._CEILING * calibrated
         unseen = fresh_queries(vecs, 100, 9)  # recall on queries the measurement never saw
@@ -79,12 +83,12 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
         assert table.learned(key, 0.95, int(mask.sum()) // 2) is None
 
 
-def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_kept() -> None:
-    """An effort measured below the calibrated one is a candidate: the filter's next SAMPLE
-    distinct queries (never the first sample's) are handed over to confirm it; a confirmed one,
-    and an effort at or above the calibrated one, is learned at once; a measurement on a few
-    repeated queries never needs confirming (it never goes below the calibrated effort)."""
-    from vecnest.search.effort import SAMPLE, FilterEfforts, Learned
+def test_whatever_a_full_sample_measured_is_confirmed_on_fresh_queries() -> None:
+    """Whatever a full sample measured (lower, equal to or higher than the calibrated effort) is
+    a candidate: the filter's next CONFIRM_SAMPLE distinct queries (never the first sample's) are
+    handed over to confirm it; a confirmed one is learned; a measurement on a few repeated
+    queries, or one that reached nothing, never needs confirming."""
+    from vecnest.search.effort import CONFIRM_SAMPLE, SAMPLE, FilterEfforts, Learned
 
     rng = np.random.default_rng(4)
     table = FilterEfforts()
@@ -92,21 +96,29 @@ def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_
     handed = table.observe("f", 0.95, first)
     assert handed is not None and handed.candidate is None and len(handed.queries) == SAMPLE
     lower = Learned(96, 0.97, SAMPLE, 1000, calibrated=128)
-    assert lower.needs_confirming
+    assert lower.needs_confirming and not lower.raises
     table.keep("f", 0.95, lower, handed.queries)
     assert table.learned("f", 0.95, 1000) is None  # a candidate is not learned
+    assert table.candidate("f", 0.95, 1000) == lower and table.candidate("f", 0.95, 500) is None
     assert table.observe("f", 0.95, first) is None  # the first sample again: nothing new
     assert table._samples[("f", 0.95)] == []
-    fresh = rng.standard_normal((SAMPLE, 16)).astype(np.float32)
-    handed = table.observe("f", 0.95, fresh)
-    assert handed is not None and handed.candidate == lower and len(handed.queries) == SAMPLE
+    fresh = rng.standard_normal((CONFIRM_SAMPLE, 16)).astype(np.float32)
+    assert table.observe("f", 0.95, fresh[:SAMPLE]) is None  # a confirming sample is larger
+    handed = table.observe("f", 0.95, fresh[SAMPLE:])
+    assert handed is not None and handed.candidate == lower and len(handed.queries) == CONFIRM_SAMPLE
     assert table.observe("f", 0.95, fresh) is None  # being confirmed: handed over once
-    table.keep("f", 0.95, Learned(96, 0.96, SAMPLE, 1000, calibrated=128, confirmed=True), handed.queries)
+    assert table.candidate("f", 0.95, 1000) == lower  # (readable while it is confirmed)
+    table.keep("f", 0.95, Learned(96, 0.96, CONFIRM_SAMPLE, 1000, calibrated=128, confirmed=True), handed.queries)
     assert table.learned("f", 0.95, 1000, 128).effort == 96
-    # at or above the calibrated effort, or on a few queries: learned at once
-    assert not Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
+    # at or above the calibrated effort too; not on a few queries, nor unreached
+    assert Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
+    assert Learned(192, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming and Learned(192, 0.97, SAMPLE, 1000, calibrated=128).raises
     assert not Learned(96, 0.97, 3, 1000, calibrated=128).needs_confirming
     assert not Learned(96, 0.90, SAMPLE, 1000, reached=False, calibrated=128).needs_confirming
+    # a candidate holds as a learned effort does: for about its calibrated effort and index size
+    table.keep("r", 0.95, Learned(192, 0.97, SAMPLE, 1000, calibrated=128, indexed=10_000), first)
+    assert table.candidate("r", 0.95, 1000, 130, 11_000).effort == 192
+    assert table.candidate("r", 0.95, 1000, 64) is None and table.candidate("r", 0.95, 1000, 128, 20_000) is None
     # a merged index's table inherits what was learned and the candidates being confirmed
     table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=128), first)
     after = FilterEfforts()
@@ -118,8 +130,8 @@ def test_a_candidate_effort_is_confirmed_on_fresh_queries_or_the_calibrated_one_
 
 
 def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None:
-    """A filter repeating only its first sample's queries settles on the calibrated effort after
-    PATIENCE queries (nothing can confirm its candidate); a learned effort holds while the
+    """A filter repeating only its first sample's queries settles on the calibrated effort (or a
+    raise it measured) after PATIENCE queries (nothing can confirm its candidate); a learned effort holds while the
     calibrated one, interpolated at a selectivity that moves as rows are added, stays within the
     drift factor (found by review: it was forgotten at +2 % rows)."""
     from vecnest.search.effort import PATIENCE, SAMPLE, FilterEfforts, Learned
@@ -132,7 +144,13 @@ def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None
     for _ in range(PATIENCE // SAMPLE + 1):
         assert table.observe("f", 0.95, q) is None
     got = table.learned("f", 0.95, 1000, 96)
-    assert got is not None and got.effort == 96 and got.confirmed and got.queries == 0
+    assert got is not None and got.effort == 96 and got.confirmed and got.queries == 0 and got.measured == 48
+    # a raise settles on what the sample measured (the calibrated effort fell short on it)
+    handed = table.observe("r", 0.95, q)
+    table.keep("r", 0.95, Learned(192, 0.97, SAMPLE, 1000, calibrated=96), handed.queries)
+    for _ in range(PATIENCE // SAMPLE + 1):
+        assert table.observe("r", 0.95, q) is None
+    assert table.learned("r", 0.95, 1000, 96).effort == 192
     table.keep("g", 0.95, Learned(64, 0.97, SAMPLE, 1000, calibrated=83, confirmed=True))
     assert table.learned("g", 0.95, 1000, 84).effort == 64  # the selectivity moved a little
     assert table.learned("g", 0.95, 1000, 130) is None  # far off: learned again
@@ -147,8 +165,8 @@ def test_a_candidate_never_stalls_and_a_learned_effort_survives_growth() -> None
 def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path, data: tuple) -> None:
     """confirm keeps the candidate only where the fresh queries reach the target with it; where
     they do not, the least ladder step above it they do reach it with (never the calibrated
-    effort's generous overshoot when a step in between suffices), else the calibrated effort;
-    the recall reported is the one measured on those queries."""
+    effort's generous overshoot when a step in between suffices), else none (unreached); the
+    recall reported is the one measured on those queries."""
     from vecnest.search import effort
 
     ids, vecs, metas, queries = data
@@ -166,14 +184,24 @@ def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path,
             effort._recalls(snap.ann, args[2], want, mask, args[5], "ef_search", ef), 0.95, effort.CONFIRM_SE)]
         assert passes and passes[0] > 1  # (the data makes ef 1 miss and some step below 256 pass)
         assert got.effort == passes[0] and got.measured == 1 and got.confirmed and got.recall >= 0.95
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef >= 64) == 64  # steps in between, in order
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: False) == 96  # none: the calibrated effort
-        assert effort.confirmed_effort("ef_search", 24, 96, lambda ef: ef == 24) == 24
+        steps = effort.confirm_steps("ef_search", 64, 96)
+        assert steps == [48, 64, 96, 128, 192, 256, 384]  # the step below, it, the steps above (to 4x)
+        assert effort.confirm_steps("ef_search", 48, 96) == [48, 64, 96, 128, 192, 256, 384]  # (never below half)
+        assert effort.confirm_steps("ef_search", 128, 83)[:2] == [96, 128]  # a raise
+        assert effort.confirm_steps("ef_search", 96, 83)[:2] == [83, 96]  # (an off-ladder calibrated effort is a step)
+        assert effort.confirm_steps("nprobe", 8, 8, nlist=16) == [4, 8, 12, 16]
+        assert effort.confirmed_effort(steps, lambda ef: ef >= 64) == 64  # in order
+        assert effort.confirmed_effort(steps, lambda ef: ef >= 48) == 48  # the step below
+        assert effort.confirmed_effort(steps, lambda ef: ef >= 192) == 192  # stepped up past the calibrated
+        assert effort.confirmed_effort(steps, lambda ef: False) is None  # none: unreached
         good = effort.Learned(128, 0.99, effort.SAMPLE, len(slots), calibrated=256)
         got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=good)
         assert got.effort == 128 and got.confirmed and got.recall >= 0.95
         few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=good)
-        assert few.effort == 256  # too few fresh queries to confirm anything
+        assert few.effort == 256 and few.queries == 0  # too few fresh queries to confirm anything: the calibrated effort
+        high = effort.Learned(384, 0.99, effort.SAMPLE, len(slots), calibrated=256)
+        few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=high)
+        assert few.effort == 384  # (or a raise)
 
 
 def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
@@ -193,10 +221,10 @@ def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
     assert handed is not None and len(handed.queries) == SAMPLE
     np.testing.assert_array_equal(handed.queries[0], q[0])  # kept as given
     assert table.observe("f", 0.95, distinct) is None  # being measured: handed over once
-    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000))
+    table.keep("f", 0.95, Learned(48, 0.97, SAMPLE, 1000, confirmed=True))
     assert table.learned("f", 0.95, 1100).effort == 48 and table.learned("f", 0.99, 1100) is None
     for i in range(MAX_FILTERS + 50):
-        table.keep(f"learned {i}", 0.95, Learned(48, 0.97, SAMPLE, 1000))
+        table.keep(f"learned {i}", 0.95, Learned(48, 0.97, SAMPLE, 1000, confirmed=True))
     for i in range(MAX_SAMPLING + 50):
         table.observe(f"one-off {i}", 0.95, distinct[:1])
     assert len(table._samples) == MAX_SAMPLING and len(table._learned) == MAX_FILTERS
@@ -232,8 +260,9 @@ def test_a_filter_with_no_indexed_match_measures_nothing_missed(tmp_path: Path, 
         snap = col._source.current()
         ann = snap.ann
         none = np.zeros(snap.n_slots, dtype=bool)
+        sample = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 3)])[: effort.SAMPLE]
         got = effort.measure(
-            ann, snap.flat, queries[: effort.SAMPLE], np.empty(0, dtype=np.int64), none,
+            ann, snap.flat, sample, np.empty(0, dtype=np.int64), none,
             np.packbits(none, bitorder="little"), knob="ef_search", target=0.95, calibrated=64,
         )
         assert got.reached and got.recall == 1.0 and got.effort == 32  # the floor: half the calibrated
@@ -266,7 +295,7 @@ def test_learning_a_filters_effort_leaves_the_segment_unmapped(tmp_path: Path, d
         col.add(ids, vectors=vecs, metadatas=metas)
         (segment,) = (tmp_path / "s" / "segments").glob("*.f32")
         kw = dict(k=10, where={"year": {"$gte": 2026}}, strategy="ann_filtered", include=())
-        for q in np.vstack([queries, fresh_queries(vecs, 80, 5)]):  # the first sample, then fresh ones
+        for q in np.vstack([queries, fresh_queries(vecs, 200, 5)]):  # the first sample, then fresh ones
             col.search(q, **kw)
         assert "this filter's" in col.search(queries[3], explain=True, **kw).plan.reason  # measured
         assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
@@ -275,24 +304,29 @@ def test_learning_a_filters_effort_leaves_the_segment_unmapped(tmp_path: Path, d
 def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
     """Each way a filter's effort settles reads as what happened, whatever the calibrated effort
     has drifted to since (found by review: a fallback read as "stepped up" once it moved)."""
-    from vecnest.search.effort import SAMPLE, Learned
+    from vecnest.search.effort import CONFIRM_SAMPLE, SAMPLE, Learned
     from vecnest.search.planner import _effort_note
 
     def note(learned: Learned, calibrated: int = 59) -> str:
         return _effort_note(learned, "ef_search", 0.95, calibrated)
 
-    kept = Learned(32, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 32 confirmed on this filter's last 32 queries" in note(kept) and "stepped" not in note(kept)
-    up = Learned(48, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    kept = Learned(32, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    assert f"ef_search 32 confirmed on this filter's last {CONFIRM_SAMPLE} queries" in note(kept) and "step" not in note(kept)
+    up = Learned(48, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
     assert "ef_search 48 confirmed on" in note(up) and "stepped up from the measured 32" in note(up)
     assert "stepped up from the measured 32" in note(up, calibrated=48)  # (the calibration drifted to it)
-    back = Learned(58, 0.97, SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
     for cal in (56, 58, 60):
-        assert "was not confirmed on its next 32" in note(back, cal) and "at the calibrated 58" in note(back, cal)
-    stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True)
-    assert "could not be confirmed" in note(stalled)
-    measured = Learned(64, 0.97, SAMPLE, 1000, calibrated=58)
-    assert "ef_search 64 measured on this filter's last 32" in note(measured) and "stepped" not in note(measured)
+        back = Learned(58, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+        assert "ef_search 58 confirmed on" in note(back, cal) and "stepped up from the measured 32" in note(back, cal)
+    down = Learned(24, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
+    assert "ef_search 24 confirmed on" in note(down) and "a step below the measured 32" in note(down)
+    stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True, measured=32)
+    assert "the ef_search 32 measured on this filter's queries could not be confirmed" in note(stalled)
+    assert "the calibrated 58" in note(stalled)
+    raised = Learned(96, 0.0, 0, 1000, calibrated=58, confirmed=True, measured=96)
+    assert "could not be confirmed" in note(raised) and "the measured 96" in note(raised)
+    measured = Learned(64, 0.97, 3, 1000, calibrated=58)  # (a few repeated queries: not confirmed)
+    assert "ef_search 64 measured on this filter's last 3" in note(measured) and "step" not in note(measured)
     assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))
 
 
@@ -312,7 +346,7 @@ def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_
         where = {"year": {"$gte": 2026}}
         matches = sum(m["year"] >= 2026 for m in metas[:4000])
         kw = dict(k=10, where=where, strategy="ann_filtered", include=())
-        for q in queries[: effort.SAMPLE + 1]:
+        for q in np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 3)])[: effort.SAMPLE + 1]:
             col.search(q, **kw)
         k = (repr(vecnest.filter.parse(where, None)), 0.95)
         first = effort.efforts_of(col._source.cached.ann)

@@ -11,6 +11,7 @@ import pytest
 
 import vecnest
 from vecnest.config import IndexConfig, IndexKind
+from vecnest.search import effort
 
 from ._planned import N, SMALL, exact_truth, fresh_queries, recall_of, titles
 
@@ -135,7 +136,10 @@ def test_a_clustered_filters_first_queries_keep_the_recall_target(tmp_path: Path
         col.add(ids, vectors=vecs, metadatas=metas)
         recall, strategies = first_32(col)
         assert recall >= 0.95 and "exact_filtered" in strategies
-        later = [col.search(q, k=10, where=where, include=(), explain=True).plan for q in np.vstack([queries[32:], vecs[:40]])]
+        later = [
+            col.search(q, k=10, where=where, include=(), explain=True).plan
+            for q in np.vstack([queries[32:], fresh_queries(vecs, effort.SAMPLE + effort.CONFIRM_SAMPLE, 8)])
+        ]
         assert not later[-1].provisional  # learned by now: the index at its effort, or exact for good
         assert later[-1].strategy == "exact_filtered" or later[-1].knob
         monkeypatch.setattr(calibrate, "LEARN_EXACT_MS", 0.0)  # (a scan too costly to answer with)
@@ -150,8 +154,8 @@ def test_planner_picks_exact_for_tiny_and_index_for_broad(built: dict, data: tup
     tiny = col.search(q, k=10, where={"primary_category": "cs.IT"}, explain=True).plan
     assert tiny.strategy == "exact_filtered" and tiny.estimated_selectivity < 0.03
     # the index; at first, where an exact scan is this cheap, exact while the filter's own
-    # queries measure its effort (64 distinct ones at most: measured, then confirmed)
-    many = np.vstack([data[3], data[1][:40]])
+    # queries measure its effort (SAMPLE + CONFIRM_SAMPLE distinct ones at most: measured, then confirmed)
+    many = np.vstack([data[3], fresh_queries(data[1], effort.SAMPLE + effort.CONFIRM_SAMPLE, 9)])
     plans = [col.search(x, k=10, where={"$not": {"primary_category": "cs.IT"}}, explain=True).plan for x in many]
     first, broad = plans[0], plans[-1]
     assert first.strategy in ("ann_filtered", "post_filter") or (first.provisional and "not learned yet" in first.reason)
@@ -358,7 +362,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
     """Where the filter's measurement found no effort reaching the target, the filter is scanned
     exactly for good: not provisional, and replayed; a measurement that fails never fails the
     search (the filter samples again); a filter repeating one query is measured after PATIENCE."""
-    from vecnest.search import effort, planner
+    from vecnest.search import planner
 
     ids, vecs, metas, queries = data
     with _inside_the_bias(tmp_path, data, monkeypatch) as col:
@@ -369,7 +373,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
             raise RuntimeError("measurement failed")
 
         monkeypatch.setattr(planner, "measure", broken)
-        for q in queries[: effort.SAMPLE]:
+        for q in np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 4)])[: effort.SAMPLE]:
             plan = col.search(q, k=10, where=where, include=(), explain=True).plan
             assert plan.strategy == "exact_filtered" and plan.provisional
         measured = []
@@ -393,6 +397,54 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
         assert col.search(queries[5], k=10, where=where, include=(), explain=True).plan.strategy == "exact_filtered"
 
 
+def test_a_raise_is_searched_with_while_it_is_confirmed_and_a_confirmation_can_find_none(
+    tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first sample that measured an effort above the calibrated one (the calibration fell
+    short on this filter) is used, unsettled, while the filter's next queries confirm it, never
+    the calibrated effort the sample just missed with; where the confirming queries reach the
+    target with no step, the filter is scanned exactly for good, and the plan says why."""
+    from vecnest.search import planner
+
+    ids, vecs, metas, queries = data
+    where = {"year": {"$gte": 2026}}
+    matches = sum(m["year"] >= 2026 for m in metas)
+    with _inside_the_bias(tmp_path, data, monkeypatch) as col:
+        seen: dict[str, int] = {}
+
+        def raised(*args: object, calibrated: int, **kw: object) -> effort.Learned:
+            seen["calibrated"] = calibrated
+            up = min(v for v in effort._LADDER["ef_search"] if v >= 2 * calibrated)
+            return effort.Learned(up, 0.97, len(args[2]), matches, calibrated=calibrated, indexed=col._source.cached.ann.rows)  # type: ignore[arg-type]
+
+        def none_reached(*args: object, candidate: effort.Learned, **kw: object) -> effort.Learned:
+            return effort.Learned(
+                candidate.effort, 0.91, len(args[2]), matches, reached=False, calibrated=candidate.calibrated,  # type: ignore[arg-type]
+                confirmed=True, measured=candidate.effort, indexed=candidate.indexed,
+            )
+
+        monkeypatch.setattr(planner, "measure", raised)
+        monkeypatch.setattr(planner, "confirm", none_reached)
+        stream = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE + effort.CONFIRM_SAMPLE, 12)])
+        for q in stream[: effort.SAMPLE]:  # the last completes the sample: measured
+            col.search(q, k=10, where=where, include=())
+        up = min(v for v in effort._LADDER["ef_search"] if v >= 2 * seen["calibrated"])
+        # (forced to the index: the raise is what it searches with, planned again each time)
+        for q in stream[effort.SAMPLE : effort.SAMPLE + 3]:
+            plan = col.search(q, k=10, where=where, include=(), strategy="ann_filtered", explain=True).plan
+            assert plan.knob == {"ef_search": up} and "used while its next queries confirm it" in plan.reason
+        # (by default, inside the bias, the filter is scanned exactly until its effort is settled)
+        plan = col.search(stream[effort.SAMPLE + 3], k=10, where=where, include=(), explain=True).plan
+        assert plan.strategy == "exact_filtered" and plan.provisional
+        for q in stream[effort.SAMPLE + 4 :]:
+            col.search(q, k=10, where=where, include=())
+        plan = col.search(queries[0], k=10, where=where, include=(), explain=True).plan
+        assert plan.strategy == "exact_filtered" and not plan.provisional
+        assert "no effort measured on this filter's queries reached the target" in plan.reason
+        forced = col.search(queries[0], k=10, where=where, include=(), strategy="ann_filtered", explain=True).plan
+        assert forced.knob == {"ef_search": up} and "no ef_search up to" in forced.reason
+
+
 def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learned_it(
     tmp_path: Path, data: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -400,7 +452,6 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
     calibration measured it no cheaper than an exact scan), a filter is scanned exactly, and
     planned again each time, until its own queries have measured an effort reaching the target;
     an effort or strategy given by the caller is never overridden."""
-    from vecnest.search import effort
 
     ids, vecs, metas, queries = data
     with _inside_the_bias(tmp_path, data, monkeypatch) as col:
@@ -410,18 +461,19 @@ def test_an_unproven_filtered_index_search_scans_exactly_until_the_filter_learne
         assert given.strategy == "ann_filtered" and given.knob == {"ef_search": 40}
         forced = col.search(queries[0], k=10, where=where, strategy="ann_filtered", include=(), explain=True).plan
         assert forced.strategy == "ann_filtered" and not forced.provisional
+        sample = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 4)])[: effort.SAMPLE]
         for i in range(effort.SAMPLE - 1):
-            plan = col.search(queries[i], k=10, where=where, include=(), explain=True).plan
+            plan = col.search(sample[i], k=10, where=where, include=(), explain=True).plan
             assert plan.strategy == "exact_filtered" and plan.provisional and "not learned yet" in plan.reason
-            col.search(queries[i], k=10, where=where, include=())  # a repeat: planned again, not replayed
+            col.search(sample[i], k=10, where=where, include=())  # a repeat: planned again, not replayed
         assert not col._source.cached.replays
         truth = exact_truth(vecs, queries[:1], mask)[0]
         assert {ids.index(h.id) for h in col.search(queries[0], k=10, where=where, include=())} == truth
-        col.search(queries[effort.SAMPLE - 1], k=10, where=where, include=())  # completes the sample: measured
+        col.search(sample[effort.SAMPLE - 1], k=10, where=where, include=())  # completes the sample: measured
         plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
-        if plan.provisional:  # an effort below the calibrated one: exact until fresh queries confirm it
+        if plan.provisional:  # a candidate: exact until fresh queries confirm it
             assert plan.strategy == "exact_filtered"
-            for q in fresh_queries(vecs, effort.SAMPLE, 6):
+            for q in fresh_queries(vecs, effort.CONFIRM_SAMPLE, 6):
                 col.search(q, k=10, where=where, include=())
             plan = col.search(queries[40], k=10, where=where, include=(), explain=True).plan
         assert plan.strategy == "ann_filtered" and not plan.provisional

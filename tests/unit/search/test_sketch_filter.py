@@ -45,8 +45,8 @@ def _mask(metas: list[dict]) -> np.ndarray:
 
 def _learn(col: vecnest.Collection, vecs: np.ndarray, queries: np.ndarray) -> None:
     """Searches enough distinct queries with the filter for its effort to settle (a sample,
-    then a fresh one confirming a lower effort, if one was measured)."""
-    for q in np.vstack([queries, fresh_queries(vecs, 2 * effort.SAMPLE, 5)]):
+    then a fresh one confirming what it measured)."""
+    for q in np.vstack([queries, fresh_queries(vecs, effort.SAMPLE + effort.CONFIRM_SAMPLE, 5)]):
         col.search(q, k=10, where=WHERE, include=())
 
 
@@ -70,7 +70,8 @@ def test_judge_takes_the_least_depth_reaching_the_target_on_the_sample(
         slots = np.flatnonzero(mask)
         assert len(slots) >= sketch_filter.MIN_MATCHES
         packed = np.packbits(mask, bitorder="little")
-        sample = (queries[: effort.SAMPLE] / np.linalg.norm(queries[: effort.SAMPLE], axis=1, keepdims=True)).astype(np.float32)
+        sample = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 7)])[: effort.SAMPLE]
+        sample = (sample / np.linalg.norm(sample, axis=1, keepdims=True)).astype(np.float32)
         centre = snap.all_sketches.centred(snap.flat.vectors, snap.n_slots)
         assert snap.all_sketches.coded == 0  # (the centre alone: judging codes no other row)
         verdict = sketch_filter.judge(snap.ann, snap.flat, sample, slots, centre, packed, knob="ef_search", effort=64, target=0.95)
@@ -155,7 +156,7 @@ def test_sketch_searches_cover_rows_added_since_and_learning_leaves_the_segment_
     with vecnest.open(tmp_path / "s", background=False) as db:
         col = _hnsw(db, ids, vecs, metas)
         (segment,) = (tmp_path / "s" / "segments").glob("*.f32")
-        for q in np.vstack([queries, fresh_queries(vecs, 2 * effort.SAMPLE, 5)]):
+        for q in np.vstack([queries, fresh_queries(vecs, effort.SAMPLE + effort.CONFIRM_SAMPLE, 5)]):
             col.search(q, k=10, where=WHERE, include=(), strategy="ann_filtered")  # (learned, judged; not searched by sketches)
         assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
         assert col.search(queries[5], k=10, where=WHERE, include=(), explain=True).plan.strategy == "sketch_filtered"
@@ -288,7 +289,7 @@ def test_a_verdict_needs_a_full_sample(tmp_path: Path, data: tuple) -> None:
         table = effort.FilterEfforts()
         sketch_filter.judge_filter(table, snap, Match(mask, int(mask.sum())), "f", 0.95, "ef_search", 64, few)
         assert table.sketch_verdict("f", 0.95, int(mask.sum())) is None  # (nothing measured, nothing kept)
-        sketch_filter.judge_filter(table, snap, Match(mask, int(mask.sum())), "f", 0.95, "ef_search", 64, np.vstack([few, queries[3:40]]))
+        sketch_filter.judge_filter(table, snap, Match(mask, int(mask.sum())), "f", 0.95, "ef_search", 64, np.vstack([few, queries[3:], fresh_queries(vecs, effort.SAMPLE, 7)]))
         assert table.sketch_verdict("f", 0.95, int(mask.sum())) is not None
 
 
