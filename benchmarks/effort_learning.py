@@ -20,10 +20,12 @@ itself), and the learned effort's recall on all 500 queries is what a user would
 - ``previous release (32 + 32, lower only)``: 32-query samples; only an effort below the
   calibrated one was confirmed, on the next 32, stepping up to the calibrated effort, else that
   (a raise, or the calibrated effort, adopted on one sample);
-- ``measure + confirm``: what ships: whatever the first sample measured is confirmed on the fresh
-  one, trying the ladder's step below it, it, then the steps above it
-  (``effort.confirm_steps``), the first clearing ``CONFIRM_SE`` standard errors (none: the first
-  clearing ``MARGIN_SE``); none: unreached (the planner scans exactly).
+- ``confirm on the fresh sample``: the release before this one (74a3819): whatever the first
+  sample measured is confirmed on the fresh one, trying the ladder's step below it, it, then the
+  steps above it (``effort.confirm_steps``), the first clearing ``CONFIRM_SE`` standard errors
+  (none: the first clearing ``MARGIN_SE``); none: unreached (the planner scans exactly);
+- ``measure + confirm``: what ships: the same steps and bars, judged on the fresh sample pooled
+  with the first (``effort.confirm``'s ``measured_on``).
 
 Note: the samples are drawn from the same 500 queries the recall is averaged over (192 of them
 per draw), so a draw's samples are a little less independent of the population than an
@@ -147,6 +149,23 @@ def previous_rule(rec: dict[int, np.ndarray], perm: np.ndarray, calibrated: int)
     return calibrated
 
 
+#: The rules replayed, in the order reported.
+RULES = ("measure only", "previous release (32 + 32, lower only)", "confirm on the fresh sample", "measure + confirm")
+
+
+def confirmed(rec: dict[int, np.ndarray], candidate: int | None, calibrated: int, on: np.ndarray) -> int | None:
+    """``effort.confirm`` on the per-query recalls of ``on``: the first of ``confirm_steps``
+    clearing ``CONFIRM_SE`` standard errors, else the first clearing ``MARGIN_SE``, else ``None``."""
+    if candidate is None:
+        return None
+    steps = effort.confirm_steps("ef_search", candidate, calibrated)
+    for margin in (effort.CONFIRM_SE, effort.MARGIN_SE):
+        got = effort.confirmed_effort(steps, lambda e, m=margin: effort.clears(rec[e][on], TARGET, m))
+        if got is not None:
+            return got
+    return None
+
+
 def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.random.Generator) -> list[dict[str, Any]]:
     """The learned effort of each rule on ``draws`` random pairs of disjoint samples: ``None``
     where no effort reached the target (the planner scans exactly: recall 1.0, at a cost the
@@ -154,21 +173,15 @@ def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.rand
     n = len(next(iter(rec.values())))
     pop = {ef: float(r.mean()) for ef, r in rec.items()}
     top = effort.ladder_for("ef_search", calibrated, effort.SAMPLE)[-1]
-    learned: dict[str, list[int | None]] = {"measure only": [], "previous release (32 + 32, lower only)": [], "measure + confirm": []}
+    learned: dict[str, list[int | None]] = {r: [] for r in RULES}
     for _ in range(draws):
         perm = rng.permutation(n)
         first, fresh = perm[: effort.SAMPLE], perm[effort.SAMPLE : effort.SAMPLE + effort.CONFIRM_SAMPLE]
         ef = learn(rec, first, calibrated)
         learned["measure only"].append(ef)
         learned["previous release (32 + 32, lower only)"].append(previous_rule(rec, perm, calibrated))
-        if ef is None:
-            learned["measure + confirm"].append(None)
-            continue
-        steps = effort.confirm_steps("ef_search", ef, calibrated)
-        got = effort.confirmed_effort(steps, lambda e, fresh=fresh: effort.clears(rec[e][fresh], TARGET, effort.CONFIRM_SE))
-        if got is None:  # (confirm's fallback: the first the fresh sample clears by MARGIN_SE)
-            got = effort.confirmed_effort(steps, lambda e, fresh=fresh: effort.clears(rec[e][fresh], TARGET, effort.MARGIN_SE))
-        learned["measure + confirm"].append(got)
+        learned["confirm on the fresh sample"].append(confirmed(rec, ef, calibrated, fresh))
+        learned["measure + confirm"].append(confirmed(rec, ef, calibrated, perm[: effort.SAMPLE + effort.CONFIRM_SAMPLE]))
     rows = []
     for rule, efs in learned.items():
         got = np.array([1.0 if e is None else pop[e] for e in efs])

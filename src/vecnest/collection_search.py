@@ -21,7 +21,7 @@ from vecnest.records import Hits, check_include, check_k
 from vecnest.search.engine import Request, Searcher
 from vecnest.search.hybrid import FusionConfig
 from vecnest.search.lexical_view import LexicalView
-from vecnest.search.planner import search_options
+from vecnest.search.options import search_options
 from vecnest.search.ranked import Ranking, SearchMode, make_ranking
 from vecnest.search.relevance import RelevanceModel, load_relevance, store_relevance
 from vecnest.search.rerank import CrossEncoderReranker

@@ -8,7 +8,6 @@ mapped), the approximate index (its mapping's resident pages) and the lexical in
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from vecnest.compress.memory import mapped_rss

@@ -18,8 +18,8 @@ cannot take the effort down far, or at all); what a full sample measured, lower,
 higher than the calibrated effort, is only a candidate until the filter's next
 :data:`CONFIRM_SAMPLE` distinct queries (none of the first sample's) confirm it
 (:data:`CONFIRM_SE`): the first of the ladder's step below it, it, and the steps above it (up to
-:data:`_CEILING` × the calibrated effort) that clears the bar on them, else no effort reached the
-target (the least passing step of a bisection is the one whose sample was luckiest: on its own,
+:data:`_CEILING` × the calibrated effort) that clears the bar on them pooled with the first
+sample, else no effort reached the target (the least passing step of a bisection is the one whose sample was luckiest: on its own,
 the rule let 1M arXiv chunks at 50 % down to recall@10 0.936 on the queries it had not seen; and
 a calibrated effort or a raise adopted on one sample missed the target in 3-15 % of resampled
 draws where the calibration was a step short; while a raise waits, its searches use it); it
@@ -31,7 +31,7 @@ or not the merge re-measured the calibration: the same graph, grown; a rebuild i
 and learns again), filter and target. Until then the calibrated effort is used. The searches that measure pay
 for it, once per filter (74k rows, on the 32 + 32 queries of an earlier release: ~0.1-0.2 s and
 ~0.02-0.05 s; the samples of 64 + 128, and a confirmation that tries the steps above the candidate
-too, cost about two and four times that, not re-measured).
+too, each judged on the 192 queries of both, cost about two and six times that, not re-measured).
 """
 
 from __future__ import annotations
@@ -81,14 +81,16 @@ FLOOR = 0.5
 #: standard errors of that mean (32 queries: ~0.01; two would cost about one step of the ladder
 #: more on 74k arXiv titles, where the calibrated effort is already that step above).
 MARGIN_SE = 1.0
-#: A candidate is confirmed when the fresh sample's mean recall@10 is at least the target plus
-#: this many standard errors; the ladder's step below it is tried first, then it, then the steps
-#: above it (see :func:`confirm_steps`). Over 2,000 resampled pairs of a 64-query and a 128-query
-#: sample of 500 held-out queries (arXiv 75k titles and 1M chunks at 15 / 50 / 100 %, calibrated a
-#: step short of the need to two steps over), the learned effort's recall on all 500 fell below
-#: 0.95 in at most 0.2 % of draws (the rule before, 32 + 32 queries and only a lower effort
-#: confirmed: up to 14.5 %, where the calibrated effort was short of the need), at a mean effort
-#: of 1.49× the least effort reaching the target (1.56×); see ``benchmarks/effort_learning.py``.
+#: A candidate is confirmed when the mean recall@10 of the fresh sample pooled with the first is
+#: at least the target plus this many standard errors; the ladder's step below it is tried first,
+#: then it, then the steps above it (see :func:`confirm_steps`). The first sample chose the
+#: candidate, so alone it would flatter it; pooled, the step below is judged on the same queries
+#: first, so a step short of the need is kept no more often than 192 random queries clear the bar
+#: with it. Replayed on 2,000 resampled pairs of a 64-query and a 128-query sample of 500 held-out
+#: queries per case (arXiv 75k titles and 1M chunks at 15 / 50 / 100 %, calibrated a step short of
+#: the need to two steps over): ``benchmarks/effort_learning.py`` reports how often the learned
+#: effort's recall on all 500 fell below 0.95 and its mean cost, pooled and on the fresh sample
+#: alone (the release before: at most 0.2 % of draws, at 1.49× the least effort reaching 0.95).
 CONFIRM_SE = 2.0
 #: A learned effort holds while the filter's indexed matches stay within this factor of the
 #: count it was measured at.
@@ -133,11 +135,6 @@ class Learned:
         queries, a filter repeating them, is of the queries it sends: never below the
         calibrated effort, and nothing fresh would confirm it)."""
         return self.reached and not self.confirmed and self.queries >= SAMPLE
-
-    @property
-    def raises(self) -> bool:
-        """Whether this effort is above the calibrated one (the calibration fell short)."""
-        return self.effort > self.calibrated
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,13 +544,28 @@ def confirm(
     knob: str,
     target: float,
     candidate: Learned,
+    measured_on: np.ndarray | None = None,
 ) -> Learned:
-    """The effort ``candidate`` (what a first sample measured) is confirmed at: the first of
-    :func:`confirm_steps` whose recall@10 on ``queries`` (fresh ones: none it was measured on)
-    :func:`clears` ``target`` by :data:`CONFIRM_SE` standard errors (:func:`confirmed_effort`);
-    if none does, the best of them, not reached (the planner scans exactly). On fewer than half a
-    sample, the higher of the candidate and the calibrated effort. Either way the recall
-    reported is the one measured on ``queries``."""
+    """The effort ``candidate`` (what a first sample, ``measured_on``, measured) is confirmed
+    at: the first of :func:`confirm_steps` whose recall@10 on ``queries`` (fresh ones: none it
+    was measured on) pooled with ``measured_on`` (where kept) :func:`clears` ``target`` by
+    :data:`CONFIRM_SE` standard errors (:func:`confirmed_effort`); if none does, the first that
+    clears it by :data:`MARGIN_SE` (a small sample's 2-SE bar, capped at half the miss rate, can
+    sit above what the top step reaches: not a reason to scan exactly for good); if none does,
+    the best of them, not reached (the planner scans exactly). On fewer than half a sample of
+    fresh queries, the higher of the candidate and the calibrated effort, settled as a filter
+    repeating its queries is. The recall reported is the one measured on the pooled sample."""
+    calibrated = candidate.calibrated
+    if len(queries) < SAMPLE // 2:
+        effort = max(candidate.effort, calibrated)
+        return Learned(
+            effort, candidate.recall, 0, len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
+            indexed=ann.rows,
+        )
+    if measured_on is not None and len(measured_on):
+        # (pooled: the fresh queries test the candidate, the first sample's add to their power;
+        # replayed, fewer misses than the fresh ones alone at a lower effort, see CONFIRM_SE)
+        queries = np.concatenate([np.asarray(measured_on, dtype=np.float32), queries])
     want = _truth(flat, queries, slots)
     seen: dict[int, np.ndarray] = {}
 
@@ -562,24 +574,13 @@ def confirm(
             seen[effort] = _recalls(ann, queries, want, allowed, packed, knob, effort)
         return seen[effort]
 
-    calibrated = candidate.calibrated
-    if len(queries) < SAMPLE // 2:  # (too few fresh ones: settled as a filter repeating its queries is)
-        effort = max(candidate.effort, calibrated)
-        return Learned(
-            effort, candidate.recall, 0, len(slots), calibrated=calibrated, confirmed=True, measured=candidate.effort,
-            indexed=ann.rows,
-        )
     steps = confirm_steps(knob, candidate.effort, calibrated, int(getattr(ann.index, "nlist", 0)) or None)
     got = confirmed_effort(steps, lambda e: clears(recalls(e), target, CONFIRM_SE))
-    reached = True
+    if got is None:  # (every step was measured)
+        got = confirmed_effort(steps, lambda e: clears(recalls(e), target, MARGIN_SE))
+    reached = got is not None
     if got is None:
-        # none by CONFIRM_SE: the first the fresh queries clear the target with by the first
-        # sample's margin (a small confirming sample's 2-SE bar, capped at half the miss rate,
-        # can sit above what the top step reaches: not a reason to scan exactly for good), else
-        # unreached (the planner scans exactly)
-        got = confirmed_effort([e for e in steps if e in seen], lambda e: clears(seen[e], target, MARGIN_SE))
-    if got is None:
-        got, reached = max(seen, key=lambda e: (float(seen[e].mean()), -e)), False
+        got = max(steps, key=lambda e: (float(recalls(e).mean()), -e))
     per = recalls(got)
     return Learned(
         got, float(per.mean()), len(queries), len(slots), reached=reached, calibrated=calibrated, confirmed=True,

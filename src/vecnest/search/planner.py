@@ -10,12 +10,9 @@ index build (the delta) are always scanned exactly and merged in; deleted rows n
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import math
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,122 +20,17 @@ import numpy as np
 from vecnest import filter as vfilter
 from vecnest._threads import PARALLEL_MIN_QUERIES
 from vecnest.config import IndexKind
-from vecnest.errors import InvalidInputError
-from vecnest.index import calibrate
 from vecnest.index.ann import IndexUnusable
 from vecnest.kernels.distance import top_k
+from vecnest.search import learned as learning
 from vecnest.search import sketch_filter
 from vecnest.search.delta import merge, precise_delta, search_delta
-from vecnest.search.effort import _CEILING, SAMPLE, Learned, confirm, efforts_of, measure
-from vecnest.search.match import Match
+from vecnest.search.options import SearchOptions, Strategy
 from vecnest.search.snapshot import Reader, Snapshot
 from vecnest.search.warn import warn_now
 from vecnest.search.widen import widening
 
-log = logging.getLogger("vecnest")
-
 _MAX_RETRIES = 3
-
-
-class Strategy(StrEnum):
-    """How one search was (or must be) executed."""
-
-    EXACT = "exact"  #: brute force over every live row
-    EXACT_FILTERED = "exact_filtered"  #: brute force over the rows that match the filter
-    ANN = "ann"  #: approximate index (+ exact delta), no filter
-    ANN_FILTERED = "ann_filtered"  #: index search restricted to the filter bitmap, adaptive effort
-    #: the matching rows ranked by sign sketches, the best rescored exactly (chosen per filter:
-    #: see :mod:`vecnest.search.sketch_filter`)
-    SKETCH_FILTERED = "sketch_filtered"
-    POST_FILTER = "post_filter"  #: oversampled unfiltered index search, filtered afterwards
-    LEXICAL = "lexical"  #: BM25 only (``mode="lexical"``): no dense strategy ran
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Per-search knobs; ``None`` means "calibrated default".
-
-    Attributes:
-        ef_search: HNSW candidate list size.
-        nprobe: IVF cells to visit.
-        target_recall: pick ``ef_search``/``nprobe`` from the build-time recall table.
-        strategy: force a strategy (for experiments); the planner otherwise chooses.
-        exact_below: scan matching rows exactly below this selectivity (overrides calibration).
-        post_filter_above: post-filter at or above this selectivity (overrides calibration).
-        rescore_multiplier: a collection with compression tiers: the first tier keeps
-            ``k × this`` candidates for the next tiers to rescore (default: the pipeline's).
-        tiers: a collection with compression tiers: which of the pipeline's tiers to run
-            (increasing indices starting at 0, the RAM tier; default all).
-    """
-
-    ef_search: int | None = None
-    nprobe: int | None = None
-    target_recall: float | None = None
-    strategy: Strategy | None = None
-    exact_below: float | None = None
-    post_filter_above: float | None = None
-    rescore_multiplier: int | None = None
-    tiers: tuple[int, ...] | None = None
-
-    def validated(self) -> SearchOptions:
-        """Raise a clear error for out-of-range knobs."""
-        rm = self.rescore_multiplier
-        if rm is not None and (isinstance(rm, bool) or not isinstance(rm, int) or not 1 <= rm <= 10_000):
-            raise InvalidInputError(f"rescore_multiplier must be an int in 1..10000; got {rm!r}")
-        if self.tiers is not None:
-            if isinstance(self.tiers, (str, bytes)) or not isinstance(self.tiers, (list, tuple)) or not all(
-                isinstance(t, int) and not isinstance(t, bool) for t in self.tiers
-            ):
-                raise InvalidInputError(f"tiers must be a list of tier indices (0 = the RAM tier); got {self.tiers!r}")
-            object.__setattr__(self, "tiers", tuple(self.tiers))
-        for name in ("ef_search", "nprobe"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000):
-                raise InvalidInputError(f"{name} must be an int in 1..100000; got {value!r}")
-        if self.target_recall is not None and not (
-            isinstance(self.target_recall, (int, float)) and 0 < self.target_recall <= 1
-        ):
-            raise InvalidInputError(f"target_recall must be in (0, 1]; got {self.target_recall!r}")
-        for name in ("exact_below", "post_filter_above"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1.1):
-                raise InvalidInputError(f"{name} must be a selectivity in [0, 1]; got {value!r}")
-        if self.strategy is not None:
-            try:
-                object.__setattr__(self, "strategy", Strategy(self.strategy))
-                if self.strategy is Strategy.LEXICAL:
-                    raise ValueError
-            except ValueError:
-                raise InvalidInputError(
-                    f"strategy must be one of {[s.value for s in Strategy if s is not Strategy.LEXICAL]}; got "
-                    f"{self.strategy!r} (for BM25 alone, search with mode='lexical')"
-                ) from None
-        return self
-
-
-#: Validated search options by their arguments (a search usually repeats the same few).
-_OPTIONS: dict[tuple[object, ...], SearchOptions] = {}
-
-
-def search_options(
-    ef_search: object, nprobe: object, target_recall: object, strategy: object,
-    rescore_multiplier: object = None, tiers: object = None,
-) -> SearchOptions:
-    """Validated :class:`SearchOptions` for a search's arguments, cached (types are part of the
-    key, so ``True`` is not taken for ``1``)."""
-    key = (type(ef_search), ef_search, type(nprobe), nprobe, type(target_recall), target_recall, strategy,
-           type(rescore_multiplier), rescore_multiplier, tuple(tiers) if isinstance(tiers, list) else tiers)
-    try:
-        opts = _OPTIONS.get(key)
-    except TypeError:  # unhashable: let validation explain
-        opts = None
-    if opts is None:
-        opts = SearchOptions(
-            ef_search, nprobe, target_recall, strategy, rescore_multiplier=rescore_multiplier, tiers=tiers,  # type: ignore[arg-type]
-        ).validated()
-        if len(_OPTIONS) < 1024:
-            _OPTIONS[key] = opts
-    return opts
 
 
 @dataclass(slots=True)
@@ -152,7 +44,9 @@ class Plan:
         reason: why the planner chose it.
         n_live: documents in the collection.
         n_matching: documents matching the filter (counted from the filter bitmap).
-        estimated_selectivity: ``n_matching / n_live``: what the planner decided on.
+        estimated_selectivity: ``n_matching / n_live``: what the planner decided on (while rows
+            wait in the exact delta, on the filter's selectivity among the indexed rows: the
+            reason says it where the two differ).
         actual_selectivity: for post-filtering, the fraction of index candidates that passed the
             filter (the selectivity seen near the query); else ``None``.
         knob: the effort used (``ef_search`` or ``nprobe``), if an index was searched.
@@ -193,136 +87,6 @@ def keep_latest(kept: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
             kept.pop(next(iter(kept)), None)
         except (StopIteration, RuntimeError):  # emptied or changed by another thread: done
             break
-
-
-def _indexed_matches(snap: Snapshot, match: Match) -> int:
-    """The filter's matching rows that are in the index (not the delta)."""
-    built = snap.built_upto
-    return match.count - int(np.count_nonzero(match.mask[built:])) if built < snap.n_slots else match.count
-
-
-def _learn(
-    snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
-) -> Learned | None:
-    """What this filter's own queries measured of its effort (see :mod:`vecnest.search.effort`),
-    measuring it now if ``queries`` complete the sample; ``None`` until then, and where the
-    measurement failed (it never fails the search: the filter samples again)."""
-    ann = snap.ann
-    assert ann is not None
-    table = efforts_of(ann)
-    built = snap.built_upto
-    indexed = _indexed_matches(snap, match)
-    # (``rows``: a filter's first queries, scanned exactly, must not load a lazily opened index)
-    learned = table.learned(key, target, indexed, calibrated, ann.rows)
-    if learned is None:
-        handed = table.observe(key, target, queries)
-        if handed is None:
-            return None
-        try:
-            slots = match.slots
-            args = (ann, snap.flat, handed.queries, slots[slots < built] if built < snap.n_slots else slots,
-                    match.mask[:built], match.packed(built))
-            cand = handed.candidate
-            if cand is None or not cand.holds_for_calibrated(calibrated):
-                # (a candidate measured against a quite different calibrated effort: measure afresh)
-                learned = measure(*args, knob=knob, target=target, calibrated=calibrated)
-            else:  # (its steps reach up from the calibrated effort of now, if that is higher)
-                learned = confirm(*args, knob=knob, target=target, candidate=dataclasses.replace(cand, calibrated=max(cand.calibrated, calibrated)))
-        except IndexUnusable:  # (the index, loaded lazily, is damaged: the caller marks it, searches exactly)
-            raise
-        except Exception:  # noqa: BLE001 -- learning is an optimisation: the search goes on
-            log.warning("measuring the search effort of filter %s failed", key, exc_info=True)
-            learned = None
-        finally:
-            table.keep(key, target, learned, handed.queries)
-        if learned is not None and learned.needs_confirming:
-            return None  # (a candidate: the next queries confirm it)
-        if learned is not None and learned.reached and sketch_filter.sketchable(snap, indexed):
-            # (on SAMPLE of them: a verdict keeps its sample to be judged again with, for up to
-            # MAX_FILTERS filters; the first sample's where the confirming one is short)
-            judged_on = handed.queries
-            if len(judged_on) < SAMPLE and handed.measured_on is not None and len(handed.measured_on) > len(judged_on):
-                judged_on = handed.measured_on
-            sketch_filter.judge_filter(table, snap, match, key, target, knob, learned.effort, judged_on[:SAMPLE])
-    return learned
-
-
-#: :func:`_unproven`'s answers.
-_LEARNING, _UNREACHED = "learning", "unreached"
-
-
-def _unproven(snap: Snapshot, match: Match, sel: float, opts: SearchOptions, queries: np.ndarray, key: str) -> str | None:
-    """Whether a filtered index search the planner chose by default is unproven here: the
-    calibration did not measure it cheaper than an exact scan at this selectivity (it was chosen
-    for the switch point's bias), or an exact scan is cheap enough to answer the filter's first
-    queries (:data:`~vecnest.index.calibrate.LEARN_EXACT_MS`: the effort calibrated on synthetic
-    masks is a guess for a real filter), and this filter's own queries have not yet measured an
-    effort (:data:`_LEARNING`: they are observed meanwhile) or measured none reaching the target
-    (:data:`_UNREACHED`); ``None`` where it is proven or not in question. Never when the caller
-    forced a strategy, a switch point or an effort, nor for IVF-PQ (rescored, not learned)."""
-    ann, cal = snap.ann, snap.calibration
-    if ann is None or cal is None or opts.strategy is not None or opts.exact_below is not None:
-        return None
-    if snap.tiers is not None:  # (its "exact" scan is the compression tiers' pipeline: not in question)
-        return None
-    if ann.config.kind is IndexKind.IVF_PQ or (Strategy.ANN_FILTERED, opts) in match.plans:  # (settled)
-        return None
-    knob = "ef_search" if ann.config.kind is IndexKind.HNSW else "nprobe"
-    target = opts.target_recall or ann.config.target_recall
-    if getattr(opts, knob) or not target:
-        return None
-    if cal.index_measured_cheaper(sel) and cal.exact_ms_at(sel) > calibrate.LEARN_EXACT_MS:
-        return None
-    calibrated = cal.knob_for_selectivity(sel, cal.knob_for_recall(target)[0])
-    learned = _learn(snap, match, key, queries, knob, target, calibrated)
-    if learned is None:
-        return _LEARNING
-    return None if learned.reached else _UNREACHED
-
-
-def _learned_effort(
-    snap: Snapshot, match: Match, key: str, queries: np.ndarray, knob: str, target: float, calibrated: int
-) -> tuple[int, bool, str]:
-    """``(effort, settled, note for the plan's reason)`` of a filtered index search: the effort
-    this filter's own queries measured (see :mod:`vecnest.search.effort`), measuring it now
-    if enough of them have been seen, else the calibrated one (not settled: not cached)."""
-    learned = _learn(snap, match, key, queries, knob, target, calibrated)
-    if learned is None:
-        assert snap.ann is not None
-        pending = efforts_of(snap.ann).candidate(key, target, _indexed_matches(snap, match), calibrated, snap.ann.rows)
-        if pending is not None and pending.effort > calibrated:  # (a raise: the calibrated effort fell short)
-            return pending.effort, False, (
-                f"; {knob} {pending.effort} measured on this filter's last {pending.queries} queries (recall@10 "
-                f"{pending.recall:.3f}; calibrated {calibrated}), used while its next queries confirm it"
-            )
-        return calibrated, False, ""
-    return learned.effort, True, _effort_note(learned, knob, target, calibrated)
-
-
-def _effort_note(learned: Learned, knob: str, target: float, calibrated: int) -> str:
-    """What the plan's reason says of a filter's learned effort (``calibrated``: the
-    calibrated effort now, which may have moved a little since it was learned)."""
-    if not learned.reached:
-        return (
-            f"; no {knob} up to {_CEILING}x the calibrated {calibrated} reached recall {target} on this filter's last "
-            f"{learned.queries} queries: the best measured, {learned.effort} (recall@10 {learned.recall:.3f})"
-        )
-    if learned.confirmed and not learned.queries:
-        kept = f"the calibrated {learned.effort}" if learned.effort <= learned.calibrated else f"the measured {learned.effort}"
-        return (
-            f"; the {knob} {learned.measured or learned.effort} measured on this filter's queries could not be confirmed "
-            f"(its later queries repeat the first ones): {kept}"
-        )
-    checked = "confirmed on" if learned.confirmed else "measured on"
-    stepped = ""
-    if learned.confirmed and 0 < learned.measured < learned.effort:
-        stepped = f"stepped up from the measured {learned.measured}; "
-    elif learned.confirmed and learned.effort < learned.measured:
-        stepped = f"a step below the measured {learned.measured}; "
-    return (
-        f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries "
-        f"({stepped}recall@10 {learned.recall:.3f}; calibrated {calibrated})"
-    )
 
 
 def _choose(
@@ -386,21 +150,24 @@ def execute(
     if keeps_all:  # the filter keeps every document: search as if unfiltered
         filtered = False
     sel = n_match / max(n_live, 1)
-    strategy, reason = _choose(snap, filtered, sel, opts)
+    gsel = learning.index_selectivity(snap, match, sel) if filtered and snap.ann is not None else sel
+    strategy, reason = _choose(snap, filtered, gsel, opts)
+    if gsel != sel and opts.strategy is None:
+        reason = reason.replace("selectivity", f"selectivity among the indexed rows ({sel:.4f} overall)", 1)
     provisional = False
     if strategy is Strategy.ANN_FILTERED:
-        unproven = _unproven(snap, match, sel, opts, queries, key or repr(node))
+        unproven = learning.unproven(snap, match, gsel, opts, queries, key or repr(node))
         if unproven is not None:
             # inside the bias of the switch point, the index is taken for being cheaper in real
             # workloads than the calibration measured, at an effort calibrated on synthetic masks;
             # where it did not even measure cheaper, its recall on this filter is a guess until the
             # filter's own queries have measured it: exact meanwhile (such plans are not replayed),
             # and for good where no effort of the ladder reached the target
-            strategy, provisional = Strategy.EXACT_FILTERED, unproven is _LEARNING
+            strategy, provisional = Strategy.EXACT_FILTERED, unproven is learning.LEARNING
             assert snap.calibration is not None
             reason += (
                 ("; but the filtered index measured no cheaper than an exact scan at this selectivity and "
-                 if not snap.calibration.index_measured_cheaper(sel) else
+                 if not snap.calibration.index_measured_cheaper(gsel) else
                  "; but its effort is calibrated on synthetic filters, an exact scan is cheap here, and ")
                 + ("this filter's effort is not learned yet: exact" if provisional else
                    "no effort measured on this filter's queries reached the target: exact")
@@ -446,9 +213,9 @@ def execute(
         if strategy is Strategy.ANN_FILTERED and cal is not None and not getattr(opts, knob_name):
             # measured under clustered filter masks (the hard case), interpolated to this selectivity,
             # until this filter's own queries have measured what it needs (see search.effort)
-            decided = cal.knob_for_selectivity(sel, decided)
+            decided = cal.knob_for_selectivity(gsel, decided)
             if target and ann.config.kind is not IndexKind.IVF_PQ:  # (PQ: rescored candidates, not learned)
-                decided, settled, note = _learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
+                decided, settled, note = learning.learned_effort(snap, match, key or repr(node), queries, knob_name, target, decided)
         if settled:
             keep_latest(match.plans, (strategy, opts), (decided, note), 32)
             if strategy is Strategy.ANN_FILTERED:
@@ -500,7 +267,7 @@ def execute(
 
     if strategy is Strategy.POST_FILTER:
         live_idx = snap.alive[: snap.built_upto]
-        kk = min(int(math.ceil(fetch / max(sel, 1e-9) * 1.5)), snap.n_live)
+        kk = min(int(math.ceil(fetch / max(gsel, 1e-9) * 1.5)), snap.n_live)
         while True:
             eff = max(base, 2 * kk) if knob_name == "ef_search" else base
             raw, raw_scores, v = ann.search(

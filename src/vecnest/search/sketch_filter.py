@@ -146,7 +146,7 @@ class Verdict:
     def note(self, knob: str, effort: int) -> str:
         """The plan's reason."""
         if not self.depth:
-            return f"; sign sketches of the matching rows reached the target at no rescoring depth measured on this filter's queries"
+            return "; sign sketches of the matching rows reached the target at no rescoring depth measured on this filter's queries"
         if not self.chosen:
             return (
                 f"; sign sketches of the matching rows (the best {self.depth} rescored) measured {self.sketch_ms:.3f} ms "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from effort_learning import BETWEEN, TARGET, learn, replay
+from effort_learning import BETWEEN, RULES, TARGET, learn, replay
 
 from vecnest.index.calibrate import _LADDER
 
@@ -33,9 +33,12 @@ def test_the_replay_confirms_what_was_measured_and_misses_less_than_adopting_it(
     short = max(ef for ef in _LADDER["ef_search"] if ef < need)
     for calibrated in (short, need, 55, 96):
         rows = {r["rule"]: r for r in replay(table, calibrated, 300, np.random.default_rng(1))}
-        assert set(rows) == {"measure only", "previous release (32 + 32, lower only)", "measure + confirm"}
+        assert tuple(rows) == RULES
         only, prev, now = rows["measure only"], rows["previous release (32 + 32, lower only)"], rows["measure + confirm"]
         assert now["p_below_target"] <= only["p_below_target"] and now["p_below_target"] <= prev["p_below_target"]
+        # (pooling the first sample into the confirmation: no costlier than confirming on the fresh one alone)
+        fresh = rows["confirm on the fresh sample"]
+        assert now["mean_effort"] <= fresh["mean_effort"] * 1.05 and now["p_below_target"] <= fresh["p_below_target"] + 0.01
         assert all(r["calibrated"] == calibrated for r in rows.values())
         assert all(0 <= r["p_unreached"] <= 1 and r["mean_effort"] > 0 for r in rows.values())
     assert rows["measure + confirm"]["p_below_target"] <= 0.01

@@ -61,11 +61,12 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
                 col.search(q, **kw)
             plan = col.search(queries[40], explain=True, **kw).plan
             got = table.learned(key, 0.95, int(mask.sum()))
-            assert got is not None and got.confirmed and got.queries == effort.CONFIRM_SAMPLE
+            # (judged on the fresh queries pooled with the first sample)
+            assert got is not None and got.confirmed and got.queries == effort.SAMPLE + effort.CONFIRM_SAMPLE
             assert got.measured == candidate.effort
             assert got.reached  # (a strategy forced: an unreached effort would still search the index)
             assert got.effort in effort.confirm_steps("ef_search", candidate.effort, calibrated)
-            assert f"ef_search {got.effort} confirmed on this filter's last {effort.CONFIRM_SAMPLE}" in plan.reason
+            assert f"ef_search {got.effort} confirmed on this filter's last {effort.SAMPLE + effort.CONFIRM_SAMPLE}" in plan.reason
             assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort)
             assert ("a step below the measured" in plan.reason) == (got.effort < candidate.effort)
         else:  # (nothing reached the target on the sample: the best step, said so)
@@ -96,7 +97,7 @@ def test_whatever_a_full_sample_measured_is_confirmed_on_fresh_queries() -> None
     handed = table.observe("f", 0.95, first)
     assert handed is not None and handed.candidate is None and len(handed.queries) == SAMPLE
     lower = Learned(96, 0.97, SAMPLE, 1000, calibrated=128)
-    assert lower.needs_confirming and not lower.raises
+    assert lower.needs_confirming
     table.keep("f", 0.95, lower, handed.queries)
     assert table.learned("f", 0.95, 1000) is None  # a candidate is not learned
     assert table.candidate("f", 0.95, 1000) == lower and table.candidate("f", 0.95, 500) is None
@@ -112,7 +113,7 @@ def test_whatever_a_full_sample_measured_is_confirmed_on_fresh_queries() -> None
     assert table.learned("f", 0.95, 1000, 128).effort == 96
     # at or above the calibrated effort too; not on a few queries, nor unreached
     assert Learned(128, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
-    assert Learned(192, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming and Learned(192, 0.97, SAMPLE, 1000, calibrated=128).raises
+    assert Learned(192, 0.97, SAMPLE, 1000, calibrated=128).needs_confirming
     assert not Learned(96, 0.97, 3, 1000, calibrated=128).needs_confirming
     assert not Learned(96, 0.90, SAMPLE, 1000, reached=False, calibrated=128).needs_confirming
     # a candidate holds as a learned effort does: for about its calibrated effort and index size
@@ -202,6 +203,16 @@ def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path,
         high = effort.Learned(384, 0.99, effort.SAMPLE, len(slots), calibrated=256)
         few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=high)
         assert few.effort == 384  # (or a raise)
+        # pooled with the queries the candidate was measured on: judged as one sample of both
+        sample = np.vstack([queries, fresh_queries(vecs, 2 * effort.SAMPLE, 3)])[: 2 * effort.SAMPLE]
+        whole = effort.confirm(*(*args[:2], sample, *args[3:]), knob="ef_search", target=0.95, candidate=weak)
+        fresh = (*args[:2], sample[effort.SAMPLE :], *args[3:])
+        pooled = effort.confirm(*fresh, knob="ef_search", target=0.95, candidate=weak, measured_on=sample[: effort.SAMPLE])
+        assert (pooled.effort, pooled.recall, pooled.queries) == (whole.effort, whole.recall, 2 * effort.SAMPLE)
+        assert effort.confirm(*fresh, knob="ef_search", target=0.95, candidate=weak).queries == effort.SAMPLE
+        few = effort.confirm(*(args[:2] + (queries[:3],) + args[3:]), knob="ef_search", target=0.95, candidate=good,
+                             measured_on=sample[: effort.SAMPLE])
+        assert few.queries == 0  # (the fresh ones decide whether there is anything to confirm)
 
 
 def test_filter_effort_samples_skip_repeats_and_stay_bounded() -> None:
@@ -299,35 +310,6 @@ def test_learning_a_filters_effort_leaves_the_segment_unmapped(tmp_path: Path, d
             col.search(q, **kw)
         assert "this filter's" in col.search(queries[3], explain=True, **kw).plan.reason  # measured
         assert mapped_rss([segment])[str(segment.resolve())] < 0.05 * segment.stat().st_size
-
-
-def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
-    """Each way a filter's effort settles reads as what happened, whatever the calibrated effort
-    has drifted to since (found by review: a fallback read as "stepped up" once it moved)."""
-    from vecnest.search.effort import CONFIRM_SAMPLE, SAMPLE, Learned
-    from vecnest.search.planner import _effort_note
-
-    def note(learned: Learned, calibrated: int = 59) -> str:
-        return _effort_note(learned, "ef_search", 0.95, calibrated)
-
-    kept = Learned(32, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert f"ef_search 32 confirmed on this filter's last {CONFIRM_SAMPLE} queries" in note(kept) and "step" not in note(kept)
-    up = Learned(48, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 48 confirmed on" in note(up) and "stepped up from the measured 32" in note(up)
-    assert "stepped up from the measured 32" in note(up, calibrated=48)  # (the calibration drifted to it)
-    for cal in (56, 58, 60):
-        back = Learned(58, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-        assert "ef_search 58 confirmed on" in note(back, cal) and "stepped up from the measured 32" in note(back, cal)
-    down = Learned(24, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 24 confirmed on" in note(down) and "a step below the measured 32" in note(down)
-    stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "the ef_search 32 measured on this filter's queries could not be confirmed" in note(stalled)
-    assert "the calibrated 58" in note(stalled)
-    raised = Learned(96, 0.0, 0, 1000, calibrated=58, confirmed=True, measured=96)
-    assert "could not be confirmed" in note(raised) and "the measured 96" in note(raised)
-    measured = Learned(64, 0.97, 3, 1000, calibrated=58)  # (a few repeated queries: not confirmed)
-    assert "ef_search 64 measured on this filter's last 3" in note(measured) and "step" not in note(measured)
-    assert "no ef_search up to" in note(Learned(232, 0.9, SAMPLE, 1000, reached=False, calibrated=58))
 
 
 def test_what_a_filter_learned_survives_a_recalibrating_merge_not_a_rebuild(tmp_path: Path, data: tuple) -> None:

@@ -362,7 +362,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
     """Where the filter's measurement found no effort reaching the target, the filter is scanned
     exactly for good: not provisional, and replayed; a measurement that fails never fails the
     search (the filter samples again); a filter repeating one query is measured after PATIENCE."""
-    from vecnest.search import planner
+    from vecnest.search import learned
 
     ids, vecs, metas, queries = data
     with _inside_the_bias(tmp_path, data, monkeypatch) as col:
@@ -372,7 +372,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("measurement failed")
 
-        monkeypatch.setattr(planner, "measure", broken)
+        monkeypatch.setattr(learned, "measure", broken)
         for q in np.vstack([queries, fresh_queries(vecs, effort.SAMPLE, 4)])[: effort.SAMPLE]:
             plan = col.search(q, k=10, where=where, include=(), explain=True).plan
             assert plan.strategy == "exact_filtered" and plan.provisional
@@ -384,7 +384,7 @@ def test_an_unproven_filtered_index_search_stays_exact_where_no_effort_reached_t
             measured.append(got)
             return effort.Learned(got.effort, 0.5, got.queries, got.matches, reached=False)
 
-        monkeypatch.setattr(planner, "measure", unreached)
+        monkeypatch.setattr(learned, "measure", unreached)
         for i in range(effort.PATIENCE):  # one query again and again: measured on it after PATIENCE
             plan = col.search(queries[0], k=10, where=where, include=(), explain=True).plan
             if not plan.provisional:
@@ -404,7 +404,7 @@ def test_a_raise_is_searched_with_while_it_is_confirmed_and_a_confirmation_can_f
     short on this filter) is used, unsettled, while the filter's next queries confirm it, never
     the calibrated effort the sample just missed with; where the confirming queries reach the
     target with no step, the filter is scanned exactly for good, and the plan says why."""
-    from vecnest.search import planner
+    from vecnest.search import learned
 
     ids, vecs, metas, queries = data
     where = {"year": {"$gte": 2026}}
@@ -423,8 +423,8 @@ def test_a_raise_is_searched_with_while_it_is_confirmed_and_a_confirmation_can_f
                 confirmed=True, measured=candidate.effort, indexed=candidate.indexed,
             )
 
-        monkeypatch.setattr(planner, "measure", raised)
-        monkeypatch.setattr(planner, "confirm", none_reached)
+        monkeypatch.setattr(learned, "measure", raised)
+        monkeypatch.setattr(learned, "confirm", none_reached)
         stream = np.vstack([queries, fresh_queries(vecs, effort.SAMPLE + effort.CONFIRM_SAMPLE, 12)])
         for q in stream[: effort.SAMPLE]:  # the last completes the sample: measured
             col.search(q, k=10, where=where, include=())

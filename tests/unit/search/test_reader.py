@@ -121,14 +121,14 @@ def test_an_index_found_damaged_while_a_filters_effort_is_measured_is_marked(tmp
     marked, and the search answered exactly."""
     from vecnest.index import ann
     from vecnest.index.ann import IndexUnusable
-    from vecnest.search import effort, planner
+    from vecnest.search import effort, learned
 
     vecs, index = _graph_store(tmp_path / "s")
 
     def damaged(*args: object, **kw: object) -> None:
         raise IndexUnusable(index.name, "zeroed (test)")
 
-    monkeypatch.setattr(planner, "measure", damaged)
+    monkeypatch.setattr(learned, "measure", damaged)
     monkeypatch.setattr(ann, "LAZY_BYTES", 0)
     with vecnest.open(tmp_path / "s", background=False) as db:
         col = db.get_collection("c")

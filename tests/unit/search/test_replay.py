@@ -13,7 +13,7 @@ from conftest import arxiv_titles
 from vecnest.config import IndexConfig, IndexKind
 from vecnest.index import calibrate
 from vecnest.search import engine
-from vecnest.search.planner import search_options
+from vecnest.search.options import search_options
 from vecnest.search.replay import FilteredReplay, Replay
 
 from ._planned import SMALL, titles
