@@ -20,12 +20,14 @@ itself), and the learned effort's recall on all 500 queries is what a user would
 - ``previous release (32 + 32, lower only)``: 32-query samples; only an effort below the
   calibrated one was confirmed, on the next 32, stepping up to the calibrated effort, else that
   (a raise, or the calibrated effort, adopted on one sample);
-- ``confirm on the fresh sample``: the release before this one (74a3819): whatever the first
+- ``confirm on the fresh sample``: the release before that (74a3819): whatever the first
   sample measured is confirmed on the fresh one, trying the ladder's step below it, it, then the
   steps above it (``effort.confirm_steps``), the first clearing ``CONFIRM_SE`` standard errors
   (none: the first clearing ``MARGIN_SE``); none: unreached (the planner scans exactly);
-- ``measure + confirm``: what ships: the same steps and bars, judged on the fresh sample pooled
-  with the first (``effort.confirm``'s ``measured_on``).
+- ``measure + confirm, ladder steps``: the release before this one (ee4ada4): the same steps and
+  bars, judged on the fresh sample pooled with the first (``effort.confirm``'s ``measured_on``);
+- ``measure + confirm``: what ships: pooled as that, trying the efforts halfway between the
+  ladder's steps too (``effort.between``).
 
 Note: the samples are drawn from the same 500 queries the recall is averaged over (192 of them
 per draw), so a draw's samples are a little less independent of the population than an
@@ -42,9 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
-from pathlib import Path
 from typing import Any
 
 import faiss
@@ -60,8 +60,9 @@ from vecnest.index.calibrate import _LADDER
 from vecnest.search import effort
 
 POINTS = ("arxiv-75k", "arxiv-1m")
-#: Efforts between the ladder's steps (their geometric means), calibrated efforts as interpolated.
-BETWEEN = tuple(round(math.sqrt(a * b)) for a, b in zip(_LADDER["ef_search"], _LADDER["ef_search"][1:]))
+#: Efforts between the ladder's steps (their geometric means): calibrated efforts as interpolated,
+#: and the finer steps the confirmation tries (``effort.between``).
+BETWEEN = effort.between("ef_search")
 SELS = ("sel_15%", "sel_50%", "sel_100%")
 TARGET = 0.95
 K = 10
@@ -150,15 +151,29 @@ def previous_rule(rec: dict[int, np.ndarray], perm: np.ndarray, calibrated: int)
 
 
 #: The rules replayed, in the order reported.
-RULES = ("measure only", "previous release (32 + 32, lower only)", "confirm on the fresh sample", "measure + confirm")
+RULES = (
+    "measure only", "previous release (32 + 32, lower only)", "confirm on the fresh sample",
+    "measure + confirm, ladder steps", "measure + confirm",
+)
 
 
-def confirmed(rec: dict[int, np.ndarray], candidate: int | None, calibrated: int, on: np.ndarray) -> int | None:
+def coarse_steps(candidate: int, calibrated: int) -> list[int]:
+    """``effort.confirm_steps`` of the release before this one (ee4ada4): the ladder's steps
+    only, without the efforts between them."""
+    top = effort._CEILING * calibrated
+    ladder = sorted({*(v for v in _LADDER["ef_search"] if v <= top), calibrated, candidate})
+    at = ladder.index(candidate)
+    below = ladder[at - 1 : at] if at and ladder[at - 1] >= effort.FLOOR * calibrated else []
+    return [*below, *ladder[at:]]
+
+
+def confirmed(rec: dict[int, np.ndarray], candidate: int | None, calibrated: int, on: np.ndarray, coarse: bool = False) -> int | None:
     """``effort.confirm`` on the per-query recalls of ``on``: the first of ``confirm_steps``
-    clearing ``CONFIRM_SE`` standard errors, else the first clearing ``MARGIN_SE``, else ``None``."""
+    (``coarse``: :func:`coarse_steps`) clearing ``CONFIRM_SE`` standard errors, else the first
+    clearing ``MARGIN_SE``, else ``None``."""
     if candidate is None:
         return None
-    steps = effort.confirm_steps("ef_search", candidate, calibrated)
+    steps = coarse_steps(candidate, calibrated) if coarse else effort.confirm_steps("ef_search", candidate, calibrated)
     for margin in (effort.CONFIRM_SE, effort.MARGIN_SE):
         got = effort.confirmed_effort(steps, lambda e, m=margin: effort.clears(rec[e][on], TARGET, m))
         if got is not None:
@@ -180,8 +195,10 @@ def replay(rec: dict[int, np.ndarray], calibrated: int, draws: int, rng: np.rand
         ef = learn(rec, first, calibrated)
         learned["measure only"].append(ef)
         learned["previous release (32 + 32, lower only)"].append(previous_rule(rec, perm, calibrated))
-        learned["confirm on the fresh sample"].append(confirmed(rec, ef, calibrated, fresh))
-        learned["measure + confirm"].append(confirmed(rec, ef, calibrated, perm[: effort.SAMPLE + effort.CONFIRM_SAMPLE]))
+        learned["confirm on the fresh sample"].append(confirmed(rec, ef, calibrated, fresh, coarse=True))
+        pooled = perm[: effort.SAMPLE + effort.CONFIRM_SAMPLE]
+        learned["measure + confirm, ladder steps"].append(confirmed(rec, ef, calibrated, pooled, coarse=True))
+        learned["measure + confirm"].append(confirmed(rec, ef, calibrated, pooled))
     rows = []
     for rule, efs in learned.items():
         got = np.array([1.0 if e is None else pop[e] for e in efs])

@@ -83,14 +83,15 @@ FLOOR = 0.5
 MARGIN_SE = 1.0
 #: A candidate is confirmed when the mean recall@10 of the fresh sample pooled with the first is
 #: at least the target plus this many standard errors; the ladder's step below it is tried first,
-#: then it, then the steps above it (see :func:`confirm_steps`). The first sample chose the
+#: then the efforts up from there, halfway steps included (see :func:`confirm_steps`). The first sample chose the
 #: candidate, so alone it would flatter it; pooled, the step below is judged on the same queries
 #: first, so a step short of the need is kept no more often than 192 random queries clear the bar
 #: with it. Replayed on 2,000 resampled pairs of a 64-query and a 128-query sample of 500 held-out
 #: queries per case (arXiv 75k titles and 1M chunks at 15 / 50 / 100 %, calibrated a step short of
 #: the need to two steps over): ``benchmarks/effort_learning.py`` reports how often the learned
-#: effort's recall on all 500 fell below 0.95 and its mean cost, pooled and on the fresh sample
-#: alone (the release before: at most 0.2 % of draws, at 1.49× the least effort reaching 0.95).
+#: effort's recall on all 500 fell below 0.95 and its mean cost: at most 0.3 % of draws, at 1.28×
+#: the least ladder step reaching 0.95 (the ladder's steps alone: 0.15 %, 1.41×; the fresh sample
+#: alone, on them: 0.2 %, 1.49×).
 CONFIRM_SE = 2.0
 #: A learned effort holds while the filter's indexed matches stay within this factor of the
 #: count it was measured at.
@@ -512,16 +513,28 @@ def measure(
 
 
 def confirm_steps(knob: str, candidate: int, calibrated: int, nlist: int | None = None) -> list[int]:
-    """The efforts :func:`confirm` tries, in order: the step of :func:`ladder_for` below
-    ``candidate`` (a bisection's least passing step is a lucky one as often as the step below it
-    is an unlucky one: the larger fresh sample settles which), ``candidate``, then the steps
-    above it, up to :data:`_CEILING` × ``calibrated`` (a raise, or a candidate the fresh queries
-    miss with, is stepped up, not thrown back to the calibration's guess)."""
+    """The efforts :func:`confirm` tries, in order: from the ladder's step below ``candidate``
+    (a bisection's least passing step is a lucky one as often as the step below it is an
+    unlucky one: the larger pooled sample settles which), through ``candidate``, up to
+    :data:`_CEILING` × ``calibrated`` (a raise, or a candidate the fresh queries miss with, is
+    stepped up, not thrown back to the calibration's guess), with the efforts halfway between
+    the ladder's steps (:func:`between`): the bisection's coarse steps cost up to 1.5× what the
+    filter needs; the pooled sample tells the finer ones apart (replayed: the learned effort's
+    mean cost fell from 1.41× to 1.28× the least reaching the target, see :data:`CONFIRM_SE`)."""
     top = _CEILING * calibrated
-    ladder = sorted({*(v for v in _LADDER[knob] if v <= top and (nlist is None or v <= nlist)), calibrated, candidate})
-    at = ladder.index(candidate)
-    below = ladder[at - 1 : at] if at and ladder[at - 1] >= FLOOR * calibrated else []
-    return [*below, *ladder[at:]]
+    coarse = sorted({*(v for v in _LADDER[knob] if v <= top and (nlist is None or v <= nlist)), calibrated, candidate})
+    at = coarse.index(candidate)
+    start = coarse[at - 1] if at and coarse[at - 1] >= FLOOR * calibrated else candidate
+    fine = {*coarse, *(v for v in between(knob) if v <= top and (nlist is None or v <= nlist))}
+    return sorted(v for v in fine if v >= start)
+
+
+def between(knob: str) -> tuple[int, ...]:
+    """The efforts halfway (geometric mean, rounded) between consecutive steps of the ladder
+    that are far enough apart to have one (``nprobe`` 1 and 2: none)."""
+    ladder = _LADDER[knob]
+    mids = (round(math.sqrt(a * b)) for a, b in zip(ladder, ladder[1:]))
+    return tuple(m for m, a, b in zip(mids, ladder, ladder[1:]) if a < m < b)
 
 
 def confirmed_effort(steps: list[int], passes: Callable[[int], bool]) -> int | None:

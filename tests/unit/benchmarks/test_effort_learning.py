@@ -39,6 +39,9 @@ def test_the_replay_confirms_what_was_measured_and_misses_less_than_adopting_it(
         # (pooling the first sample into the confirmation: no costlier than confirming on the fresh one alone)
         fresh = rows["confirm on the fresh sample"]
         assert now["mean_effort"] <= fresh["mean_effort"] * 1.05 and now["p_below_target"] <= fresh["p_below_target"] + 0.01
+        # (the halfway efforts: cheaper than the ladder's steps alone, at nearly their safety)
+        coarse = rows["measure + confirm, ladder steps"]
+        assert now["mean_effort"] <= coarse["mean_effort"] and now["p_below_target"] <= coarse["p_below_target"] + 0.01
         assert all(r["calibrated"] == calibrated for r in rows.values())
         assert all(0 <= r["p_unreached"] <= 1 and r["mean_effort"] > 0 for r in rows.values())
     assert rows["measure + confirm"]["p_below_target"] <= 0.01

@@ -181,16 +181,18 @@ def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path,
         weak = effort.Learned(1, 0.99, effort.SAMPLE, len(slots), calibrated=256)  # ef 1: misses
         got = effort.confirm(*args, knob="ef_search", target=0.95, candidate=weak)
         want = effort._truth(snap.flat, args[2], slots)
-        passes = [ef for ef in (1, *effort._LADDER["ef_search"]) if ef < 256 and effort.clears(
+        passes = [ef for ef in effort.confirm_steps("ef_search", 1, 256) if ef < 256 and effort.clears(
             effort._recalls(snap.ann, args[2], want, mask, args[5], "ef_search", ef), 0.95, effort.CONFIRM_SE)]
         assert passes and passes[0] > 1  # (the data makes ef 1 miss and some step below 256 pass)
         assert got.effort == passes[0] and got.measured == 1 and got.confirmed and got.recall >= 0.95
         steps = effort.confirm_steps("ef_search", 64, 96)
-        assert steps == [48, 64, 96, 128, 192, 256, 384]  # the step below, it, the steps above (to 4x)
-        assert effort.confirm_steps("ef_search", 48, 96) == [48, 64, 96, 128, 192, 256, 384]  # (never below half)
-        assert effort.confirm_steps("ef_search", 128, 83)[:2] == [96, 128]  # a raise
+        # from the step below, up to 4x, the efforts halfway between the ladder's steps included
+        assert steps == [48, 55, 64, 78, 96, 111, 128, 157, 192, 222, 256, 314, 384]
+        assert effort.confirm_steps("ef_search", 48, 96)[:3] == [48, 55, 64]  # (never below half)
+        assert effort.confirm_steps("ef_search", 128, 83)[:3] == [96, 111, 128]  # a raise
         assert effort.confirm_steps("ef_search", 96, 83)[:2] == [83, 96]  # (an off-ladder calibrated effort is a step)
-        assert effort.confirm_steps("nprobe", 8, 8, nlist=16) == [4, 8, 12, 16]
+        assert effort.confirm_steps("nprobe", 8, 8, nlist=16) == [4, 6, 8, 10, 12, 14, 16]
+        assert effort.between("nprobe")[:2] == (3, 6)  # (none between 1 and 2)
         assert effort.confirmed_effort(steps, lambda ef: ef >= 64) == 64  # in order
         assert effort.confirmed_effort(steps, lambda ef: ef >= 48) == 48  # the step below
         assert effort.confirmed_effort(steps, lambda ef: ef >= 192) == 192  # stepped up past the calibrated
