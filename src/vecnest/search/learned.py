@@ -159,7 +159,7 @@ def effort_note(learned: Learned, knob: str, target: float, calibrated: int) -> 
     if learned.confirmed and 0 < learned.measured < learned.effort:
         stepped = f"stepped up from the measured {learned.measured}; "
     elif learned.confirmed and learned.effort < learned.measured:
-        stepped = f"a step below the measured {learned.measured}; "
+        stepped = f"below the measured {learned.measured}; "
     return (
         f"; {knob} {learned.effort} {checked} this filter's last {learned.queries} queries "
         f"({stepped}recall@10 {learned.recall:.3f}; calibrated {calibrated})"

@@ -31,6 +31,7 @@ def test_the_replay_confirms_what_was_measured_and_misses_less_than_adopting_it(
     pop = {ef: float(r.mean()) for ef, r in table.items()}
     need = min(ef for ef in _LADDER["ef_search"] if pop[ef] >= TARGET)
     short = max(ef for ef in _LADDER["ef_search"] if ef < need)
+    cheaper = []
     for calibrated in (short, need, 55, 96):
         rows = {r["rule"]: r for r in replay(table, calibrated, 300, np.random.default_rng(1))}
         assert tuple(rows) == RULES
@@ -41,10 +42,12 @@ def test_the_replay_confirms_what_was_measured_and_misses_less_than_adopting_it(
         assert now["mean_effort"] <= fresh["mean_effort"] * 1.05 and now["p_below_target"] <= fresh["p_below_target"] + 0.01
         # (the halfway efforts: cheaper than the ladder's steps alone, at nearly their safety)
         coarse = rows["measure + confirm, ladder steps"]
-        assert now["mean_effort"] <= coarse["mean_effort"] and now["p_below_target"] <= coarse["p_below_target"] + 0.01
+        assert now["mean_effort"] <= coarse["mean_effort"] and now["p_below_target"] <= coarse["p_below_target"] + 0.005
+        cheaper.append(now["mean_effort"] < coarse["mean_effort"])
         assert all(r["calibrated"] == calibrated for r in rows.values())
         assert all(0 <= r["p_unreached"] <= 1 and r["mean_effort"] > 0 for r in rows.values())
     assert rows["measure + confirm"]["p_below_target"] <= 0.01
+    assert any(cheaper)  # (the halfway efforts are tried: reverted, the two rules are the same)
     sample = np.arange(effort.SAMPLE)
     assert learn(table, sample, 96) in (*_LADDER["ef_search"], 96)
     assert float(table[max(table)].mean()) >= TARGET

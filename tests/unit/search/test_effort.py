@@ -46,6 +46,7 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
         key = repr(vecnest.filter.parse(where, None))
         table = effort.efforts_of(col._source.cached.ann)
         plan = col.search(queries[40], explain=True, **kw).plan
+        candidate = None
         if table.learned(key, 0.95, int(mask.sum())) is None:  # reached on the sample: a candidate
             candidate = table._candidates[(key, 0.95)][0]
             assert candidate.reached and not candidate.confirmed and candidate.queries == effort.SAMPLE
@@ -68,11 +69,15 @@ def test_filtered_effort_is_learned_from_the_filters_own_queries(tmp_path: Path,
             assert got.effort in effort.confirm_steps("ef_search", candidate.effort, calibrated)
             assert f"ef_search {got.effort} confirmed on this filter's last {effort.SAMPLE + effort.CONFIRM_SAMPLE}" in plan.reason
             assert ("stepped up from the measured" in plan.reason) == (candidate.effort < got.effort)
-            assert ("a step below the measured" in plan.reason) == (got.effort < candidate.effort)
+            assert ("below the measured" in plan.reason) == (got.effort < candidate.effort)
         else:  # (nothing reached the target on the sample: the best step, said so)
             assert "no ef_search up to" in plan.reason
         learned = plan.knob["ef_search"]
-        assert learned in (*effort._LADDER["ef_search"], calibrated) and effort.FLOOR * calibrated <= learned <= effort._CEILING * calibrated
+        if candidate is not None:  # (confirmed: one of the steps tried, a halfway one possibly)
+            assert learned in effort.confirm_steps("ef_search", candidate.effort, calibrated)
+        else:
+            assert learned in (*effort._LADDER["ef_search"], calibrated)
+        assert effort.FLOOR * calibrated <= learned <= effort._CEILING * calibrated
         unseen = fresh_queries(vecs, 100, 9)  # recall on queries the measurement never saw
         assert recall_of(col, ids, vecs, unseen, mask, where=where, strategy="ann_filtered") >= 0.9
         forced = col.search(queries[3], ef_search=16, explain=True, **kw).plan
@@ -191,6 +196,7 @@ def test_a_candidate_is_not_confirmed_on_queries_where_it_misses(tmp_path: Path,
         assert effort.confirm_steps("ef_search", 48, 96)[:3] == [48, 55, 64]  # (never below half)
         assert effort.confirm_steps("ef_search", 128, 83)[:3] == [96, 111, 128]  # a raise
         assert effort.confirm_steps("ef_search", 96, 83)[:2] == [83, 96]  # (an off-ladder calibrated effort is a step)
+        assert 78 not in effort.confirm_steps("ef_search", 64, 80)  # (nor a halfway one within 10 % of it)
         assert effort.confirm_steps("nprobe", 8, 8, nlist=16) == [4, 6, 8, 10, 12, 14, 16]
         assert effort.between("nprobe")[:2] == (3, 6)  # (none between 1 and 2)
         assert effort.confirmed_effort(steps, lambda ef: ef >= 64) == 64  # in order

@@ -69,7 +69,7 @@ def test_the_plan_says_how_a_filters_effort_was_settled() -> None:
         back = Learned(58, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
         assert "ef_search 58 confirmed on" in note(back, cal) and "stepped up from the measured 32" in note(back, cal)
     down = Learned(24, 0.97, CONFIRM_SAMPLE, 1000, calibrated=58, confirmed=True, measured=32)
-    assert "ef_search 24 confirmed on" in note(down) and "a step below the measured 32" in note(down)
+    assert "ef_search 24 confirmed on" in note(down) and "below the measured 32" in note(down)
     stalled = Learned(58, 0.0, 0, 1000, calibrated=58, confirmed=True, measured=32)
     assert "the ef_search 32 measured on this filter's queries could not be confirmed" in note(stalled)
     assert "the calibrated 58" in note(stalled)
