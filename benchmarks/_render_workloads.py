@@ -24,6 +24,11 @@ def _plots(data: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _floor_cells(r: dict[str, Any]) -> list[str]:
+    """The Python floor's extra µs and cost ratio over the raw call (``–`` in runs without it)."""
+    return [_f(r.get("floor_extra_us"), "{:.0f}"), spread(r.get("floor_cost_ratio")) if r.get("floor_cost_ratio") else "–"]
+
+
 def render_equal_effort(d: dict[str, Any]) -> str:
     cfg = d.get("config") or {}
     parts = [
@@ -39,24 +44,25 @@ def render_equal_effort(d: dict[str, Any]) -> str:
     rows = []
     for r in d.get("overhead") or []:
         sp = r.get("cost_ratio")
-        rows.append([r["ef"], _f(r["vecnest_p50_ms"]), _f(r["faiss_p50_ms"]), _f(r["extra_us"], "{:.0f}"), spread(sp), f"overhead {(sp['point'] - 1) * 100:+.0f} %" if sp else "–", r.get("verdict") or "–", _f(r.get("faiss_api_p50_ms")), spread(r.get("cost_ratio_vs_api")) if r.get("cost_ratio_vs_api") else "–", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", _f(r["same_top10_fraction"], "{:.2f}")])
+        rows.append([r["ef"], _f(r["vecnest_p50_ms"]), _f(r["faiss_p50_ms"]), _f(r["extra_us"], "{:.0f}"), spread(sp), f"overhead {(sp['point'] - 1) * 100:+.0f} %" if sp else "–", r.get("verdict") or "–", *_floor_cells(r), _f(r.get("faiss_api_p50_ms")), spread(r.get("cost_ratio_vs_api")) if r.get("cost_ratio_vs_api") else "–", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", _f(r["same_top10_fraction"], "{:.2f}")])
     api = any(r.get("faiss_api_p50_ms") is not None for r in d.get("overhead") or [])
     parts += [
         "",
         "**Façade overhead, unfiltered** (issue target: ≤ 10 %, i.e. cost ratio ≤ 1.10, against `search_c`"
-        + ("; for context, the last columns: against FAISS's documented Python call `index.search(x, k, params=…)`, timed as a third interleaved side)" if api else ")"),
+        + ("; for context: against FAISS's documented Python call `index.search(x, k, params=…)`, timed as another interleaved side" if api else "")
+        + "; **Python floor**: the least a Python façade returning vecnest's `Hits` does around the same `search_c` call — normalise the query, slots to ids, ten `Hit` objects, nothing else — timed as another side, with its extra µs and cost ratio against `search_c`: the overhead no Python façade sheds)",
         "",
-        table(["ef_search", "vecnest p50 ms", "FAISS search_c p50 ms", "extra µs", "cost ratio [spread]", "", "verdict", "FAISS index.search p50 ms", "cost ratio vs index.search", "recall vecnest / FAISS", "same top-10"], rows, "rrrrrllrrrr"),
+        table(["ef_search", "vecnest p50 ms", "FAISS search_c p50 ms", "extra µs", "cost ratio [spread]", "", "verdict", "Python floor extra µs", "Python floor cost ratio", "FAISS index.search p50 ms", "cost ratio vs index.search", "recall vecnest / FAISS", "same top-10"], rows, "rrrrrllrrrrrr"),
     ]
     rows = []
     for r in d.get("filtered") or []:
         sel = (d.get("workloads") or {}).get(r["workload"], {}).get("selectivity")
-        rows.append([r["workload"], f"{sel:.1%}" if sel is not None else "–", r["ef"], ", ".join(map(str, r.get("vecnest_effort_used") or [])), _f(r["vecnest_p50_ms"]), _f(r["faiss_p50_ms"]), _f(r["extra_us"], "{:.0f}"), spread(r.get("cost_ratio")), r.get("verdict") or "(no target)", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", _f(r["same_top10_fraction"], "{:.2f}"), f"{r.get('vecnest_distances_per_query', 0):.0f} / {r.get('faiss_distances_per_query', 0):.0f}"])
+        rows.append([r["workload"], f"{sel:.1%}" if sel is not None else "–", r["ef"], ", ".join(map(str, r.get("vecnest_effort_used") or [])), _f(r["vecnest_p50_ms"]), _f(r["faiss_p50_ms"]), _f(r["extra_us"], "{:.0f}"), spread(r.get("cost_ratio")), r.get("verdict") or "(no target)", *_floor_cells(r), f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", _f(r["same_top10_fraction"], "{:.2f}"), f"{r.get('vecnest_distances_per_query', 0):.0f} / {r.get('faiss_distances_per_query', 0):.0f}"])
     parts += [
         "",
-        "**Equal effort, filtered** (issue target at 15–50 %: cost ratio ≤ 1.10; at 1–2 % FAISS's filtered graph walk returns short lists that vecnest completes, so the lists differ)",
+        "**Equal effort, filtered** (issue target at 15–50 %: cost ratio ≤ 1.10; at 1–2 % FAISS's filtered graph walk returns short lists that vecnest completes, so the lists differ; Python floor as above, on the same bitmap)",
         "",
-        table(["workload", "selectivity", "ef_search", "ef vecnest used", "vecnest p50 ms", "FAISS p50 ms", "extra µs", "cost ratio [spread]", "verdict", "recall vecnest / FAISS", "same top-10", "distances vecnest / FAISS"], rows, "lrrrrrrrlrrr"),
+        table(["workload", "selectivity", "ef_search", "ef vecnest used", "vecnest p50 ms", "FAISS p50 ms", "extra µs", "cost ratio [spread]", "verdict", "Python floor extra µs", "Python floor cost ratio", "recall vecnest / FAISS", "same top-10", "distances vecnest / FAISS"], rows, "lrrrrrrrlrrrrr"),
     ]
     rows = []
     for w, e in (d.get("default_effort") or {}).items():

@@ -12,12 +12,16 @@ On the 75k arXiv title vectors, in one process, one thread, interleaved query by
    brought into the CPU caches).
    Overhead = median(vecnest) / median(FAISS) − 1; issue target ≤ 10 %. For context, the
    same against FAISS's documented Python call ``index.search(x, k, params=...)``, interleaved
-   as a third side (the verdict stays against ``search_c``, the leanest call FAISS offers).
+   as a third side (the verdict stays against ``search_c``, the leanest call FAISS offers), and
+   the **Python floor** as a fourth: the least a Python façade returning vecnest's ``Hits`` does
+   per query (normalise the query, the same ``search_c`` call, slots to ids, ten ``Hit``
+   objects; no argument checks, no freshness check, no plan lookup) — what is left of the
+   overhead once the façade's own work is gone (see :class:`PythonFloor`).
 2. **Equal-effort filtered cost** at 15 % and 50 % selectivity (and the other points): vecnest
    forced to ``strategy="ann_filtered", ef_search=E`` against FAISS with the same cached filter
    bitmap (``IDSelectorBitmap``) in cached ``SearchParametersHNSW(efSearch=E, sel=…)``, over the
    ef grid (on the graph itself, the bitmap permuted to graph positions, as vecnest searches it:
-   see ``RawFaiss``). Cost ratio = median(vecnest) / median(FAISS); issue target ≤ 1.1× at 15–50 %. The
+   see ``RawFaiss``), the Python floor beside them. Cost ratio = median(vecnest) / median(FAISS); issue target ≤ 1.1× at 15–50 %. The
    distance computations of both (vecnest's plan, FAISS's ``hnsw_stats``) show whether extra
    time is extra graph work or overhead.
 3. **Default effort**: per workload, the effort vecnest's default uses (its plan, once the
@@ -37,6 +41,8 @@ FAISS ``IndexHNSWSQ(fp16, M=32, efConstruction=128)`` built on the same rows in 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -178,56 +184,97 @@ class RawFaiss:
         return float(stats.ndis) / len(queries)
 
 
+class PythonFloor:
+    """The least per-query work of a Python façade over :class:`RawFaiss`'s call that returns
+    what vecnest returns (``Hits`` of ``Hit(id, score)``): the query normalised (cosine), the
+    same ``search_c`` with the same cached parameters, graph positions to slots (filtered),
+    slots to the stored ids (a fixed-width bytes array decoded, as vecnest keeps them), ten
+    ``Hit`` objects. No argument checks, no snapshot freshness check, no plan lookup: the
+    overhead a façade cannot shed while it stays in Python and builds result objects."""
+
+    def __init__(self, raw: RawFaiss, n: int) -> None:
+        from vecnest import Hit, Hits
+
+        self.raw = raw
+        self.ids = np.array([str(i).encode() for i in range(n)])  # (the ids build_store gives the rows)
+        self.hit, self.hits = Hit, Hits
+        self.ptr = raw.faiss.swig_ptr
+
+    def search(self, q: np.ndarray, params: Any) -> Any:
+        raw, ptr = self.raw, self.ptr
+        unit = q * (1.0 / math.sqrt(float(np.vdot(q, q))))  # (a Python float: the product stays float32)
+        dist = np.empty((1, K), dtype=np.float32)
+        labels = np.empty((1, K), dtype=np.int64)
+        direct = raw.inner is not None and params.sel is not None
+        (raw.inner if direct else raw.index).search_c(1, ptr(unit), K, ptr(dist), ptr(labels), params)
+        slots = raw.slot_of[labels[0]] if direct else labels[0]
+        if slots.item(K - 1) < 0:  # (a short list: never in the measured workloads' top-10)
+            keep = slots >= 0
+            slots, scores = slots[keep], dist[0][keep]
+        else:
+            scores = dist[0]
+        return self.hits(map(self.hit, map(bytes.decode, self.ids[slots].tolist()), scores.tolist(), itertools.repeat(None)))
+
+
 # ---------------------------------------------------------------------------------------------
 # measurement
 # ---------------------------------------------------------------------------------------------
 
 
 def paired(
-    col: Any, raw: RawFaiss, point: Point, qidx: np.ndarray, workload: str, ef: int, reps: int, kw: dict[str, Any], *, api: bool = False
+    col: Any, raw: RawFaiss, point: Point, qidx: np.ndarray, workload: str, ef: int, reps: int, kw: dict[str, Any], *, api: bool = False, floor: PythonFloor | None = None
 ) -> dict[str, Any]:
-    """Per-query latencies of vecnest and FAISS, interleaved query by query (ABBA; with
-    ``api``, a third side, FAISS's Python call ``index.search``, the three orders rotating).
-    All search the same graph object, so the searches of a step run different queries (FAISS
-    the query half the list away, its Python call a third of it): a walk right after the same
-    query's walk would find its nodes in the CPU caches. Every query is still searched once per
-    repetition by each side."""
+    """Per-query latencies of vecnest and FAISS, interleaved query by query (with ``api``,
+    FAISS's Python call ``index.search`` as another side; with ``floor``, the Python floor as
+    another; every order of the sides rotating through the steps). All search the same graph
+    object, so the sides of a step run different queries (side ``s`` of ``m`` the query
+    ``s / m`` of the list away): a walk right after the same query's walk would find its
+    nodes in the CPU caches. Every query is still searched once per repetition by each side."""
     where = point.where(workload)
     params = raw.params(workload, point.mask(workload), ef)
     q = point.queries
     col.search(q[qidx[0]], k=K, where=where, include=(), ef_search=ef, **kw)  # warm them all
     raw.search(q[qidx[0]], params)
+    sides = [0, 1] + ([2] if api else []) + ([3] if floor is not None else [])
     if api:
         raw.search_api(q[qidx[0]], params)
-    lat_v = np.full((reps, len(qidx)), np.nan)
-    lat_f = np.full((reps, len(qidx)), np.nan)
-    lat_a = np.full((reps, len(qidx)), np.nan)
+    if floor is not None:
+        floor.search(q[qidx[0]], params)
+    m = len(sides)
+    lat = {side: np.full((reps, len(qidx)), np.nan) for side in (0, 1, 2, 3)}
     n = len(qidx)
     ids_v: list[list[int]] = [[] for _ in range(n)]
     ids_f: list[list[int]] = [[] for _ in range(n)]
+    ids_p: list[list[int]] = [[] for _ in range(n)]
     order = qidx.tolist()
     perf = time.perf_counter
-    orders = [(0, 1, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0), (1, 0, 2), (0, 2, 1)] if api else [(0, 1), (1, 0)]
+    rotations = [sides[i:] + sides[:i] for i in range(m)]
+    orders = rotations + [r[::-1] for r in rotations] if m > 2 else rotations
+    offset = {side: (pos * n) // m for pos, side in enumerate(sides)}  # (vecnest's query: j; FAISS's: half the list away with two sides)
     for r in range(reps):
         for j in range(n):
-            jf = (j + n // 2) % n  # (FAISS's query of this step)
-            ja = (j + n // 3) % n  # (FAISS's Python call's)
             for side in orders[(r + j) % len(orders)]:
+                js = (j + offset[side]) % n
                 t0 = perf()
                 if side == 0:
-                    hits = col.search(q[order[j]], k=K, where=where, include=(), ef_search=ef, **kw)
-                    lat_v[r, j] = perf() - t0
+                    hits = col.search(q[order[js]], k=K, where=where, include=(), ef_search=ef, **kw)
+                    lat[0][r, js] = perf() - t0
                     if r == 0:
-                        ids_v[j] = [int(h.id) for h in hits]
+                        ids_v[js] = [int(h.id) for h in hits]
                 elif side == 1:
-                    lab = raw.search(q[order[jf]], params)
-                    lat_f[r, jf] = perf() - t0
+                    lab = raw.search(q[order[js]], params)
+                    lat[1][r, js] = perf() - t0
                     if r == 0:
-                        ids_f[jf] = [int(x) for x in lab if x >= 0]
+                        ids_f[js] = [int(x) for x in lab if x >= 0]
+                elif side == 2:
+                    raw.search_api(q[order[js]], params)
+                    lat[2][r, js] = perf() - t0
                 else:
-                    raw.search_api(q[order[ja]], params)
-                    lat_a[r, ja] = perf() - t0
-    return {"lat_v": lat_v, "lat_f": lat_f, "lat_a": lat_a if api else None, "ids_v": ids_v, "ids_f": ids_f}
+                    got = floor.search(q[order[js]], params)  # type: ignore[union-attr]
+                    lat[3][r, js] = perf() - t0
+                    if r == 0:
+                        ids_p[js] = [int(h.id) for h in got]
+    return {"lat_v": lat[0], "lat_f": lat[1], "lat_a": lat[2] if api else None, "lat_p": lat[3] if floor is not None else None, "ids_v": ids_v, "ids_f": ids_f, "ids_p": ids_p}
 
 
 def _recall(ids: list[list[int]], truth: list[list[int]]) -> float:
@@ -265,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         out["graph_huge_pages_bytes"] = huge
         ses.log(how)
         raw = RawFaiss(index)
+        floor = PythonFloor(raw, point.n)
         out["n"], out["n_queries"] = point.n, len(qidx)
         truth = {w: ground_truth(point.base, point.queries[qidx], point.mask(w)) for w in ALL_WORKLOADS}
         sel = {w: (float(point.mask(w).mean()) if w != "unfiltered" else 1.0) for w in ALL_WORKLOADS}
@@ -302,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         adv = ses.start_task(f"façade overhead: {len(over_efs)} ef × {reps} reps", len(over_efs))
         out["overhead"] = []
         for ef in over_efs:
-            m = paired(col, raw, point, qidx, "unfiltered", ef, reps, {}, api=True)
+            m = paired(col, raw, point, qidx, "unfiltered", ef, reps, {}, api=True, floor=floor)
             sp = ratio_of_medians(m["lat_v"], m["lat_f"])
             row = _row("unfiltered", ef, m, sp, truth["unfiltered"], OVERHEAD_GOAL)
             api = ratio_of_medians(m["lat_v"], m["lat_a"])  # (context: the target is against search_c)
@@ -317,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         out["filtered"] = []
         for w in wl:
             for ef in efs:
-                m = paired(col, raw, point, qidx, w, ef, reps, {"strategy": "ann_filtered"})
+                m = paired(col, raw, point, qidx, w, ef, reps, {"strategy": "ann_filtered"}, floor=floor)
                 sp = ratio_of_medians(m["lat_v"], m["lat_f"])
                 row = _row(w, ef, m, sp, truth[w], EQUAL_EFFORT_GOAL if w in GOAL_WORKLOADS else None)
                 plans = _plans(col, point, qidx[:30], w, ef_search=ef, strategy="ann_filtered")
@@ -347,16 +395,32 @@ def _row(workload: str, ef: int, m: dict[str, Any], sp: Any, truth: list[list[in
         "vecnest_recall": _recall(m["ids_v"], truth),
         "faiss_recall": _recall(m["ids_f"], truth),
         "same_top10_fraction": agree,
+        **_floor(m),
+    }
+
+
+def _floor(m: dict[str, Any]) -> dict[str, Any]:
+    """The Python floor's latency and its cost ratio to the raw call (``{}`` when not timed)."""
+    if m.get("lat_p") is None:
+        return {}
+    sp = ratio_of_medians(m["lat_p"], m["lat_f"])
+    return {
+        "floor_p50_ms": float(np.nanmedian(m["lat_p"]) * 1e3),
+        "floor_extra_us": float((np.nanmedian(m["lat_p"]) - np.nanmedian(m["lat_f"])) * 1e6),
+        "floor_cost_ratio": sp.to_json() if sp else None,
+        # (a check that the floor ran the same search: its lists equal the raw call's)
+        "floor_same_as_faiss": float(np.mean([a == b for a, b in zip(m["ids_p"], m["ids_f"], strict=True)])),
     }
 
 
 def print_summary(ses: Session, out: dict[str, Any]) -> None:
     t = Table(title="vecnest / raw FAISS on the same graph, same ef (cost ratio: ≤ 1.10 is the goal)")
-    for c in ("workload", "ef", "vecnest p50 ms", "FAISS p50 ms", "extra µs", "cost ratio [spread]", "verdict", "recall v / f", "same top-10"):
+    for c in ("workload", "ef", "vecnest p50 ms", "FAISS p50 ms", "extra µs", "cost ratio [spread]", "verdict", "Python floor ratio", "recall v / f", "same top-10"):
         t.add_column(c, justify="left" if c in ("workload", "verdict") else "right")
     for r in out["overhead"] + out["filtered"]:
         sp = r["cost_ratio"] or {}
-        t.add_row(r["workload"], str(r["ef"]), f"{r['vecnest_p50_ms']:.3f}", f"{r['faiss_p50_ms']:.3f}", f"{r['extra_us']:.0f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", r["verdict"] or "", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", f"{r['same_top10_fraction']:.2f}")
+        fl = r.get("floor_cost_ratio") or {}
+        t.add_row(r["workload"], str(r["ef"]), f"{r['vecnest_p50_ms']:.3f}", f"{r['faiss_p50_ms']:.3f}", f"{r['extra_us']:.0f}", f"{sp.get('point', float('nan')):.2f} [{sp.get('lo', float('nan')):.2f}–{sp.get('hi', float('nan')):.2f}]", r["verdict"] or "", f"{fl.get('point', float('nan')):.2f}", f"{r['vecnest_recall']:.3f} / {r['faiss_recall']:.3f}", f"{r['same_top10_fraction']:.2f}")
     ses.console.print(t)
     t = Table(title="vecnest's default effort vs the least ef reaching recall 0.95 (goal: ≤ 1 step of the grid above)")
     for c in ("workload", "strategies", "default recall", "effort used", "needed", "steps", "verdict"):
