@@ -36,7 +36,7 @@ def render_equal_effort(d: dict[str, Any]) -> str:
         f"Graph: {d.get('graph')}. vecnest runs `col.search(q, k=10, ef_search=E, include=())` (filtered: `where=…, "
         "strategy='ann_filtered'`); FAISS runs `index.search_c` with cached `SearchParametersHNSW(efSearch=E[, sel=cached "
         f"IDSelectorBitmap])` on the same index (filtered: on the graph inside the id map, the cached bitmap permuted to "
-        "graph positions and the k labels translated back, as vecnest searches it). Interleaved query by query (vecnest then FAISS, then FAISS then vecnest), "
+        "graph positions and the k labels translated back, as vecnest searches it). Interleaved query by query (the sides' order cycling so that each takes each place, and follows each other side, equally often), "
         f"{cfg.get('reps')} repetitions; **cost ratio** = median per-query latency of vecnest / of FAISS on the same queries, "
         "bracket = per-repetition min–max widened to a 95 % bootstrap interval. Distance computations: vecnest's plan "
         "(`candidates_visited`) and FAISS's `hnsw_stats.ndis` on the first 30 queries.",
