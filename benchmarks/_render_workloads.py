@@ -136,6 +136,10 @@ def render_concurrent(d: dict[str, Any]) -> str:
     for k, x in (a.get("kinds") or {}).items():
         rows.append([k, x.get("reps_used"), x["idle"].get("n"), x["busy"].get("n"), _f(x["idle"].get("p50_ms")), _f(x["busy"].get("p50_ms")), _f((x.get("draining") or {}).get("p50_ms")), _f(x["idle"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("p99_ms"), "{:.2f}"), _f(x["busy"].get("max_ms"), "{:,.1f}"), spread(x.get("busy_over_idle_qps")), x.get("verdict")])
     parts.append(table(["queries", "reps used", "idle queries", "busy queries", "idle p50 ms", "busy p50 ms", "draining p50 ms", "idle p99 ms", "busy p99 ms", "busy max ms", "busy/idle QPS [spread]", "goal ≥ 0.5×"], rows, "lrrrrrrrrrll"))
+    ex = a.get("explained") or {}
+    if ex:
+        rows = [[k, w, x["n"], _f(x.get("delta_rows"), "{:,.0f}"), _f(x.get("ann_ms"), "{:.3f}"), _f(x.get("delta_ms"), "{:.3f}"), _f(x.get("total_ms"), "{:.3f}")] for k, by in ex.items() for w, x in by.items()]
+        parts += ["", "**Where a search's time goes**: every 40th query of each kind run again with `explain=True` (the planner's full path, not the replay the timed queries take; not in the table above): median rows appended and not yet merged (the delta), the planner's own time in the index search and in the delta scan (ranked by sign sketches, the best rescored exactly), and the explained search's total.", "", table(["queries", "window", "samples", "delta rows", "index search ms", "delta scan ms", "explained search ms"], rows, "llrrrrr")]
     wc = a.get("writer_calls") or {}
     parts += ["", f"Writer: {a.get('rows_added', 0):,} rows in {wc.get('n', 0)} `add()` calls while the searcher ran; call p50 {_f(wc.get('p50_ms'), '{:.0f}')} ms, p99 {_f(wc.get('p99_ms'), '{:,.0f}')} ms, max {_f(wc.get('max_ms'), '{:,.0f}')} ms."]
     return "\n".join(parts + _plots(d))

@@ -86,6 +86,7 @@ def searcher(store: Path, t0: float, done: Path, shared: Path) -> dict[str, Any]
     while time.time() < t0:
         time.sleep(0.01)
     rec: list[tuple[float, float, int]] = []
+    explained: list[tuple[float, int, int, float, float, float]] = []  # (start, kind, delta rows, ann ms, delta ms, total ms)
     i = 0
     perf = time.perf_counter
     base_wall, base_perf = time.time(), perf()
@@ -100,11 +101,21 @@ def searcher(store: Path, t0: float, done: Path, shared: Path) -> dict[str, Any]
         name, where = kinds[i % 2]
         col.search(q[i % len(q)], k=10, where=where, include=())
         rec.append((now - t0, perf() - start, i % 2))
+        if i % EXPLAIN_EVERY < 2:  # (the same query again, explained: where its time goes; not in rec)
+            t_e = perf()
+            plan = col.search(q[i % len(q)], k=10, where=where, include=(), explain=True).plan
+            took = perf() - t_e
+            if plan is not None:
+                tm = plan.timings_ms or {}
+                explained.append((now - t0, i % 2, int(plan.delta_rows), float(tm.get("ann_ms", np.nan)), float(tm.get("delta_ms", np.nan)), took * 1e3))
         i += 1
     db.close()
-    return {"queries": rec}
+    return {"queries": rec, "explained": explained}
 
 
+#: Every this many queries, the query (one of each kind) is run again with ``explain=True``:
+#: the planner's own timings of its index search and of the delta scan (untimed otherwise).
+EXPLAIN_EVERY = 40
 NOISE = 0.5  # norm of the perturbation given to a re-used corpus row (cosine to it ≈ 0.89)
 
 
@@ -225,8 +236,27 @@ def analyse(sr: dict[str, Any], wr: dict[str, Any], settle: float) -> dict[str, 
             "busy_over_idle_qps": sp.to_json() if sp else None,
             "verdict": verdict(sp, GOAL, higher_is_better=True).value,
         }
+    out["explained"] = explained_summary(sr.get("explained") or [], edges)
     out["writer_calls"] = latency_summary([dt for _, dt in wr["calls"]])
     out["rows_added"] = wr["rows_added"]
+    return out
+
+
+def explained_summary(explained: list[list[float]], edges: list[tuple[float, float, str]]) -> dict[str, Any]:
+    """Per kind of query and kind of window (idle, busy, draining; repetitions pooled): the
+    explained searches' median delta rows, index-search ms, delta-scan ms and total ms."""
+    if not explained:
+        return {}
+    e = np.asarray(explained, dtype=np.float64)  # (n, 6): start, kind, delta rows, ann ms, delta ms, total ms
+    phase = np.asarray([(w or "").rstrip("0123456789") for w in window_of(e[:, 0], edges)], dtype=object)
+    out: dict[str, Any] = {}
+    for k, name in enumerate(KINDS):
+        out[name] = {}
+        for w in ("idle", "busy", "drain"):
+            sel = (e[:, 1] == k) & (phase == w)
+            if sel.any():
+                med = [float(np.nanmedian(c)) if np.isfinite(c).any() else None for c in e[sel, 2:].T]  # (a plan without an index search: no ann_ms)
+                out[name][w] = {"n": int(sel.sum()), **dict(zip(("delta_rows", "ann_ms", "delta_ms", "total_ms"), med, strict=True))}
     return out
 
 

@@ -58,3 +58,27 @@ def test_the_writers_stream_is_the_corpus_once_then_perturbed_copies_never_exact
     assert np.array_equal(sdi.fresh_vectors(base, 40, 20), first)  # seeded: the same on every run
     later = sdi.fresh_vectors(base, 100, 10)  # a third pass: other noise than the second's
     assert not np.allclose(later, sdi.fresh_vectors(base, 50, 10))
+
+
+def test_explained_searches_are_summarised_per_kind_and_window_repetitions_pooled() -> None:
+    import math
+
+    edges = [(1.0, 10.0, "idle0"), (10.0, 20.0, "busy0"), (20.0, 30.0, "drain0"), (31.0, 40.0, "idle1"), (40.0, 50.0, "busy1")]
+    explained = [
+        (5.0, 0, 0, 0.10, math.nan, 0.2),  # idle, unfiltered: no delta (no delta scan timed)
+        (35.0, 0, 0, 0.12, math.nan, 0.3),
+        (12.0, 0, 8000, 0.11, 0.15, 0.40),  # busy: a delta beside the graph
+        (45.0, 0, 4000, 0.13, 0.09, 0.30),
+        (46.0, 0, 6000, 0.12, 0.12, 0.35),
+        (25.0, 1, 9000, math.nan, 0.30, 0.50),  # draining, filtered: a plan with no index search
+        (0.5, 1, 1, 1.0, 1.0, 1.0),  # (outside every window: left out)
+    ]
+    out = sdi.explained_summary([list(e) for e in explained], edges)
+    un = out[list(sdi.KINDS)[0]]
+    assert un["idle"]["n"] == 2 and un["idle"]["delta_rows"] == 0 and un["idle"]["delta_ms"] is None
+    assert abs(un["idle"]["ann_ms"] - 0.11) < 1e-9  # (both idle repetitions pooled)
+    assert un["busy"]["n"] == 3 and un["busy"]["delta_rows"] == 6000 and abs(un["busy"]["delta_ms"] - 0.12) < 1e-9
+    assert "drain" not in un
+    fil = out[list(sdi.KINDS)[1]]
+    assert list(fil) == ["drain"] and fil["drain"]["ann_ms"] is None and fil["drain"]["delta_ms"] == 0.30
+    assert sdi.explained_summary([], edges) == {}
