@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window-s", type=float, default=20.0, help="length of each window (default 20 s)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds at the start of an idle window left out (default 1)")
     p.add_argument("--unpaced", action="store_true", help="turn write pacing off (IndexConfig(delta_cap=None)); result file search-during-ingest-unpaced.json unless --out")
+    p.add_argument("--delta-cap", type=int, default=None, help="write pacing's IndexConfig.delta_cap (default: vecnest's); an experiment: use a scratch --out")
     p.add_argument("--child", choices=("searcher", "writer"), default=None, help=argparse.SUPPRESS)
     p.add_argument("--store", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
@@ -305,7 +306,10 @@ def main(argv: list[str] | None = None) -> int:
         args.out = args.out.with_name("search-during-ingest-unpaced.json")
     import vecnest
 
-    index = vecnest.IndexConfig(kind="hnsw", delta_cap=None) if args.unpaced else vecnest.IndexConfig(kind="hnsw")
+    if args.unpaced:
+        index = vecnest.IndexConfig(kind="hnsw", delta_cap=None)
+    else:
+        index = vecnest.IndexConfig(kind="hnsw") if args.delta_cap is None else vecnest.IndexConfig(kind="hnsw", delta_cap=args.delta_cap)
     with Session() as ses:
         point = load_point(shared, ses.log, ses.start_task)
         half = (20_000 if args.quick else point.n) // 2
