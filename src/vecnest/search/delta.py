@@ -30,7 +30,8 @@ def search_delta(
 ) -> tuple[tuple[np.ndarray, np.ndarray], str]:
     """Top-``k`` of the delta rows ``delta`` (sorted slots in ``[lo, hi)``: past the index's
     ``built_upto``, before the segment's end) and a note for the plan: ranked by ``sketches``
-    (a :class:`~vecnest.search.sketch.SketchBuffer`, or ``None``) and the best rescored
+    (a :class:`~vecnest.search.sketch.SketchBuffer`, or ``None``: asymmetrically by its
+    fast-scan index where that applies, else by Hamming distance) and the best rescored
     exactly for one or a few queries over many rows, else (and when ``precise``: the caller
     asked for more than the default recall) scanned exactly by ``flat``."""
     buf = sketches
@@ -44,6 +45,9 @@ def search_delta(
     ):
         return flat.search(queries, k, delta), ""
     try:
+        fast = _fastscan(buf, flat, lo, hi, queries, k, delta)
+        if fast is not None:
+            return fast
         codes = buf.codes(flat.vectors, lo, hi)
         if len(delta) < hi - lo:
             codes = codes[delta - lo]
@@ -57,10 +61,43 @@ def search_delta(
     return flat.rescore(queries, cand, k), note
 
 
+def _fastscan(
+    buf: Any, flat: FlatIndex, lo: int, hi: int, queries: np.ndarray, k: int, delta: np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], str] | None:
+    """The delta's top-``k`` ranked asymmetrically by the buffer's fast-scan index (see
+    :mod:`vecnest.search.sketch`) and the best rescored exactly, or ``None`` where it does not
+    apply: a delta of more than :data:`~vecnest.search.sketch.FASTSCAN_MAX_ROWS` rows, an older
+    snapshot than the index's, or more rows it holds but this search may not return (past ``hi``,
+    deleted, filtered out) than the rescoring depth (each is fetched in their place and dropped)."""
+    n = hi - lo
+    depth = sketch.asym_depth(k)
+    if n > sketch.FASTSCAN_MAX_ROWS or n - len(delta) > depth:
+        return None
+    fast = buf.fastscan(flat.vectors, lo, hi)
+    if fast is None:
+        return None
+    extra = (n - len(delta)) + (fast.hi - hi)
+    if extra > depth:
+        return None
+    assert buf.centre is not None
+    pos = sketch.asym_candidates(queries, fast, buf.centre, depth + extra)
+    cand = np.where(pos >= 0, lo + pos, -1)
+    if extra:  # (only this search's delta rows)
+        at = np.minimum(np.searchsorted(delta, cand), len(delta) - 1)
+        cand = np.where((cand >= 0) & (delta[at] == cand), cand, -1)
+    note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches against the float query (fast scan), the best {depth} rescored exactly"
+    return flat.rescore(queries, cand, k), note
+
+
 def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """The best ``k`` of two ``(slots, scores)`` answers for the same queries: up to
     :data:`SORT_WIDTH` columns, one stable sort of them all (k=10, one query: 11 µs, where a
-    partition and a sort of the best took 20 µs; ties keep ``a``'s slots first)."""
+    partition and a sort of the best took 20 µs; ties keep ``a``'s slots first); one query is
+    merged in Python (right after a search, numpy's half-dozen calls cost ~35 µs, cold)."""
+    if len(a[0]) == 1 and a[0].shape[1] + b[0].shape[1] <= SORT_WIDTH:
+        one = _merge_one(a, b, k)
+        if one is not None:
+            return one
     slots = np.concatenate([a[0], b[0]], axis=1)
     scores = np.concatenate([a[1], b[1]], axis=1)
     if slots.shape[1] > SORT_WIDTH:
@@ -72,3 +109,17 @@ def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k:
         best = np.take_along_axis(scores, order, axis=1)
     out[~np.isfinite(best)] = -1
     return out, best
+
+
+def _merge_one(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`merge` of one query's answers as Python lists (``None`` if a score is NaN: numpy's
+    order for it is kept)."""
+    scores = a[1][0].tolist() + b[1][0].tolist()
+    if any(x != x for x in scores):
+        return None
+    slots = a[0][0].tolist() + b[0][0].tolist()
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:k]  # (stable: ties keep a first)
+    best = [scores[i] for i in order]
+    inf = float("inf")
+    out = [slots[i] if -inf < scores[i] < inf else -1 for i in order]
+    return np.array([out], dtype=a[0].dtype), np.array([best], dtype=a[1].dtype)

@@ -11,6 +11,14 @@ float32, scanned by FAISS's counting popcount kernel: 40k rows in ~115 µs, 215 
 over the 48 bytes), then rescores the best ``max(RESCORE_MIN, RESCORE_PER_K * k)`` rows
 exactly (the binary-retrieval recipe: coarse binary ranking, float32 rescoring).
 
+Where the delta is one contiguous run of rows (no filter, few deleted rows) of at most
+:data:`FASTSCAN_MAX_ROWS`, the same sign bits rank it *asymmetrically* instead: the float query
+``query - centre`` against each row's ±1 sketch, ``sum_j q_j s_j``, scored by FAISS's 4-bit
+fast-scan PQ kernel (:func:`~vecnest.kernels.binary.fastscan_index`). The float query ranks the
+rows better than its own sign bits do, so half as many are rescored for a higher recall (28k rows,
+one query: top 128 hold 0.994 of the delta's top 10 in ~90 µs, where the Hamming top 256 hold
+0.990 in ~110 µs, and the rescoring of 256 rows costs 50-100 µs).
+
 Measured on 74k arXiv titles (all-MiniLM-L6-v2, 384 dims), one query at a time, recall@10 of
 the delta's own top 10 against an exact scan: 10k rows, 200 rescored: 0.989 in 0.16 ms (exact
 0.37 ms); 50k rows: 0.980 in 0.36 ms (exact 3.95 ms); 400 rescored: 0.998 / 0.994.
@@ -29,12 +37,14 @@ drops): the others scan the delta exactly.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from vecnest._threads import FewQueries
-from vecnest.kernels.binary import hamming_knn_counting, pack_signs, padded_bytes
+from vecnest.kernels.binary import fastscan_index, fastscan_knn, hamming_knn_counting, pack_signs, padded_bytes
 from vecnest.store.rowio import gather
 
 #: Delta rows (after the filter) from which sketches rank them; fewer are scanned exactly.
@@ -54,6 +64,24 @@ _CHUNK = 8192
 #: A buffer holds at most this many bytes of sketches (64 bytes a 384-dim row: 4M rows); the
 #: rows it cannot hold are not ranked by sketches (see :meth:`SketchBuffer.fits`).
 MAX_BUFFER_BYTES = 256 * 1024 * 1024
+#: Rows rescored exactly per query after the asymmetric (fast-scan) ranking: at least this many ...
+ASYM_RESCORE_MIN = 128
+#: ... and at least this many per requested result.
+ASYM_RESCORE_PER_K = 12
+#: A fast-scan index covers one snapshot's delta and is rebuilt when a newer snapshot holds more
+#: rows (~0.1 ms per 1,000 rows, paid by the first search of that snapshot): a delta of more rows
+#: than this is ranked by Hamming distance, whose sketches are only ever appended to.
+FASTSCAN_MAX_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class FastScan:
+    """An immutable fast-scan index over the sketches of slots ``[lo, hi)`` (row ``i`` = slot
+    ``lo + i``), shared by every snapshot whose delta starts at ``lo`` and ends by ``hi``."""
+
+    lo: int
+    hi: int
+    index: Any
 
 
 class SketchBuffer:
@@ -75,11 +103,14 @@ class SketchBuffer:
         self.start = start
         #: the segment's file, read with positioned reads (``None``: through the map)
         self.path = path
+        self.dim = dim
         self.nbytes = padded_bytes(dim)
         self.centre: np.ndarray | None = None
         self._codes = np.empty((0, self.nbytes), dtype=np.uint8)
         self._coded = start  # slots below this are coded
         self._lock = threading.Lock()
+        self._fast: FastScan | None = None
+        self._fast_lock = threading.Lock()
 
     @property
     def coded(self) -> int:
@@ -100,6 +131,26 @@ class SketchBuffer:
             if hi > self._coded:
                 self._append(vectors, hi)
             return self._codes[lo - self.start : hi - self.start]
+
+    def fastscan(self, vectors: np.ndarray, lo: int, hi: int) -> FastScan | None:
+        """A fast-scan index over slots ``[lo, hi')`` for some ``hi' >= hi``: the newest one
+        built if it starts at ``lo`` and reaches ``hi``; else, for a snapshot at least as new
+        as it (its delta starts no earlier), a new one over ``[lo, hi)``, which replaces it;
+        else (an older snapshot) ``None``: the caller ranks by Hamming distance rather than
+        rebuild back and forth. Built under a lock of its own (concurrent searches wait for
+        one build), never changed after."""
+        cur = self._fast
+        if cur is not None and cur.lo == lo and cur.hi >= hi:
+            return cur
+        with self._fast_lock:
+            cur = self._fast
+            if cur is not None and cur.lo == lo and cur.hi >= hi:
+                return cur
+            if cur is not None and lo < cur.lo:
+                return None
+            built = FastScan(lo, hi, fastscan_index(self.codes(vectors, lo, hi), self.dim))
+            self._fast = built
+            return built
 
     def _append(self, vectors: np.ndarray, hi: int) -> None:
         need = hi - self.start
@@ -159,6 +210,19 @@ def usable(dim: int) -> bool:
 def rescore_depth(k: int) -> int:
     """Rows rescored exactly per query for ``k`` results."""
     return max(RESCORE_MIN, RESCORE_PER_K * k)
+
+
+def asym_depth(k: int) -> int:
+    """Rows rescored exactly per query for ``k`` results after the asymmetric ranking."""
+    return max(ASYM_RESCORE_MIN, ASYM_RESCORE_PER_K * k)
+
+
+def asym_candidates(queries: np.ndarray, fast: FastScan, centre: np.ndarray, depth: int) -> np.ndarray:
+    """``(q, min(depth, n)) int64``: rows of ``fast`` (positions from its ``lo``) with the best
+    asymmetric scores ``(query - centre) · sketch`` (``-1`` where fewer)."""
+    q = np.asarray(queries, dtype=np.float32) - centre
+    with FewQueries(len(q)):  # one query: no OpenMP team (see vecnest._threads)
+        return fastscan_knn(fast.index, q, depth)[1]
 
 
 def hamming_candidates(queries: np.ndarray, codes: np.ndarray, centre: np.ndarray, depth: int) -> np.ndarray:

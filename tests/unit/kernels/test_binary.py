@@ -74,3 +74,28 @@ def test_asymmetric_scan_is_the_float_query_against_pm1(rng: np.random.Generator
     scores, idx = binary.asym_knn(q, codes, 10)
     np.testing.assert_allclose(scores, -np.sort(-want, axis=1)[:, :10], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.take_along_axis(want, idx, axis=1), scores, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dims", [64, 60])
+def test_fast_scan_ranks_sign_codes_by_the_asymmetric_score(rng: np.random.Generator, dims: int) -> None:
+    x = rng.standard_normal((3000, dims)).astype(np.float32)
+    q = rng.standard_normal((5, dims)).astype(np.float32)
+    codes = binary.pack_signs(np.pad(x, ((0, 0), (0, binary.fastscan_dims(dims) - dims))))  # (padding bits: 0)
+    padded = np.zeros((len(codes), 16), dtype=np.uint8)
+    padded[:, : codes.shape[1]] = codes  # (the bytes past the code's are not read)
+    index = binary.fastscan_index(padded, dims)
+    assert index.ntotal == 3000 and index.d == binary.fastscan_dims(dims)
+    scores, rows = binary.fastscan_knn(index, q, 50)
+    want = q @ np.where(x > 0, 1.0, -1.0).T
+    best = -np.sort(-want, axis=1)
+    assert rows.shape == (5, 50) and (rows >= 0).all()
+    got = np.take_along_axis(want, rows, axis=1)
+    # (8-bit lookup tables: the ranking is the exact score's up to a small quantisation error)
+    assert (got >= best[:, 49:50] - 0.05 * np.abs(best[:, :1])).all()
+    assert np.mean([len(set(rows[i]) & set(np.argsort(-want[i])[:50])) / 50 for i in range(5)]) >= 0.9
+    np.testing.assert_allclose(scores[:, 0], best[:, 0], rtol=0.05)
+    empty_scores, empty_rows = binary.fastscan_knn(binary.fastscan_index(padded[:0], dims), q, 10)
+    assert empty_rows.tolist() == [[-1]] * 5 and np.isneginf(empty_scores).all()
+    assert binary.fastscan_knn(index, q, 10**6)[1].shape == (5, 3000)
+    with pytest.raises(ValueError, match="uint8 sign codes"):
+        binary.fastscan_index(padded[:, :4], dims)

@@ -45,7 +45,8 @@ def test_merge_keeps_the_best_k_of_both_answers(rng: np.random.Generator, monkey
     assert (np.diff(short[1], axis=1) <= 0).all()
 
 
-def test_a_sketch_ranking_that_fails_falls_back_to_the_exact_scan(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("path", ["fast scan", "hamming"])
+def test_a_sketch_ranking_that_fails_falls_back_to_the_exact_scan(rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
     from vecnest.index.flat import FlatIndex
     from vecnest.search import sketch
 
@@ -53,15 +54,71 @@ def test_a_sketch_ranking_that_fails_falls_back_to_the_exact_scan(rng: np.random
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     flat = FlatIndex(vecs, None, l2=False)
     buf = sketch.SketchBuffer(0, 1000, 64)
-    rows = np.arange(1000, 6000, dtype=np.int64)
+    # (every row of the range: the fast scan ranks them; every other one: too many rows of its
+    # index excluded, the Hamming ranking does)
+    rows = np.arange(1000, 6000, 1 if path == "fast scan" else 2, dtype=np.int64)
     q = vecs[[1500]] + 0.01
     _, note = delta.search_delta(flat, buf, 1000, 6000, q, 10, rows, False)
-    assert "sign sketches" in note  # (the sketch path, normally)
+    assert "sign sketches" in note and ("fast scan" in note) == (path == "fast scan")
 
     def no_memory(*args: object, **kwargs: object) -> np.ndarray:
         raise MemoryError("no room for the codes")
 
-    monkeypatch.setattr(sketch, "hamming_candidates", no_memory)
+    monkeypatch.setattr(sketch, "asym_candidates" if path == "fast scan" else "hamming_candidates", no_memory)
     (slots, scores), note = delta.search_delta(flat, buf, 1000, 6000, q, 10, rows, False)
     exact = flat.search(q, 10, rows)
     assert note == "" and slots.tolist() == exact[0].tolist()  # the exact scan answered
+
+
+def _delta_data(rng: np.random.Generator, n: int = 9000, dim: int = 64) -> tuple:
+    from vecnest.index.flat import FlatIndex
+
+    centres = rng.standard_normal((40, dim)).astype(np.float32)
+    vecs = centres[rng.integers(0, 40, n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    q = vecs[rng.choice(n, 30, replace=False)] + 0.05 * rng.standard_normal((30, dim)).astype(np.float32)
+    return FlatIndex(vecs, None, l2=False), vecs, (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_fast_scan_returns_only_the_searchs_own_delta_rows(rng: np.random.Generator) -> None:
+    """Rows its index holds that a search may not return — deleted or filtered out, or past an
+    older snapshot's end — are fetched in their place and dropped; recall stays."""
+    from vecnest.search import sketch
+
+    flat, vecs, q = _delta_data(rng)
+    buf = sketch.SketchBuffer(0, 1000, vecs.shape[1])
+    buf.fastscan(flat.vectors, 1000, 8050)  # (a newer snapshot built the index: 50 rows more)
+    rows = np.arange(1000, 8000, dtype=np.int64)
+    excluded = rng.choice(rows, 60, replace=False)  # (with the 50: 110 excluded, < the depth of 128)
+    excluded[:30] = np.argsort(-(q[:30] @ vecs[1000:8000].T), axis=1)[:, 0] + 1000  # (each query's best)
+    rows = np.setdiff1d(rows, excluded)
+    for i in range(len(q)):
+        (slots, scores), note = delta.search_delta(flat, buf, 1000, 8000, q[i : i + 1], 10, rows, False)
+        assert "fast scan" in note
+        assert np.isin(slots, rows).all()  # (never a deleted row nor one past hi)
+        want = flat.search(q[i : i + 1], 10, rows)
+        assert len(set(slots[0].tolist()) & set(want[0][0].tolist())) >= 8
+        np.testing.assert_allclose(scores[0], vecs[slots[0]] @ q[i], rtol=1e-5, atol=1e-5)  # (rescored exactly)
+    # more excluded rows than the rescoring depth: the Hamming ranking, over the rows themselves
+    few = rows[::3]
+    (slots, _), note = delta.search_delta(flat, buf, 1000, 8000, q[:1], 10, few, False)
+    assert "fast scan" not in note and "sign sketches" in note and np.isin(slots, few).all()
+
+
+def test_one_query_merges_as_many_do(rng: np.random.Generator) -> None:
+    """The Python merge of one query's answers gives what the numpy sort of the batch gives:
+    ties (the index's answer first), short answers (-inf, slot -1), NaN scores (numpy's order)."""
+    for trial in range(300):
+        ka, kb, k = (int(v) for v in rng.integers(1, 20, 3))
+        pool = np.array([0.5, 0.25, -np.inf, 0.125], dtype=np.float32)
+        a_scores = -np.sort(-(rng.choice(pool, ka) if trial % 2 else rng.standard_normal(ka)).astype(np.float32))
+        b_scores = -np.sort(-(rng.choice(pool, kb) if trial % 3 else rng.standard_normal(kb)).astype(np.float32))
+        if trial % 7 == 0:
+            b_scores[0] = np.nan
+        a = (rng.integers(0, 100, (1, ka)), a_scores[None])
+        b = (rng.integers(100, 200, (1, kb)), b_scores[None])
+        one = delta.merge(a, b, k)
+        two = delta.merge((np.repeat(a[0], 2, 0), np.repeat(a[1], 2, 0)), (np.repeat(b[0], 2, 0), np.repeat(b[1], 2, 0)), k)
+        np.testing.assert_array_equal(one[0], two[0][:1])
+        np.testing.assert_array_equal(one[1], two[1][:1])
+        assert one[0].dtype == a[0].dtype and one[1].dtype == np.float32

@@ -96,7 +96,8 @@ def test_a_large_delta_is_ranked_by_sketches_and_keeps_recall(tmp_path: Path, da
     with db:
         hits = col.search(queries[0], k=10, explain=True)
         assert hits.plan.delta_rows == N - BUILT
-        assert "sign sketches" in hits.plan.reason and "256 rescored" in hits.plan.reason
+        # (one run of rows: ranked by the asymmetric fast scan, the best 128 rescored)
+        assert "sign sketches against the float query" in hits.plan.reason and "128 rescored" in hits.plan.reason
         x, q = _unit(vecs), _unit(queries)
         truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
         got = [col.search(v, k=10, include=()) for v in queries]  # (a batch scans exactly)
@@ -161,3 +162,38 @@ def test_only_cosine_collections_rank_their_delta_by_sketches(tmp_path: Path, da
         col.add(ids[BUILT:], vectors=vecs[BUILT:])
         plan = col.search(queries[0], k=10, explain=True).plan
         assert plan.delta_rows == N - BUILT and "sketch" not in plan.reason  # scanned exactly
+
+
+def test_asymmetric_ranking_then_rescoring_keeps_recall_at_half_the_depth(data: tuple) -> None:
+    _, vecs, _, queries = data
+    x, q = _unit(vecs), _unit(queries)
+    buf = SketchBuffer(generation=1, start=0, dim=384)
+    fast = buf.fastscan(x, 0, N)
+    assert fast is not None and buf.centre is not None
+    truth = np.argsort(-(q @ x.T), axis=1)[:, :10]
+    codes = buf.codes(x, 0, N)
+
+    def recall(pos: np.ndarray) -> float:
+        return float(np.mean([len(set(truth[i]) & set(pos[i])) / 10 for i in range(len(q))]))
+
+    asym = sketch.asym_candidates(q, fast, buf.centre, sketch.asym_depth(10))
+    hamming = sketch.hamming_candidates(q, codes, buf.centre, sketch.rescore_depth(10))
+    assert asym.shape == (len(q), 128) and sketch.asym_depth(10) * 2 == sketch.rescore_depth(10)
+    # the float query ranks the sign sketches better than its own signs do: half the rows
+    # rescored hold at least as much of the exact top 10
+    assert recall(asym) >= max(0.97, recall(hamming) - 0.005)
+
+
+def test_a_fast_scan_index_is_shared_rebuilt_for_newer_snapshots_and_never_for_older(data: tuple) -> None:
+    _, vecs, _, _ = data
+    x = _unit(vecs)
+    buf = SketchBuffer(generation=1, start=1000, dim=384)
+    first = buf.fastscan(x, 1000, 5000)
+    assert first is not None and (first.lo, first.hi, first.index.ntotal) == (1000, 5000, 4000)
+    assert buf.fastscan(x, 1000, 5000) is first and buf.fastscan(x, 1000, 4200) is first  # (an older end: shared)
+    newer = buf.fastscan(x, 1000, 6000)  # (more rows appended)
+    assert newer is not first and newer.index.ntotal == 5000 and first.index.ntotal == 4000  # (never changed)
+    merged = buf.fastscan(x, 3000, 6000)  # (a merge landed: the delta starts later)
+    assert merged is not None and (merged.lo, merged.index.ntotal) == (3000, 3000)
+    assert buf.fastscan(x, 1000, 6000) is None  # (an older snapshot: ranked by Hamming distance instead)
+    assert buf.fastscan(x, 3000, 5500) is merged
