@@ -182,12 +182,16 @@ def fastscan_index(codes: np.ndarray, dims: int) -> faiss.IndexPQFastScan:
     flat.is_trained = True
     if len(codes):
         flat.add_sa_codes(np.ascontiguousarray(codes[:, :nb]))
-    return faiss.IndexPQFastScan(flat, 32)
+    index = faiss.IndexPQFastScan(flat, 32)
+    index.orig_codes = None  # (it pointed into ``flat``'s codes, freed on return; the default kernels never read it)
+    return index
 
 
 def fastscan_knn(index: faiss.IndexPQFastScan, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` rows of a :func:`fastscan_index` by the asymmetric score ``q · (±1 code)``
-    (from 8-bit quantized lookup tables: ties and near-ties may swap).
+    (from 8-bit quantized lookup tables: ties and near-ties may swap; a row whose score falls at
+    the very bottom of the 16-bit range the kernel sums in, e.g. every sign opposite to the
+    query's, is never returned: its place holds row ``-1``).
 
     Args:
         index: from :func:`fastscan_index`.

@@ -45,9 +45,10 @@ def search_delta(
     ):
         return flat.search(queries, k, delta), ""
     try:
-        fast = _fastscan(buf, flat, lo, hi, queries, k, delta)
+        fast = _fastscan_candidates(buf, flat, lo, hi, queries, k, delta)
         if fast is not None:
-            return fast
+            cand, note = fast
+            return flat.rescore(queries, cand, k), note
         codes = buf.codes(flat.vectors, lo, hi)
         if len(delta) < hi - lo:
             codes = codes[delta - lo]
@@ -61,14 +62,15 @@ def search_delta(
     return flat.rescore(queries, cand, k), note
 
 
-def _fastscan(
+def _fastscan_candidates(
     buf: Any, flat: FlatIndex, lo: int, hi: int, queries: np.ndarray, k: int, delta: np.ndarray
-) -> tuple[tuple[np.ndarray, np.ndarray], str] | None:
-    """The delta's top-``k`` ranked asymmetrically by the buffer's fast-scan index (see
-    :mod:`vecnest.search.sketch`) and the best rescored exactly, or ``None`` where it does not
-    apply: a delta of more than :data:`~vecnest.search.sketch.FASTSCAN_MAX_ROWS` rows, an older
-    snapshot than the index's, or more rows it holds but this search may not return (past ``hi``,
-    deleted, filtered out) than the rescoring depth (each is fetched in their place and dropped)."""
+) -> tuple[np.ndarray, str] | None:
+    """The delta's candidates ranked asymmetrically by the buffer's fast-scan indexes (see
+    :mod:`vecnest.search.sketch`) and a note, or ``None`` where they do not apply: a delta of
+    more than :data:`~vecnest.search.sketch.FASTSCAN_MAX_ROWS` rows, an older snapshot than the
+    indexes', one built by another thread right now, or more rows they hold but this search may
+    not return (past ``hi``, deleted, filtered out) than the rescoring depth (each is fetched in
+    their place and dropped)."""
     n = hi - lo
     depth = sketch.asym_depth(k)
     if n > sketch.FASTSCAN_MAX_ROWS or n - len(delta) > depth:
@@ -81,12 +83,13 @@ def _fastscan(
         return None
     assert buf.centre is not None
     pos = sketch.asym_candidates(queries, fast, buf.centre, depth + extra)
-    cand = np.where(pos >= 0, lo + pos, -1)
+    if (pos < 0).any():  # (FAISS drops rows at the very bottom of its 16-bit score range: the Hamming path ranks them)
+        return None
+    cand = lo + pos
     if extra:  # (only this search's delta rows)
         at = np.minimum(np.searchsorted(delta, cand), len(delta) - 1)
         cand = np.where((cand >= 0) & (delta[at] == cand), cand, -1)
-    note = f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches against the float query (fast scan), the best {depth} rescored exactly"
-    return flat.rescore(queries, cand, k), note
+    return cand, f"; {len(delta):,} delta rows (not in the index yet) ranked by sign sketches against the float query (fast scan), the best {depth} rescored exactly"
 
 
 def merge(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,8 @@ float32, scanned by FAISS's counting popcount kernel: 40k rows in ~115 µs, 215 
 over the 48 bytes), then rescores the best ``max(RESCORE_MIN, RESCORE_PER_K * k)`` rows
 exactly (the binary-retrieval recipe: coarse binary ranking, float32 rescoring).
 
-Where the delta is one contiguous run of rows (no filter, few deleted rows) of at most
+Where the delta is one contiguous run of rows (no filter, or one that excludes no more rows than
+are rescored; likewise deleted rows) of at most
 :data:`FASTSCAN_MAX_ROWS`, the same sign bits rank it *asymmetrically* instead: the float query
 ``query - centre`` against each row's ±1 sketch, ``sum_j q_j s_j``, scored by FAISS's 4-bit
 fast-scan PQ kernel (:func:`~vecnest.kernels.binary.fastscan_index`). The float query ranks the
@@ -74,14 +75,24 @@ ASYM_RESCORE_PER_K = 12
 FASTSCAN_MAX_ROWS = 65_536
 
 
+#: A fast-scan index is extended by a second, *tail* index over the rows appended since it was
+#: built while they number at most this many or a quarter of its rows; past that, one index over
+#: the whole delta is built again (so a row is packed ~5 times at most, not once per commit).
+FASTSCAN_TAIL_MIN = 4096
+
+
 @dataclass(frozen=True)
 class FastScan:
-    """An immutable fast-scan index over the sketches of slots ``[lo, hi)`` (row ``i`` = slot
-    ``lo + i``), shared by every snapshot whose delta starts at ``lo`` and ends by ``hi``."""
+    """Immutable fast-scan indexes over the sketches of slots ``[lo, hi)``: ``main`` over
+    ``[lo, mid)`` (row ``i`` = slot ``lo + i``) and, where rows were appended since it was built,
+    ``tail`` over ``[mid, hi)``; shared by every snapshot whose delta starts at ``lo`` and ends
+    by ``hi``."""
 
     lo: int
     hi: int
-    index: Any
+    main: Any
+    mid: int
+    tail: Any = None
 
 
 class SketchBuffer:
@@ -133,24 +144,32 @@ class SketchBuffer:
             return self._codes[lo - self.start : hi - self.start]
 
     def fastscan(self, vectors: np.ndarray, lo: int, hi: int) -> FastScan | None:
-        """A fast-scan index over slots ``[lo, hi')`` for some ``hi' >= hi``: the newest one
-        built if it starts at ``lo`` and reaches ``hi``; else, for a snapshot at least as new
-        as it (its delta starts no earlier), a new one over ``[lo, hi)``, which replaces it;
-        else (an older snapshot) ``None``: the caller ranks by Hamming distance rather than
-        rebuild back and forth. Built under a lock of its own (concurrent searches wait for
-        one build), never changed after."""
+        """Fast-scan indexes over slots ``[lo, hi')`` for some ``hi' >= hi``: the newest built
+        if it starts at ``lo`` and reaches ``hi``; else, for a snapshot at least as new as it
+        (its delta starts no earlier), new ones over ``[lo, hi)`` that replace it (the rows
+        appended since, in a tail index of their own while few: see
+        :data:`FASTSCAN_TAIL_MIN`); else ``None``, and the caller ranks by Hamming distance:
+        for an older snapshot (rather than rebuild back and forth), and while another thread
+        builds (rather than queue behind it). Never changed once built."""
         cur = self._fast
         if cur is not None and cur.lo == lo and cur.hi >= hi:
             return cur
-        with self._fast_lock:
+        if not self._fast_lock.acquire(blocking=False):
+            return None
+        try:
             cur = self._fast
             if cur is not None and cur.lo == lo and cur.hi >= hi:
                 return cur
             if cur is not None and lo < cur.lo:
                 return None
-            built = FastScan(lo, hi, fastscan_index(self.codes(vectors, lo, hi), self.dim))
+            if cur is not None and cur.lo == lo and hi - cur.mid <= max(FASTSCAN_TAIL_MIN, (cur.mid - lo) // 4):
+                built = FastScan(lo, hi, cur.main, cur.mid, fastscan_index(self.codes(vectors, cur.mid, hi), self.dim))
+            else:
+                built = FastScan(lo, hi, fastscan_index(self.codes(vectors, lo, hi), self.dim), hi)
             self._fast = built
             return built
+        finally:
+            self._fast_lock.release()
 
     def _append(self, vectors: np.ndarray, hi: int) -> None:
         need = hi - self.start
@@ -219,10 +238,18 @@ def asym_depth(k: int) -> int:
 
 def asym_candidates(queries: np.ndarray, fast: FastScan, centre: np.ndarray, depth: int) -> np.ndarray:
     """``(q, min(depth, n)) int64``: rows of ``fast`` (positions from its ``lo``) with the best
-    asymmetric scores ``(query - centre) · sketch`` (``-1`` where fewer)."""
+    asymmetric scores ``(query - centre) · sketch`` (``-1`` where fewer); the best of its main
+    and tail indexes together (their scores come from the same lookup tables)."""
     q = np.asarray(queries, dtype=np.float32) - centre
     with FewQueries(len(q)):  # one query: no OpenMP team (see vecnest._threads)
-        return fastscan_knn(fast.index, q, depth)[1]
+        scores, rows = fastscan_knn(fast.main, q, depth)
+        if fast.tail is None:
+            return rows
+        t_scores, t_rows = fastscan_knn(fast.tail, q, depth)
+    scores = np.concatenate([np.where(rows >= 0, scores, -np.inf), np.where(t_rows >= 0, t_scores, -np.inf)], axis=1)
+    rows = np.concatenate([rows, np.where(t_rows >= 0, t_rows + (fast.mid - fast.lo), -1)], axis=1)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, : min(depth, fast.hi - fast.lo)]
+    return np.take_along_axis(rows, order, axis=1)
 
 
 def hamming_candidates(queries: np.ndarray, codes: np.ndarray, centre: np.ndarray, depth: int) -> np.ndarray:

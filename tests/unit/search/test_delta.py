@@ -83,11 +83,14 @@ def _delta_data(rng: np.random.Generator, n: int = 9000, dim: int = 64) -> tuple
 def test_the_fast_scan_returns_only_the_searchs_own_delta_rows(rng: np.random.Generator) -> None:
     """Rows its index holds that a search may not return — deleted or filtered out, or past an
     older snapshot's end — are fetched in their place and dropped; recall stays."""
+    from vecnest.index.flat import FlatIndex
     from vecnest.search import sketch
 
-    flat, vecs, q = _delta_data(rng)
+    newer, vecs, q = _delta_data(rng)
+    vecs[8000:8050] = q[np.arange(50) % len(q)]  # (rows past the older snapshot's end: each query's best)
     buf = sketch.SketchBuffer(0, 1000, vecs.shape[1])
-    buf.fastscan(flat.vectors, 1000, 8050)  # (a newer snapshot built the index: 50 rows more)
+    buf.fastscan(vecs[:8050], 1000, 8050)  # (a newer snapshot built the index: 50 rows more)
+    flat = FlatIndex(vecs[:8000], None, l2=False)  # (the older snapshot's map ends at 8,000)
     rows = np.arange(1000, 8000, dtype=np.int64)
     excluded = rng.choice(rows, 60, replace=False)  # (with the 50: 110 excluded, < the depth of 128)
     excluded[:30] = np.argsort(-(q[:30] @ vecs[1000:8000].T), axis=1)[:, 0] + 1000  # (each query's best)
@@ -103,6 +106,33 @@ def test_the_fast_scan_returns_only_the_searchs_own_delta_rows(rng: np.random.Ge
     few = rows[::3]
     (slots, _), note = delta.search_delta(flat, buf, 1000, 8000, q[:1], 10, few, False)
     assert "fast scan" not in note and "sign sketches" in note and np.isin(slots, few).all()
+    # a snapshot 200 rows behind the index (more than the depth): the Hamming ranking too
+    buf.fastscan(newer.vectors, 1000, 8200)
+    (slots, _), note = delta.search_delta(flat, buf, 1000, 8000, q[:1], 10, rows, False)
+    assert "fast scan" not in note and "sign sketches" in note and np.isin(slots, rows).all()
+
+
+def test_rows_the_fast_scan_cannot_score_are_ranked_by_hamming_distance(rng: np.random.Generator) -> None:
+    """FAISS's fast scan leaves out rows at the very bottom of its score range (here: every
+    delta row the same vector, so the sketches' centre, and a query above it in every
+    dimension, so every row's signs oppose the query's): the delta is ranked by Hamming
+    distance instead, and its rows are still found."""
+    from vecnest.index.flat import FlatIndex
+    from vecnest.search import sketch
+
+    x = rng.standard_normal((1, 64)).astype(np.float32)
+    vecs = np.vstack([rng.standard_normal((1000, 64)).astype(np.float32), np.repeat(x, 5000, axis=0)])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    flat = FlatIndex(vecs, None, l2=False)
+    buf = sketch.SketchBuffer(0, 1000, 64)
+    rows = np.arange(1000, 6000, dtype=np.int64)
+    query = (vecs[[1000]] + 0.1 * np.abs(rng.standard_normal((1, 64)))).astype(np.float32)
+    fast = buf.fastscan(flat.vectors, 1000, 6000)
+    assert buf.centre is not None and (query - buf.centre > 0).all()
+    assert (sketch.asym_candidates(query, fast, buf.centre, 128) < 0).all()  # (what FAISS does here)
+    (slots, _), note = delta.search_delta(flat, buf, 1000, 6000, query, 10, rows, False)
+    assert "fast scan" not in note and "sign sketches" in note
+    assert (slots >= 1000).all() and len(set(slots[0].tolist())) == 10
 
 
 def test_one_query_merges_as_many_do(rng: np.random.Generator) -> None:
@@ -115,6 +145,8 @@ def test_one_query_merges_as_many_do(rng: np.random.Generator) -> None:
         b_scores = -np.sort(-(rng.choice(pool, kb) if trial % 3 else rng.standard_normal(kb)).astype(np.float32))
         if trial % 7 == 0:
             b_scores[0] = np.nan
+        if trial % 5 == 0:
+            a_scores[0] = np.inf
         a = (rng.integers(0, 100, (1, ka)), a_scores[None])
         b = (rng.integers(100, 200, (1, kb)), b_scores[None])
         one = delta.merge(a, b, k)
@@ -122,3 +154,7 @@ def test_one_query_merges_as_many_do(rng: np.random.Generator) -> None:
         np.testing.assert_array_equal(one[0], two[0][:1])
         np.testing.assert_array_equal(one[1], two[1][:1])
         assert one[0].dtype == a[0].dtype and one[1].dtype == np.float32
+    empty = (np.empty((1, 0), dtype=np.int64), np.empty((1, 0), dtype=np.float32))
+    full = (np.array([[7, 8]]), np.array([[0.5, np.inf]], dtype=np.float32))
+    got = delta.merge(empty, full, 5)
+    assert got[0].tolist() == [[-1, 7]] and got[1].tolist() == [[np.inf, 0.5]]  # (+inf: not a score, slot -1, as numpy)

@@ -184,16 +184,81 @@ def test_asymmetric_ranking_then_rescoring_keeps_recall_at_half_the_depth(data: 
     assert recall(asym) >= max(0.97, recall(hamming) - 0.005)
 
 
-def test_a_fast_scan_index_is_shared_rebuilt_for_newer_snapshots_and_never_for_older(data: tuple) -> None:
+def test_a_fast_scan_index_is_shared_extended_for_newer_snapshots_and_never_rebuilt_for_older(data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     _, vecs, _, _ = data
     x = _unit(vecs)
+    monkeypatch.setattr(sketch, "FASTSCAN_TAIL_MIN", 2000)
     buf = SketchBuffer(generation=1, start=1000, dim=384)
     first = buf.fastscan(x, 1000, 5000)
-    assert first is not None and (first.lo, first.hi, first.index.ntotal) == (1000, 5000, 4000)
+    assert first is not None and (first.lo, first.hi, first.mid, first.main.ntotal, first.tail) == (1000, 5000, 5000, 4000, None)
     assert buf.fastscan(x, 1000, 5000) is first and buf.fastscan(x, 1000, 4200) is first  # (an older end: shared)
-    newer = buf.fastscan(x, 1000, 6000)  # (more rows appended)
-    assert newer is not first and newer.index.ntotal == 5000 and first.index.ntotal == 4000  # (never changed)
-    merged = buf.fastscan(x, 3000, 6000)  # (a merge landed: the delta starts later)
-    assert merged is not None and (merged.lo, merged.index.ntotal) == (3000, 3000)
-    assert buf.fastscan(x, 1000, 6000) is None  # (an older snapshot: ranked by Hamming distance instead)
-    assert buf.fastscan(x, 3000, 5500) is merged
+    newer = buf.fastscan(x, 1000, 6000)  # (1,000 rows appended: a tail index of their own)
+    assert newer is not first and newer.main is first.main and (newer.mid, newer.tail.ntotal) == (5000, 1000)
+    assert first.main.ntotal == 4000 and first.tail is None  # (never changed)
+    whole = buf.fastscan(x, 1000, 9000)  # (a tail of 4,000: past FASTSCAN_TAIL_MIN and a quarter of the main rows: one index again)
+    assert whole.main is not first.main and (whole.mid, whole.main.ntotal, whole.tail) == (9000, 8000, None)
+    merged = buf.fastscan(x, 3000, 9000)  # (a merge landed: the delta starts later)
+    assert merged is not None and (merged.lo, merged.main.ntotal) == (3000, 6000)
+    assert buf.fastscan(x, 1000, 9000) is None  # (an older snapshot: ranked by Hamming distance instead)
+    assert buf.fastscan(x, 3000, 8500) is merged
+
+
+def test_a_growing_delta_packs_each_row_a_few_times_not_once_per_snapshot(data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, vecs, _, _ = data
+    x = _unit(vecs)
+    packed: list[int] = []
+    real = sketch.fastscan_index
+    monkeypatch.setattr(sketch, "fastscan_index", lambda codes, dim: (packed.append(len(codes)), real(codes, dim))[1])
+    monkeypatch.setattr(sketch, "FASTSCAN_TAIL_MIN", 500)  # (this small delta then behaves as a large one does)
+    buf = SketchBuffer(generation=1, start=0, dim=384)
+    ends = range(2000, N + 1, 50)  # (a commit of 50 rows, a search on each new snapshot)
+    for hi in ends:
+        fast = buf.fastscan(x, 0, hi)
+        assert fast is not None and fast.hi == hi and fast.main.ntotal + (fast.tail.ntotal if fast.tail else 0) == hi
+        assert hi - fast.mid <= max(500, (fast.mid) // 4)
+    assert len(packed) == len(ends)
+    assert sum(packed) <= 0.3 * sum(ends)  # (re-packing the whole delta for each snapshot: sum(ends))
+
+
+def test_a_search_does_not_queue_behind_another_threads_build(data: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    _, vecs, _, _ = data
+    x = _unit(vecs)
+    buf = SketchBuffer(generation=1, start=0, dim=384)
+    started, release = threading.Event(), threading.Event()
+    real = sketch.fastscan_index
+
+    def slow(codes: np.ndarray, dim: int) -> object:
+        started.set()
+        release.wait(5)
+        return real(codes, dim)
+
+    monkeypatch.setattr(sketch, "fastscan_index", slow)
+    builder = threading.Thread(target=buf.fastscan, args=(x, 0, 6000))
+    builder.start()
+    assert started.wait(5)
+    t0 = time.perf_counter()
+    assert buf.fastscan(x, 0, 6000) is None  # (the caller ranks by Hamming distance meanwhile)
+    assert time.perf_counter() - t0 < 1.0
+    release.set()
+    builder.join(5)
+    assert buf.fastscan(x, 0, 6000) is not None
+
+
+def test_main_and_tail_indexes_rank_as_one(data: tuple) -> None:
+    _, vecs, _, queries = data
+    x, q = _unit(vecs), _unit(queries)
+    one = SketchBuffer(generation=1, start=0, dim=384)
+    whole = one.fastscan(x, 0, N)
+    two = SketchBuffer(generation=1, start=0, dim=384)
+    two.fastscan(x, 0, 8200)  # (past the 8,192 rows the centre is taken from: the same centre)
+    split = two.fastscan(x, 0, N)
+    assert whole.tail is None and split.tail is not None and split.mid == 8200
+    assert one.centre is not None and np.array_equal(one.centre, two.centre)
+    a = sketch.asym_candidates(q, whole, one.centre, 128)
+    b = sketch.asym_candidates(q, split, two.centre, 128)
+    assert b.shape == a.shape and (b >= 0).all() and (b < N).all()
+    assert np.mean([len(set(a[i]) & set(b[i])) / 128 for i in range(len(q))]) >= 0.97  # (the same rows, but for near-ties)
+    assert (b >= 8200).any()  # (the tail's rows are among them)
